@@ -14,3 +14,5 @@ pub mod message;
 pub mod schema;
 pub mod time;
 pub mod config;
+pub mod random;
+pub mod sqs;

@@ -1,0 +1,109 @@
+//! The one place that does HTTP: a shared, keep-alive ureq agent.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The largest answer read (ten 1 MiB messages, XML-escaped, fit easily).
+const MAX_BODY: u64 = 64 << 20;
+
+/// An HTTP answer with lower-case header names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Options for the agent.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// The whole call, connection to last byte; longer than any long poll.
+    pub timeout: Duration,
+    /// PEM file of extra trusted roots (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Proxy URL for this endpoint, already checked against `NO_PROXY`.
+    pub proxy: Option<String>,
+}
+
+/// A blocking HTTP client shared by all threads.
+#[derive(Debug)]
+pub struct Http {
+    agent: ureq::Agent,
+}
+
+impl Http {
+    pub fn new(options: &HttpOptions) -> Result<Http> {
+        let proxy = match &options.proxy {
+            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| {
+                Error::config("HTTPS_PROXY", format!("invalid proxy {url:?}: {e}"))
+            })?),
+            None => None,
+        };
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &options.ca_bundle {
+            let pem = std::fs::read(path).map_err(|e| Error::io("read CA bundle", path, e))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(Error::config(
+                    path.display().to_string(),
+                    "AWS_CA_BUNDLE holds no PEM certificate",
+                ));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(options.timeout))
+            .timeout_connect(Some(Duration::from_secs(5).min(options.timeout)))
+            .max_redirects(0)
+            .proxy(proxy)
+            .tls_config(tls.build())
+            .user_agent(concat!("sqs-archive/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Http {
+            agent: config.into(),
+        })
+    }
+
+    /// POSTs a body; any status is an answer, only failing to get one is an error.
+    pub fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> std::result::Result<HttpResponse, String> {
+        let mut request = self.agent.post(url);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let mut response = request.send(body).map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}

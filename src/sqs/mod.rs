@@ -1,0 +1,412 @@
+//! [`SqsArchiveClient`]: the archive client for Amazon SQS and its emulators.
+//!
+//! Each call is encoded by a protocol codec, signed with SigV4, POSTed to the
+//! endpoint over one keep-alive agent, and decoded; throttling, 5xx and
+//! connection failures are retried with jittered backoff. Bodies are checked
+//! against the MD5 digests SQS reports. This module knows nothing of archives.
+
+pub mod api;
+pub mod http;
+pub mod query;
+pub mod retry;
+pub mod sign;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use md5::Digest as _;
+
+use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
+use self::http::{Http, HttpOptions};
+use self::retry::RetryPolicy;
+use crate::client::{
+    ArchiveClient, BatchOutcome, OutgoingMessage, QueueStats, ReceiptHandle, ReceiveRequest,
+    ReceivedMessage, SentMessage, is_fifo,
+};
+use crate::config::{Protocol, Settings};
+use crate::credentials::{CredentialChain, ProvideCredentials};
+use crate::error::{Error, Result};
+
+/// Everything the client needs, resolved.
+#[derive(Debug)]
+pub struct SqsOptions {
+    /// Where requests go, e.g. `https://sqs.eu-west-1.amazonaws.com`.
+    pub endpoint: String,
+    pub region: String,
+    pub protocol: Protocol,
+    pub max_attempts: u32,
+    pub http: HttpOptions,
+    pub max_message_size: usize,
+}
+
+/// Talks to SQS over HTTP.
+#[derive(Debug)]
+pub struct SqsArchiveClient {
+    http: Http,
+    url: String,
+    region: String,
+    codec: Box<dyn Codec>,
+    credentials: Arc<dyn ProvideCredentials>,
+    retry: RetryPolicy,
+    max_message_size: usize,
+}
+
+impl SqsArchiveClient {
+    pub fn new(options: SqsOptions, credentials: Arc<dyn ProvideCredentials>) -> Result<Self> {
+        let mut url = options.endpoint.clone();
+        if !url[url.find("://").map_or(0, |i| i + 3)..].contains('/') {
+            url.push('/');
+        }
+        Ok(SqsArchiveClient {
+            http: Http::new(&options.http)?,
+            url,
+            region: options.region,
+            codec: codec(options.protocol),
+            credentials,
+            retry: RetryPolicy::new(options.max_attempts),
+            max_message_size: options.max_message_size,
+        })
+    }
+
+    /// A client configured by the settings, with the standard credential chain.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let credentials = Arc::new(CredentialChain::new(
+            settings.env.clone(),
+            settings.config_keys.clone(),
+        ));
+        let endpoint = settings.endpoint();
+        let options = SqsOptions {
+            http: HttpOptions {
+                timeout: settings.http_timeout,
+                ca_bundle: settings.env.get("AWS_CA_BUNDLE").map(Into::into),
+                proxy: proxy_for(&endpoint, &settings.env),
+            },
+            endpoint,
+            region: settings.region.clone(),
+            protocol: settings.protocol,
+            max_attempts: settings.max_attempts,
+            max_message_size: settings.max_message_size,
+        };
+        Self::new(options, credentials)
+    }
+
+    /// Creates a queue (or finds the existing one) and returns its URL. For set-up and tests.
+    pub fn create_queue(&self, name: &str, attributes: &[(&str, &str)]) -> Result<String> {
+        match self.call(&Call::CreateQueue { name, attributes })? {
+            Reply::QueueUrl(url) => Ok(url),
+            other => Err(unexpected("CreateQueue", &other)),
+        }
+    }
+
+    /// Sends one call, retrying what may succeed on another try.
+    fn call(&self, call: &Call) -> Result<Reply> {
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let outcome = self.call_once(call);
+            match &outcome {
+                Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
+                    let delay = self.retry.delay(attempt, crate::random::u64());
+                    log::warn!(
+                        "{} failed (try {attempt} of {}): {e}; retrying in {} ms",
+                        call.action(),
+                        self.retry.max_attempts,
+                        delay.as_millis()
+                    );
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                _ => {
+                    log::debug!(
+                        "{} {} in {} ms (try {attempt})",
+                        call.action(),
+                        if outcome.is_ok() { "ok" } else { "failed" },
+                        started.elapsed().as_millis()
+                    );
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    fn call_once(&self, call: &Call) -> Result<Reply> {
+        let action = call.action();
+        let encoded = self.codec.encode(call);
+        let credentials = self.credentials.credentials()?;
+        let mut headers = encoded.headers;
+        let signed = sign::sign_request(
+            &self.url,
+            &headers,
+            &encoded.body,
+            &credentials,
+            &self.region,
+            SystemTime::now(),
+        )?;
+        headers.extend(signed);
+        let response = self
+            .http
+            .post(&self.url, &headers, &encoded.body)
+            .map_err(|detail| Error::Transport {
+                action,
+                endpoint: self.url.clone(),
+                detail,
+            })?;
+        self.codec
+            .decode(call, response.status, &response.headers, &response.body)
+    }
+
+    fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {
+        if message.body.len() > self.max_message_size {
+            return Err(Error::InvalidData(format!(
+                "message body is {} bytes, over the queue's limit of {} bytes (max_message_size)",
+                message.body.len(),
+                self.max_message_size
+            )));
+        }
+        if !is_fifo(queue) {
+            return Ok(SendEntry {
+                body: &message.body,
+                group_id: None,
+                dedup_id: None,
+            });
+        }
+        let group_id = message.group_id.as_deref().ok_or_else(|| {
+            Error::InvalidData("a FIFO queue needs a message group id".into())
+        })?;
+        Ok(SendEntry {
+            body: &message.body,
+            group_id: Some(group_id),
+            // Derived from the body so the queue needs no content-based deduplication.
+            dedup_id: Some(
+                message
+                    .dedup_id
+                    .clone()
+                    .unwrap_or_else(|| crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))),
+            ),
+        })
+    }
+}
+
+fn codec(protocol: Protocol) -> Box<dyn Codec> {
+    match protocol {
+        Protocol::Query => Box::new(query::QueryCodec),
+        Protocol::Json => Box::new(query::QueryCodec),
+    }
+}
+
+/// The proxy for an endpoint from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, unless `NO_PROXY` covers its host.
+pub fn proxy_for(endpoint: &str, env: &crate::env::Env) -> Option<String> {
+    let https = endpoint.starts_with("https://");
+    let get = |name: &str| env.get(name).or_else(|| env.get(&name.to_ascii_lowercase()));
+    let proxy = if https { get("HTTPS_PROXY") } else { get("HTTP_PROXY") }.or_else(|| get("ALL_PROXY"))?;
+    let host = endpoint.split("://").nth(1)?.split(['/', ':']).next()?.to_ascii_lowercase();
+    let excluded = get("NO_PROXY").is_some_and(|list| {
+        list.split(',').map(|e| e.trim().to_ascii_lowercase()).any(|entry| {
+            let entry = entry.trim_start_matches('*').trim_start_matches('.');
+            !entry.is_empty() && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
+        }) || list.trim() == "*"
+    });
+    (!excluded).then(|| proxy.to_string())
+}
+
+fn md5_hex(body: &str) -> String {
+    crate::random::hex(&md5::Md5::digest(body.as_bytes()))
+}
+
+fn unexpected(action: &'static str, reply: &Reply) -> Error {
+    Error::Protocol {
+        action,
+        detail: format!("unexpected reply kind {reply:?}"),
+    }
+}
+
+fn check_sent(message: &OutgoingMessage, sent: WireSent) -> Result<SentMessage> {
+    let actual = md5_hex(&message.body);
+    if !sent.md5_of_body.eq_ignore_ascii_case(&actual) {
+        return Err(Error::Checksum {
+            message_id: sent.message_id,
+            expected: sent.md5_of_body,
+            actual,
+        });
+    }
+    Ok(SentMessage {
+        message_id: sent.message_id,
+        sequence_number: sent.sequence_number,
+    })
+}
+
+/// The MD5 check and attribute parsing of one received message.
+pub fn check_received(m: WireMessage) -> Result<ReceivedMessage> {
+    let actual = md5_hex(&m.body);
+    if !m.md5_of_body.eq_ignore_ascii_case(&actual) {
+        return Err(Error::Checksum {
+            message_id: m.message_id,
+            expected: m.md5_of_body,
+            actual,
+        });
+    }
+    let receive_count = m
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    Ok(ReceivedMessage {
+        message_id: m.message_id,
+        receipt_handle: ReceiptHandle(m.receipt_handle),
+        body: m.body,
+        receive_count,
+        attributes: m.attributes,
+    })
+}
+
+fn seconds(d: Duration) -> u32 {
+    d.as_secs().min(43_200) as u32
+}
+
+impl ArchiveClient for SqsArchiveClient {
+    fn send_message(&self, queue: &str, message: &OutgoingMessage) -> Result<SentMessage> {
+        let entry = self.entry(queue, message)?;
+        match self.call(&Call::SendMessage { queue, entry })? {
+            Reply::Sent(sent) => check_sent(message, sent),
+            other => Err(unexpected("SendMessage", &other)),
+        }
+    }
+
+    fn send_message_batch(
+        &self,
+        queue: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<BatchOutcome<SentMessage>> {
+        let total: usize = messages.iter().map(|m| m.body.len()).sum();
+        if total > self.max_message_size {
+            return Err(Error::InvalidData(format!(
+                "batch of {} bytes is over the limit of {} bytes",
+                total, self.max_message_size
+            )));
+        }
+        let entries = messages
+            .iter()
+            .map(|m| self.entry(queue, m))
+            .collect::<Result<Vec<_>>>()?;
+        match self.call(&Call::SendMessageBatch { queue, entries })? {
+            Reply::SentBatch(outcomes) => Ok(outcomes
+                .into_iter()
+                .zip(messages)
+                .map(|(o, m)| o.map_err(Error::Service).and_then(|s| check_sent(m, s)))
+                .collect()),
+            other => Err(unexpected("SendMessageBatch", &other)),
+        }
+    }
+
+    fn receive_messages(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<ReceivedMessage>> {
+        let call = Call::ReceiveMessage {
+            queue,
+            max_messages: request.max_messages.clamp(1, 10),
+            wait_seconds: request.wait_seconds.min(20),
+            visibility_timeout: request.visibility_timeout,
+        };
+        match self.call(&call)? {
+            Reply::Received(messages) => Ok(messages
+                .into_iter()
+                .filter_map(|m| match check_received(m) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        // Never acted on and never deleted: it returns after its visibility timeout.
+                        log::error!("{e}");
+                        None
+                    }
+                })
+                .collect()),
+            other => Err(unexpected("ReceiveMessage", &other)),
+        }
+    }
+
+    fn delete_message(&self, queue: &str, receipt: &ReceiptHandle) -> Result<()> {
+        self.call(&Call::DeleteMessage { queue, receipt }).map(drop)
+    }
+
+    fn delete_message_batch(&self, queue: &str, receipts: &[ReceiptHandle]) -> Result<BatchOutcome<()>> {
+        match self.call(&Call::DeleteMessageBatch { queue, receipts })? {
+            Reply::DoneBatch(outcomes) => Ok(outcomes.into_iter().map(|o| o.map_err(Error::Service)).collect()),
+            other => Err(unexpected("DeleteMessageBatch", &other)),
+        }
+    }
+
+    fn change_visibility(&self, queue: &str, receipt: &ReceiptHandle, timeout: Duration) -> Result<()> {
+        self.call(&Call::ChangeMessageVisibility {
+            queue,
+            receipt,
+            timeout: seconds(timeout),
+        })
+        .map(drop)
+    }
+
+    fn change_visibility_batch(
+        &self,
+        queue: &str,
+        entries: &[(ReceiptHandle, Duration)],
+    ) -> Result<BatchOutcome<()>> {
+        let entries = entries.iter().map(|(r, d)| (r, seconds(*d))).collect();
+        match self.call(&Call::ChangeMessageVisibilityBatch { queue, entries })? {
+            Reply::DoneBatch(outcomes) => Ok(outcomes.into_iter().map(|o| o.map_err(Error::Service)).collect()),
+            other => Err(unexpected("ChangeMessageVisibilityBatch", &other)),
+        }
+    }
+
+    fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        let names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ];
+        match self.call(&Call::GetQueueAttributes { queue, names: &names })? {
+            Reply::Attributes(a) => {
+                let n = |k: &str| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+                Ok(QueueStats {
+                    visible: n(names[0]),
+                    in_flight: n(names[1]),
+                    delayed: n(names[2]),
+                })
+            }
+            other => Err(unexpected("GetQueueAttributes", &other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    #[test]
+    fn md5_matches_aws_example() {
+        assert_eq!(md5_hex("This is a test message"), "fafb00f5732ab283681e124bf8747ed1");
+    }
+
+    #[test]
+    fn received_message_with_wrong_md5_is_an_error() {
+        let m = WireMessage {
+            message_id: "m1".into(),
+            receipt_handle: "r".into(),
+            md5_of_body: "fafb00f5732ab283681e124bf8747ed1".into(),
+            body: "This is a test message!".into(),
+            attributes: [("ApproximateReceiveCount".to_string(), "3".to_string())].into(),
+        };
+        let e = check_received(m.clone()).unwrap_err();
+        assert!(matches!(e, Error::Checksum { .. }), "{e}");
+        assert!(!e.is_retryable());
+        let ok = check_received(WireMessage { body: "This is a test message".into(), ..m }).unwrap();
+        assert_eq!(ok.receive_count, 3);
+    }
+
+    #[test]
+    fn proxy_respects_no_proxy() {
+        let env = Env::from_pairs([("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", "localhost,.internal")]);
+        assert_eq!(proxy_for("https://sqs.eu-west-1.amazonaws.com", &env).as_deref(), Some("http://proxy:3128"));
+        assert_eq!(proxy_for("https://sqs.corp.internal/", &env), None);
+        assert_eq!(proxy_for("https://localhost:4566", &env), None);
+        assert_eq!(proxy_for("http://127.0.0.1:4566", &env), None, "HTTPS_PROXY is for https only");
+        let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
+        assert_eq!(proxy_for("http://x", &env), None);
+    }
+}

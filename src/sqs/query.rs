@@ -1,0 +1,427 @@
+//! The SQS query protocol: form-encoded requests, XML answers.
+//!
+//! `Action=...&Version=2012-11-05` POSTed to the endpoint, with the queue
+//! named by a `QueueUrl` parameter. Answers are read with a real XML parser;
+//! element names are matched without their namespace.
+
+use std::collections::BTreeMap;
+
+use roxmltree::{Document, Node};
+
+use super::api::{Call, Codec, Encoded, Reply, SendEntry, WireMessage, WireSent, order_batch};
+use crate::error::{Error, Result, ServiceError};
+
+const VERSION: &str = "2012-11-05";
+
+/// The query protocol codec.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueryCodec;
+
+impl Codec for QueryCodec {
+    fn encode(&self, call: &Call) -> Encoded {
+        let mut p = Params::new(call.action());
+        match call {
+            Call::SendMessage { queue, entry } => {
+                p.add("QueueUrl", queue);
+                add_entry(&mut p, "", entry);
+            }
+            Call::SendMessageBatch { queue, entries } => {
+                p.add("QueueUrl", queue);
+                for (i, entry) in entries.iter().enumerate() {
+                    let prefix = format!("SendMessageBatchRequestEntry.{}.", i + 1);
+                    p.add(&format!("{prefix}Id"), &i.to_string());
+                    add_entry(&mut p, &prefix, entry);
+                }
+            }
+            Call::ReceiveMessage {
+                queue,
+                max_messages,
+                wait_seconds,
+                visibility_timeout,
+            } => {
+                p.add("QueueUrl", queue);
+                p.add("MaxNumberOfMessages", &max_messages.to_string());
+                p.add("WaitTimeSeconds", &wait_seconds.to_string());
+                if let Some(v) = visibility_timeout {
+                    p.add("VisibilityTimeout", &v.to_string());
+                }
+                p.add("AttributeName.1", "All");
+                p.add("MessageSystemAttributeName.1", "All");
+            }
+            Call::DeleteMessage { queue, receipt } => {
+                p.add("QueueUrl", queue);
+                p.add("ReceiptHandle", receipt.as_str());
+            }
+            Call::DeleteMessageBatch { queue, receipts } => {
+                p.add("QueueUrl", queue);
+                for (i, r) in receipts.iter().enumerate() {
+                    let prefix = format!("DeleteMessageBatchRequestEntry.{}.", i + 1);
+                    p.add(&format!("{prefix}Id"), &i.to_string());
+                    p.add(&format!("{prefix}ReceiptHandle"), r.as_str());
+                }
+            }
+            Call::ChangeMessageVisibility {
+                queue,
+                receipt,
+                timeout,
+            } => {
+                p.add("QueueUrl", queue);
+                p.add("ReceiptHandle", receipt.as_str());
+                p.add("VisibilityTimeout", &timeout.to_string());
+            }
+            Call::ChangeMessageVisibilityBatch { queue, entries } => {
+                p.add("QueueUrl", queue);
+                for (i, (r, timeout)) in entries.iter().enumerate() {
+                    let prefix = format!("ChangeMessageVisibilityBatchRequestEntry.{}.", i + 1);
+                    p.add(&format!("{prefix}Id"), &i.to_string());
+                    p.add(&format!("{prefix}ReceiptHandle"), r.as_str());
+                    p.add(&format!("{prefix}VisibilityTimeout"), &timeout.to_string());
+                }
+            }
+            Call::GetQueueAttributes { queue, names } => {
+                p.add("QueueUrl", queue);
+                for (i, n) in names.iter().enumerate() {
+                    p.add(&format!("AttributeName.{}", i + 1), n);
+                }
+            }
+            Call::CreateQueue { name, attributes } => {
+                p.add("QueueName", name);
+                for (i, (k, v)) in attributes.iter().enumerate() {
+                    p.add(&format!("Attribute.{}.Name", i + 1), k);
+                    p.add(&format!("Attribute.{}.Value", i + 1), v);
+                }
+            }
+        }
+        Encoded {
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded; charset=utf-8".into(),
+            )],
+            body: p.finish().into_bytes(),
+        }
+    }
+
+    fn decode(
+        &self,
+        call: &Call,
+        status: u16,
+        _headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Reply> {
+        let action = call.action();
+        let text = std::str::from_utf8(body).map_err(|_| Error::Protocol {
+            action,
+            detail: format!("HTTP {status}: the answer is not UTF-8 text"),
+        })?;
+        let doc = match Document::parse(text) {
+            Ok(doc) => doc,
+            Err(e) if status >= 300 => {
+                // Not XML (a proxy's page, an emulator's plain error): keep the status.
+                return Err(Error::Service(ServiceError {
+                    action,
+                    status,
+                    code: format!("HTTP{status}"),
+                    message: format!("unreadable error answer ({e}): {}", crate::schema::truncate(text, 120)),
+                    request_id: None,
+                }));
+            }
+            Err(e) => {
+                return Err(Error::Protocol {
+                    action,
+                    detail: format!("HTTP {status}: the answer is not well-formed XML: {e}"),
+                });
+            }
+        };
+        let root = doc.root_element();
+        if root.tag_name().name() == "ErrorResponse" || status >= 300 {
+            return Err(Error::Service(service_error(action, status, root)));
+        }
+        let missing = |what: &str| Error::Protocol {
+            action,
+            detail: format!("the answer has no {what}"),
+        };
+        let result = child(root, &format!("{action}Result"));
+        Ok(match call {
+            Call::SendMessage { .. } => {
+                Reply::Sent(sent(result.ok_or_else(|| missing("SendMessageResult"))?, action)?)
+            }
+            Call::SendMessageBatch { entries, .. } => {
+                let result = result.ok_or_else(|| missing("SendMessageBatchResult"))?;
+                let mut found = batch_errors(result, action);
+                for e in elements(result, "SendMessageBatchResultEntry") {
+                    found.push((text_of(e, "Id").unwrap_or_default(), Ok(sent(e, action)?)));
+                }
+                Reply::SentBatch(order_batch(action, entries.len(), found)?)
+            }
+            Call::ReceiveMessage { .. } => {
+                // An empty receive may omit the result's children altogether.
+                let mut messages = Vec::new();
+                if let Some(result) = result {
+                    for m in elements(result, "Message") {
+                        messages.push(message(m, action)?);
+                    }
+                }
+                Reply::Received(messages)
+            }
+            Call::DeleteMessage { .. } | Call::ChangeMessageVisibility { .. } => Reply::Done,
+            Call::DeleteMessageBatch { receipts, .. } => {
+                let result = result.ok_or_else(|| missing("DeleteMessageBatchResult"))?;
+                Reply::DoneBatch(done_batch(result, action, "DeleteMessageBatchResultEntry", receipts.len())?)
+            }
+            Call::ChangeMessageVisibilityBatch { entries, .. } => {
+                let result = result.ok_or_else(|| missing("ChangeMessageVisibilityBatchResult"))?;
+                Reply::DoneBatch(done_batch(
+                    result,
+                    action,
+                    "ChangeMessageVisibilityBatchResultEntry",
+                    entries.len(),
+                )?)
+            }
+            Call::GetQueueAttributes { .. } => {
+                let mut attributes = BTreeMap::new();
+                if let Some(result) = result {
+                    for a in elements(result, "Attribute") {
+                        if let (Some(n), Some(v)) = (text_of(a, "Name"), text_of(a, "Value")) {
+                            attributes.insert(n, v);
+                        }
+                    }
+                }
+                Reply::Attributes(attributes)
+            }
+            Call::CreateQueue { .. } => Reply::QueueUrl(
+                result
+                    .and_then(|r| text_of(r, "QueueUrl"))
+                    .ok_or_else(|| missing("QueueUrl"))?,
+            ),
+        })
+    }
+}
+
+fn add_entry(p: &mut Params, prefix: &str, entry: &SendEntry) {
+    p.add(&format!("{prefix}MessageBody"), entry.body);
+    if let Some(g) = entry.group_id {
+        p.add(&format!("{prefix}MessageGroupId"), g);
+    }
+    if let Some(d) = &entry.dedup_id {
+        p.add(&format!("{prefix}MessageDeduplicationId"), d);
+    }
+}
+
+/// Direct child element by local name.
+fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    node.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+/// Direct child elements by local name.
+fn elements<'a, 'i: 'a>(node: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    node.children()
+        .filter(move |c| c.is_element() && c.tag_name().name() == name)
+}
+
+/// Text of a direct child element; an empty element gives "".
+fn text_of(node: Node, name: &str) -> Option<String> {
+    child(node, name).map(|c| c.text().unwrap_or("").to_string())
+}
+
+/// Text of the first descendant with this name.
+fn deep_text(node: Node, name: &str) -> Option<String> {
+    node.descendants()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+        .map(|c| c.text().unwrap_or("").trim().to_string())
+}
+
+fn service_error(action: &'static str, status: u16, root: Node) -> ServiceError {
+    ServiceError {
+        action,
+        status,
+        code: deep_text(root, "Code").unwrap_or_else(|| format!("HTTP{status}")),
+        message: deep_text(root, "Message").unwrap_or_default(),
+        request_id: deep_text(root, "RequestId").or_else(|| deep_text(root, "RequestID")),
+    }
+}
+
+fn sent(node: Node, action: &'static str) -> Result<WireSent> {
+    Ok(WireSent {
+        message_id: required(node, "MessageId", action)?,
+        md5_of_body: required(node, "MD5OfMessageBody", action)?,
+        sequence_number: text_of(node, "SequenceNumber"),
+    })
+}
+
+fn message(node: Node, action: &'static str) -> Result<WireMessage> {
+    let mut attributes = BTreeMap::new();
+    for a in elements(node, "Attribute") {
+        if let (Some(n), Some(v)) = (text_of(a, "Name"), text_of(a, "Value")) {
+            attributes.insert(n, v);
+        }
+    }
+    Ok(WireMessage {
+        message_id: required(node, "MessageId", action)?,
+        receipt_handle: required(node, "ReceiptHandle", action)?,
+        md5_of_body: required(node, "MD5OfBody", action)?,
+        body: text_of(node, "Body").unwrap_or_default(),
+        attributes,
+    })
+}
+
+fn required(node: Node, name: &str, action: &'static str) -> Result<String> {
+    text_of(node, name).ok_or_else(|| Error::Protocol {
+        action,
+        detail: format!("an entry has no {name}"),
+    })
+}
+
+fn batch_errors<T>(result: Node, action: &'static str) -> Vec<(String, std::result::Result<T, ServiceError>)> {
+    elements(result, "BatchResultErrorEntry")
+        .map(|e| {
+            (
+                text_of(e, "Id").unwrap_or_default(),
+                Err(ServiceError {
+                    action,
+                    status: 200,
+                    code: text_of(e, "Code").unwrap_or_default(),
+                    message: text_of(e, "Message").unwrap_or_default(),
+                    request_id: None,
+                }),
+            )
+        })
+        .collect()
+}
+
+fn done_batch(
+    result: Node,
+    action: &'static str,
+    entry_name: &'static str,
+    len: usize,
+) -> Result<super::api::WireBatch<()>> {
+    let mut found = batch_errors(result, action);
+    for e in elements(result, entry_name) {
+        found.push((text_of(e, "Id").unwrap_or_default(), Ok(())));
+    }
+    order_batch(action, len, found)
+}
+
+/// `application/x-www-form-urlencoded` parameters, in insertion order.
+struct Params(String);
+
+impl Params {
+    fn new(action: &str) -> Params {
+        let mut p = Params(String::new());
+        p.add("Action", action);
+        p.add("Version", VERSION);
+        p
+    }
+
+    fn add(&mut self, key: &str, value: &str) {
+        if !self.0.is_empty() {
+            self.0.push('&');
+        }
+        encode_into(&mut self.0, key);
+        self.0.push('=');
+        encode_into(&mut self.0, value);
+    }
+
+    fn finish(self) -> String {
+        self.0
+    }
+}
+
+/// Percent-encodes all but RFC 3986 unreserved characters.
+fn encode_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ReceiptHandle;
+
+    fn encode(call: &Call) -> String {
+        String::from_utf8(QueryCodec.encode(call).body).unwrap()
+    }
+
+    #[test]
+    fn encodes_send_with_fifo_fields_and_escapes() {
+        let body = encode(&Call::SendMessage {
+            queue: "http://127.0.0.1:5000/123/q.fifo",
+            entry: SendEntry { body: "{\"a\": \"é & +\"}", group_id: Some("archive-x"), dedup_id: Some("d1".into()) },
+        });
+        assert_eq!(
+            body,
+            "Action=SendMessage&Version=2012-11-05&QueueUrl=http%3A%2F%2F127.0.0.1%3A5000%2F123%2Fq.fifo\
+             &MessageBody=%7B%22a%22%3A%20%22%C3%A9%20%26%20%2B%22%7D&MessageGroupId=archive-x&MessageDeduplicationId=d1"
+        );
+    }
+
+    #[test]
+    fn encodes_batches_with_positional_ids() {
+        let receipts = [ReceiptHandle("r0".into()), ReceiptHandle("r1".into())];
+        let body = encode(&Call::DeleteMessageBatch { queue: "q", receipts: &receipts });
+        assert!(body.ends_with("DeleteMessageBatchRequestEntry.1.Id=0&DeleteMessageBatchRequestEntry.1.ReceiptHandle=r0&DeleteMessageBatchRequestEntry.2.Id=1&DeleteMessageBatchRequestEntry.2.ReceiptHandle=r1"), "{body}");
+        let body = encode(&Call::ReceiveMessage { queue: "q", max_messages: 10, wait_seconds: 20, visibility_timeout: Some(30) });
+        assert!(body.contains("MaxNumberOfMessages=10&WaitTimeSeconds=20&VisibilityTimeout=30&AttributeName.1=All"), "{body}");
+    }
+
+    fn decode(call: &Call, status: u16, xml: &str) -> Result<Reply> {
+        QueryCodec.decode(call, status, &[], xml.as_bytes())
+    }
+
+    const RECEIVE: &str = r#"<?xml version="1.0"?><ReceiveMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><ReceiveMessageResult><Message><MessageId>5fea7756-0ea4-451a-a703-a558b933e274</MessageId><ReceiptHandle>MbZj6wDWli+JvwwJaBV+3dcjk2YW2vA3+STFFljTM8tJJg6HRG6PYSasuWXPJB+Cw</ReceiptHandle><MD5OfBody>fafb00f5732ab283681e124bf8747ed1</MD5OfBody><Body>This is a test message</Body><Attribute><Name>ApproximateReceiveCount</Name><Value>2</Value></Attribute><Attribute><Name>SentTimestamp</Name><Value>1238099229000</Value></Attribute></Message></ReceiveMessageResult><ResponseMetadata><RequestId>b6633655-283d-45b4-aee4-4e84e0ae6afa</RequestId></ResponseMetadata></ReceiveMessageResponse>"#;
+
+    #[test]
+    fn decodes_receive() {
+        let call = Call::ReceiveMessage { queue: "q", max_messages: 1, wait_seconds: 0, visibility_timeout: None };
+        let Reply::Received(m) = decode(&call, 200, RECEIVE).unwrap() else { panic!() };
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].body, "This is a test message");
+        assert_eq!(m[0].md5_of_body, "fafb00f5732ab283681e124bf8747ed1");
+        assert_eq!(m[0].attributes["ApproximateReceiveCount"], "2");
+        let empty = "<ReceiveMessageResponse><ReceiveMessageResult/><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></ReceiveMessageResponse>";
+        assert_eq!(decode(&call, 200, empty).unwrap(), Reply::Received(vec![]));
+    }
+
+    #[test]
+    fn decodes_error_response() {
+        let xml = r#"<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message><Detail/></Error><RequestId>42d59b56-7407-4c4a-be0f-4c88daeea257</RequestId></ErrorResponse>"#;
+        let call = Call::DeleteMessage { queue: "q", receipt: &ReceiptHandle("r".into()) };
+        let Err(Error::Service(e)) = decode(&call, 400, xml) else { panic!() };
+        assert_eq!(e.code, "AWS.SimpleQueueService.NonExistentQueue");
+        assert_eq!(e.request_id.as_deref(), Some("42d59b56-7407-4c4a-be0f-4c88daeea257"));
+        assert!(e.is_missing_queue());
+    }
+
+    #[test]
+    fn truncated_and_non_xml_answers_are_errors_not_panics() {
+        let call = Call::ReceiveMessage { queue: "q", max_messages: 1, wait_seconds: 0, visibility_timeout: None };
+        for cut in [10, 100, RECEIVE.len() - 5] {
+            let e = decode(&call, 200, &RECEIVE[..cut]).unwrap_err();
+            assert!(matches!(e, Error::Protocol { .. }), "{cut}: {e}");
+        }
+        let e = decode(&call, 502, "<html>Bad gateway").unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("502"), "{e}");
+        let e = QueryCodec.decode(&call, 200, &[], &[0xff, 0xfe]).unwrap_err();
+        assert!(matches!(e, Error::Protocol { .. }));
+    }
+
+    #[test]
+    fn decodes_partial_batch_failure_in_call_order() {
+        let xml = "<DeleteMessageBatchResponse><DeleteMessageBatchResult>\
+            <BatchResultErrorEntry><Id>1</Id><Code>ReceiptHandleIsInvalid</Code><Message>bad</Message><SenderFault>true</SenderFault></BatchResultErrorEntry>\
+            <DeleteMessageBatchResultEntry><Id>0</Id></DeleteMessageBatchResultEntry>\
+            </DeleteMessageBatchResult></DeleteMessageBatchResponse>";
+        let receipts = [ReceiptHandle("a".into()), ReceiptHandle("b".into()), ReceiptHandle("c".into())];
+        let call = Call::DeleteMessageBatch { queue: "q", receipts: &receipts };
+        let Reply::DoneBatch(out) = decode(&call, 200, xml).unwrap() else { panic!() };
+        assert!(out[0].is_ok());
+        assert_eq!(out[1].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
+        assert_eq!(out[2].as_ref().unwrap_err().code, "MissingBatchEntry", "unmentioned entries are not taken as done");
+    }
+}

@@ -1,0 +1,65 @@
+//! When to try an SQS call again, and how long to wait first.
+//!
+//! Exponential backoff with full jitter (AWS Architecture Blog, "Exponential
+//! Backoff and Jitter"): the wait is uniform in `[0, min(cap, base * 2^n)]`,
+//! which spreads retries of many workers instead of synchronising them.
+
+use std::time::Duration;
+
+/// Retry settings of one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total tries, the first included.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(20),
+        }
+    }
+
+    /// The longest wait before try number `attempt + 1` (`attempt` counts from 1).
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// A wait drawn uniformly from `[0, ceiling(attempt)]` with the given random number.
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let ceiling = self.ceiling(attempt).as_nanos() as u64;
+        Duration::from_nanos(if ceiling == 0 { 0 } else { random % (ceiling + 1) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceiling_doubles_then_caps() {
+        let p = RetryPolicy::new(5);
+        assert_eq!(p.ceiling(1), Duration::from_millis(100));
+        assert_eq!(p.ceiling(2), Duration::from_millis(200));
+        assert_eq!(p.ceiling(5), Duration::from_millis(1600));
+        assert_eq!(p.ceiling(20), Duration::from_secs(20));
+        assert_eq!(p.ceiling(200), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn delay_stays_within_bounds() {
+        let p = RetryPolicy::new(5);
+        for attempt in 1..40 {
+            for r in [0, 1, 12345, u64::MAX / 3, u64::MAX] {
+                assert!(p.delay(attempt, r) <= p.ceiling(attempt));
+            }
+        }
+        assert_eq!(p.delay(3, 0), Duration::ZERO);
+        assert_eq!(RetryPolicy::new(0).max_attempts, 1);
+    }
+}
