@@ -16,3 +16,4 @@ pub mod time;
 pub mod config;
 pub mod random;
 pub mod sqs;
+pub mod mock;
