@@ -1,1 +1,4 @@
-fn main() {}
+//! `sqs_archive`: see `sqs_archive --help`. All logic lives in the library.
+fn main() -> std::process::ExitCode {
+    sqs_archive::cli::main().into()
+}

@@ -114,8 +114,11 @@ pub trait ArchiveClient: Send + Sync {
     ) -> Result<BatchOutcome<SentMessage>>;
 
     /// Receives up to `max_messages` messages, waiting up to `wait_seconds` for the first.
-    fn receive_messages(&self, queue: &str, request: &ReceiveRequest)
-    -> Result<Vec<ReceivedMessage>>;
+    fn receive_messages(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<ReceivedMessage>>;
 
     /// Deletes one received message.
     fn delete_message(&self, queue: &str, receipt: &ReceiptHandle) -> Result<()>;
@@ -128,8 +131,12 @@ pub trait ArchiveClient: Send + Sync {
     ) -> Result<BatchOutcome<()>>;
 
     /// Sets how long a received message stays hidden, counted from now.
-    fn change_visibility(&self, queue: &str, receipt: &ReceiptHandle, timeout: Duration)
-    -> Result<()>;
+    fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &ReceiptHandle,
+        timeout: Duration,
+    ) -> Result<()>;
 
     /// Sets the visibility of up to 10 received messages.
     fn change_visibility_batch(

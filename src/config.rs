@@ -48,37 +48,161 @@ pub struct Key {
 
 /// Every key a profile may hold.
 pub const KEYS: &[Key] = &[
-    Key { name: "backend", env: &["SQS_ARCHIVE_BACKEND"], help: "\"sqs\" or \"mock\"" },
-    Key { name: "request_queue_url", env: &["SQS_REQUEST_QUEUE_URL"], help: "URL of the request queue" },
-    Key { name: "completion_queue_url", env: &["SQS_COMPLETION_QUEUE_URL"], help: "URL of the completion queue" },
-    Key { name: "region", env: &["AWS_REGION", "AWS_DEFAULT_REGION"], help: "AWS region, e.g. eu-west-1" },
-    Key { name: "endpoint_url", env: &["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"], help: "SQS endpoint; default https://sqs.<region>.amazonaws.com" },
-    Key { name: "protocol", env: &["SQS_ARCHIVE_PROTOCOL"], help: "\"query\" (default) or \"json\"" },
-    Key { name: "aws_access_key_id", env: &["AWS_ACCESS_KEY_ID"], help: "access key id" },
-    Key { name: "aws_secret_access_key", env: &["AWS_SECRET_ACCESS_KEY"], help: "secret access key" },
-    Key { name: "aws_session_token", env: &["AWS_SESSION_TOKEN"], help: "session token" },
-    Key { name: "schema_file", env: &["SCHEMA_FILE"], help: "JSON schema for messages; default: the built-in one" },
-    Key { name: "max_number_of_messages", env: &["MAX_NUMBER_OF_MESSAGES"], help: "messages per receive, 1 to 10" },
-    Key { name: "wait_time_seconds", env: &["WAIT_TIME_SECONDS"], help: "long-poll wait, 0 to 20" },
-    Key { name: "visibility_timeout", env: &["VISIBILITY_TIMEOUT"], help: "seconds a received message stays hidden, 0 to 43200" },
-    Key { name: "max_attempts", env: &["AWS_MAX_ATTEMPTS"], help: "tries per SQS call, 1 to 20" },
-    Key { name: "http_timeout_seconds", env: &["SQS_ARCHIVE_HTTP_TIMEOUT"], help: "HTTP timeout beyond the long-poll wait" },
-    Key { name: "max_message_size", env: &["SQS_ARCHIVE_MAX_MESSAGE_SIZE"], help: "largest body in bytes, default 1048576" },
-    Key { name: "mock_dir", env: &["SQS_ARCHIVE_MOCK_DIR"], help: "directory of the mock queues" },
-    Key { name: "workers", env: &["SQS_ARCHIVE_WORKERS"], help: "handler threads, 1 to 64" },
-    Key { name: "handler", env: &[], help: "handler argv list; default: process_message next to poll_messages" },
-    Key { name: "handler_timeout", env: &["SQS_ARCHIVE_HANDLER_TIMEOUT"], help: "seconds before a handler is killed" },
-    Key { name: "kill_grace_seconds", env: &[], help: "seconds between SIGTERM and SIGKILL" },
-    Key { name: "shutdown_grace_seconds", env: &[], help: "seconds running handlers get to finish after SIGTERM" },
-    Key { name: "max_receive_count", env: &[], help: "receives before a failing request is given up" },
-    Key { name: "use_redrive_policy", env: &[], help: "leave given-up requests to the queue's dead-letter policy" },
-    Key { name: "retry_base_seconds", env: &[], help: "first retry delay of a failed request" },
-    Key { name: "retry_max_seconds", env: &[], help: "longest retry delay of a failed request" },
-    Key { name: "pass_aws_credentials_to_handler", env: &[], help: "let the handler see AWS_* secrets" },
-    Key { name: "lock_file", env: &["SQS_ARCHIVE_LOCK_FILE"], help: "lock that keeps poll_messages runs from overlapping" },
-    Key { name: "log_file", env: &["SQS_ARCHIVE_LOG_FILE"], help: "append logs here instead of stderr" },
-    Key { name: "source_dir", env: &["ARCHIVE_SOURCE_DIR"], help: "where files to archive are read" },
-    Key { name: "archive_dir", env: &["ARCHIVE_DIR"], help: "where archives are written" },
+    Key {
+        name: "backend",
+        env: &["SQS_ARCHIVE_BACKEND"],
+        help: "\"sqs\" or \"mock\"",
+    },
+    Key {
+        name: "request_queue_url",
+        env: &["SQS_REQUEST_QUEUE_URL"],
+        help: "URL of the request queue",
+    },
+    Key {
+        name: "completion_queue_url",
+        env: &["SQS_COMPLETION_QUEUE_URL"],
+        help: "URL of the completion queue",
+    },
+    Key {
+        name: "region",
+        env: &["AWS_REGION", "AWS_DEFAULT_REGION"],
+        help: "AWS region, e.g. eu-west-1",
+    },
+    Key {
+        name: "endpoint_url",
+        env: &["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"],
+        help: "SQS endpoint; default https://sqs.<region>.amazonaws.com",
+    },
+    Key {
+        name: "protocol",
+        env: &["SQS_ARCHIVE_PROTOCOL"],
+        help: "\"query\" (default) or \"json\"",
+    },
+    Key {
+        name: "aws_access_key_id",
+        env: &["AWS_ACCESS_KEY_ID"],
+        help: "access key id",
+    },
+    Key {
+        name: "aws_secret_access_key",
+        env: &["AWS_SECRET_ACCESS_KEY"],
+        help: "secret access key",
+    },
+    Key {
+        name: "aws_session_token",
+        env: &["AWS_SESSION_TOKEN"],
+        help: "session token",
+    },
+    Key {
+        name: "schema_file",
+        env: &["SCHEMA_FILE"],
+        help: "JSON schema for messages; default: the built-in one",
+    },
+    Key {
+        name: "max_number_of_messages",
+        env: &["MAX_NUMBER_OF_MESSAGES"],
+        help: "messages per receive, 1 to 10",
+    },
+    Key {
+        name: "wait_time_seconds",
+        env: &["WAIT_TIME_SECONDS"],
+        help: "long-poll wait, 0 to 20",
+    },
+    Key {
+        name: "visibility_timeout",
+        env: &["VISIBILITY_TIMEOUT"],
+        help: "seconds a received message stays hidden, 0 to 43200",
+    },
+    Key {
+        name: "max_attempts",
+        env: &["AWS_MAX_ATTEMPTS"],
+        help: "tries per SQS call, 1 to 20",
+    },
+    Key {
+        name: "http_timeout_seconds",
+        env: &["SQS_ARCHIVE_HTTP_TIMEOUT"],
+        help: "HTTP timeout beyond the long-poll wait",
+    },
+    Key {
+        name: "max_message_size",
+        env: &["SQS_ARCHIVE_MAX_MESSAGE_SIZE"],
+        help: "largest body in bytes, default 1048576",
+    },
+    Key {
+        name: "mock_dir",
+        env: &["SQS_ARCHIVE_MOCK_DIR"],
+        help: "directory of the mock queues",
+    },
+    Key {
+        name: "workers",
+        env: &["SQS_ARCHIVE_WORKERS"],
+        help: "handler threads, 1 to 64",
+    },
+    Key {
+        name: "handler",
+        env: &[],
+        help: "handler argv list; default: process_message next to poll_messages",
+    },
+    Key {
+        name: "handler_timeout",
+        env: &["SQS_ARCHIVE_HANDLER_TIMEOUT"],
+        help: "seconds before a handler is killed",
+    },
+    Key {
+        name: "kill_grace_seconds",
+        env: &[],
+        help: "seconds between SIGTERM and SIGKILL",
+    },
+    Key {
+        name: "shutdown_grace_seconds",
+        env: &[],
+        help: "seconds running handlers get to finish after SIGTERM",
+    },
+    Key {
+        name: "max_receive_count",
+        env: &[],
+        help: "receives before a failing request is given up",
+    },
+    Key {
+        name: "use_redrive_policy",
+        env: &[],
+        help: "leave given-up requests to the queue's dead-letter policy",
+    },
+    Key {
+        name: "retry_base_seconds",
+        env: &[],
+        help: "first retry delay of a failed request",
+    },
+    Key {
+        name: "retry_max_seconds",
+        env: &[],
+        help: "longest retry delay of a failed request",
+    },
+    Key {
+        name: "pass_aws_credentials_to_handler",
+        env: &[],
+        help: "let the handler see AWS_* secrets",
+    },
+    Key {
+        name: "lock_file",
+        env: &["SQS_ARCHIVE_LOCK_FILE"],
+        help: "lock that keeps poll_messages runs from overlapping",
+    },
+    Key {
+        name: "log_file",
+        env: &["SQS_ARCHIVE_LOG_FILE"],
+        help: "append logs here instead of stderr",
+    },
+    Key {
+        name: "source_dir",
+        env: &["ARCHIVE_SOURCE_DIR"],
+        help: "where files to archive are read",
+    },
+    Key {
+        name: "archive_dir",
+        env: &["ARCHIVE_DIR"],
+        help: "where archives are written",
+    },
 ];
 
 /// Where to find the configuration, as chosen on the command line.
@@ -182,12 +306,20 @@ impl Settings {
             env: &env,
             flags: &source.flags,
         };
-        let backend = match layers.string("backend")?.as_ref().map(|v| (v.0.as_str(), &v.1)) {
+        let backend = match layers
+            .string("backend")?
+            .as_ref()
+            .map(|v| (v.0.as_str(), &v.1))
+        {
             None | Some(("sqs", _)) => Backend::Sqs,
             Some(("mock", _)) => Backend::Mock,
             Some((other, at)) => return Err(at.invalid("backend", other)),
         };
-        let protocol = match layers.string("protocol")?.as_ref().map(|v| (v.0.as_str(), &v.1)) {
+        let protocol = match layers
+            .string("protocol")?
+            .as_ref()
+            .map(|v| (v.0.as_str(), &v.1))
+        {
             None | Some(("query", _)) => Protocol::Query,
             Some(("json", _)) => Protocol::Json,
             Some((other, at)) => return Err(at.invalid("protocol", other)),
@@ -203,10 +335,12 @@ impl Settings {
                 .unwrap_or_else(|| "us-east-1".into()),
         };
         let endpoint_url = layers.string("endpoint_url")?.map(|v| v.0);
-        if let Some(url) = &endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(layers.origin_of("endpoint_url").invalid("endpoint_url", url));
-            }
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(layers
+                .origin_of("endpoint_url")
+                .invalid("endpoint_url", url));
         }
         let wait_time_seconds = layers.int("wait_time_seconds", 0, 20, 20)? as u32;
         let http_timeout_seconds = layers.int("http_timeout_seconds", 1, 3600, 10)?;
@@ -217,12 +351,17 @@ impl Settings {
                     .iter()
                     .map(|i| i.as_str().map(String::from))
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| layers.origin_of("handler").wrong_type("handler", "a list of strings"))?,
+                    .ok_or_else(|| {
+                        layers
+                            .origin_of("handler")
+                            .wrong_type("handler", "a list of strings")
+                    })?,
             ),
             Some(_) => {
-                return Err(layers
-                    .origin_of("handler")
-                    .wrong_type("handler", "a non-empty list of strings (program and arguments)"));
+                return Err(layers.origin_of("handler").wrong_type(
+                    "handler",
+                    "a non-empty list of strings (program and arguments)",
+                ));
             }
         };
         let path = |key: &str, default: &str| -> Result<PathBuf> {
@@ -239,7 +378,9 @@ impl Settings {
             endpoint_url,
             config_keys: ConfigKeys {
                 access_key_id: layers.file_string("aws_access_key_id")?,
-                secret_access_key: layers.file_string("aws_secret_access_key")?.map(Secret::new),
+                secret_access_key: layers
+                    .file_string("aws_secret_access_key")?
+                    .map(Secret::new),
                 session_token: layers.file_string("aws_session_token")?.map(Secret::new),
                 origin: origin.clone(),
             },
@@ -254,14 +395,25 @@ impl Settings {
             mock_dir: path("mock_dir", "var/mock-queues")?,
             workers: layers.int("workers", 1, 64, 4)? as usize,
             handler,
-            handler_timeout: Duration::from_secs(layers.int("handler_timeout", 1, 7 * 86_400, 3600)?),
+            handler_timeout: Duration::from_secs(layers.int(
+                "handler_timeout",
+                1,
+                7 * 86_400,
+                3600,
+            )?),
             kill_grace: Duration::from_secs(layers.int("kill_grace_seconds", 0, 3600, 10)?),
-            shutdown_grace: Duration::from_secs(layers.int("shutdown_grace_seconds", 0, 86_400, 60)?),
+            shutdown_grace: Duration::from_secs(layers.int(
+                "shutdown_grace_seconds",
+                0,
+                86_400,
+                60,
+            )?),
             max_receive_count: layers.int("max_receive_count", 1, 1000, 5)? as u32,
             use_redrive_policy: layers.bool("use_redrive_policy", false)?,
             retry_base: Duration::from_secs(layers.int("retry_base_seconds", 0, 43_200, 10)?),
             retry_max: Duration::from_secs(layers.int("retry_max_seconds", 0, 43_200, 900)?),
-            pass_aws_credentials_to_handler: layers.bool("pass_aws_credentials_to_handler", false)?,
+            pass_aws_credentials_to_handler: layers
+                .bool("pass_aws_credentials_to_handler", false)?,
             lock_file: path("lock_file", "var/poll_messages.lock")?,
             log_file: layers.string("log_file")?.map(|v| PathBuf::from(v.0)),
             source_dir: path("source_dir", "examples/source")?,
@@ -280,7 +432,9 @@ impl Settings {
             QueueRole::Request => (&self.request_queue_url, "request_queue_url"),
             QueueRole::Completion => (&self.completion_queue_url, "completion_queue_url"),
         };
-        value.as_deref().ok_or_else(|| missing(key, self.file.as_deref()))
+        value
+            .as_deref()
+            .ok_or_else(|| missing(key, self.file.as_deref()))
     }
 
     /// The endpoint requests are sent to: `endpoint_url` if set, else the regional one.
@@ -299,7 +453,11 @@ pub fn missing(key: &str, file: Option<&Path>) -> Error {
         Some(f) => format!("in {}", f.display()),
         None => "in a profile (--profile NAME)".into(),
     };
-    let or_env = if vars.is_empty() { String::new() } else { format!(" or with {vars}") };
+    let or_env = if vars.is_empty() {
+        String::new()
+    } else {
+        format!(" or with {vars}")
+    };
     Error::config(key, format!("no value: set {key} {place}{or_env}"))
 }
 
@@ -371,7 +529,9 @@ fn parse_file(text: &str, origin: &str) -> Result<Map<String, Value>> {
                 .filter(|k| k.name.contains(key.as_str()) || key.contains(k.name))
                 .map(|k| k.name)
                 .next();
-            let hint = near.map(|n| format!(" (did you mean {n:?}?)")).unwrap_or_default();
+            let hint = near
+                .map(|n| format!(" (did you mean {n:?}?)"))
+                .unwrap_or_default();
             return Err(Error::config(origin, format!("unknown key {key:?}{hint}")));
         }
     }
@@ -384,7 +544,11 @@ struct Origin(String);
 
 impl Origin {
     fn invalid(&self, key: &str, value: &str) -> Error {
-        let help = KEYS.iter().find(|k| k.name == key).map(|k| k.help).unwrap_or("");
+        let help = KEYS
+            .iter()
+            .find(|k| k.name == key)
+            .map(|k| k.help)
+            .unwrap_or("");
         Error::config(&self.0, format!("invalid {key} {value:?}: expected {help}"))
     }
 
@@ -404,12 +568,21 @@ impl Layers<'_> {
     /// The highest-precedence raw value of a key, as text, with its origin.
     fn raw(&self, name: &str) -> Result<Option<(Value, Origin)>> {
         if let Some(v) = self.flags.get(name) {
-            return Ok(Some((Value::String(v.clone()), Origin(format!("flag --{}", name.replace('_', "-"))))));
+            return Ok(Some((
+                Value::String(v.clone()),
+                Origin(format!("flag --{}", name.replace('_', "-"))),
+            )));
         }
-        let key = KEYS.iter().find(|k| k.name == name).expect("every key is in KEYS");
+        let key = KEYS
+            .iter()
+            .find(|k| k.name == name)
+            .expect("every key is in KEYS");
         for var in key.env {
             if let Some(v) = self.env.get(var) {
-                return Ok(Some((Value::String(v.to_string()), Origin(format!("environment variable {var}")))));
+                return Ok(Some((
+                    Value::String(v.to_string()),
+                    Origin(format!("environment variable {var}")),
+                )));
             }
         }
         Ok(match self.file.get(name) {
@@ -441,7 +614,9 @@ impl Layers<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Origin(format!("{} key {name:?}", self.origin)).wrong_type(name, "a string")),
+            Some(_) => {
+                Err(Origin(format!("{} key {name:?}", self.origin)).wrong_type(name, "a string"))
+            }
         }
     }
 
@@ -456,7 +631,10 @@ impl Layers<'_> {
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(at.wrong_type(name, &format!("a whole number from {min} to {max}, not {value}"))),
+            _ => Err(at.wrong_type(
+                name,
+                &format!("a whole number from {min} to {max}, not {value}"),
+            )),
         }
     }
 
@@ -478,7 +656,11 @@ impl Layers<'_> {
 mod tests {
     use super::*;
 
-    fn resolve(flags: &[(&'static str, &str)], env: &[(&str, &str)], file: Option<&str>) -> Result<Settings> {
+    fn resolve(
+        flags: &[(&'static str, &str)],
+        env: &[(&str, &str)],
+        file: Option<&str>,
+    ) -> Result<Settings> {
         let source = Source {
             flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             ..Source::default()
@@ -510,50 +692,125 @@ mod tests {
         assert_eq!(s.max_number_of_messages, 5);
         assert_eq!(s.wait_time_seconds, 10);
         assert_eq!(s.config_keys.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
-        assert_eq!(s.queue_url(QueueRole::Completion).unwrap(), "https://sqs.eu-west-1.amazonaws.com/123/done");
+        assert_eq!(
+            s.queue_url(QueueRole::Completion).unwrap(),
+            "https://sqs.eu-west-1.amazonaws.com/123/done"
+        );
         assert_eq!(s.endpoint(), "https://sqs.eu-west-1.amazonaws.com");
-        assert!(s.http_timeout > Duration::from_secs(10), "read timeout outlasts the long poll");
-        assert!(!format!("{s:?}").contains("wJalrXUtnFEMI"), "Debug hides the secret");
+        assert!(
+            s.http_timeout > Duration::from_secs(10),
+            "read timeout outlasts the long poll"
+        );
+        assert!(
+            !format!("{s:?}").contains("wJalrXUtnFEMI"),
+            "Debug hides the secret"
+        );
     }
 
     #[test]
     fn precedence_is_file_then_env_then_flags() {
         let s = resolve(&[], &[("WAIT_TIME_SECONDS", "3")], Some(PROTOTYPE)).unwrap();
         assert_eq!(s.wait_time_seconds, 3, "environment beats file");
-        let s = resolve(&[("wait_time_seconds", "7")], &[("WAIT_TIME_SECONDS", "3")], Some(PROTOTYPE)).unwrap();
+        let s = resolve(
+            &[("wait_time_seconds", "7")],
+            &[("WAIT_TIME_SECONDS", "3")],
+            Some(PROTOTYPE),
+        )
+        .unwrap();
         assert_eq!(s.wait_time_seconds, 7, "flag beats environment");
-        let s = resolve(&[], &[("AWS_DEFAULT_REGION", "ap-south-1")], Some(r#"{"region":"x-1"}"#)).unwrap();
+        let s = resolve(
+            &[],
+            &[("AWS_DEFAULT_REGION", "ap-south-1")],
+            Some(r#"{"region":"x-1"}"#),
+        )
+        .unwrap();
         assert_eq!(s.region, "ap-south-1");
-        let s = resolve(&[], &[("AWS_REGION", "a"), ("AWS_DEFAULT_REGION", "b")], None).unwrap();
+        let s = resolve(
+            &[],
+            &[("AWS_REGION", "a"), ("AWS_DEFAULT_REGION", "b")],
+            None,
+        )
+        .unwrap();
         assert_eq!(s.region, "a", "AWS_REGION before AWS_DEFAULT_REGION");
-        let s = resolve(&[], &[("AWS_ENDPOINT_URL", "http://127.0.0.1:1"), ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:2")], None).unwrap();
-        assert_eq!(s.endpoint(), "http://127.0.0.1:2", "service-specific endpoint wins");
+        let s = resolve(
+            &[],
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+                ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:2"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.endpoint(),
+            "http://127.0.0.1:2",
+            "service-specific endpoint wins"
+        );
     }
 
     #[test]
     fn region_defaults_from_queue_url() {
-        let s = resolve(&[], &[("SQS_REQUEST_QUEUE_URL", "https://sqs.ca-central-1.amazonaws.com/1/q")], None).unwrap();
+        let s = resolve(
+            &[],
+            &[(
+                "SQS_REQUEST_QUEUE_URL",
+                "https://sqs.ca-central-1.amazonaws.com/1/q",
+            )],
+            None,
+        )
+        .unwrap();
         assert_eq!(s.region, "ca-central-1");
     }
 
     #[test]
     fn errors_name_file_key_and_where_to_set_it() {
-        let e = resolve(&[], &[], Some(r#"{"wait_time_seconds": 30}"#)).unwrap_err().to_string();
-        assert!(e.contains("config/test.json") && e.contains("wait_time_seconds") && e.contains("0 to 20"), "{e}");
-        let e = resolve(&[], &[], Some(r#"{"wait_time_second": 3}"#)).unwrap_err().to_string();
-        assert!(e.contains("unknown key \"wait_time_second\"") && e.contains("did you mean \"wait_time_seconds\""), "{e}");
-        let e = resolve(&[], &[], Some(r#"{"region": 3}"#)).unwrap_err().to_string();
+        let e = resolve(&[], &[], Some(r#"{"wait_time_seconds": 30}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config/test.json")
+                && e.contains("wait_time_seconds")
+                && e.contains("0 to 20"),
+            "{e}"
+        );
+        let e = resolve(&[], &[], Some(r#"{"wait_time_second": 3}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown key \"wait_time_second\"")
+                && e.contains("did you mean \"wait_time_seconds\""),
+            "{e}"
+        );
+        let e = resolve(&[], &[], Some(r#"{"region": 3}"#))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("region must be a string"), "{e}");
         let e = resolve(&[], &[], Some("{not json")).unwrap_err();
         assert!(e.to_string().contains("not valid JSON"), "{e}");
         assert_eq!(e.exit(), crate::exit::Exit::Config);
-        let e = resolve(&[], &[("MAX_NUMBER_OF_MESSAGES", "eleven")], None).unwrap_err().to_string();
-        assert!(e.contains("environment variable MAX_NUMBER_OF_MESSAGES"), "{e}");
-        let e = resolve(&[], &[], Some("{}")).unwrap().queue_url(QueueRole::Request).unwrap_err().to_string();
-        assert!(e.contains("config/test.json") && e.contains("SQS_REQUEST_QUEUE_URL"), "{e}");
-        let e = resolve(&[], &[], Some(r#"{"backend": "kafka"}"#)).unwrap_err().to_string();
+        let e = resolve(&[], &[("MAX_NUMBER_OF_MESSAGES", "eleven")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("environment variable MAX_NUMBER_OF_MESSAGES"),
+            "{e}"
+        );
+        let e = resolve(&[], &[], Some("{}"))
+            .unwrap()
+            .queue_url(QueueRole::Request)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config/test.json") && e.contains("SQS_REQUEST_QUEUE_URL"),
+            "{e}"
+        );
+        let e = resolve(&[], &[], Some(r#"{"backend": "kafka"}"#))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"sqs\" or \"mock\""), "{e}");
-        let e = resolve(&[], &[], Some(r#"{"handler": "process_message --x"}"#)).unwrap_err().to_string();
+        let e = resolve(&[], &[], Some(r#"{"handler": "process_message --x"}"#))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("list of strings"), "{e}");
     }
 
@@ -562,14 +819,32 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sqs-archive-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let env = Env::from_pairs([("SQS_ARCHIVE_CONFIG_DIR", dir.to_str().unwrap())]);
-        let source = Source { profile: Some("nope".into()), ..Source::default() };
-        let e = Settings::load(&source, env.clone()).unwrap_err().to_string();
-        assert!(e.contains("profile \"nope\" does not exist") && e.contains("nope.json"), "{e}");
-        let source = Source { profile: Some("../etc".into()), ..Source::default() };
-        assert_eq!(Settings::load(&source, env.clone()).unwrap_err().exit(), crate::exit::Exit::Usage);
+        let source = Source {
+            profile: Some("nope".into()),
+            ..Source::default()
+        };
+        let e = Settings::load(&source, env.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("profile \"nope\" does not exist") && e.contains("nope.json"),
+            "{e}"
+        );
+        let source = Source {
+            profile: Some("../etc".into()),
+            ..Source::default()
+        };
+        assert_eq!(
+            Settings::load(&source, env.clone()).unwrap_err().exit(),
+            crate::exit::Exit::Usage
+        );
 
         std::fs::write(dir.join("p.json"), r#"{"backend":"mock"}"#).unwrap();
-        std::fs::write(dir.join("vars.env"), "SQS_ARCHIVE_BACKEND=sqs\nWAIT_TIME_SECONDS=4\n").unwrap();
+        std::fs::write(
+            dir.join("vars.env"),
+            "SQS_ARCHIVE_BACKEND=sqs\nWAIT_TIME_SECONDS=4\n",
+        )
+        .unwrap();
         let mut env = env;
         env.set("WAIT_TIME_SECONDS", "2");
         let source = Source {
@@ -580,8 +855,16 @@ mod tests {
         let s = Settings::load(&source, env.clone()).unwrap();
         assert_eq!(s.backend, Backend::Sqs, ".env beats the profile file");
         assert_eq!(s.wait_time_seconds, 2, "the process environment beats .env");
-        let source = Source { env_file: Some(dir.join("missing.env")), ..source };
-        assert!(Settings::load(&source, env).unwrap_err().to_string().contains("missing.env"));
+        let source = Source {
+            env_file: Some(dir.join("missing.env")),
+            ..source
+        };
+        assert!(
+            Settings::load(&source, env)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.env")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

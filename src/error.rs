@@ -36,7 +36,10 @@ pub enum Error {
         detail: String,
     },
     /// The server's answer could not be understood.
-    Protocol { action: &'static str, detail: String },
+    Protocol {
+        action: &'static str,
+        detail: String,
+    },
     /// A message body does not match the MD5 digest SQS reported for it.
     Checksum {
         message_id: String,
@@ -45,6 +48,8 @@ pub enum Error {
     },
     /// No usable credentials were found, or a credentials source failed.
     Credentials(String),
+    /// Standard output was closed by its reader (`| head`); not worth a message.
+    BrokenPipe,
 }
 
 /// An error response from SQS: `ErrorResponse` (query) or `__type` (JSON).
@@ -109,10 +114,7 @@ impl ServiceError {
 
     /// True when the queue does not exist.
     pub fn is_missing_queue(&self) -> bool {
-        matches!(
-            self.short_code(),
-            "NonExistentQueue" | "QueueDoesNotExist"
-        )
+        matches!(self.short_code(), "NonExistentQueue" | "QueueDoesNotExist")
     }
 
     /// True when a receipt handle is stale (the message was received again or deleted).
@@ -160,6 +162,7 @@ impl Error {
             Error::Protocol { .. } => Exit::Protocol,
             Error::Checksum { .. } => Exit::Protocol,
             Error::Credentials(_) => Exit::NoPerm,
+            Error::BrokenPipe => Exit::Ok,
         }
     }
 
@@ -224,6 +227,7 @@ impl fmt::Display for Error {
                 "message {message_id}: body MD5 {actual} does not match {expected} reported by the server; the message was left on the queue"
             ),
             Error::Credentials(m) => write!(f, "credentials: {m}"),
+            Error::BrokenPipe => f.write_str("broken pipe"),
         }
     }
 }
@@ -251,6 +255,20 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// Runs a binary's body: prints an error once, as one line on stderr, and
+/// returns the exit code. Every binary's `main` is this and nothing more.
+pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
+    match body() {
+        Ok(exit) => exit,
+        Err(Error::BrokenPipe) => Exit::Ok,
+        Err(e) => {
+            log::debug!("{program} failed: {e:?}");
+            eprintln!("{program}: error: {e}");
+            e.exit()
         }
     }
 }

@@ -4,16 +4,21 @@
 #![deny(unsafe_code)]
 
 pub mod archive;
+pub mod args;
+pub mod backend;
+pub mod cli;
 pub mod client;
+pub mod config;
 pub mod credentials;
 pub mod env;
 pub mod error;
 pub mod exit;
-pub mod secret;
+pub mod fsutil;
+pub mod logging;
 pub mod message;
-pub mod schema;
-pub mod time;
-pub mod config;
-pub mod random;
-pub mod sqs;
 pub mod mock;
+pub mod random;
+pub mod schema;
+pub mod secret;
+pub mod sqs;
+pub mod time;

@@ -83,7 +83,10 @@ pub fn group_id(aipid: &str) -> String {
 
 /// Wraps a message body for a queue; FIFO fields are used only by FIFO queues.
 pub fn outgoing(body: &Value) -> OutgoingMessage {
-    let aipid = body.get("aipid").and_then(Value::as_str).unwrap_or("unknown");
+    let aipid = body
+        .get("aipid")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
     OutgoingMessage {
         body: body.to_string(),
         group_id: Some(group_id(aipid)),
@@ -123,11 +126,13 @@ pub fn failure_completion(
     let valid_aipid = field("aipid")
         .and_then(Value::as_str)
         .filter(|a| is_safe_aipid(a));
-    let valid_names = field("filenames").and_then(Value::as_array).filter(|names| {
-        names
-            .iter()
-            .all(|n| n.as_str().is_some_and(is_safe_relative_name))
-    });
+    let valid_names = field("filenames")
+        .and_then(Value::as_array)
+        .filter(|names| {
+            names
+                .iter()
+                .all(|n| n.as_str().is_some_and(is_safe_relative_name))
+        });
     json!({
         "action": field("action").and_then(Value::as_str).filter(|a| !a.is_empty() && a.len() <= 64).unwrap_or("unknown"),
         "aipid": valid_aipid.unwrap_or("unknown"),
@@ -172,7 +177,13 @@ mod tests {
 
     #[test]
     fn new_request_validates_and_has_priority() {
-        let r = RequestMessage::new("archive", "mds2909", vec!["a".into()], Priority::High, now());
+        let r = RequestMessage::new(
+            "archive",
+            "mds2909",
+            vec!["a".into()],
+            Priority::High,
+            now(),
+        );
         let v = r.to_json();
         MessageSchema::embedded().validate(&v).unwrap();
         assert_eq!(v["priority"], "high");
@@ -193,14 +204,24 @@ mod tests {
 
     #[test]
     fn failure_completion_validates_even_for_garbage() {
-        for body in ["not json", "{\"aipid\": \"../x\", \"filenames\": [\"/etc\"]}", "[]", ""] {
+        for body in [
+            "not json",
+            "{\"aipid\": \"../x\", \"filenames\": [\"/etc\"]}",
+            "[]",
+            "",
+        ] {
             let c = failure_completion(body, "m-2", "bad", now());
             MessageSchema::embedded().validate(&c).unwrap();
             assert_eq!(c["success"], false);
             assert_eq!(c["original_body"], body);
             assert_eq!(c["aipid"], "unknown");
         }
-        let c = failure_completion("{\"aipid\":\"ok-1\",\"action\":\"zip\"}", "m", "unknown action", now());
+        let c = failure_completion(
+            "{\"aipid\":\"ok-1\",\"action\":\"zip\"}",
+            "m",
+            "unknown action",
+            now(),
+        );
         assert_eq!(c["aipid"], "ok-1");
         assert_eq!(c["action"], "zip");
     }
@@ -210,11 +231,19 @@ mod tests {
         let schema = MessageSchema::embedded();
         for name in ["a", "a/b", "..a", "/x", "../x", "a/..", "a\nb", "", "ü"] {
             let v = json!({"action":"a","aipid":"a","filenames":[name],"timestamp":"2024-01-01T00:00:00"});
-            assert_eq!(schema.validate(&v).is_ok(), is_safe_relative_name(name), "{name:?}");
+            assert_eq!(
+                schema.validate(&v).is_ok(),
+                is_safe_relative_name(name),
+                "{name:?}"
+            );
         }
         for aipid in ["a", "_a", ".a", "-a", "a.b-c_d", "a/b", "", "é"] {
             let v = json!({"action":"a","aipid":aipid,"filenames":[],"timestamp":"2024-01-01T00:00:00"});
-            assert_eq!(schema.validate(&v).is_ok(), is_safe_aipid(aipid), "{aipid:?}");
+            assert_eq!(
+                schema.validate(&v).is_ok(),
+                is_safe_aipid(aipid),
+                "{aipid:?}"
+            );
         }
     }
 }

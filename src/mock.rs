@@ -132,9 +132,9 @@ impl Queue {
 
     fn read(&self, path: &Path) -> Result<Option<Stored>> {
         match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::io("parse mock message", path, std::io::Error::other(e))
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::io("parse mock message", path, std::io::Error::other(e))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read mock message", path, e)),
         }
@@ -187,7 +187,10 @@ fn service(action: &'static str, code: &str, message: String) -> Error {
 }
 
 /// A receipt handle is `<file name>:<nonce>`.
-fn split_receipt<'r>(action: &'static str, receipt: &'r ReceiptHandle) -> Result<(&'r str, &'r str)> {
+fn split_receipt<'r>(
+    action: &'static str,
+    receipt: &'r ReceiptHandle,
+) -> Result<(&'r str, &'r str)> {
     receipt
         .as_str()
         .split_once(':')
@@ -197,7 +200,13 @@ fn split_receipt<'r>(action: &'static str, receipt: &'r ReceiptHandle) -> Result
                 && !file.contains('/')
                 && !file.starts_with('.')
         })
-        .ok_or_else(|| service(action, "ReceiptHandleIsInvalid", "malformed receipt handle".into()))
+        .ok_or_else(|| {
+            service(
+                action,
+                "ReceiptHandleIsInvalid",
+                "malformed receipt handle".into(),
+            )
+        })
 }
 
 impl MockArchiveClient {
@@ -213,24 +222,35 @@ impl MockArchiveClient {
         let mut dedup_marker = None;
         if queue.fifo {
             if message.group_id.is_none() {
-                return Err(Error::InvalidData("a FIFO queue needs a message group id".into()));
+                return Err(Error::InvalidData(
+                    "a FIFO queue needs a message group id".into(),
+                ));
             }
-            let dedup = message
-                .dedup_id
-                .clone()
-                .unwrap_or_else(|| crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes())));
-            let marker = queue.dir.join("dedup").join(crate::random::hex(&md5::Md5::digest(dedup.as_bytes())));
-            if let Ok(text) = fs::read_to_string(&marker) {
-                if let Some((id, at)) = text.split_once(' ') {
-                    if at.trim().parse::<u64>().is_ok_and(|at| now < at + DEDUP_WINDOW.as_millis() as u64) {
-                        return Ok(SentMessage { message_id: id.to_string(), sequence_number: None });
-                    }
-                }
+            let dedup = message.dedup_id.clone().unwrap_or_else(|| {
+                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
+            });
+            let marker = queue
+                .dir
+                .join("dedup")
+                .join(crate::random::hex(&md5::Md5::digest(dedup.as_bytes())));
+            if let Ok(text) = fs::read_to_string(&marker)
+                && let Some((id, at)) = text.split_once(' ')
+                && at
+                    .trim()
+                    .parse::<u64>()
+                    .is_ok_and(|at| now < at + DEDUP_WINDOW.as_millis() as u64)
+            {
+                return Ok(SentMessage {
+                    message_id: id.to_string(),
+                    sequence_number: None,
+                });
             }
             dedup_marker = Some(marker);
         }
         let id = crate::random::hex_id();
-        let sequence = queue.fifo.then(|| format!("{:020}", now * 1000 + crate::random::u64() % 1000));
+        let sequence = queue
+            .fifo
+            .then(|| format!("{:020}", now * 1000 + crate::random::u64() % 1000));
         let stored = Stored {
             id: id.clone(),
             body: message.body.clone(),
@@ -239,7 +259,11 @@ impl MockArchiveClient {
             visible_ms: 0,
             receipt: None,
             first_receive_ms: None,
-            group_id: if queue.fifo { message.group_id.clone() } else { None },
+            group_id: if queue.fifo {
+                message.group_id.clone()
+            } else {
+                None
+            },
             sequence: sequence.clone(),
         };
         let name = format!("{now:015}-{}.json", &id[..16]);
@@ -255,7 +279,12 @@ impl MockArchiveClient {
         })
     }
 
-    fn receive_once(&self, queue: &Queue, max: usize, visibility: u32) -> Result<Vec<ReceivedMessage>> {
+    fn receive_once(
+        &self,
+        queue: &Queue,
+        max: usize,
+        visibility: u32,
+    ) -> Result<Vec<ReceivedMessage>> {
         let _lock = queue.lock()?;
         let now = now_ms();
         let mut out = Vec::new();
@@ -264,7 +293,9 @@ impl MockArchiveClient {
             if out.len() >= max && !queue.fifo {
                 break;
             }
-            let Some(mut m) = queue.read(&path)? else { continue };
+            let Some(mut m) = queue.read(&path)? else {
+                continue;
+            };
             let visible = m.visible_ms <= now;
             if let Some(g) = &m.group_id {
                 // FIFO: a group with a message in flight delivers nothing after it.
@@ -282,9 +313,15 @@ impl MockArchiveClient {
             m.receipt = Some(nonce.clone());
             m.first_receive_ms.get_or_insert(now);
             queue.write(&path, &m)?;
-            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let file_name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             let mut attributes = BTreeMap::new();
-            attributes.insert("ApproximateReceiveCount".to_string(), m.receive_count.to_string());
+            attributes.insert(
+                "ApproximateReceiveCount".to_string(),
+                m.receive_count.to_string(),
+            );
             attributes.insert("SentTimestamp".to_string(), m.sent_ms.to_string());
             attributes.insert(
                 "ApproximateFirstReceiveTimestamp".to_string(),
@@ -309,7 +346,12 @@ impl MockArchiveClient {
     }
 
     /// Finds the message a receipt names, under the lock, if the receipt is current.
-    fn current(&self, queue: &Queue, action: &'static str, receipt: &ReceiptHandle) -> Result<Option<(PathBuf, Stored)>> {
+    fn current(
+        &self,
+        queue: &Queue,
+        action: &'static str,
+        receipt: &ReceiptHandle,
+    ) -> Result<Option<(PathBuf, Stored)>> {
         let (file, nonce) = split_receipt(action, receipt)?;
         let path = queue.path_of(file);
         match queue.read(&path)? {
@@ -334,10 +376,19 @@ impl MockArchiveClient {
         Ok(())
     }
 
-    fn change_locked(&self, queue: &Queue, receipt: &ReceiptHandle, timeout: Duration) -> Result<()> {
+    fn change_locked(
+        &self,
+        queue: &Queue,
+        receipt: &ReceiptHandle,
+        timeout: Duration,
+    ) -> Result<()> {
         let action = "ChangeMessageVisibility";
         let Some((path, mut m)) = self.current(queue, action, receipt)? else {
-            return Err(service(action, "ReceiptHandleIsInvalid", "the message no longer exists".into()));
+            return Err(service(
+                action,
+                "ReceiptHandleIsInvalid",
+                "the message no longer exists".into(),
+            ));
         };
         m.visible_ms = now_ms() + timeout.as_millis() as u64;
         queue.write(&path, &m)
@@ -351,17 +402,26 @@ impl ArchiveClient for MockArchiveClient {
         self.send_locked(&q, message)
     }
 
-    fn send_message_batch(&self, queue: &str, messages: &[OutgoingMessage]) -> Result<BatchOutcome<SentMessage>> {
+    fn send_message_batch(
+        &self,
+        queue: &str,
+        messages: &[OutgoingMessage],
+    ) -> Result<BatchOutcome<SentMessage>> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
         Ok(messages.iter().map(|m| self.send_locked(&q, m)).collect())
     }
 
-    fn receive_messages(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<ReceivedMessage>> {
+    fn receive_messages(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<ReceivedMessage>> {
         let q = self.queue(queue)?;
         let max = request.max_messages.clamp(1, 10) as usize;
         let visibility = request.visibility_timeout.unwrap_or(DEFAULT_VISIBILITY);
-        let deadline = Instant::now() + Duration::from_secs(u64::from(request.wait_seconds.min(20)));
+        let deadline =
+            Instant::now() + Duration::from_secs(u64::from(request.wait_seconds.min(20)));
         loop {
             let got = self.receive_once(&q, max, visibility)?;
             if !got.is_empty() || Instant::now() >= deadline {
@@ -377,22 +437,38 @@ impl ArchiveClient for MockArchiveClient {
         self.delete_locked(&q, receipt)
     }
 
-    fn delete_message_batch(&self, queue: &str, receipts: &[ReceiptHandle]) -> Result<BatchOutcome<()>> {
+    fn delete_message_batch(
+        &self,
+        queue: &str,
+        receipts: &[ReceiptHandle],
+    ) -> Result<BatchOutcome<()>> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
         Ok(receipts.iter().map(|r| self.delete_locked(&q, r)).collect())
     }
 
-    fn change_visibility(&self, queue: &str, receipt: &ReceiptHandle, timeout: Duration) -> Result<()> {
+    fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &ReceiptHandle,
+        timeout: Duration,
+    ) -> Result<()> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
         self.change_locked(&q, receipt, timeout)
     }
 
-    fn change_visibility_batch(&self, queue: &str, entries: &[(ReceiptHandle, Duration)]) -> Result<BatchOutcome<()>> {
+    fn change_visibility_batch(
+        &self,
+        queue: &str,
+        entries: &[(ReceiptHandle, Duration)],
+    ) -> Result<BatchOutcome<()>> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
-        Ok(entries.iter().map(|(r, t)| self.change_locked(&q, r, *t)).collect())
+        Ok(entries
+            .iter()
+            .map(|(r, t)| self.change_locked(&q, r, *t))
+            .collect())
     }
 
     fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
@@ -418,13 +494,22 @@ mod tests {
     use super::*;
 
     fn temp_root(name: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("sqs-archive-mock-{}-{name}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("sqs-archive-mock-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&p);
         p
     }
 
     fn recv(c: &MockArchiveClient, q: &str, max: u32, vis: u32) -> Vec<ReceivedMessage> {
-        c.receive_messages(q, &ReceiveRequest { max_messages: max, wait_seconds: 0, visibility_timeout: Some(vis) }).unwrap()
+        c.receive_messages(
+            q,
+            &ReceiveRequest {
+                max_messages: max,
+                wait_seconds: 0,
+                visibility_timeout: Some(vis),
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -439,10 +524,20 @@ mod tests {
         assert_eq!(got[0].body, "one", "send order");
         assert_eq!(got[0].message_id, sent.message_id);
         assert_eq!(got[0].receive_count, 1);
-        assert_eq!(c.queue_stats(q).unwrap(), QueueStats { visible: 1, in_flight: 1, delayed: 0 });
+        assert_eq!(
+            c.queue_stats(q).unwrap(),
+            QueueStats {
+                visible: 1,
+                in_flight: 1,
+                delayed: 0
+            }
+        );
         // The hidden message is not handed out again while its timeout runs.
         let got2 = recv(&c, q, 10, 1);
-        assert_eq!(got2.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["two"]);
+        assert_eq!(
+            got2.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["two"]
+        );
         std::thread::sleep(Duration::from_millis(1100));
         let again = recv(&c, q, 10, 30);
         assert_eq!(again.len(), 2, "both came back after their timeout");
@@ -450,8 +545,19 @@ mod tests {
         assert_eq!(one.receive_count, 2);
         // The first receipt is stale now.
         let e = c.delete_message(q, &got[0].receipt_handle).unwrap_err();
-        assert!(matches!(&e, Error::Service(s) if s.is_stale_receipt()), "{e}");
-        let results = c.delete_message_batch(q, &again.iter().map(|m| m.receipt_handle.clone()).collect::<Vec<_>>()).unwrap();
+        assert!(
+            matches!(&e, Error::Service(s) if s.is_stale_receipt()),
+            "{e}"
+        );
+        let results = c
+            .delete_message_batch(
+                q,
+                &again
+                    .iter()
+                    .map(|m| m.receipt_handle.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(c.queue_stats(q).unwrap(), QueueStats::default());
         c.delete_message(q, &one.receipt_handle).unwrap(); // already gone: fine
@@ -465,11 +571,20 @@ mod tests {
         let q = "mock://q";
         c.send_message(q, &OutgoingMessage::new("x")).unwrap();
         let m = recv(&c, q, 1, 1).remove(0);
-        c.change_visibility(q, &m.receipt_handle, Duration::from_secs(60)).unwrap();
+        c.change_visibility(q, &m.receipt_handle, Duration::from_secs(60))
+            .unwrap();
         std::thread::sleep(Duration::from_millis(1100));
-        assert!(recv(&c, q, 1, 1).is_empty(), "extended past the first timeout");
-        c.change_visibility(q, &m.receipt_handle, Duration::ZERO).unwrap();
-        assert_eq!(recv(&c, q, 1, 30).len(), 1, "visibility 0 returns it at once");
+        assert!(
+            recv(&c, q, 1, 1).is_empty(),
+            "extended past the first timeout"
+        );
+        c.change_visibility(q, &m.receipt_handle, Duration::ZERO)
+            .unwrap();
+        assert_eq!(
+            recv(&c, q, 1, 30).len(),
+            1,
+            "visibility 0 returns it at once"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -478,16 +593,27 @@ mod tests {
         let root = temp_root("fifo");
         let c = MockArchiveClient::new(&root, 1 << 20);
         let q = "mock://q.fifo";
-        let msg = |body: &str, g: &str| OutgoingMessage { body: body.into(), group_id: Some(g.into()), dedup_id: None };
+        let msg = |body: &str, g: &str| OutgoingMessage {
+            body: body.into(),
+            group_id: Some(g.into()),
+            dedup_id: None,
+        };
         let a1 = c.send_message(q, &msg("a1", "a")).unwrap();
-        assert_eq!(c.send_message(q, &msg("a1", "a")).unwrap().message_id, a1.message_id, "deduplicated");
+        assert_eq!(
+            c.send_message(q, &msg("a1", "a")).unwrap().message_id,
+            a1.message_id,
+            "deduplicated"
+        );
         c.send_message(q, &msg("a2", "a")).unwrap();
         c.send_message(q, &msg("b1", "b")).unwrap();
         let got = recv(&c, q, 10, 30);
         let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
         assert_eq!(bodies, ["a1", "b1"], "one in flight per group");
         assert_eq!(got[0].attributes["MessageGroupId"], "a");
-        assert!(c.send_message(q, &OutgoingMessage::new("no group")).is_err());
+        assert!(
+            c.send_message(q, &OutgoingMessage::new("no group"))
+                .is_err()
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -497,7 +623,8 @@ mod tests {
         let c = MockArchiveClient::new(&root, 1 << 20);
         let q = "mock://race";
         for i in 0..60 {
-            c.send_message(q, &OutgoingMessage::new(format!("m{i}"))).unwrap();
+            c.send_message(q, &OutgoingMessage::new(format!("m{i}")))
+                .unwrap();
         }
         let seen: Vec<String> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
@@ -514,7 +641,10 @@ mod tests {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
         });
         let unique: BTreeSet<_> = seen.iter().collect();
         assert_eq!(seen.len(), 60);
@@ -525,11 +655,24 @@ mod tests {
     #[test]
     fn bad_queue_names_and_receipts_are_errors() {
         let c = MockArchiveClient::new(temp_root("bad"), 1 << 20);
-        assert!(c.send_message("mock://", &OutgoingMessage::new("x")).is_err());
-        assert!(c.send_message("mock://q/..", &OutgoingMessage::new("x")).is_err());
-        let e = c.delete_message("mock://q", &ReceiptHandle("../../etc/passwd:x".into())).unwrap_err();
-        assert!(matches!(&e, Error::Service(s) if s.code == "ReceiptHandleIsInvalid"), "{e}");
-        let e = c.send_message("mock://q", &OutgoingMessage::new("x".repeat(2 << 20))).unwrap_err();
+        assert!(
+            c.send_message("mock://", &OutgoingMessage::new("x"))
+                .is_err()
+        );
+        assert!(
+            c.send_message("mock://q/..", &OutgoingMessage::new("x"))
+                .is_err()
+        );
+        let e = c
+            .delete_message("mock://q", &ReceiptHandle("../../etc/passwd:x".into()))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Service(s) if s.code == "ReceiptHandleIsInvalid"),
+            "{e}"
+        );
+        let e = c
+            .send_message("mock://q", &OutgoingMessage::new("x".repeat(2 << 20)))
+            .unwrap_err();
         assert_eq!(e.exit(), crate::exit::Exit::DataErr);
     }
 }

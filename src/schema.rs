@@ -70,7 +70,11 @@ impl MessageSchema {
             .take(MAX_REPORTED)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let path = if path.is_empty() { "/".to_string() } else { path };
+                let path = if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path
+                };
                 format!("{path}: {}", truncate(&e.to_string(), 200))
             })
             .collect();
@@ -86,9 +90,8 @@ impl MessageSchema {
 
     /// Parses a body as JSON and validates it.
     pub fn parse(&self, body: &str) -> Result<Value> {
-        let value: Value = serde_json::from_str(body).map_err(|e| {
-            Error::InvalidData(format!("message body is not valid JSON: {e}"))
-        })?;
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| Error::InvalidData(format!("message body is not valid JSON: {e}")))?;
         self.validate(&value)?;
         Ok(value)
     }
@@ -149,7 +152,11 @@ mod tests {
             let err = check(m).unwrap_err();
             assert!(err.contains(key), "{key}: {err}");
         }
-        assert!(check(with("filenames", json!("a.txt"))).unwrap_err().contains("/filenames"));
+        assert!(
+            check(with("filenames", json!("a.txt")))
+                .unwrap_err()
+                .contains("/filenames")
+        );
         assert!(check(with("priority", json!("urgent"))).is_err());
         assert!(check(with("timestamp", json!("yesterday"))).is_err());
         assert!(check(with("success", json!("yes"))).is_err());
@@ -158,14 +165,36 @@ mod tests {
 
     #[test]
     fn rejects_unsafe_aipids_and_filenames() {
-        for aipid in ["", "../x", "a/b", ".hidden", "-rf", "a b", "x\n", &"a".repeat(129)] {
+        for aipid in [
+            "",
+            "../x",
+            "a/b",
+            ".hidden",
+            "-rf",
+            "a b",
+            "x\n",
+            &"a".repeat(129),
+        ] {
             assert!(check(with("aipid", json!(aipid))).is_err(), "{aipid:?}");
         }
-        for name in ["/etc/passwd", "../x", "a/../../x", "a/..", "..", "a\u{0}b", "a\nb", ""] {
+        for name in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/..",
+            "..",
+            "a\u{0}b",
+            "a\nb",
+            "",
+        ] {
             let err = check(with("filenames", json!([name])));
             assert!(err.is_err(), "{name:?}");
         }
-        check(with("filenames", json!(["..a", "a..b/c", "ünïcödé.txt", "x/.y"]))).unwrap();
+        check(with(
+            "filenames",
+            json!(["..a", "a..b/c", "ünïcödé.txt", "x/.y"]),
+        ))
+        .unwrap();
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     }
     let offset_secs = match &s[i..] {
         "" | "Z" | "z" => 0,
-        rest if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
+        rest if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
             let oh = num(i + 1..i + 3)?;
             let om = num(i + 4..i + 6)?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };

@@ -148,7 +148,8 @@ pub fn order_batch<T>(
     len: usize,
     found: Vec<(String, std::result::Result<T, ServiceError>)>,
 ) -> Result<WireBatch<T>> {
-    let mut slots: Vec<Option<std::result::Result<T, ServiceError>>> = (0..len).map(|_| None).collect();
+    let mut slots: Vec<Option<std::result::Result<T, ServiceError>>> =
+        (0..len).map(|_| None).collect();
     for (id, outcome) in found {
         let i = entry_index(&id, len).ok_or_else(|| crate::error::Error::Protocol {
             action,

@@ -170,19 +170,17 @@ impl SqsArchiveClient {
                 dedup_id: None,
             });
         }
-        let group_id = message.group_id.as_deref().ok_or_else(|| {
-            Error::InvalidData("a FIFO queue needs a message group id".into())
-        })?;
+        let group_id = message
+            .group_id
+            .as_deref()
+            .ok_or_else(|| Error::InvalidData("a FIFO queue needs a message group id".into()))?;
         Ok(SendEntry {
             body: &message.body,
             group_id: Some(group_id),
             // Derived from the body so the queue needs no content-based deduplication.
-            dedup_id: Some(
-                message
-                    .dedup_id
-                    .clone()
-                    .unwrap_or_else(|| crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))),
-            ),
+            dedup_id: Some(message.dedup_id.clone().unwrap_or_else(|| {
+                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
+            })),
         })
     }
 }
@@ -197,14 +195,31 @@ fn codec(protocol: Protocol) -> Box<dyn Codec> {
 /// The proxy for an endpoint from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, unless `NO_PROXY` covers its host.
 pub fn proxy_for(endpoint: &str, env: &crate::env::Env) -> Option<String> {
     let https = endpoint.starts_with("https://");
-    let get = |name: &str| env.get(name).or_else(|| env.get(&name.to_ascii_lowercase()));
-    let proxy = if https { get("HTTPS_PROXY") } else { get("HTTP_PROXY") }.or_else(|| get("ALL_PROXY"))?;
-    let host = endpoint.split("://").nth(1)?.split(['/', ':']).next()?.to_ascii_lowercase();
+    let get = |name: &str| {
+        env.get(name)
+            .or_else(|| env.get(&name.to_ascii_lowercase()))
+    };
+    let proxy = if https {
+        get("HTTPS_PROXY")
+    } else {
+        get("HTTP_PROXY")
+    }
+    .or_else(|| get("ALL_PROXY"))?;
+    let host = endpoint
+        .split("://")
+        .nth(1)?
+        .split(['/', ':'])
+        .next()?
+        .to_ascii_lowercase();
     let excluded = get("NO_PROXY").is_some_and(|list| {
-        list.split(',').map(|e| e.trim().to_ascii_lowercase()).any(|entry| {
-            let entry = entry.trim_start_matches('*').trim_start_matches('.');
-            !entry.is_empty() && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
-        }) || list.trim() == "*"
+        list.split(',')
+            .map(|e| e.trim().to_ascii_lowercase())
+            .any(|entry| {
+                let entry = entry.trim_start_matches('*').trim_start_matches('.');
+                !entry.is_empty()
+                    && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
+            })
+            || list.trim() == "*"
     });
     (!excluded).then(|| proxy.to_string())
 }
@@ -298,7 +313,11 @@ impl ArchiveClient for SqsArchiveClient {
         }
     }
 
-    fn receive_messages(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<ReceivedMessage>> {
+    fn receive_messages(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<ReceivedMessage>> {
         let call = Call::ReceiveMessage {
             queue,
             max_messages: request.max_messages.clamp(1, 10),
@@ -325,14 +344,26 @@ impl ArchiveClient for SqsArchiveClient {
         self.call(&Call::DeleteMessage { queue, receipt }).map(drop)
     }
 
-    fn delete_message_batch(&self, queue: &str, receipts: &[ReceiptHandle]) -> Result<BatchOutcome<()>> {
+    fn delete_message_batch(
+        &self,
+        queue: &str,
+        receipts: &[ReceiptHandle],
+    ) -> Result<BatchOutcome<()>> {
         match self.call(&Call::DeleteMessageBatch { queue, receipts })? {
-            Reply::DoneBatch(outcomes) => Ok(outcomes.into_iter().map(|o| o.map_err(Error::Service)).collect()),
+            Reply::DoneBatch(outcomes) => Ok(outcomes
+                .into_iter()
+                .map(|o| o.map_err(Error::Service))
+                .collect()),
             other => Err(unexpected("DeleteMessageBatch", &other)),
         }
     }
 
-    fn change_visibility(&self, queue: &str, receipt: &ReceiptHandle, timeout: Duration) -> Result<()> {
+    fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &ReceiptHandle,
+        timeout: Duration,
+    ) -> Result<()> {
         self.call(&Call::ChangeMessageVisibility {
             queue,
             receipt,
@@ -348,7 +379,10 @@ impl ArchiveClient for SqsArchiveClient {
     ) -> Result<BatchOutcome<()>> {
         let entries = entries.iter().map(|(r, d)| (r, seconds(*d))).collect();
         match self.call(&Call::ChangeMessageVisibilityBatch { queue, entries })? {
-            Reply::DoneBatch(outcomes) => Ok(outcomes.into_iter().map(|o| o.map_err(Error::Service)).collect()),
+            Reply::DoneBatch(outcomes) => Ok(outcomes
+                .into_iter()
+                .map(|o| o.map_err(Error::Service))
+                .collect()),
             other => Err(unexpected("ChangeMessageVisibilityBatch", &other)),
         }
     }
@@ -359,7 +393,10 @@ impl ArchiveClient for SqsArchiveClient {
             "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed",
         ];
-        match self.call(&Call::GetQueueAttributes { queue, names: &names })? {
+        match self.call(&Call::GetQueueAttributes {
+            queue,
+            names: &names,
+        })? {
             Reply::Attributes(a) => {
                 let n = |k: &str| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
                 Ok(QueueStats {
@@ -380,7 +417,10 @@ mod tests {
 
     #[test]
     fn md5_matches_aws_example() {
-        assert_eq!(md5_hex("This is a test message"), "fafb00f5732ab283681e124bf8747ed1");
+        assert_eq!(
+            md5_hex("This is a test message"),
+            "fafb00f5732ab283681e124bf8747ed1"
+        );
     }
 
     #[test]
@@ -395,17 +435,31 @@ mod tests {
         let e = check_received(m.clone()).unwrap_err();
         assert!(matches!(e, Error::Checksum { .. }), "{e}");
         assert!(!e.is_retryable());
-        let ok = check_received(WireMessage { body: "This is a test message".into(), ..m }).unwrap();
+        let ok = check_received(WireMessage {
+            body: "This is a test message".into(),
+            ..m
+        })
+        .unwrap();
         assert_eq!(ok.receive_count, 3);
     }
 
     #[test]
     fn proxy_respects_no_proxy() {
-        let env = Env::from_pairs([("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", "localhost,.internal")]);
-        assert_eq!(proxy_for("https://sqs.eu-west-1.amazonaws.com", &env).as_deref(), Some("http://proxy:3128"));
+        let env = Env::from_pairs([
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("NO_PROXY", "localhost,.internal"),
+        ]);
+        assert_eq!(
+            proxy_for("https://sqs.eu-west-1.amazonaws.com", &env).as_deref(),
+            Some("http://proxy:3128")
+        );
         assert_eq!(proxy_for("https://sqs.corp.internal/", &env), None);
         assert_eq!(proxy_for("https://localhost:4566", &env), None);
-        assert_eq!(proxy_for("http://127.0.0.1:4566", &env), None, "HTTPS_PROXY is for https only");
+        assert_eq!(
+            proxy_for("http://127.0.0.1:4566", &env),
+            None,
+            "HTTPS_PROXY is for https only"
+        );
         let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(proxy_for("http://x", &env), None);
     }

@@ -121,7 +121,10 @@ impl Codec for QueryCodec {
                     action,
                     status,
                     code: format!("HTTP{status}"),
-                    message: format!("unreadable error answer ({e}): {}", crate::schema::truncate(text, 120)),
+                    message: format!(
+                        "unreadable error answer ({e}): {}",
+                        crate::schema::truncate(text, 120)
+                    ),
                     request_id: None,
                 }));
             }
@@ -142,9 +145,10 @@ impl Codec for QueryCodec {
         };
         let result = child(root, &format!("{action}Result"));
         Ok(match call {
-            Call::SendMessage { .. } => {
-                Reply::Sent(sent(result.ok_or_else(|| missing("SendMessageResult"))?, action)?)
-            }
+            Call::SendMessage { .. } => Reply::Sent(sent(
+                result.ok_or_else(|| missing("SendMessageResult"))?,
+                action,
+            )?),
             Call::SendMessageBatch { entries, .. } => {
                 let result = result.ok_or_else(|| missing("SendMessageBatchResult"))?;
                 let mut found = batch_errors(result, action);
@@ -166,7 +170,12 @@ impl Codec for QueryCodec {
             Call::DeleteMessage { .. } | Call::ChangeMessageVisibility { .. } => Reply::Done,
             Call::DeleteMessageBatch { receipts, .. } => {
                 let result = result.ok_or_else(|| missing("DeleteMessageBatchResult"))?;
-                Reply::DoneBatch(done_batch(result, action, "DeleteMessageBatchResultEntry", receipts.len())?)
+                Reply::DoneBatch(done_batch(
+                    result,
+                    action,
+                    "DeleteMessageBatchResultEntry",
+                    receipts.len(),
+                )?)
             }
             Call::ChangeMessageVisibilityBatch { entries, .. } => {
                 let result = result.ok_or_else(|| missing("ChangeMessageVisibilityBatchResult"))?;
@@ -214,7 +223,10 @@ fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
 }
 
 /// Direct child elements by local name.
-fn elements<'a, 'i: 'a>(node: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+fn elements<'a, 'i: 'a>(
+    node: Node<'a, 'i>,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
     node.children()
         .filter(move |c| c.is_element() && c.tag_name().name() == name)
 }
@@ -272,7 +284,10 @@ fn required(node: Node, name: &str, action: &'static str) -> Result<String> {
     })
 }
 
-fn batch_errors<T>(result: Node, action: &'static str) -> Vec<(String, std::result::Result<T, ServiceError>)> {
+fn batch_errors<T>(
+    result: Node,
+    action: &'static str,
+) -> Vec<(String, std::result::Result<T, ServiceError>)> {
     elements(result, "BatchResultErrorEntry")
         .map(|e| {
             (
@@ -351,7 +366,11 @@ mod tests {
     fn encodes_send_with_fifo_fields_and_escapes() {
         let body = encode(&Call::SendMessage {
             queue: "http://127.0.0.1:5000/123/q.fifo",
-            entry: SendEntry { body: "{\"a\": \"é & +\"}", group_id: Some("archive-x"), dedup_id: Some("d1".into()) },
+            entry: SendEntry {
+                body: "{\"a\": \"é & +\"}",
+                group_id: Some("archive-x"),
+                dedup_id: Some("d1".into()),
+            },
         });
         assert_eq!(
             body,
@@ -363,10 +382,23 @@ mod tests {
     #[test]
     fn encodes_batches_with_positional_ids() {
         let receipts = [ReceiptHandle("r0".into()), ReceiptHandle("r1".into())];
-        let body = encode(&Call::DeleteMessageBatch { queue: "q", receipts: &receipts });
+        let body = encode(&Call::DeleteMessageBatch {
+            queue: "q",
+            receipts: &receipts,
+        });
         assert!(body.ends_with("DeleteMessageBatchRequestEntry.1.Id=0&DeleteMessageBatchRequestEntry.1.ReceiptHandle=r0&DeleteMessageBatchRequestEntry.2.Id=1&DeleteMessageBatchRequestEntry.2.ReceiptHandle=r1"), "{body}");
-        let body = encode(&Call::ReceiveMessage { queue: "q", max_messages: 10, wait_seconds: 20, visibility_timeout: Some(30) });
-        assert!(body.contains("MaxNumberOfMessages=10&WaitTimeSeconds=20&VisibilityTimeout=30&AttributeName.1=All"), "{body}");
+        let body = encode(&Call::ReceiveMessage {
+            queue: "q",
+            max_messages: 10,
+            wait_seconds: 20,
+            visibility_timeout: Some(30),
+        });
+        assert!(
+            body.contains(
+                "MaxNumberOfMessages=10&WaitTimeSeconds=20&VisibilityTimeout=30&AttributeName.1=All"
+            ),
+            "{body}"
+        );
     }
 
     fn decode(call: &Call, status: u16, xml: &str) -> Result<Reply> {
@@ -377,8 +409,15 @@ mod tests {
 
     #[test]
     fn decodes_receive() {
-        let call = Call::ReceiveMessage { queue: "q", max_messages: 1, wait_seconds: 0, visibility_timeout: None };
-        let Reply::Received(m) = decode(&call, 200, RECEIVE).unwrap() else { panic!() };
+        let call = Call::ReceiveMessage {
+            queue: "q",
+            max_messages: 1,
+            wait_seconds: 0,
+            visibility_timeout: None,
+        };
+        let Reply::Received(m) = decode(&call, 200, RECEIVE).unwrap() else {
+            panic!()
+        };
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].body, "This is a test message");
         assert_eq!(m[0].md5_of_body, "fafb00f5732ab283681e124bf8747ed1");
@@ -390,16 +429,29 @@ mod tests {
     #[test]
     fn decodes_error_response() {
         let xml = r#"<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message><Detail/></Error><RequestId>42d59b56-7407-4c4a-be0f-4c88daeea257</RequestId></ErrorResponse>"#;
-        let call = Call::DeleteMessage { queue: "q", receipt: &ReceiptHandle("r".into()) };
-        let Err(Error::Service(e)) = decode(&call, 400, xml) else { panic!() };
+        let call = Call::DeleteMessage {
+            queue: "q",
+            receipt: &ReceiptHandle("r".into()),
+        };
+        let Err(Error::Service(e)) = decode(&call, 400, xml) else {
+            panic!()
+        };
         assert_eq!(e.code, "AWS.SimpleQueueService.NonExistentQueue");
-        assert_eq!(e.request_id.as_deref(), Some("42d59b56-7407-4c4a-be0f-4c88daeea257"));
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("42d59b56-7407-4c4a-be0f-4c88daeea257")
+        );
         assert!(e.is_missing_queue());
     }
 
     #[test]
     fn truncated_and_non_xml_answers_are_errors_not_panics() {
-        let call = Call::ReceiveMessage { queue: "q", max_messages: 1, wait_seconds: 0, visibility_timeout: None };
+        let call = Call::ReceiveMessage {
+            queue: "q",
+            max_messages: 1,
+            wait_seconds: 0,
+            visibility_timeout: None,
+        };
         for cut in [10, 100, RECEIVE.len() - 5] {
             let e = decode(&call, 200, &RECEIVE[..cut]).unwrap_err();
             assert!(matches!(e, Error::Protocol { .. }), "{cut}: {e}");
@@ -407,7 +459,9 @@ mod tests {
         let e = decode(&call, 502, "<html>Bad gateway").unwrap_err();
         assert!(e.is_retryable(), "{e}");
         assert!(e.to_string().contains("502"), "{e}");
-        let e = QueryCodec.decode(&call, 200, &[], &[0xff, 0xfe]).unwrap_err();
+        let e = QueryCodec
+            .decode(&call, 200, &[], &[0xff, 0xfe])
+            .unwrap_err();
         assert!(matches!(e, Error::Protocol { .. }));
     }
 
@@ -417,11 +471,24 @@ mod tests {
             <BatchResultErrorEntry><Id>1</Id><Code>ReceiptHandleIsInvalid</Code><Message>bad</Message><SenderFault>true</SenderFault></BatchResultErrorEntry>\
             <DeleteMessageBatchResultEntry><Id>0</Id></DeleteMessageBatchResultEntry>\
             </DeleteMessageBatchResult></DeleteMessageBatchResponse>";
-        let receipts = [ReceiptHandle("a".into()), ReceiptHandle("b".into()), ReceiptHandle("c".into())];
-        let call = Call::DeleteMessageBatch { queue: "q", receipts: &receipts };
-        let Reply::DoneBatch(out) = decode(&call, 200, xml).unwrap() else { panic!() };
+        let receipts = [
+            ReceiptHandle("a".into()),
+            ReceiptHandle("b".into()),
+            ReceiptHandle("c".into()),
+        ];
+        let call = Call::DeleteMessageBatch {
+            queue: "q",
+            receipts: &receipts,
+        };
+        let Reply::DoneBatch(out) = decode(&call, 200, xml).unwrap() else {
+            panic!()
+        };
         assert!(out[0].is_ok());
         assert_eq!(out[1].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
-        assert_eq!(out[2].as_ref().unwrap_err().code, "MissingBatchEntry", "unmentioned entries are not taken as done");
+        assert_eq!(
+            out[2].as_ref().unwrap_err().code,
+            "MissingBatchEntry",
+            "unmentioned entries are not taken as done"
+        );
     }
 }

@@ -26,14 +26,20 @@ impl RetryPolicy {
 
     /// The longest wait before try number `attempt + 1` (`attempt` counts from 1).
     pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.base.saturating_mul(factor).min(self.cap)
     }
 
     /// A wait drawn uniformly from `[0, ceiling(attempt)]` with the given random number.
     pub fn delay(&self, attempt: u32, random: u64) -> Duration {
         let ceiling = self.ceiling(attempt).as_nanos() as u64;
-        Duration::from_nanos(if ceiling == 0 { 0 } else { random % (ceiling + 1) })
+        Duration::from_nanos(if ceiling == 0 {
+            0
+        } else {
+            random % (ceiling + 1)
+        })
     }
 }
 

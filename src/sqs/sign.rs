@@ -47,7 +47,12 @@ pub fn sign_request(
         headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         SignableBody::Bytes(body),
     )
-    .map_err(|e| Error::config("endpoint_url", format!("cannot sign a request to {url}: {e}")))?;
+    .map_err(|e| {
+        Error::config(
+            "endpoint_url",
+            format!("cannot sign a request to {url}: {e}"),
+        )
+    })?;
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|e| Error::Credentials(format!("cannot sign request: {e}")))?
         .into_parts();
@@ -86,16 +91,40 @@ mod tests {
     fn signature_is_fixed_for_a_fixed_clock() {
         // 2015-08-30T12:36:00Z, the instant of AWS's own SigV4 test suite.
         let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let out = sign_request("https://sqs.us-east-1.amazonaws.com/", &headers(), BODY, &creds(None), "us-east-1", t).unwrap();
+        let out = sign_request(
+            "https://sqs.us-east-1.amazonaws.com/",
+            &headers(),
+            BODY,
+            &creds(None),
+            "us-east-1",
+            t,
+        )
+        .unwrap();
         let get = |name: &str| out.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         assert_eq!(get("x-amz-date").as_deref(), Some("20150830T123600Z"));
         let auth = get("authorization").unwrap();
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sqs/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="), "{auth}");
         // Same inputs, same signature: the function is pure.
-        let again = sign_request("https://sqs.us-east-1.amazonaws.com/", &headers(), BODY, &creds(None), "us-east-1", t).unwrap();
+        let again = sign_request(
+            "https://sqs.us-east-1.amazonaws.com/",
+            &headers(),
+            BODY,
+            &creds(None),
+            "us-east-1",
+            t,
+        )
+        .unwrap();
         assert_eq!(out, again);
         // A different body changes the signature.
-        let other = sign_request("https://sqs.us-east-1.amazonaws.com/", &headers(), b"Action=X", &creds(None), "us-east-1", t).unwrap();
+        let other = sign_request(
+            "https://sqs.us-east-1.amazonaws.com/",
+            &headers(),
+            b"Action=X",
+            &creds(None),
+            "us-east-1",
+            t,
+        )
+        .unwrap();
         assert_ne!(out, other);
         assert!(!auth.contains("wJalrXUtnFEMI"), "the secret never appears");
     }
@@ -103,8 +132,19 @@ mod tests {
     #[test]
     fn session_token_is_sent_and_signed() {
         let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let out = sign_request("http://127.0.0.1:4566/", &headers(), BODY, &creds(Some("TOKEN123")), "eu-west-1", t).unwrap();
-        assert!(out.iter().any(|(k, v)| k == "x-amz-security-token" && v == "TOKEN123"));
+        let out = sign_request(
+            "http://127.0.0.1:4566/",
+            &headers(),
+            BODY,
+            &creds(Some("TOKEN123")),
+            "eu-west-1",
+            t,
+        )
+        .unwrap();
+        assert!(
+            out.iter()
+                .any(|(k, v)| k == "x-amz-security-token" && v == "TOKEN123")
+        );
         let auth = &out.iter().find(|(k, _)| k == "authorization").unwrap().1;
         assert!(auth.contains("/eu-west-1/sqs/aws4_request"), "{auth}");
         assert!(auth.contains("x-amz-security-token"), "{auth}");

@@ -1,0 +1,449 @@
+//! `sqs_archive`: send archive requests, read completions, inspect queues.
+//!
+//! [`parse_args`] turns the command line into a [`Command`] without touching
+//! the process; [`run`] carries it out and returns the exit code.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::time::SystemTime;
+
+use lexopt::ValueExt;
+use serde_json::{Value, json};
+
+use crate::args::{COMMON_HELP, Common, Flag, next, number, string, usage};
+use crate::client::{ReceiptHandle, ReceiveRequest};
+use crate::config::{QueueRole, Settings};
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::message::{ARCHIVE_ACTION, Priority, RequestMessage, outgoing};
+use crate::schema::MessageSchema;
+
+const HELP: &str = "\
+sqs_archive: send archive requests to the request queue and read results from the completion queue.
+
+Usage: sqs_archive [OPTIONS] <COMMAND> [ARGS]
+
+Commands:
+  send --aipid ID --filenames F1 [F2 ...] [--priority low|medium|high] [--action archive]
+        Validate an archive request against the schema and send it; prints the message id.
+  receive [--max N] [--wait S] [--delete]
+        Print up to N (1-10) completions as JSON lines. Deletes them only with --delete,
+        and only after printing.
+  delete --receipt-handle H [--queue request|completion]
+        Delete one received message (default queue: completion).
+  stats
+        Approximate visible, in-flight and delayed counts of both queues, as JSON.
+  credentials
+        Say which source supplies the AWS credentials (never prints a secret).
+
+";
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        aipid: String,
+        filenames: Vec<String>,
+        priority: Priority,
+        action: String,
+    },
+    Receive {
+        max: u32,
+        wait: Option<u32>,
+        delete: bool,
+    },
+    Delete {
+        receipt: String,
+        queue: QueueRole,
+    },
+    Stats,
+    Credentials,
+    Help,
+    Version,
+}
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    pub common: Common,
+    pub action: Action,
+}
+
+/// Parses `sqs_archive`'s arguments (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut common = Common::default();
+    let mut subcommand = None;
+    while let Some(flag) = next(&mut parser)? {
+        if common.take(&flag, &mut parser)? {
+            continue;
+        }
+        match flag {
+            Flag::Value(v) => {
+                subcommand = Some(v.string().map_err(usage)?);
+                break;
+            }
+            other => return Err(other.unexpected()),
+        }
+    }
+    let action = if common.help {
+        Action::Help
+    } else if common.version {
+        Action::Version
+    } else {
+        match subcommand.as_deref() {
+            Some("send") => parse_send(&mut parser, &mut common)?,
+            Some("receive") => parse_receive(&mut parser, &mut common)?,
+            Some("delete") => parse_delete(&mut parser, &mut common)?,
+            Some("stats") => {
+                rest_is_common(&mut parser, &mut common)?;
+                Action::Stats
+            }
+            Some("credentials") => {
+                rest_is_common(&mut parser, &mut common)?;
+                Action::Credentials
+            }
+            Some(other) => {
+                return Err(Error::Usage(format!(
+                    "unknown command {other:?}: use send, receive, delete, stats or credentials"
+                )));
+            }
+            None => {
+                return Err(Error::Usage(
+                    "a command is required: send, receive, delete, stats or credentials".into(),
+                ));
+            }
+        }
+    };
+    // `sqs_archive send --help` asks for help too.
+    let action = if common.help { Action::Help } else { action };
+    Ok(Command { common, action })
+}
+
+fn rest_is_common(parser: &mut lexopt::Parser, common: &mut Common) -> Result<()> {
+    while let Some(flag) = next(parser)? {
+        if !common.take(&flag, parser)? {
+            return Err(flag.unexpected());
+        }
+    }
+    Ok(())
+}
+
+fn parse_send(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action> {
+    let (mut aipid, mut filenames, mut priority, mut action) = (
+        None,
+        Vec::new(),
+        Priority::Medium,
+        ARCHIVE_ACTION.to_string(),
+    );
+    let mut saw_filenames = false;
+    while let Some(flag) = next(parser)? {
+        if common.take(&flag, parser)? {
+            continue;
+        }
+        match flag.name() {
+            "--aipid" => aipid = Some(string(parser)?),
+            "--filenames" => {
+                saw_filenames = true;
+                for v in parser.values().map_err(usage)? {
+                    filenames.push(v.string().map_err(usage)?);
+                }
+            }
+            "--priority" => priority = string(parser)?.parse().map_err(Error::Usage)?,
+            "--action" => action = string(parser)?,
+            _ => return Err(flag.unexpected()),
+        }
+    }
+    if common.help {
+        return Ok(Action::Help);
+    }
+    let aipid = aipid.ok_or_else(|| Error::Usage("send needs --aipid ID".into()))?;
+    if !saw_filenames {
+        return Err(Error::Usage("send needs --filenames F1 [F2 ...]".into()));
+    }
+    Ok(Action::Send {
+        aipid,
+        filenames,
+        priority,
+        action,
+    })
+}
+
+fn parse_receive(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action> {
+    let (mut max, mut wait, mut delete) = (10, None, false);
+    while let Some(flag) = next(parser)? {
+        if common.take(&flag, parser)? {
+            continue;
+        }
+        match flag.name() {
+            "--max" => max = number(parser, "--max", 1, 10)?,
+            "--wait" => wait = Some(number(parser, "--wait", 0, 20)?),
+            "--delete" => delete = true,
+            _ => return Err(flag.unexpected()),
+        }
+    }
+    Ok(Action::Receive { max, wait, delete })
+}
+
+fn parse_delete(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action> {
+    let (mut receipt, mut queue) = (None, QueueRole::Completion);
+    while let Some(flag) = next(parser)? {
+        if common.take(&flag, parser)? {
+            continue;
+        }
+        match flag.name() {
+            "--receipt-handle" => receipt = Some(string(parser)?),
+            "--queue" => {
+                queue = match string(parser)?.as_str() {
+                    "request" => QueueRole::Request,
+                    "completion" => QueueRole::Completion,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "invalid --queue {other:?}: use request or completion"
+                        )));
+                    }
+                }
+            }
+            _ => return Err(flag.unexpected()),
+        }
+    }
+    if common.help {
+        return Ok(Action::Help);
+    }
+    let receipt = receipt.ok_or_else(|| Error::Usage("delete needs --receipt-handle H".into()))?;
+    Ok(Action::Delete { receipt, queue })
+}
+
+/// Runs `sqs_archive` with the process's arguments and environment.
+pub fn main() -> Exit {
+    let env = Env::from_process();
+    crate::error::run_main("sqs_archive", || {
+        let command = parse_args(std::env::args_os().skip(1))?;
+        run(command, env)
+    })
+}
+
+/// Carries out a parsed command.
+pub fn run(command: Command, env: Env) -> Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    match &command.action {
+        Action::Help => {
+            write_out(&mut out, format_args!("{HELP}{COMMON_HELP}\n"))?;
+            return Ok(Exit::Ok);
+        }
+        Action::Version => {
+            write_out(
+                &mut out,
+                format_args!("sqs_archive {}\n", env!("CARGO_PKG_VERSION")),
+            )?;
+            return Ok(Exit::Ok);
+        }
+        _ => {}
+    }
+    let settings = Settings::load(&command.common.source, env)?;
+    crate::logging::init(
+        command.common.log_level,
+        &settings.env,
+        log::LevelFilter::Warn,
+        None,
+    )?;
+    match command.action {
+        Action::Send {
+            aipid,
+            filenames,
+            priority,
+            action,
+        } => {
+            let schema = MessageSchema::load(settings.schema_file.as_deref())?;
+            let request =
+                RequestMessage::new(&action, &aipid, filenames, priority, SystemTime::now())
+                    .to_json();
+            schema
+                .validate(&request)
+                .map_err(|e| Error::InvalidData(format!("request refused: {e}")))?;
+            let queue = settings.queue_url(QueueRole::Request)?;
+            let client = crate::backend::connect(&settings)?;
+            let sent = client.send_message(queue, &outgoing(&request))?;
+            log::info!(
+                "sent request {} for aipid {aipid} to {queue}",
+                sent.message_id
+            );
+            write_out(&mut out, format_args!("{}\n", sent.message_id))?;
+        }
+        Action::Receive { max, wait, delete } => {
+            let queue = settings.queue_url(QueueRole::Completion)?;
+            let client = crate::backend::connect(&settings)?;
+            let request = ReceiveRequest {
+                max_messages: max,
+                wait_seconds: wait.unwrap_or(settings.wait_time_seconds),
+                visibility_timeout: Some(settings.visibility_timeout),
+            };
+            let messages = client.receive_messages(queue, &request)?;
+            for m in &messages {
+                let body = serde_json::from_str::<Value>(&m.body)
+                    .unwrap_or_else(|_| Value::String(m.body.clone()));
+                let line = json!({
+                    "message_id": m.message_id,
+                    "receive_count": m.receive_count,
+                    "receipt_handle": m.receipt_handle.as_str(),
+                    "body": body,
+                });
+                write_out(&mut out, format_args!("{line}\n"))?;
+            }
+            out.flush().map_err(|e| Error::io("write", "stdout", e))?;
+            if delete && !messages.is_empty() {
+                let receipts: Vec<ReceiptHandle> =
+                    messages.iter().map(|m| m.receipt_handle.clone()).collect();
+                let mut failed = 0;
+                for (m, outcome) in messages
+                    .iter()
+                    .zip(client.delete_message_batch(queue, &receipts)?)
+                {
+                    if let Err(e) = outcome {
+                        failed += 1;
+                        eprintln!(
+                            "sqs_archive: warning: message {} printed but not deleted: {e}",
+                            m.message_id
+                        );
+                    }
+                }
+                if failed > 0 {
+                    return Ok(Exit::TempFail);
+                }
+            }
+        }
+        Action::Delete { receipt, queue } => {
+            let url = settings.queue_url(queue)?;
+            crate::backend::connect(&settings)?.delete_message(url, &ReceiptHandle(receipt))?;
+        }
+        Action::Stats => {
+            let client = crate::backend::connect(&settings)?;
+            let mut report = serde_json::Map::new();
+            for (name, role) in [
+                ("request", QueueRole::Request),
+                ("completion", QueueRole::Completion),
+            ] {
+                let url = settings.queue_url(role)?;
+                let stats = client.queue_stats(url)?;
+                report.insert(name.into(), json!({"queue_url": url, "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
+            }
+            write_out(&mut out, format_args!("{}\n", Value::Object(report)))?;
+        }
+        Action::Credentials => {
+            let chain = crate::credentials::CredentialChain::new(
+                settings.env.clone(),
+                settings.config_keys.clone(),
+            );
+            let text = chain.describe()?;
+            write_out(&mut out, format_args!("{text}\n"))?;
+        }
+        Action::Help | Action::Version => unreachable!("handled above"),
+    }
+    Ok(Exit::Ok)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+fn write_out(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
+    match out.write_fmt(args) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+        Err(e) => Err(Error::io("write", "stdout", e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn parses_send_like_the_prototype() {
+        let c = parse(&[
+            "--profile",
+            "local",
+            "send",
+            "--aipid",
+            "mds2909",
+            "--filenames",
+            "trial1.txt",
+            "trial2.txt",
+        ])
+        .unwrap();
+        assert_eq!(c.common.source.profile.as_deref(), Some("local"));
+        assert_eq!(
+            c.action,
+            Action::Send {
+                aipid: "mds2909".into(),
+                filenames: vec!["trial1.txt".into(), "trial2.txt".into()],
+                priority: Priority::Medium,
+                action: "archive".into()
+            }
+        );
+        let c = parse(&[
+            "send",
+            "--filenames",
+            "a",
+            "--aipid",
+            "x",
+            "--priority",
+            "high",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.action,
+            Action::Send {
+                priority: Priority::High,
+                ..
+            }
+        ));
+        assert_eq!(c.common.log_level, Some(log::LevelFilter::Debug));
+    }
+
+    #[test]
+    fn usage_errors_are_clear() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "a command is required"),
+            (&["frobnicate"], "unknown command \"frobnicate\""),
+            (&["send", "--filenames", "a"], "--aipid"),
+            (&["send", "--aipid", "x"], "--filenames"),
+            (
+                &[
+                    "send",
+                    "--aipid",
+                    "x",
+                    "--filenames",
+                    "a",
+                    "--priority",
+                    "urgent",
+                ],
+                "invalid priority",
+            ),
+            (&["receive", "--max", "11"], "from 1 to 10"),
+            (&["receive", "--bogus"], "--bogus"),
+            (
+                &["--profile", "a", "--config", "b", "stats"],
+                "exclude each other",
+            ),
+            (&["--log-level", "loud", "stats"], "invalid --log-level"),
+            (&["delete"], "--receipt-handle"),
+        ];
+        for (args, needle) in cases {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit(), Exit::Usage, "{args:?}");
+            assert!(e.to_string().contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert_eq!(parse(&["--help"]).unwrap().action, Action::Help);
+        assert_eq!(parse(&["send", "--help"]).unwrap().action, Action::Help);
+        assert_eq!(parse(&["-V"]).unwrap().action, Action::Version);
+    }
+}
