@@ -1,1 +1,4 @@
-fn main() {}
+//! `poll_messages`: see `poll_messages --help`. All logic lives in the library.
+fn main() -> std::process::ExitCode {
+    sqs_archive::poller::main().into()
+}

@@ -1,1 +1,4 @@
-fn main() {}
+//! `process_message`: see `process_message --help`. All logic lives in the library.
+fn main() -> std::process::ExitCode {
+    sqs_archive::process::main().into()
+}

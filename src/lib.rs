@@ -22,3 +22,5 @@ pub mod schema;
 pub mod secret;
 pub mod sqs;
 pub mod time;
+pub mod poller;
+pub mod process;

@@ -97,6 +97,19 @@ impl MessageSchema {
     }
 }
 
+/// Plain words for the rules whose schema errors read badly (patterns, `not`).
+fn explain(path: &str) -> Option<String> {
+    if path == "/aipid" {
+        Some("aipid must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-'".into())
+    } else if path.starts_with("/filenames/") {
+        Some("each file name must be a relative path (no leading '/', no '..' part, no control characters, 1 to 1024 bytes)".into())
+    } else if path == "/timestamp" {
+        Some("timestamp must look like 2024-05-01T12:34:56[.123456][Z|+00:00]".into())
+    } else {
+        None
+    }
+}
+
 /// Shortens text for a log line, on a character boundary.
 pub fn truncate(text: &str, max_chars: usize) -> String {
     let mut out: String = text.chars().take(max_chars).collect();

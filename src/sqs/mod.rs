@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod http;
+pub mod json;
 pub mod query;
 pub mod retry;
 pub mod sign;
@@ -188,7 +189,7 @@ impl SqsArchiveClient {
 fn codec(protocol: Protocol) -> Box<dyn Codec> {
     match protocol {
         Protocol::Query => Box::new(query::QueryCodec),
-        Protocol::Json => Box::new(query::QueryCodec),
+        Protocol::Json => Box::new(json::JsonCodec),
     }
 }
 

@@ -1,0 +1,267 @@
+//! What a handler's run means for its request: the outcome contract, as pure functions.
+//!
+//! | handler ended with            | outcome                                   |
+//! |-------------------------------|-------------------------------------------|
+//! | exit 0                        | success completion, then delete           |
+//! | exit 65, bad JSON, bad schema | failure completion with the body, delete  |
+//! | anything else                 | retry later (visibility backoff); after   |
+//! |                               | `max_receive_count` receives, give up as  |
+//! |                               | a failure (or leave it to the redrive)    |
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::exit::Exit;
+use crate::message::{failure_completion, success_completion};
+use crate::schema::truncate;
+
+/// How a handler process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal ended it (not one we sent).
+    Signaled(i32),
+    /// It ran past `handler_timeout` and was killed.
+    TimedOut,
+    /// We killed it because the poller is shutting down.
+    Interrupted,
+    /// It could not be started.
+    SpawnFailed(String),
+}
+
+/// What to do with a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Send this completion, then delete the request.
+    Complete { completion: Value, success: bool },
+    /// Hide the request for this long so it is retried.
+    Retry { delay: Duration, reason: String },
+    /// Make it visible again at once (shutdown: someone else may take it now).
+    Release { reason: String },
+}
+
+/// The retry policy of the poller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryRules {
+    pub max_receive_count: u32,
+    pub use_redrive_policy: bool,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+/// The visibility delay before retry number `receive_count`: `base * 2^(n-1)`, capped.
+pub fn backoff(rules: &RetryRules, receive_count: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(receive_count.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    rules
+        .base
+        .saturating_mul(factor)
+        .min(rules.max)
+        .min(Duration::from_secs(43_200))
+}
+
+/// The facts about one handler run that decide its outcome.
+#[derive(Clone, Debug)]
+pub struct Run<'a> {
+    pub message_id: &'a str,
+    pub body: &'a str,
+    pub request: &'a Value,
+    pub receive_count: u32,
+    pub ending: Ending,
+    pub stdout: &'a [u8],
+    /// The last lines the handler wrote to stderr, for the failure message.
+    pub stderr_tail: &'a str,
+}
+
+/// Decides the outcome of a run.
+pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
+    let why = |what: String| {
+        if run.stderr_tail.is_empty() {
+            what
+        } else {
+            format!("{what}: {}", truncate(run.stderr_tail, 300))
+        }
+    };
+    match &run.ending {
+        Ending::Exited(0) => {
+            let result = match serde_json::from_slice::<Value>(run.stdout) {
+                Ok(v) => v,
+                Err(_) => {
+                    // The work is done (exit 0 is the contract); keep what it said.
+                    json!({ "unparsed_stdout": truncate(&String::from_utf8_lossy(run.stdout), 2000) })
+                }
+            };
+            let files = result.get("files").and_then(Value::as_array).map(Vec::len);
+            let note = match files {
+                Some(n) => format!("archived {n} file(s)"),
+                None => "handler succeeded".to_string(),
+            };
+            Outcome::Complete {
+                completion: success_completion(run.request, run.message_id, &note, result, now),
+                success: true,
+            }
+        }
+        Ending::Exited(code) if *code == i32::from(Exit::DataErr.as_u8()) => {
+            permanent(run, &why("the handler refused the request as bad data (exit 65)".into()), now)
+        }
+        Ending::Interrupted => Outcome::Release {
+            reason: "the poller is shutting down".into(),
+        },
+        other => {
+            let reason = match other {
+                Ending::Exited(code) => why(format!("the handler failed with exit status {code}")),
+                Ending::Signaled(sig) => why(format!("the handler was killed by signal {sig}")),
+                Ending::TimedOut => "the handler ran past handler_timeout and was killed".into(),
+                Ending::SpawnFailed(e) => format!("the handler could not be started: {e}"),
+                Ending::Interrupted => unreachable!("matched above"),
+            };
+            transient(run, rules, reason, now)
+        }
+    }
+}
+
+/// A failure that may pass on another try, unless the request has been tried enough.
+pub fn transient(run: &Run, rules: &RetryRules, reason: String, now: SystemTime) -> Outcome {
+    if run.receive_count >= rules.max_receive_count && !rules.use_redrive_policy {
+        return permanent(
+            run,
+            &format!("given up after {} receives: {reason}", run.receive_count),
+            now,
+        );
+    }
+    Outcome::Retry {
+        delay: backoff(rules, run.receive_count),
+        reason,
+    }
+}
+
+/// A failure that no retry will mend: a failure completion carrying the body.
+pub fn permanent(run: &Run, reason: &str, now: SystemTime) -> Outcome {
+    Outcome::Complete {
+        completion: failure_completion(run.body, run.message_id, reason, now),
+        success: false,
+    }
+}
+
+/// Shrinks a completion that would not fit in a message, keeping what
+/// identifies the request and a digest of what was dropped.
+pub fn fit(completion: Value, max_bytes: usize) -> Value {
+    let text = completion.to_string();
+    if text.len() <= max_bytes {
+        return completion;
+    }
+    use sha2::Digest as _;
+    let digest = crate::random::hex(&sha2::Sha256::digest(text.as_bytes()));
+    let keep = |k: &str| completion.get(k).cloned().unwrap_or(Value::Null);
+    let original = completion.get("original_body").and_then(Value::as_str);
+    let mut out = json!({
+        "action": keep("action"),
+        "aipid": keep("aipid"),
+        "filenames": [],
+        "timestamp": keep("timestamp"),
+        "success": keep("success"),
+        "message": keep("message"),
+        "request_message_id": keep("request_message_id"),
+        "truncated": true,
+        "full_completion_bytes": text.len(),
+        "full_completion_sha256": digest,
+    });
+    if let Some(body) = original {
+        let room = max_bytes.saturating_sub(out.to_string().len() + 200) / 2;
+        let head: String = body.chars().take(room).collect();
+        out["original_body_head"] = json!(head);
+        out["original_body_bytes"] = json!(body.len());
+        out["original_body_sha256"] = json!(crate::random::hex(&sha2::Sha256::digest(body.as_bytes())));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::MessageSchema;
+    use std::time::UNIX_EPOCH;
+
+    const RULES: RetryRules = RetryRules {
+        max_receive_count: 3,
+        use_redrive_policy: false,
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(60),
+    };
+
+    fn request() -> Value {
+        json!({"action":"archive","aipid":"a1","filenames":["x"],"timestamp":"2024-01-01T00:00:00"})
+    }
+
+    fn run_with<'a>(request: &'a Value, ending: Ending, stdout: &'a [u8], count: u32) -> Run<'a> {
+        Run { message_id: "m1", body: "{\"raw\":1}", request, receive_count: count, ending, stdout, stderr_tail: "boom" }
+    }
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_856_051)
+    }
+
+    #[test]
+    fn exit_zero_is_a_success_completion_with_the_result() {
+        let req = request();
+        let out = decide(&run_with(&req, Ending::Exited(0), br#"{"files":[{"name":"x"}]}"#, 1), &RULES, now());
+        let Outcome::Complete { completion, success: true } = out else { panic!("{out:?}") };
+        assert_eq!(completion["message"], "archived 1 file(s)");
+        assert_eq!(completion["request_message_id"], "m1");
+        MessageSchema::embedded().validate(&completion).unwrap();
+        let out = decide(&run_with(&req, Ending::Exited(0), b"garbage", 1), &RULES, now());
+        let Outcome::Complete { completion, success: true } = out else { panic!() };
+        assert_eq!(completion["result"]["unparsed_stdout"], "garbage");
+    }
+
+    #[test]
+    fn exit_65_is_permanent_with_the_original_body() {
+        let req = request();
+        let out = decide(&run_with(&req, Ending::Exited(65), b"", 1), &RULES, now());
+        let Outcome::Complete { completion, success: false } = out else { panic!() };
+        assert_eq!(completion["original_body"], "{\"raw\":1}");
+        assert!(completion["message"].as_str().unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn other_endings_retry_with_growing_delay_then_give_up() {
+        let req = request();
+        for ending in [Ending::Exited(1), Ending::Exited(75), Ending::Signaled(9), Ending::TimedOut, Ending::SpawnFailed("ENOENT".into())] {
+            let Outcome::Retry { delay, .. } = decide(&run_with(&req, ending.clone(), b"", 1), &RULES, now()) else { panic!("{ending:?}") };
+            assert_eq!(delay, Duration::from_secs(10));
+        }
+        let Outcome::Retry { delay, .. } = decide(&run_with(&req, Ending::Exited(1), b"", 2), &RULES, now()) else { panic!() };
+        assert_eq!(delay, Duration::from_secs(20));
+        let out = decide(&run_with(&req, Ending::Exited(1), b"", 3), &RULES, now());
+        let Outcome::Complete { completion, success: false } = out else { panic!("{out:?}") };
+        assert!(completion["message"].as_str().unwrap().starts_with("given up after 3 receives"));
+        let redrive = RetryRules { use_redrive_policy: true, ..RULES };
+        assert!(matches!(decide(&run_with(&req, Ending::Exited(1), b"", 9), &redrive, now()), Outcome::Retry { .. }));
+        assert!(matches!(decide(&run_with(&req, Ending::Interrupted, b"", 1), &RULES, now()), Outcome::Release { .. }));
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        assert_eq!(backoff(&RULES, 1), Duration::from_secs(10));
+        assert_eq!(backoff(&RULES, 3), Duration::from_secs(40));
+        assert_eq!(backoff(&RULES, 4), Duration::from_secs(60));
+        assert_eq!(backoff(&RULES, 1000), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn oversized_completions_are_shrunk_but_identify_the_request() {
+        let body = "x".repeat(300_000);
+        let c = failure_completion(&body, "m9", "too big", now());
+        let small = fit(c, 100_000);
+        assert!(small.to_string().len() <= 100_000);
+        assert_eq!(small["truncated"], true);
+        assert_eq!(small["request_message_id"], "m9");
+        assert_eq!(small["original_body_bytes"], 300_000);
+        MessageSchema::embedded().validate(&small).unwrap();
+        let c = json!({"a": 1});
+        assert_eq!(fit(c.clone(), 100), c);
+    }
+}
