@@ -75,7 +75,7 @@ impl MessageSchema {
                 } else {
                     path
                 };
-                format!("{path}: {}", truncate(&e.to_string(), 200))
+                format!("{path}: {}", explain(&path).unwrap_or_else(|| truncate(&e.to_string(), 200)))
             })
             .collect();
         if problems.is_empty() {
