@@ -287,6 +287,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                     "message_id": m.message_id,
                     "receive_count": m.receive_count,
                     "receipt_handle": m.receipt_handle.as_str(),
+                    "attributes": m.attributes,
                     "body": body,
                 });
                 write_out(&mut out, format_args!("{line}\n"))?;

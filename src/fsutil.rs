@@ -20,7 +20,8 @@ pub fn open_append_private(path: &Path) -> std::io::Result<File> {
 /// when another process holds it. The lock ends with the returned file, or
 /// with the process, however it ends: no stale PID files.
 pub fn try_lock(path: &Path) -> crate::error::Result<Option<File>> {
-    let file = open_append_private(path).map_err(|e| crate::error::Error::io("open lock file", path, e))?;
+    let file = open_append_private(path)
+        .map_err(|e| crate::error::Error::io("open lock file", path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),

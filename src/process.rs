@@ -60,16 +60,24 @@ pub fn main() -> Exit {
         }
         let aipid = aipid.ok_or_else(|| Error::Usage("--aipid ID is required".into()))?;
         let settings = Settings::load(&common.source, Env::from_process())?;
-        crate::logging::init(common.log_level, &settings.env, log::LevelFilter::Warn, None)?;
+        crate::logging::init(
+            common.log_level,
+            &settings.env,
+            log::LevelFilter::Warn,
+            None,
+        )?;
         let mut input = Vec::new();
         std::io::stdin()
             .take(MAX_INPUT + 1)
             .read_to_end(&mut input)
             .map_err(|e| Error::io("read", "stdin", e))?;
         if input.len() as u64 > MAX_INPUT {
-            return Err(Error::InvalidData(format!("the message on stdin is over {MAX_INPUT} bytes")));
+            return Err(Error::InvalidData(format!(
+                "the message on stdin is over {MAX_INPUT} bytes"
+            )));
         }
-        let text = String::from_utf8(input).map_err(|_| Error::InvalidData("the message on stdin is not UTF-8".into()))?;
+        let text = String::from_utf8(input)
+            .map_err(|_| Error::InvalidData("the message on stdin is not UTF-8".into()))?;
         let schema = MessageSchema::load(settings.schema_file.as_deref())?;
         let result = process(&text, &aipid, &schema, &settings).map_err(retry_on_io)?;
         let mut out = std::io::stdout().lock();
@@ -81,7 +89,17 @@ pub fn main() -> Exit {
 /// Archive-side I/O trouble is worth a retry (exit 75), not a permanent failure.
 fn retry_on_io(e: Error) -> Error {
     match e {
-        Error::Io { path, action, source } if !matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded | std::io::ErrorKind::PermissionDenied) => {
+        Error::Io {
+            path,
+            action,
+            source,
+        } if !matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::QuotaExceeded
+                | std::io::ErrorKind::PermissionDenied
+        ) =>
+        {
             Error::Io {
                 path,
                 action,
@@ -93,20 +111,40 @@ fn retry_on_io(e: Error) -> Error {
 }
 
 /// Checks a message and archives what it names; the JSON result on success.
-pub fn process(text: &str, aipid: &str, schema: &MessageSchema, settings: &Settings) -> Result<Value> {
+pub fn process(
+    text: &str,
+    aipid: &str,
+    schema: &MessageSchema,
+    settings: &Settings,
+) -> Result<Value> {
     let message = schema.parse(text)?;
-    let named = message.get("aipid").and_then(Value::as_str).unwrap_or_default();
+    let named = message
+        .get("aipid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if named != aipid {
-        return Err(Error::InvalidData(format!("the message names aipid {named:?} but --aipid is {aipid:?}")));
+        return Err(Error::InvalidData(format!(
+            "the message names aipid {named:?} but --aipid is {aipid:?}"
+        )));
     }
-    let action = message.get("action").and_then(Value::as_str).unwrap_or_default();
+    let action = message
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if action != ARCHIVE_ACTION {
-        return Err(Error::InvalidData(format!("unknown action {action:?}: process_message knows \"archive\"")));
+        return Err(Error::InvalidData(format!(
+            "unknown action {action:?}: process_message knows \"archive\""
+        )));
     }
     let filenames: Vec<String> = message
         .get("filenames")
         .and_then(Value::as_array)
-        .map(|names| names.iter().filter_map(|n| n.as_str().map(String::from)).collect())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let report = archive(&ArchiveJob {
         aipid,

@@ -75,7 +75,10 @@ impl MessageSchema {
                 } else {
                     path
                 };
-                format!("{path}: {}", explain(&path).unwrap_or_else(|| truncate(&e.to_string(), 200)))
+                format!(
+                    "{path}: {}",
+                    explain(&path).unwrap_or_else(|| truncate(&e.to_string(), 200))
+                )
             })
             .collect();
         if problems.is_empty() {
@@ -100,7 +103,10 @@ impl MessageSchema {
 /// Plain words for the rules whose schema errors read badly (patterns, `not`).
 fn explain(path: &str) -> Option<String> {
     if path == "/aipid" {
-        Some("aipid must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-'".into())
+        Some(
+            "aipid must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+                .into(),
+        )
     } else if path.starts_with("/filenames/") {
         Some("each file name must be a relative path (no leading '/', no '..' part, no control characters, 1 to 1024 bytes)".into())
     } else if path == "/timestamp" {

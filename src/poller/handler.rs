@@ -107,7 +107,9 @@ pub fn run(spec: &Spec, supervisor: &mut dyn Supervisor) -> Finished {
                 tail.push('\n');
                 if tail.len() > 2 * STDERR_TAIL {
                     let cut = tail.len() - STDERR_TAIL;
-                    let cut = (cut..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(0);
+                    let cut = (cut..tail.len())
+                        .find(|i| tail.is_char_boundary(*i))
+                        .unwrap_or(0);
                     tail.drain(..cut);
                 }
             }
@@ -123,7 +125,12 @@ pub fn run(spec: &Spec, supervisor: &mut dyn Supervisor) -> Finished {
     })
 }
 
-fn supervise(child: &mut Child, spec: &Spec, supervisor: &mut dyn Supervisor, started: Instant) -> Ending {
+fn supervise(
+    child: &mut Child,
+    spec: &Spec,
+    supervisor: &mut dyn Supervisor,
+    started: Instant,
+) -> Ending {
     let mut next_beat = started + supervisor.every();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -242,15 +249,27 @@ mod tests {
     }
 
     fn count(every_ms: u64) -> Count {
-        Count { beats: 0, every: Duration::from_millis(every_ms), stop: false }
+        Count {
+            beats: 0,
+            every: Duration::from_millis(every_ms),
+            stop: false,
+        }
     }
 
     #[test]
     fn passes_body_args_and_env_and_collects_output() {
-        let argv = sh("cat; echo \" $1 $2 $SQS_MESSAGE_ID ${AWS_SECRET_ACCESS_KEY:-none}\"; echo oops >&2; exit 3");
-        let f = run(&spec(&argv, "{\"x\":1}", Duration::from_secs(10)), &mut count(10_000));
+        let argv = sh(
+            "cat; echo \" $1 $2 $SQS_MESSAGE_ID ${AWS_SECRET_ACCESS_KEY:-none}\"; echo oops >&2; exit 3",
+        );
+        let f = run(
+            &spec(&argv, "{\"x\":1}", Duration::from_secs(10)),
+            &mut count(10_000),
+        );
         assert_eq!(f.ending, Ending::Exited(3));
-        assert_eq!(String::from_utf8(f.stdout).unwrap(), "{\"x\":1} --aipid a1 m-1 none\n");
+        assert_eq!(
+            String::from_utf8(f.stdout).unwrap(),
+            "{\"x\":1} --aipid a1 m-1 none\n"
+        );
         assert_eq!(f.stderr_tail, "oops");
     }
 
@@ -258,12 +277,25 @@ mod tests {
     fn large_bodies_do_not_deadlock() {
         let body = "y".repeat(3 << 20);
         let argv = sh("wc -c");
-        let f = run(&spec(&argv, &body, Duration::from_secs(20)), &mut count(10_000));
+        let f = run(
+            &spec(&argv, &body, Duration::from_secs(20)),
+            &mut count(10_000),
+        );
         assert_eq!(f.ending, Ending::Exited(0));
-        assert_eq!(String::from_utf8(f.stdout).unwrap().trim(), (3 << 20).to_string());
+        assert_eq!(
+            String::from_utf8(f.stdout).unwrap().trim(),
+            (3 << 20).to_string()
+        );
         // A handler that ignores its input must not hang us either.
         let argv = sh("exit 0");
-        assert_eq!(run(&spec(&argv, &body, Duration::from_secs(20)), &mut count(10_000)).ending, Ending::Exited(0));
+        assert_eq!(
+            run(
+                &spec(&argv, &body, Duration::from_secs(20)),
+                &mut count(10_000)
+            )
+            .ending,
+            Ending::Exited(0)
+        );
     }
 
     #[test]
@@ -273,7 +305,11 @@ mod tests {
         let mut sup = count(100);
         let f = run(&spec(&argv, "", Duration::from_millis(700)), &mut sup);
         assert_eq!(f.ending, Ending::TimedOut);
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(sup.beats >= 3, "beats {}", sup.beats);
         assert!(f.stdout.is_empty());
     }
@@ -293,8 +329,15 @@ mod tests {
     fn missing_program_and_signals_are_reported() {
         let argv = vec!["/nonexistent/handler".to_string()];
         let f = run(&spec(&argv, "", Duration::from_secs(5)), &mut count(10_000));
-        assert!(matches!(&f.ending, Ending::SpawnFailed(e) if e.contains("/nonexistent/handler")), "{:?}", f.ending);
+        assert!(
+            matches!(&f.ending, Ending::SpawnFailed(e) if e.contains("/nonexistent/handler")),
+            "{:?}",
+            f.ending
+        );
         let argv = sh("kill -9 $$");
-        assert_eq!(run(&spec(&argv, "", Duration::from_secs(5)), &mut count(10_000)).ending, Ending::Signaled(9));
+        assert_eq!(
+            run(&spec(&argv, "", Duration::from_secs(5)), &mut count(10_000)).ending,
+            Ending::Signaled(9)
+        );
     }
 }

@@ -61,7 +61,9 @@ pub struct PollOptions {
 }
 
 /// Parses `poll_messages`'s arguments.
-pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(Common, PollOptions)> {
+pub fn parse_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<(Common, PollOptions)> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut common = Common::default();
     let mut options = PollOptions::default();
@@ -71,9 +73,16 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         }
         match flag.name() {
             "--loop" => options.keep_polling = true,
-            "--max-messages" => options.max_messages = Some(number(&mut parser, "--max-messages", 1, u64::MAX)?),
+            "--max-messages" => {
+                options.max_messages = Some(number(&mut parser, "--max-messages", 1, u64::MAX)?)
+            }
             "--max-runtime" => {
-                options.max_runtime = Some(Duration::from_secs(number(&mut parser, "--max-runtime", 1, 365 * 86_400)?))
+                options.max_runtime = Some(Duration::from_secs(number(
+                    &mut parser,
+                    "--max-runtime",
+                    1,
+                    365 * 86_400,
+                )?))
             }
             _ => return Err(flag.unexpected()),
         }
@@ -144,7 +153,10 @@ impl Shutdown {
         let mut first = self.first_at.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert_with(Instant::now);
         if n == 1 {
-            log::warn!("signal received: no new requests; running handlers get {} s to finish", self.grace.as_secs());
+            log::warn!(
+                "signal received: no new requests; running handlers get {} s to finish",
+                self.grace.as_secs()
+            );
         } else {
             log::warn!("second signal: stopping running handlers");
         }
@@ -220,7 +232,12 @@ pub fn main() -> Exit {
             return Ok(Exit::Ok);
         }
         let settings = Settings::load(&common.source, Env::from_process())?;
-        crate::logging::init(common.log_level, &settings.env, log::LevelFilter::Info, settings.log_file.as_deref())?;
+        crate::logging::init(
+            common.log_level,
+            &settings.env,
+            log::LevelFilter::Info,
+            settings.log_file.as_deref(),
+        )?;
         crate::fsutil::warn_if_secret_readable(&settings);
         let Some(_lock) = crate::fsutil::try_lock(&settings.lock_file)? else {
             log::info!(
@@ -231,8 +248,11 @@ pub fn main() -> Exit {
         };
         let poller = Poller::new(settings, &common)?;
         let shutdown = Shutdown::new(poller.settings.shutdown_grace);
-        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-            .map_err(|e| Error::io("install signal handlers", "SIGTERM", e))?;
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])
+        .map_err(|e| Error::io("install signal handlers", "SIGTERM", e))?;
         let handle = signals.handle();
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -262,7 +282,11 @@ impl Poller {
         let remove_env = if settings.pass_aws_credentials_to_handler {
             Vec::new()
         } else {
-            vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+            vec![
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+            ]
         };
         Ok(Poller {
             client,
@@ -295,7 +319,8 @@ impl Poller {
                 s.spawn(move || self.work(jobs, reports, idle, shutdown));
             }
             s.spawn(|| self.report(report_rx));
-            let outcome = self.receive_loop(options, shutdown, started, &job_tx, &report_tx, &idle_rx);
+            let outcome =
+                self.receive_loop(options, shutdown, started, &job_tx, &report_tx, &idle_rx);
             drop(job_tx);
             drop(report_tx);
             outcome
@@ -332,7 +357,10 @@ impl Poller {
             if shutdown.stopping() {
                 return Ok(());
             }
-            if options.max_runtime.is_some_and(|limit| started.elapsed() >= limit) {
+            if options
+                .max_runtime
+                .is_some_and(|limit| started.elapsed() >= limit)
+            {
                 log::info!("--max-runtime reached; no new requests");
                 return Ok(());
             }
@@ -349,14 +377,18 @@ impl Poller {
                 }
                 continue;
             }
-            let max = (free as u64).min(10).min(u64::from(self.settings.max_number_of_messages));
+            let max = (free as u64)
+                .min(10)
+                .min(u64::from(self.settings.max_number_of_messages));
             let max = quota.map_or(max, |q| max.min(q)) as u32;
             let request = ReceiveRequest {
                 max_messages: max,
                 wait_seconds: self.settings.wait_time_seconds,
                 visibility_timeout: Some(self.settings.visibility_timeout),
             };
-            let messages = self.client.receive_messages(&self.request_queue, &request)?;
+            let messages = self
+                .client
+                .receive_messages(&self.request_queue, &request)?;
             if messages.is_empty() {
                 if options.keep_polling {
                     continue;
@@ -370,7 +402,11 @@ impl Poller {
                 let context = context(&message, None);
                 match self.schema.parse(&message.body) {
                     Ok(request) => {
-                        log::info!("{}: received (receive count {})", self::context(&message, Some(&request)), message.receive_count);
+                        log::info!(
+                            "{}: received (receive count {})",
+                            self::context(&message, Some(&request)),
+                            message.receive_count
+                        );
                         busy += 1;
                         if jobs.send(Job { message, request }).is_err() {
                             unreachable!("workers live until the job channel closes");
@@ -379,22 +415,44 @@ impl Poller {
                     Err(e) => {
                         log::warn!("{context}: invalid request: {e}");
                         Summary::add(&self.summary.invalid);
-                        let completion = crate::message::failure_completion(&message.body, &message.message_id, &e.to_string(), SystemTime::now());
-                        let _ = reports.send(Report { message, outcome: Outcome::Complete { completion, success: false } });
+                        let completion = crate::message::failure_completion(
+                            &message.body,
+                            &message.message_id,
+                            &e.to_string(),
+                            SystemTime::now(),
+                        );
+                        let _ = reports.send(Report {
+                            message,
+                            outcome: Outcome::Complete {
+                                completion,
+                                success: false,
+                            },
+                        });
                     }
                 }
             }
         }
     }
 
-    fn work(&self, jobs: Receiver<Job>, reports: Sender<Report>, idle: Sender<()>, shutdown: &Shutdown) {
+    fn work(
+        &self,
+        jobs: Receiver<Job>,
+        reports: Sender<Report>,
+        idle: Sender<()>,
+        shutdown: &Shutdown,
+    ) {
         for job in jobs {
             let outcome = if shutdown.stopping() {
-                Outcome::Release { reason: "not started before shutdown".into() }
+                Outcome::Release {
+                    reason: "not started before shutdown".into(),
+                }
             } else {
                 self.handle(&job, shutdown)
             };
-            let _ = reports.send(Report { message: job.message, outcome });
+            let _ = reports.send(Report {
+                message: job.message,
+                outcome,
+            });
             let _ = idle.send(());
         }
     }
@@ -402,10 +460,17 @@ impl Poller {
     fn handle(&self, job: &Job, shutdown: &Shutdown) -> Outcome {
         let message = &job.message;
         let context = context(message, Some(&job.request));
-        let aipid = job.request.get("aipid").and_then(Value::as_str).unwrap_or_default();
+        let aipid = job
+            .request
+            .get("aipid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut set_env = self.handler_env.clone();
         set_env.push(("SQS_MESSAGE_ID".into(), message.message_id.clone()));
-        set_env.push(("SQS_RECEIVE_COUNT".into(), message.receive_count.to_string()));
+        set_env.push((
+            "SQS_RECEIVE_COUNT".into(),
+            message.receive_count.to_string(),
+        ));
         let spec = Spec {
             argv: &self.handler,
             aipid,
@@ -427,9 +492,16 @@ impl Poller {
         };
         let finished = handler::run(&spec, &mut heartbeat);
         if let Ending::SpawnFailed(e) = &finished.ending {
-            shutdown.fail(format!("handler {:?} cannot be started: {e}", self.handler[0]));
+            shutdown.fail(format!(
+                "handler {:?} cannot be started: {e}",
+                self.handler[0]
+            ));
         }
-        log::info!("{context}: handler ended {:?} after {} ms", finished.ending, finished.elapsed.as_millis());
+        log::info!(
+            "{context}: handler ended {:?} after {} ms",
+            finished.ending,
+            finished.elapsed.as_millis()
+        );
         let run = Run {
             message_id: &message.message_id,
             body: &message.body,
@@ -472,12 +544,18 @@ impl Poller {
         for report in batch {
             let context = context(&report.message, None);
             match report.outcome {
-                Outcome::Complete { completion, success } => {
+                Outcome::Complete {
+                    completion,
+                    success,
+                } => {
                     let completion = outcome::fit(completion, self.settings.max_message_size);
                     completions.push((report.message, outgoing(&completion), success));
                 }
                 Outcome::Retry { delay, reason } => {
-                    log::warn!("{context}: will be retried in {} s: {reason}", delay.as_secs());
+                    log::warn!(
+                        "{context}: will be retried in {} s: {reason}",
+                        delay.as_secs()
+                    );
                     Summary::add(&self.summary.retried);
                     visibility.push((report.message, delay));
                 }
@@ -491,12 +569,20 @@ impl Poller {
         let mut delete = Vec::new();
         if !completions.is_empty() {
             let outgoing: Vec<_> = completions.iter().map(|(_, o, _)| o.clone()).collect();
-            let results = send_in_batches(self.client.as_ref(), &self.completion_queue, &outgoing, self.settings.max_message_size);
+            let results = send_in_batches(
+                self.client.as_ref(),
+                &self.completion_queue,
+                &outgoing,
+                self.settings.max_message_size,
+            );
             for ((message, _, success), result) in completions.into_iter().zip(results) {
                 let context = context(&message, None);
                 match result {
                     Ok(sent) => {
-                        log::info!("{context}: completion {} sent (success: {success})", sent.message_id);
+                        log::info!(
+                            "{context}: completion {} sent (success: {success})",
+                            sent.message_id
+                        );
                         if success {
                             Summary::add(&self.summary.succeeded);
                         } else {
@@ -506,37 +592,63 @@ impl Poller {
                     }
                     Err(e) => {
                         // The request is kept: it comes back and is done again, which is harmless.
-                        log::error!("{context}: completion not sent, request kept for a retry: {e}");
+                        log::error!(
+                            "{context}: completion not sent, request kept for a retry: {e}"
+                        );
                         Summary::add(&self.summary.unreported);
                     }
                 }
             }
         }
         if !delete.is_empty() {
-            let receipts: Vec<ReceiptHandle> = delete.iter().map(|m| m.receipt_handle.clone()).collect();
-            match self.client.delete_message_batch(&self.request_queue, &receipts) {
+            let receipts: Vec<ReceiptHandle> =
+                delete.iter().map(|m| m.receipt_handle.clone()).collect();
+            match self
+                .client
+                .delete_message_batch(&self.request_queue, &receipts)
+            {
                 Ok(results) => {
                     for (message, result) in delete.iter().zip(results) {
                         match result {
-                            Ok(()) => log::debug!("{}: request deleted", self::context(message, None)),
-                            Err(e) => log::warn!("{}: completed but not deleted; it may be done again: {e}", self::context(message, None)),
+                            Ok(()) => {
+                                log::debug!("{}: request deleted", self::context(message, None))
+                            }
+                            Err(e) => log::warn!(
+                                "{}: completed but not deleted; it may be done again: {e}",
+                                self::context(message, None)
+                            ),
                         }
                     }
                 }
-                Err(e) => log::warn!("{} completed requests not deleted; they may be done again: {e}", delete.len()),
+                Err(e) => log::warn!(
+                    "{} completed requests not deleted; they may be done again: {e}",
+                    delete.len()
+                ),
             }
         }
         if !visibility.is_empty() {
-            let entries: Vec<_> = visibility.iter().map(|(m, d)| (m.receipt_handle.clone(), *d)).collect();
-            match self.client.change_visibility_batch(&self.request_queue, &entries) {
+            let entries: Vec<_> = visibility
+                .iter()
+                .map(|(m, d)| (m.receipt_handle.clone(), *d))
+                .collect();
+            match self
+                .client
+                .change_visibility_batch(&self.request_queue, &entries)
+            {
                 Ok(results) => {
                     for ((message, _), result) in visibility.iter().zip(results) {
                         if let Err(e) = result {
-                            log::warn!("{}: visibility not changed (it returns after its timeout): {e}", self::context(message, None));
+                            log::warn!(
+                                "{}: visibility not changed (it returns after its timeout): {e}",
+                                self::context(message, None)
+                            );
                         }
                     }
                 }
-                Err(e) => log::warn!("visibility of {} requests not changed (they return after their timeout): {e}", visibility.len()),
+                Err(e) => log::warn!(
+                    "visibility of {} requests not changed (they return after their timeout): {e}",
+                    visibility.len()
+                ),
             }
         }
     }
@@ -555,7 +667,10 @@ fn send_in_batches(
     while start < messages.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < messages.len() && end - start < 10 && (end == start || bytes + messages[end].body.len() <= max_bytes) {
+        while end < messages.len()
+            && end - start < 10
+            && (end == start || bytes + messages[end].body.len() <= max_bytes)
+        {
             bytes += messages[end].body.len();
             end += 1;
         }
@@ -570,7 +685,10 @@ fn send_in_batches(
             Err(e) => {
                 let text = e.to_string();
                 results.push(Err(e));
-                results.extend((1..chunk.len()).map(|_| Err(Error::InvalidData(format!("batch not sent: {text}")))));
+                results.extend(
+                    (1..chunk.len())
+                        .map(|_| Err(Error::InvalidData(format!("batch not sent: {text}")))),
+                );
             }
         }
         start = end;
@@ -590,9 +708,19 @@ struct Heartbeat<'a> {
 
 impl Supervisor for Heartbeat<'_> {
     fn heartbeat(&mut self) {
-        match self.client.change_visibility(self.queue, self.receipt, self.visibility) {
-            Ok(()) => log::debug!("{}: visibility extended by {} s", self.context, self.visibility.as_secs()),
-            Err(e) => log::warn!("{}: cannot extend visibility; the request may be delivered again: {e}", self.context),
+        match self
+            .client
+            .change_visibility(self.queue, self.receipt, self.visibility)
+        {
+            Ok(()) => log::debug!(
+                "{}: visibility extended by {} s",
+                self.context,
+                self.visibility.as_secs()
+            ),
+            Err(e) => log::warn!(
+                "{}: cannot extend visibility; the request may be delivered again: {e}",
+                self.context
+            ),
         }
     }
 
@@ -610,14 +738,19 @@ impl Supervisor for Heartbeat<'_> {
 fn context(message: &ReceivedMessage, request: Option<&Value>) -> String {
     let aipid = request
         .or(serde_json::from_str::<Value>(&message.body).ok().as_ref())
-        .and_then(|r| r.get("aipid").and_then(Value::as_str).map(|s| crate::schema::truncate(s, 64)))
+        .and_then(|r| {
+            r.get("aipid")
+                .and_then(Value::as_str)
+                .map(|s| crate::schema::truncate(s, 64))
+        })
         .unwrap_or_else(|| "?".into());
     format!("msg {} aipid {aipid}", message.message_id)
 }
 
 /// `process_message` in the directory of the running executable.
 fn default_handler() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(|e| Error::io("find own executable", "poll_messages", e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("find own executable", "poll_messages", e))?;
     Ok(exe.with_file_name("process_message"))
 }
 
@@ -648,11 +781,25 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let (_, o) = parse_args(["--loop", "--max-messages", "5", "--max-runtime", "60"].map(Into::into)).unwrap();
-        assert_eq!(o, PollOptions { keep_polling: true, max_messages: Some(5), max_runtime: Some(Duration::from_secs(60)) });
+        let (_, o) =
+            parse_args(["--loop", "--max-messages", "5", "--max-runtime", "60"].map(Into::into))
+                .unwrap();
+        assert_eq!(
+            o,
+            PollOptions {
+                keep_polling: true,
+                max_messages: Some(5),
+                max_runtime: Some(Duration::from_secs(60))
+            }
+        );
         let e = parse_args(["--max-messages", "0"].map(Into::into)).unwrap_err();
         assert_eq!(e.exit(), Exit::Usage);
-        assert!(parse_args(["--bogus"].map(Into::into)).unwrap_err().to_string().contains("--bogus"));
+        assert!(
+            parse_args(["--bogus"].map(Into::into))
+                .unwrap_err()
+                .to_string()
+                .contains("--bogus")
+        );
     }
 
     #[test]

@@ -104,9 +104,11 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
                 success: true,
             }
         }
-        Ending::Exited(code) if *code == i32::from(Exit::DataErr.as_u8()) => {
-            permanent(run, &why("the handler refused the request as bad data (exit 65)".into()), now)
-        }
+        Ending::Exited(code) if *code == i32::from(Exit::DataErr.as_u8()) => permanent(
+            run,
+            &why("the handler refused the request as bad data (exit 65)".into()),
+            now,
+        ),
         Ending::Interrupted => Outcome::Release {
             reason: "the poller is shutting down".into(),
         },
@@ -174,7 +176,8 @@ pub fn fit(completion: Value, max_bytes: usize) -> Value {
         let head: String = body.chars().take(room).collect();
         out["original_body_head"] = json!(head);
         out["original_body_bytes"] = json!(body.len());
-        out["original_body_sha256"] = json!(crate::random::hex(&sha2::Sha256::digest(body.as_bytes())));
+        out["original_body_sha256"] =
+            json!(crate::random::hex(&sha2::Sha256::digest(body.as_bytes())));
     }
     out
 }
@@ -197,7 +200,15 @@ mod tests {
     }
 
     fn run_with<'a>(request: &'a Value, ending: Ending, stdout: &'a [u8], count: u32) -> Run<'a> {
-        Run { message_id: "m1", body: "{\"raw\":1}", request, receive_count: count, ending, stdout, stderr_tail: "boom" }
+        Run {
+            message_id: "m1",
+            body: "{\"raw\":1}",
+            request,
+            receive_count: count,
+            ending,
+            stdout,
+            stderr_tail: "boom",
+        }
     }
 
     fn now() -> SystemTime {
@@ -207,13 +218,33 @@ mod tests {
     #[test]
     fn exit_zero_is_a_success_completion_with_the_result() {
         let req = request();
-        let out = decide(&run_with(&req, Ending::Exited(0), br#"{"files":[{"name":"x"}]}"#, 1), &RULES, now());
-        let Outcome::Complete { completion, success: true } = out else { panic!("{out:?}") };
+        let out = decide(
+            &run_with(&req, Ending::Exited(0), br#"{"files":[{"name":"x"}]}"#, 1),
+            &RULES,
+            now(),
+        );
+        let Outcome::Complete {
+            completion,
+            success: true,
+        } = out
+        else {
+            panic!("{out:?}")
+        };
         assert_eq!(completion["message"], "archived 1 file(s)");
         assert_eq!(completion["request_message_id"], "m1");
         MessageSchema::embedded().validate(&completion).unwrap();
-        let out = decide(&run_with(&req, Ending::Exited(0), b"garbage", 1), &RULES, now());
-        let Outcome::Complete { completion, success: true } = out else { panic!() };
+        let out = decide(
+            &run_with(&req, Ending::Exited(0), b"garbage", 1),
+            &RULES,
+            now(),
+        );
+        let Outcome::Complete {
+            completion,
+            success: true,
+        } = out
+        else {
+            panic!()
+        };
         assert_eq!(completion["result"]["unparsed_stdout"], "garbage");
     }
 
@@ -221,7 +252,13 @@ mod tests {
     fn exit_65_is_permanent_with_the_original_body() {
         let req = request();
         let out = decide(&run_with(&req, Ending::Exited(65), b"", 1), &RULES, now());
-        let Outcome::Complete { completion, success: false } = out else { panic!() };
+        let Outcome::Complete {
+            completion,
+            success: false,
+        } = out
+        else {
+            panic!()
+        };
         assert_eq!(completion["original_body"], "{\"raw\":1}");
         assert!(completion["message"].as_str().unwrap().contains("boom"));
     }
@@ -229,18 +266,52 @@ mod tests {
     #[test]
     fn other_endings_retry_with_growing_delay_then_give_up() {
         let req = request();
-        for ending in [Ending::Exited(1), Ending::Exited(75), Ending::Signaled(9), Ending::TimedOut, Ending::SpawnFailed("ENOENT".into())] {
-            let Outcome::Retry { delay, .. } = decide(&run_with(&req, ending.clone(), b"", 1), &RULES, now()) else { panic!("{ending:?}") };
+        for ending in [
+            Ending::Exited(1),
+            Ending::Exited(75),
+            Ending::Signaled(9),
+            Ending::TimedOut,
+            Ending::SpawnFailed("ENOENT".into()),
+        ] {
+            let Outcome::Retry { delay, .. } =
+                decide(&run_with(&req, ending.clone(), b"", 1), &RULES, now())
+            else {
+                panic!("{ending:?}")
+            };
             assert_eq!(delay, Duration::from_secs(10));
         }
-        let Outcome::Retry { delay, .. } = decide(&run_with(&req, Ending::Exited(1), b"", 2), &RULES, now()) else { panic!() };
+        let Outcome::Retry { delay, .. } =
+            decide(&run_with(&req, Ending::Exited(1), b"", 2), &RULES, now())
+        else {
+            panic!()
+        };
         assert_eq!(delay, Duration::from_secs(20));
         let out = decide(&run_with(&req, Ending::Exited(1), b"", 3), &RULES, now());
-        let Outcome::Complete { completion, success: false } = out else { panic!("{out:?}") };
-        assert!(completion["message"].as_str().unwrap().starts_with("given up after 3 receives"));
-        let redrive = RetryRules { use_redrive_policy: true, ..RULES };
-        assert!(matches!(decide(&run_with(&req, Ending::Exited(1), b"", 9), &redrive, now()), Outcome::Retry { .. }));
-        assert!(matches!(decide(&run_with(&req, Ending::Interrupted, b"", 1), &RULES, now()), Outcome::Release { .. }));
+        let Outcome::Complete {
+            completion,
+            success: false,
+        } = out
+        else {
+            panic!("{out:?}")
+        };
+        assert!(
+            completion["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("given up after 3 receives")
+        );
+        let redrive = RetryRules {
+            use_redrive_policy: true,
+            ..RULES
+        };
+        assert!(matches!(
+            decide(&run_with(&req, Ending::Exited(1), b"", 9), &redrive, now()),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            decide(&run_with(&req, Ending::Interrupted, b"", 1), &RULES, now()),
+            Outcome::Release { .. }
+        ));
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl SqsArchiveClient {
             match &outcome {
                 Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
                     let delay = self.retry.delay(attempt, crate::random::u64());
-                    log::warn!(
+                    log::info!(
                         "{} failed (try {attempt} of {}): {e}; retrying in {} ms",
                         call.action(),
                         self.retry.max_attempts,

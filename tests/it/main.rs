@@ -1,1 +1,7 @@
+//! The one integration-test crate: runs the built binaries against moto
+//! (signature checking on), fauxqs and the durable mock queue. The servers
+//! come from `scripts/test-servers.sh` (`make test`); without them the
+//! server tests fail, they never skip.
 
+mod cli;
+mod support;

@@ -1,0 +1,377 @@
+//! `sqs_archive` against moto (signatures checked), fauxqs and the mock queue.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A profile whose completion queue is the request queue, so `receive` reads back what `send` sent.
+fn loopback_profile(ws: &mut Workspace, server: &Server, fifo: bool) -> String {
+    let queue = server.queue("cli", fifo);
+    ws.profile("t", server.profile(&queue, &queue));
+    ws.set_env(server.key_env());
+    queue
+}
+
+fn round_trip(server: Server, fifo: bool) {
+    let mut ws = Workspace::new("roundtrip");
+    loopback_profile(&mut ws, &server, fifo);
+    let sent = ws
+        .sqs_archive(&[
+            "--profile",
+            "t",
+            "send",
+            "--aipid",
+            "mds2909",
+            "--filenames",
+            "trial1.txt",
+            "dir/trial2.txt",
+            "--priority",
+            "high",
+        ])
+        .run();
+    sent.ok();
+    let id = sent.stdout().trim().to_string();
+    assert!(!id.is_empty());
+    let got = ws
+        .sqs_archive(&["--profile", "t", "receive", "--max", "10", "--delete"])
+        .run();
+    got.ok();
+    let lines = got.json_lines();
+    assert_eq!(lines.len(), 1, "{}", got.stdout());
+    let m = &lines[0];
+    assert_eq!(m["message_id"], id.as_str());
+    assert_eq!(m["receive_count"], 1);
+    let body = &m["body"];
+    assert_eq!(body["action"], "archive");
+    assert_eq!(body["aipid"], "mds2909");
+    assert_eq!(body["filenames"], json!(["trial1.txt", "dir/trial2.txt"]));
+    assert_eq!(body["priority"], "high");
+    sqs_archive::schema::MessageSchema::embedded()
+        .validate(body)
+        .expect("the body validates");
+    if fifo {
+        assert_eq!(m["attributes"]["MessageGroupId"], "archive-mds2909", "{m}");
+    }
+    // --delete removed it: nothing left.
+    let again = ws.sqs_archive(&["--profile", "t", "receive"]).run();
+    again.ok();
+    assert!(again.json_lines().is_empty(), "{}", again.stdout());
+}
+
+#[test]
+fn moto_standard_round_trip() {
+    round_trip(moto(), false);
+}
+
+#[test]
+fn moto_fifo_round_trip() {
+    round_trip(moto(), true);
+}
+
+#[test]
+fn moto_json_protocol_round_trip() {
+    round_trip(moto_json(), false);
+    round_trip(moto_json(), true);
+}
+
+#[test]
+fn fauxqs_round_trip() {
+    round_trip(fauxqs(), false);
+    round_trip(fauxqs(), true);
+}
+
+#[test]
+fn mock_round_trip_across_processes() {
+    let ws = Workspace::new("mock-rt");
+    ws.mock_profile("t", json!({"completion_queue_url": "mock://requests"}));
+    let sent = ws
+        .sqs_archive(&[
+            "--profile",
+            "t",
+            "send",
+            "--aipid",
+            "a1",
+            "--filenames",
+            "x",
+        ])
+        .run();
+    sent.ok();
+    let got = ws
+        .sqs_archive(&["--profile", "t", "receive", "--delete"])
+        .run();
+    got.ok();
+    let lines = got.json_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message_id"], sent.stdout().trim());
+    assert_eq!(lines[0]["body"]["aipid"], "a1");
+}
+
+#[test]
+fn receive_without_delete_removes_nothing() {
+    let ws = Workspace::new("nodelete");
+    ws.mock_profile(
+        "t",
+        json!({"completion_queue_url": "mock://requests", "visibility_timeout": 0}),
+    );
+    ws.sqs_archive(&[
+        "--profile",
+        "t",
+        "send",
+        "--aipid",
+        "a1",
+        "--filenames",
+        "x",
+    ])
+    .run()
+    .ok();
+    for round in 1..=2 {
+        let got = ws.sqs_archive(&["--profile", "t", "receive"]).run();
+        got.ok();
+        let lines = got.json_lines();
+        assert_eq!(lines.len(), 1, "round {round}");
+        assert_eq!(lines[0]["receive_count"], round);
+    }
+    let stats = ws.sqs_archive(&["--profile", "t", "stats"]).run();
+    stats.ok();
+    let s: Value = serde_json::from_str(stats.stdout().trim()).unwrap();
+    assert_eq!(s["request"]["visible"], 1);
+}
+
+#[test]
+fn moto_wrong_secret_is_refused_with_the_signature_error() {
+    let server = moto();
+    let mut ws = Workspace::new("badsecret");
+    loopback_profile(&mut ws, &server, false);
+    ws.set_env([(
+        "AWS_SECRET_ACCESS_KEY".to_string(),
+        "not-the-secret".to_string(),
+    )]);
+    let out = ws
+        .sqs_archive(&["--profile", "t", "send", "--aipid", "a", "--filenames", "x"])
+        .run();
+    out.exit(77)
+        .one_line_error()
+        .stderr_has("SignatureDoesNotMatch")
+        .stderr_has("secret key");
+    assert!(!out.stderr().contains("not-the-secret"));
+    // An access key moto does not know.
+    ws.set_env([(
+        "AWS_ACCESS_KEY_ID".to_string(),
+        "AKIAUNKNOWN000000000".to_string(),
+    )]);
+    ws.sqs_archive(&["--profile", "t", "stats"])
+        .run()
+        .exit(77)
+        .one_line_error()
+        .stderr_has("InvalidClientTokenId");
+}
+
+#[test]
+fn missing_queue_is_unavailable() {
+    let server = moto();
+    let mut ws = Workspace::new("noqueue");
+    let missing = format!("{}/123456789012/{}", server.url, unique("nope"));
+    ws.profile("t", server.profile(&missing, &missing));
+    ws.set_env(server.key_env());
+    ws.sqs_archive(&["--profile", "t", "send", "--aipid", "a", "--filenames", "x"])
+        .run()
+        .exit(69)
+        .one_line_error()
+        .stderr_has("NonExistentQueue")
+        .stderr_has("check the queue URL");
+    let fq = fauxqs();
+    let missing = format!("{}/000000000000/{}", fq.url, unique("nope"));
+    ws.profile("f", fq.profile(&missing, &missing));
+    ws.set_env(fq.key_env());
+    ws.sqs_archive(&["--profile", "f", "receive"])
+        .run()
+        .exit(69)
+        .one_line_error()
+        .stderr_has("NonExistentQueue");
+}
+
+#[test]
+fn unreachable_endpoint_is_unavailable() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = Workspace::new("unreachable");
+    let url = format!("http://127.0.0.1:{port}");
+    ws.profile(
+        "t",
+        json!({"backend": "sqs", "endpoint_url": url, "region": "us-east-1", "max_attempts": 2,
+        "request_queue_url": format!("{url}/1/q"), "completion_queue_url": format!("{url}/1/q")}),
+    );
+    let out = ws
+        .sqs_archive(&["--profile", "t", "stats"])
+        .env("AWS_ACCESS_KEY_ID", "AKID")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .run();
+    out.exit(69)
+        .one_line_error()
+        .stderr_has("cannot reach")
+        .stderr_has(&url);
+}
+
+/// A one-shot HTTP server that answers every request with `response`.
+fn garbage_server(
+    response: &'static [u8],
+    requests: usize,
+) -> (String, std::thread::JoinHandle<usize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut served = 0;
+        listener.set_nonblocking(false).unwrap();
+        for stream in listener.incoming().take(requests) {
+            let mut s = stream.unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(response);
+            served += 1;
+        }
+        served
+    });
+    (url, handle)
+}
+
+#[test]
+fn non_xml_and_truncated_answers_are_protocol_errors() {
+    for response in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world"[..],
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n<GetQueueAttributesResponse><GetQueueAt"[..],
+    ] {
+        let (url, server) = garbage_server(response, 2);
+        let ws = Workspace::new("garbage");
+        ws.profile("t", json!({"backend": "sqs", "endpoint_url": url, "region": "us-east-1", "max_attempts": 2,
+            "request_queue_url": format!("{url}/1/q"), "completion_queue_url": format!("{url}/1/q")}));
+        let out = ws.sqs_archive(&["--profile", "t", "stats"]).env("AWS_ACCESS_KEY_ID", "AKID").env("AWS_SECRET_ACCESS_KEY", "s").run();
+        assert!(matches!(out.code(), 76 | 69), "code {}: {}", out.code(), out.stderr());
+        out.one_line_error().stderr_has("GetQueueAttributes");
+        assert_eq!(server.join().unwrap(), 2, "a garbled answer is retried (max_attempts 2)");
+    }
+}
+
+#[test]
+fn configuration_errors_say_what_and_where() {
+    let ws = Workspace::new("config");
+    let send = ["send", "--aipid", "a", "--filenames", "x"];
+    let with = |profile: &[&str]| -> Vec<String> {
+        profile
+            .iter()
+            .chain(send.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        ws.sqs_archive(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .run()
+    };
+
+    run(with(&["--profile", "nope"]))
+        .exit(78)
+        .one_line_error()
+        .stderr_has("profile \"nope\" does not exist");
+    ws.write("config/bad.json", "{\"region\": ");
+    run(with(&["--profile", "bad"]))
+        .exit(78)
+        .one_line_error()
+        .stderr_has("config/bad.json")
+        .stderr_has("not valid JSON");
+    ws.write("config/unknown.json", "{\"regoin\": \"x\"}");
+    run(with(&["--profile", "unknown"]))
+        .exit(78)
+        .one_line_error()
+        .stderr_has("unknown key \"regoin\"");
+    ws.write("config/empty.json", "{}");
+    run(with(&["--profile", "empty"]))
+        .exit(78)
+        .one_line_error()
+        .stderr_has("request_queue_url")
+        .stderr_has("SQS_REQUEST_QUEUE_URL");
+    ws.write("config/types.json", "{\"wait_time_seconds\": \"soon\"}");
+    run(with(&["--profile", "types"]))
+        .exit(78)
+        .one_line_error()
+        .stderr_has("wait_time_seconds");
+    ws.write("config/nokeys.json", "{\"request_queue_url\": \"http://127.0.0.1:9/1/q\", \"endpoint_url\": \"http://127.0.0.1:9\"}");
+    run(with(&["--profile", "nokeys"]))
+        .exit(77)
+        .one_line_error()
+        .stderr_has("no AWS credentials found");
+    ws.sqs_archive(&["--env-file", "missing.env", "stats"])
+        .run()
+        .exit(66)
+        .one_line_error()
+        .stderr_has("missing.env");
+}
+
+#[test]
+fn invalid_requests_are_refused_before_sending() {
+    let ws = Workspace::new("invalid");
+    ws.mock_profile("t", json!({}));
+    for (args, needle) in [
+        (
+            vec!["--aipid", "../etc", "--filenames", "x"],
+            "aipid must be",
+        ),
+        (
+            vec!["--aipid", "ok", "--filenames", "/etc/passwd"],
+            "relative path",
+        ),
+        (
+            vec!["--aipid", "ok", "--filenames", "a/../../b"],
+            "relative path",
+        ),
+        (
+            vec!["--aipid", "ok", "--filenames", "a\nb"],
+            "relative path",
+        ),
+    ] {
+        let mut all = vec!["--profile", "t", "send"];
+        all.extend(args);
+        ws.sqs_archive(&all)
+            .run()
+            .exit(65)
+            .one_line_error()
+            .stderr_has("request refused")
+            .stderr_has(needle);
+    }
+    let stats = ws.sqs_archive(&["--profile", "t", "stats"]).run();
+    assert!(
+        stats.stdout().contains("\"visible\":0"),
+        "nothing was sent: {}",
+        stats.stdout()
+    );
+    ws.sqs_archive(&["--profile", "t", "send", "--aipid"])
+        .run()
+        .exit(64)
+        .one_line_error();
+    ws.sqs_archive(&["bogus"]).run().exit(64).one_line_error();
+}
+
+#[test]
+fn help_and_version() {
+    let ws = Workspace::new("help");
+    ws.sqs_archive(&["--help"])
+        .run()
+        .ok()
+        .stdout_has("send --aipid ID --filenames")
+        .stdout_has("--profile NAME");
+    ws.sqs_archive(&["--version"])
+        .run()
+        .ok()
+        .stdout_has(env!("CARGO_PKG_VERSION"));
+    ws.poll(&["--help"]).run().ok().stdout_has("--max-messages");
+    ws.cmd(PROCESS_MESSAGE)
+        .arg("--help")
+        .run()
+        .ok()
+        .stdout_has("--aipid");
+}
