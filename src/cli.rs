@@ -146,8 +146,15 @@ fn parse_send(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action
             "--aipid" => aipid = Some(string(parser)?),
             "--filenames" => {
                 saw_filenames = true;
-                for v in parser.values().map_err(usage)? {
-                    filenames.push(v.string().map_err(usage)?);
+                // No names at all asks for the whole <aipid> directory.
+                match parser.values() {
+                    Ok(values) => {
+                        for v in values {
+                            filenames.push(v.string().map_err(usage)?);
+                        }
+                    }
+                    Err(lexopt::Error::MissingValue { .. }) => {}
+                    Err(e) => return Err(usage(e)),
                 }
             }
             "--priority" => priority = string(parser)?.parse().map_err(Error::Usage)?,

@@ -194,6 +194,16 @@ impl Shutdown {
     }
 }
 
+/// The receiver's ends of the channels.
+struct Channels<'a> {
+    jobs: &'a Sender<Job>,
+    reports: &'a Sender<Report>,
+    /// A worker finished a handler.
+    idle: &'a Receiver<()>,
+    /// The reporter settled this many outcomes.
+    settled: &'a Receiver<usize>,
+}
+
 /// A validated request on its way to a worker.
 struct Job {
     message: ReceivedMessage,
@@ -313,22 +323,26 @@ impl Poller {
         let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers);
         let (report_tx, report_rx) = crossbeam_channel::unbounded::<Report>();
         let (idle_tx, idle_rx) = crossbeam_channel::unbounded::<()>();
+        let (settled_tx, settled_rx) = crossbeam_channel::unbounded::<usize>();
         let receive_error = std::thread::scope(|s| {
             for _ in 0..workers {
                 let (jobs, reports, idle) = (job_rx.clone(), report_tx.clone(), idle_tx.clone());
                 s.spawn(move || self.work(jobs, reports, idle, shutdown));
             }
-            s.spawn(|| self.report(report_rx));
-            let outcome =
-                self.receive_loop(options, shutdown, started, &job_tx, &report_tx, &idle_rx);
+            s.spawn(|| self.report(report_rx, settled_tx));
+            let channels = Channels {
+                jobs: &job_tx,
+                reports: &report_tx,
+                idle: &idle_rx,
+                settled: &settled_rx,
+            };
+            let outcome = self.receive_loop(options, shutdown, started, channels);
             drop(job_tx);
             drop(report_tx);
             outcome
         });
         log::info!("{}", self.summary.line(started.elapsed()));
-        if let Err(e) = receive_error {
-            return Err(e);
-        }
+        receive_error?;
         if let Some(reason) = shutdown.fatal() {
             return Err(Error::config("handler", reason));
         }
@@ -343,16 +357,18 @@ impl Poller {
         options: &PollOptions,
         shutdown: &Shutdown,
         started: Instant,
-        jobs: &Sender<Job>,
-        reports: &Sender<Report>,
-        idle: &Receiver<()>,
+        ch: Channels,
     ) -> Result<()> {
         let workers = self.settings.workers;
-        let mut busy = 0usize;
+        // Workers running a handler, and messages whose outcome is not yet settled.
+        let (mut busy, mut unsettled) = (0usize, 0usize);
         let mut received = 0u64;
         loop {
-            while idle.try_recv().is_ok() {
+            while ch.idle.try_recv().is_ok() {
                 busy -= 1;
+            }
+            while let Ok(n) = ch.settled.try_recv() {
+                unsettled -= n;
             }
             if shutdown.stopping() {
                 return Ok(());
@@ -372,7 +388,7 @@ impl Poller {
             let free = workers - busy;
             if free == 0 {
                 // Never receive more than can start now: a waiting message's visibility runs for nothing.
-                if idle.recv_timeout(Duration::from_millis(200)).is_ok() {
+                if ch.idle.recv_timeout(Duration::from_millis(200)).is_ok() {
                     busy -= 1;
                 }
                 continue;
@@ -391,29 +407,42 @@ impl Poller {
                 .receive_messages(&self.request_queue, &request)?;
             if messages.is_empty() {
                 if options.keep_polling {
+                    if self.settings.wait_time_seconds == 0 {
+                        // Short polling: pause so an idle loop does not hammer the queue.
+                        idle_pause(shutdown, Duration::from_secs(1));
+                    }
                     continue;
                 }
-                log::info!("queue drained; finishing running handlers");
-                return Ok(());
+                if unsettled == 0 {
+                    log::info!("queue drained");
+                    return Ok(());
+                }
+                // Work in progress may put messages back (retries): look again once some settles.
+                crossbeam_channel::select! {
+                    recv(ch.settled) -> n => unsettled -= n.unwrap_or(0),
+                    recv(ch.idle) -> _ => busy -= 1,
+                    default(Duration::from_secs(1)) => {}
+                }
+                continue;
             }
             for message in messages {
                 received += 1;
                 Summary::add(&self.summary.received);
-                let context = context(&message, None);
                 match self.schema.parse(&message.body) {
                     Ok(request) => {
                         log::info!(
                             "{}: received (receive count {})",
-                            self::context(&message, Some(&request)),
+                            context(&message, Some(&request)),
                             message.receive_count
                         );
                         busy += 1;
-                        if jobs.send(Job { message, request }).is_err() {
+                        unsettled += 1;
+                        if ch.jobs.send(Job { message, request }).is_err() {
                             unreachable!("workers live until the job channel closes");
                         }
                     }
                     Err(e) => {
-                        log::warn!("{context}: invalid request: {e}");
+                        log::warn!("{}: invalid request: {e}", context(&message, None));
                         Summary::add(&self.summary.invalid);
                         let completion = crate::message::failure_completion(
                             &message.body,
@@ -421,7 +450,8 @@ impl Poller {
                             &e.to_string(),
                             SystemTime::now(),
                         );
-                        let _ = reports.send(Report {
+                        unsettled += 1;
+                        let _ = ch.reports.send(Report {
                             message,
                             outcome: Outcome::Complete {
                                 completion,
@@ -524,7 +554,7 @@ impl Poller {
     }
 
     /// The reporter thread: batches outcomes as they arrive.
-    fn report(&self, reports: Receiver<Report>) {
+    fn report(&self, reports: Receiver<Report>, settled: Sender<usize>) {
         while let Ok(first) = reports.recv() {
             let mut batch = vec![first];
             while batch.len() < 10 {
@@ -533,7 +563,9 @@ impl Poller {
                     Err(_) => break,
                 }
             }
+            let n = batch.len();
             self.settle(batch);
+            let _ = settled.send(n);
         }
     }
 
@@ -694,6 +726,14 @@ fn send_in_batches(
         start = end;
     }
     results
+}
+
+/// Sleeps, waking early for a signal.
+fn idle_pause(shutdown: &Shutdown, total: Duration) {
+    let until = Instant::now() + total;
+    while Instant::now() < until && !shutdown.stopping() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Keeps a running message hidden, and tells the handler when to stop.

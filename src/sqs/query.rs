@@ -342,11 +342,15 @@ impl Params {
     }
 }
 
-/// Percent-encodes all but RFC 3986 unreserved characters.
+/// Form-encodes: RFC 3986 unreserved characters stay, a space becomes `+`,
+/// the rest `%XX`. This is byte for byte what botocore sends, and moto
+/// re-encodes the form this way when it checks the signature.
 fn encode_into(out: &mut String, s: &str) {
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
@@ -375,7 +379,7 @@ mod tests {
         assert_eq!(
             body,
             "Action=SendMessage&Version=2012-11-05&QueueUrl=http%3A%2F%2F127.0.0.1%3A5000%2F123%2Fq.fifo\
-             &MessageBody=%7B%22a%22%3A%20%22%C3%A9%20%26%20%2B%22%7D&MessageGroupId=archive-x&MessageDeduplicationId=d1"
+             &MessageBody=%7B%22a%22%3A+%22%C3%A9+%26+%2B%22%7D&MessageGroupId=archive-x&MessageDeduplicationId=d1"
         );
     }
 

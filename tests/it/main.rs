@@ -4,4 +4,6 @@
 //! server tests fail, they never skip.
 
 mod cli;
+mod poller;
+mod process;
 mod support;

@@ -40,7 +40,6 @@ pub fn unique(prefix: &str) -> String {
 /// An emulator started by `scripts/test-servers.sh run`.
 #[derive(Clone, Debug)]
 pub struct Server {
-    pub name: &'static str,
     pub url: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -56,7 +55,6 @@ fn server(name: &'static str, var: &str, protocol: Protocol) -> Server {
         })
     };
     Server {
-        name,
         url: get("URL"),
         access_key_id: get("ACCESS_KEY_ID"),
         secret_access_key: get("SECRET_ACCESS_KEY"),
@@ -254,13 +252,6 @@ impl Workspace {
         run.command.args(args);
         run
     }
-
-    /// Source files for the archiving tests: name → content.
-    pub fn source_files(&self, files: &[(&str, &str)]) {
-        for (name, text) in files {
-            self.write(&format!("source/{name}"), text);
-        }
-    }
 }
 
 impl Drop for Workspace {
@@ -304,7 +295,6 @@ impl Run {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let started = Instant::now();
         let mut child = self.command.spawn().expect("spawn");
         if let Some(bytes) = self.stdin.take() {
             let mut stdin = child.stdin.take().unwrap();
@@ -315,7 +305,6 @@ impl Run {
         let output = wait_bounded(child, Duration::from_secs(120));
         Done {
             output,
-            elapsed: started.elapsed(),
             what: format!("{:?}", self.command),
         }
     }
@@ -352,7 +341,6 @@ pub fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
 /// A finished run, with assertions that print everything when they fail.
 pub struct Done {
     pub output: Output,
-    pub elapsed: Duration,
     what: String,
 }
 

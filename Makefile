@@ -1,0 +1,62 @@
+# The front door. `make help` lists the targets; README.md explains them.
+SHELL := /bin/bash
+CARGO ?= cargo
+PROFILE ?= local
+AIPID ?= mds2909
+FILES ?= a b
+BIN := target/release
+ARGS ?=
+
+.PHONY: help build test lint run send poll receive stats static static-test dist bench fuzz clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+build: ## build the three binaries (release)
+	$(CARGO) build --release --locked
+
+test: ## the test suite: unit and integration tests against moto, fauxqs and the mock queue
+	scripts/test-servers.sh run -- $(CARGO) test --locked --all-targets
+	$(MAKE) lint
+	$(MAKE) static-test
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+run: build ## the whole round trip on the local mock queue: send, poll, receive
+	$(BIN)/sqs_archive --profile $(PROFILE) send --aipid $(AIPID) --filenames $(FILES)
+	$(BIN)/poll_messages --profile $(PROFILE)
+	$(BIN)/sqs_archive --profile $(PROFILE) receive --delete
+	@echo "archived under: $$(ls -d var/archive/$(AIPID) 2>/dev/null || echo '(see archive_dir in config/$(PROFILE).json)')"
+
+send: build ## send one request: make send AIPID=mds2909 FILES="a b" [PROFILE=local]
+	$(BIN)/sqs_archive --profile $(PROFILE) send --aipid $(AIPID) --filenames $(FILES)
+
+poll: build ## run poll_messages once, as cron would
+	$(BIN)/poll_messages --profile $(PROFILE) $(ARGS)
+
+receive: build ## print (and delete) completions
+	$(BIN)/sqs_archive --profile $(PROFILE) receive --delete
+
+stats: build ## queue depths
+	$(BIN)/sqs_archive --profile $(PROFILE) stats
+
+static: ## static binaries in target/static/
+	scripts/build-static.sh
+
+static-test: static ## the mock round trip with the static binaries
+	scripts/static-smoke.sh target/static
+
+dist: static ## versioned tarball for archive hosts, in dist/
+	scripts/make-dist.sh
+
+bench: ## benchmarks (not part of make test); prints a table
+	scripts/test-servers.sh run -- bench/run.sh
+
+fuzz: ## bounded fuzzing of the parsers (cargo fuzz, nightly)
+	scripts/fuzz.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf dist var/mock-queues var/archive/*/ var/*.lock

@@ -1,0 +1,620 @@
+//! `poll_messages` and `process_message`, end to end: archived files,
+//! completions, retries, timeouts, signals, locks, and no request ever lost.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
+use sqs_archive::mock::MockArchiveClient;
+
+use crate::support::*;
+
+/// Where the queues of a test live.
+enum Queues {
+    Mock,
+    Server(Server),
+}
+
+/// A workspace with a profile `t` whose queues are new and empty.
+struct Setup {
+    ws: Workspace,
+    client: Arc<dyn ArchiveClient>,
+    request: String,
+    completion: String,
+}
+
+impl Setup {
+    fn new(name: &str, queues: Queues, extra: Value) -> Setup {
+        let mut ws = Workspace::new(name);
+        let (client, request, completion, keys): (Arc<dyn ArchiveClient>, String, String, Value) =
+            match queues {
+                Queues::Mock => (
+                    Arc::new(MockArchiveClient::new(ws.dir.join("mock"), 1 << 20)),
+                    "mock://requests".into(),
+                    "mock://completions".into(),
+                    json!({"backend": "mock", "request_queue_url": "mock://requests", "completion_queue_url": "mock://completions"}),
+                ),
+                Queues::Server(server) => {
+                    let request = server.queue("req", false);
+                    let completion = server.queue("done", false);
+                    ws.set_env(server.key_env());
+                    let keys = server.profile(&request, &completion);
+                    (Arc::new(server.client()), request, completion, keys)
+                }
+            };
+        let mut keys = keys;
+        for (k, v) in extra.as_object().unwrap() {
+            keys[k] = v.clone();
+        }
+        ws.profile("t", keys);
+        Setup {
+            ws,
+            client,
+            request,
+            completion,
+        }
+    }
+
+    fn send(&self, aipid: &str, files: &[&str]) -> String {
+        let mut args = vec!["--profile", "t", "send", "--aipid", aipid, "--filenames"];
+        args.extend(files);
+        let out = self.ws.sqs_archive(&args).run();
+        out.ok();
+        out.stdout().trim().to_string()
+    }
+
+    fn send_raw(&self, body: &str) -> String {
+        self.client
+            .send_message(&self.request, &OutgoingMessage::new(body))
+            .expect("send")
+            .message_id
+    }
+
+    fn poll(&self, args: &[&str]) -> Done {
+        let mut all = vec!["--profile", "t"];
+        all.extend(args);
+        self.ws.poll(&all).run()
+    }
+
+    fn completions(&self) -> Vec<Value> {
+        bodies(&drain(self.client.as_ref(), &self.completion))
+    }
+
+    fn request_stats(&self) -> QueueStats {
+        self.client.queue_stats(&self.request).expect("stats")
+    }
+
+    /// A handler script in the workspace.
+    fn handler(&self, name: &str, script: &str) -> Value {
+        let path = self.ws.dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        json!([path.display().to_string()])
+    }
+
+    fn reprofile(&self, extra: Value) {
+        let text = std::fs::read_to_string(self.ws.dir.join("config/t.json")).unwrap();
+        let mut keys: Value = serde_json::from_str(&text).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            keys[k] = v.clone();
+        }
+        self.ws.write("config/t.json", &keys.to_string());
+    }
+}
+
+fn summary_count(out: &Done, key: &str) -> u64 {
+    let line = out
+        .stderr()
+        .lines()
+        .rev()
+        .find(|l| l.contains("summary:"))
+        .unwrap_or_else(|| panic!("no summary line:\n{}", out.stderr()))
+        .to_string();
+    let field = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    field.parse().unwrap()
+}
+
+fn end_to_end(queues: Queues, n: usize) {
+    let s = Setup::new("e2e", queues, json!({"workers": 4}));
+    let files: Vec<(String, String)> = (0..5)
+        .map(|i| {
+            (
+                format!("dir{i}/file{i}.txt"),
+                format!("content {i}\n").repeat(i * 100 + 1),
+            )
+        })
+        .collect();
+    for (name, text) in &files {
+        s.ws.write(&format!("source/{name}"), text);
+    }
+    let mut sent = BTreeSet::new();
+    for i in 0..n {
+        let (a, b) = (&files[i % 5].0, &files[(i + 1) % 5].0);
+        sent.insert(s.send(&format!("aip-{i}"), &[a, b]));
+    }
+    assert_eq!(sent.len(), n);
+    let out = s.poll(&[]);
+    out.ok();
+    assert_eq!(
+        summary_count(&out, "succeeded"),
+        n as u64,
+        "{}",
+        out.stderr()
+    );
+    let completions = s.completions();
+    assert_eq!(completions.len(), n);
+    let mut completed = BTreeSet::new();
+    for c in &completions {
+        assert_eq!(c["success"], true, "{c}");
+        completed.insert(c["request_message_id"].as_str().unwrap().to_string());
+        let aipid = c["aipid"].as_str().unwrap();
+        for f in c["result"]["files"].as_array().unwrap() {
+            let name = f["name"].as_str().unwrap();
+            let archived = s.ws.dir.join("archive").join(aipid).join(name);
+            let source = s.ws.dir.join("source").join(name);
+            assert_eq!(f["sha256"].as_str().unwrap(), sha256_file(&archived));
+            assert_eq!(sha256_file(&source), sha256_file(&archived));
+        }
+        let manifest = std::fs::read_to_string(
+            s.ws.dir
+                .join("archive")
+                .join(aipid)
+                .join("manifest-sha256.txt"),
+        )
+        .unwrap();
+        assert_eq!(manifest.lines().count(), 2);
+    }
+    assert_eq!(completed, sent, "one completion per request");
+    assert_eq!(
+        s.request_stats(),
+        QueueStats::default(),
+        "request queue empty"
+    );
+}
+
+#[test]
+fn fifty_requests_end_to_end_on_moto() {
+    end_to_end(Queues::Server(moto()), 50);
+}
+
+#[test]
+fn fifty_requests_end_to_end_on_the_mock() {
+    end_to_end(Queues::Mock, 50);
+}
+
+#[test]
+fn end_to_end_over_json_protocol() {
+    end_to_end(Queues::Server(moto_json()), 12);
+    end_to_end(Queues::Server(fauxqs()), 12);
+}
+
+#[test]
+fn prototype_requests_are_processed_like_ours() {
+    let server = moto();
+    let s = Setup::new("proto", Queues::Server(server.clone()), json!({}));
+    s.ws.write("source/trial1.txt", "one\n");
+    s.ws.write("source/trial2.txt", "two\n");
+    // What the prototype's cli.py sent: boto3 send_message, naive isoformat() timestamp.
+    let script = r#"
+import boto3, datetime, json, os, sys
+sqs = boto3.client("sqs", endpoint_url=os.environ["URL"], region_name=os.environ["REGION"],
+                   aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"])
+message = {"action": "archive", "aipid": "mds2909", "filenames": ["trial1.txt", "trial2.txt"],
+           "timestamp": datetime.datetime.now().isoformat(), "priority": "medium"}
+r = sqs.send_message(QueueUrl=sys.argv[1], MessageBody=json.dumps(message))
+print(r["MessageId"])
+"#;
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &s.request])
+        .env("URL", &server.url)
+        .env("REGION", &server.region)
+        .env("KEY", &server.access_key_id)
+        .env("SECRET", &server.secret_access_key)
+        .output()
+        .expect("run the venv's python (installed by scripts/test-servers.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    s.poll(&[]).ok();
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], true, "{}", c[0]);
+    assert_eq!(c[0]["request_message_id"], id.as_str());
+    assert_eq!(
+        std::fs::read_to_string(s.ws.dir.join("archive/mds2909/trial2.txt")).unwrap(),
+        "two\n"
+    );
+}
+
+#[test]
+fn invalid_requests_get_a_failure_completion_with_their_body() {
+    let s = Setup::new("invalid", Queues::Server(moto()), json!({}));
+    let bodies = [
+        "this is not json",
+        r#"{"action":"archive","aipid":"../x","filenames":["a"],"timestamp":"2024-01-01T00:00:00"}"#,
+        r#"{"aipid":"a1"}"#,
+    ];
+    let ids: BTreeSet<String> = bodies.iter().map(|b| s.send_raw(b)).collect();
+    let out = s.poll(&[]);
+    out.ok();
+    assert_eq!(summary_count(&out, "invalid"), 3);
+    let completions = s.completions();
+    assert_eq!(completions.len(), 3);
+    for c in &completions {
+        assert_eq!(c["success"], false);
+        assert!(
+            bodies.contains(&c["original_body"].as_str().unwrap()),
+            "{c}"
+        );
+        assert!(ids.contains(c["request_message_id"].as_str().unwrap()));
+        assert!(
+            c["message"].as_str().unwrap().contains("JSON")
+                || c["message"].as_str().unwrap().contains("schema"),
+            "{c}"
+        );
+    }
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn bad_data_from_the_handler_is_permanent() {
+    let s = Setup::new("baddata", Queues::Mock, json!({}));
+    std::os::unix::fs::symlink("/etc/passwd", s.ws.dir.join("source/escape")).unwrap();
+    s.send("a1", &["escape"]);
+    s.send("a2", &["missing.txt"]);
+    s.poll(&[]).ok();
+    let completions = s.completions();
+    assert_eq!(completions.len(), 2);
+    for c in &completions {
+        assert_eq!(c["success"], false, "{c}");
+        assert!(c["message"].as_str().unwrap().contains("exit 65"), "{c}");
+    }
+    assert!(!s.ws.dir.join("archive/a1/escape").exists());
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn a_handler_that_fails_twice_is_retried_until_it_succeeds() {
+    let s = Setup::new(
+        "flaky",
+        Queues::Server(moto()),
+        json!({"retry_base_seconds": 0}),
+    );
+    let handler = s.handler(
+        "flaky.sh",
+        &format!("n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\nif [ $n -le 2 ]; then echo \"attempt $n fails\" >&2; exit 1; fi\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    let id = s.send("a1", &["f.txt"]);
+    let out = s.poll(&[]);
+    out.ok().stderr_has("attempt 1 fails");
+    assert_eq!(summary_count(&out, "retried"), 2);
+    let c = s.completions();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["success"], true);
+    assert_eq!(c[0]["request_message_id"], id.as_str());
+    assert_eq!(
+        std::fs::read_to_string(s.ws.dir.join("count"))
+            .unwrap()
+            .trim(),
+        "3"
+    );
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn a_hung_handler_is_killed_and_retried() {
+    let s = Setup::new(
+        "hung",
+        Queues::Mock,
+        json!({"retry_base_seconds": 0, "handler_timeout": 1, "kill_grace_seconds": 1}),
+    );
+    let handler = s.handler(
+        "hang.sh",
+        &format!("n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\nif [ $n -eq 1 ]; then trap '' TERM; sleep 60; fi\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    s.send("a1", &["f.txt"]);
+    let started = Instant::now();
+    let out = s.poll(&[]);
+    out.ok().stderr_has("handler_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], true);
+}
+
+#[test]
+fn a_handler_running_three_visibility_timeouts_is_done_once() {
+    let s = Setup::new(
+        "long",
+        Queues::Server(moto()),
+        json!({"visibility_timeout": 2}),
+    );
+    let handler = s.handler(
+        "slow.sh",
+        &format!("sleep 6\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    s.send("a1", &["f.txt"]);
+    let first = s.ws.poll(&["--profile", "t"]).spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    // A second host polling the whole time never sees the request.
+    let second =
+        s.ws.poll(&["--profile", "t", "--loop", "--max-runtime", "7"])
+            .env("SQS_ARCHIVE_LOCK_FILE", &s.ws.path("other.lock"))
+            .run();
+    second.ok();
+    assert_eq!(summary_count(&second, "received"), 0, "{}", second.stderr());
+    let first = wait_bounded(first, Duration::from_secs(60));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let c = s.completions();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["success"], true);
+}
+
+#[test]
+fn sigterm_finishes_running_work_and_loses_nothing() {
+    let s = Setup::new("sigterm", Queues::Server(moto()), json!({"workers": 2}));
+    let handler = s.handler(
+        "slow.sh",
+        &format!("sleep 1.5\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    let sent: BTreeSet<String> = (0..6)
+        .map(|i| s.send(&format!("a{i}"), &["f.txt"]))
+        .collect();
+    let child = s.ws.poll(&["--profile", "t"]).spawn();
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = child.id() as i32;
+    assert_eq!(unsafe_free_kill(pid, "TERM"), 0);
+    let out = wait_bounded(child, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after_first = s.completions();
+    assert!(
+        !after_first.is_empty() && after_first.len() < 6,
+        "{}",
+        after_first.len()
+    );
+    // Whatever was not finished is still there, and a later run completes it.
+    s.poll(&[]).ok();
+    let mut all: Vec<Value> = after_first;
+    all.extend(s.completions());
+    let completed: BTreeSet<String> = all
+        .iter()
+        .map(|c| c["request_message_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(completed, sent);
+    assert!(all.iter().all(|c| c["success"] == true));
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn a_second_signal_stops_handlers_and_returns_their_requests() {
+    let s = Setup::new("sigtwice", Queues::Mock, json!({"workers": 2}));
+    let handler = s.handler(
+        "slow.sh",
+        &format!("if [ ! -e go ]; then sleep 30; fi\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    let sent: BTreeSet<String> = (0..3)
+        .map(|i| s.send(&format!("a{i}"), &["f.txt"]))
+        .collect();
+    let child = s.ws.poll(&["--profile", "t"]).spawn();
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = child.id() as i32;
+    unsafe_free_kill(pid, "TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe_free_kill(pid, "TERM");
+    let started = Instant::now();
+    let out = wait_bounded(child, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("returned to the queue"));
+    assert!(s.completions().is_empty());
+    s.ws.write("go", "");
+    s.poll(&[]).ok();
+    let done: BTreeSet<String> = s
+        .completions()
+        .iter()
+        .map(|c| c["request_message_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(done, sent);
+}
+
+#[test]
+fn overlapping_runs_are_kept_apart_by_the_lock() {
+    let s = Setup::new("lock", Queues::Mock, json!({}));
+    let handler = s.handler(
+        "slow.sh",
+        &format!("sleep 2\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    s.send("a1", &["f.txt"]);
+    let first = s.ws.poll(&["--profile", "t"]).spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    s.poll(&[])
+        .ok()
+        .stderr_has("another poll_messages run holds");
+    let first = wait_bounded(first, Duration::from_secs(30));
+    assert!(first.status.success());
+    let mode = std::fs::metadata(s.ws.dir.join("poll.lock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(s.completions().len(), 1);
+}
+
+#[test]
+fn a_missing_handler_stops_the_run_and_keeps_the_request() {
+    let s = Setup::new(
+        "nohandler",
+        Queues::Mock,
+        json!({"handler": ["/nonexistent/handler"]}),
+    );
+    s.send("a1", &["f.txt"]);
+    s.poll(&[])
+        .exit(78)
+        .stderr_has("cannot be started")
+        .stderr_has("/nonexistent/handler");
+    let st = s.request_stats();
+    assert_eq!(st.visible + st.in_flight, 1, "the request is kept");
+    assert!(s.completions().is_empty());
+}
+
+#[test]
+fn an_unreachable_completion_queue_keeps_the_request() {
+    let server = moto();
+    let s = Setup::new(
+        "nocompletion",
+        Queues::Server(server.clone()),
+        json!({"visibility_timeout": 2}),
+    );
+    let real_completion = s.completion.clone();
+    s.reprofile(
+        json!({"completion_queue_url": format!("{}/123456789012/{}", server.url, unique("gone"))}),
+    );
+    s.ws.write("source/f.txt", "f\n");
+    let id = s.send("a1", &["f.txt"]);
+    let out = s.poll(&[]);
+    out.exit(75).stderr_has("completion not sent, request kept");
+    assert_eq!(summary_count(&out, "unreported"), 1);
+    let st = s.request_stats();
+    assert_eq!(
+        st.visible + st.in_flight,
+        1,
+        "the request is still on the queue"
+    );
+    // Once the completion queue is back, the request is completed.
+    s.reprofile(json!({"completion_queue_url": real_completion}));
+    std::thread::sleep(Duration::from_millis(2500));
+    s.poll(&[]).ok();
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["request_message_id"], id.as_str());
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn crashes_and_garbage_output_follow_the_contract() {
+    let s = Setup::new(
+        "crash",
+        Queues::Mock,
+        json!({"retry_base_seconds": 0, "max_receive_count": 2}),
+    );
+    let crash = s.handler("crash.sh", "kill -9 $$");
+    s.reprofile(json!({"handler": crash}));
+    s.send("a1", &["f.txt"]);
+    s.poll(&[]).ok();
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], false);
+    assert!(
+        c[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("given up after 2 receives"),
+        "{}",
+        c[0]
+    );
+    assert!(
+        c[0]["original_body"]
+            .as_str()
+            .unwrap()
+            .contains("\"aipid\":\"a1\"")
+    );
+
+    let garbage = s.handler("garbage.sh", "cat >/dev/null; echo 'not json at all'");
+    s.reprofile(json!({"handler": garbage}));
+    s.send("a2", &["f.txt"]);
+    s.poll(&[]).ok();
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], true);
+    assert_eq!(
+        c[0]["result"]["unparsed_stdout"].as_str().unwrap().trim(),
+        "not json at all"
+    );
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn a_one_mebibyte_body_is_completed_and_its_digest_kept() {
+    let s = Setup::new("huge", Queues::Mock, json!({}));
+    let body = "z".repeat(1 << 20);
+    let id = s.send_raw(&body);
+    s.poll(&[]).ok();
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], false);
+    assert_eq!(c[0]["request_message_id"], id.as_str());
+    assert_eq!(c[0]["original_body_bytes"], 1 << 20);
+    use sha2::Digest;
+    assert_eq!(
+        c[0]["original_body_sha256"],
+        sqs_archive::random::hex(&sha2::Sha256::digest(body.as_bytes())).as_str()
+    );
+    assert_eq!(s.request_stats(), QueueStats::default());
+}
+
+#[test]
+fn the_handler_does_not_see_aws_secrets() {
+    let s = Setup::new("secrets", Queues::Server(moto()), json!({}));
+    let handler = s.handler(
+        "env.sh",
+        &format!("env > seen-env\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    let id = s.send("a1", &["f.txt"]);
+    s.poll(&[]).ok();
+    let env = std::fs::read_to_string(s.ws.dir.join("seen-env")).unwrap();
+    assert!(!env.contains("AWS_SECRET_ACCESS_KEY"), "{env}");
+    assert!(env.contains(&format!("SQS_MESSAGE_ID={id}")));
+    assert!(env.contains("SQS_RECEIVE_COUNT=1"));
+    assert!(env.contains("SQS_ARCHIVE_CONFIG="));
+}
+
+/// Sends a signal with kill(1), so the tests need no unsafe code.
+fn unsafe_free_kill(pid: i32, signal: &str) -> i32 {
+    std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}

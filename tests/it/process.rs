@@ -1,0 +1,87 @@
+//! `process_message` on its own: stdin in, JSON result out, exit codes as documented.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn setup() -> Workspace {
+    let ws = Workspace::new("process");
+    ws.mock_profile("t", json!({}));
+    ws.write("source/a.txt", "hello\n");
+    ws
+}
+
+fn request(aipid: &str, files: &[&str]) -> String {
+    json!({"action": "archive", "aipid": aipid, "filenames": files, "timestamp": "2024-05-01T12:34:56.123456"}).to_string()
+}
+
+fn process(ws: &Workspace, aipid: &str, stdin: String) -> Done {
+    ws.cmd(PROCESS_MESSAGE)
+        .env("SQS_ARCHIVE_PROFILE", "t")
+        .arg("--aipid")
+        .arg(aipid)
+        .stdin(stdin)
+        .run()
+}
+
+#[test]
+fn archives_and_prints_a_json_result() {
+    let ws = setup();
+    let out = process(&ws, "p1", request("p1", &["a.txt"]));
+    out.ok();
+    let result: Value = serde_json::from_str(out.stdout().trim()).unwrap();
+    assert_eq!(result["aipid"], "p1");
+    assert_eq!(
+        result["files"][0]["sha256"],
+        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.dir.join("archive/p1/a.txt")).unwrap(),
+        "hello\n"
+    );
+    // Delivered again: harmless, and says so.
+    let again = process(&ws, "p1", request("p1", &["a.txt"]));
+    again.ok().stdout_has("\"skipped\":true");
+}
+
+#[test]
+fn bad_data_exits_65_with_one_line() {
+    let ws = setup();
+    process(&ws, "other", request("p1", &["a.txt"]))
+        .exit(65)
+        .one_line_error()
+        .stderr_has("--aipid");
+    process(&ws, "p1", "{not json".into())
+        .exit(65)
+        .one_line_error()
+        .stderr_has("not valid JSON");
+    let zip = json!({"action": "zip", "aipid": "p1", "filenames": [], "timestamp": "2024-01-01T00:00:00"}).to_string();
+    process(&ws, "p1", zip)
+        .exit(65)
+        .one_line_error()
+        .stderr_has("unknown action");
+    process(&ws, "p1", request("p1", &["missing.txt"]))
+        .exit(65)
+        .one_line_error()
+        .stderr_has("missing.txt");
+    process(&ws, "p1", request("p1", &["../etc/passwd"]))
+        .exit(65)
+        .one_line_error();
+    ws.cmd(PROCESS_MESSAGE)
+        .env("SQS_ARCHIVE_PROFILE", "t")
+        .stdin("{}")
+        .run()
+        .exit(64)
+        .one_line_error()
+        .stderr_has("--aipid");
+}
+
+#[test]
+fn archive_side_trouble_exits_75() {
+    let ws = setup();
+    std::fs::remove_dir_all(ws.dir.join("archive")).unwrap();
+    process(&ws, "p1", request("p1", &["a.txt"]))
+        .exit(75)
+        .one_line_error()
+        .stderr_has("archive");
+}
