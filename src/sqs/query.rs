@@ -495,4 +495,127 @@ mod tests {
             "unmentioned entries are not taken as done"
         );
     }
+
+    /// Real answers captured from moto; see `tests/fixtures/README.md`.
+    mod moto {
+        use super::*;
+
+        fn fixture(call: &Call, status: u16, body: &str) -> Result<Reply> {
+            QueryCodec.decode(call, status, &[], body.as_bytes())
+        }
+
+        #[test]
+        fn receive_passes_the_md5_check() {
+            let call = Call::ReceiveMessage {
+                queue: "q",
+                max_messages: 1,
+                wait_seconds: 0,
+                visibility_timeout: None,
+            };
+            let Reply::Received(m) = fixture(
+                &call,
+                200,
+                include_str!("../../tests/fixtures/moto/receive_message.xml"),
+            )
+            .unwrap() else {
+                panic!()
+            };
+            assert_eq!(m.len(), 1);
+            let checked = crate::sqs::check_received(m[0].clone()).unwrap();
+            assert!(
+                checked.body.contains("<world> & \"friends\""),
+                "{}",
+                checked.body
+            );
+            assert_eq!(checked.receive_count, 1);
+            let empty = fixture(
+                &call,
+                200,
+                include_str!("../../tests/fixtures/moto/receive_message_empty.xml"),
+            )
+            .unwrap();
+            assert_eq!(empty, Reply::Received(vec![]));
+        }
+
+        #[test]
+        fn send_and_attributes() {
+            let entry = SendEntry {
+                body: "x",
+                group_id: None,
+                dedup_id: None,
+            };
+            let Reply::Sent(sent) = fixture(
+                &Call::SendMessage { queue: "q", entry },
+                200,
+                include_str!("../../tests/fixtures/moto/send_message.xml"),
+            )
+            .unwrap() else {
+                panic!()
+            };
+            assert_eq!(sent.md5_of_body.len(), 32);
+            let names = ["ApproximateNumberOfMessagesNotVisible"];
+            let Reply::Attributes(a) = fixture(
+                &Call::GetQueueAttributes {
+                    queue: "q",
+                    names: &names,
+                },
+                200,
+                include_str!("../../tests/fixtures/moto/get_queue_attributes.xml"),
+            )
+            .unwrap() else {
+                panic!()
+            };
+            assert_eq!(a["ApproximateNumberOfMessagesNotVisible"], "1");
+        }
+
+        #[test]
+        fn errors_of_both_shapes() {
+            let call = Call::GetQueueAttributes {
+                queue: "q",
+                names: &[],
+            };
+            let Err(Error::Service(e)) = fixture(
+                &call,
+                403,
+                include_str!("../../tests/fixtures/moto/error_signature_does_not_match.xml"),
+            ) else {
+                panic!()
+            };
+            assert_eq!(e.code, "SignatureDoesNotMatch");
+            assert!(e.is_auth());
+            let Err(Error::Service(e)) = fixture(
+                &call,
+                403,
+                include_str!("../../tests/fixtures/moto/error_invalid_client_token_id.xml"),
+            ) else {
+                panic!()
+            };
+            assert_eq!(e.code, "InvalidClientTokenId");
+            let Err(Error::Service(e)) = fixture(
+                &call,
+                400,
+                include_str!("../../tests/fixtures/moto/error_queue_does_not_exist.xml"),
+            ) else {
+                panic!()
+            };
+            assert!(e.is_missing_queue());
+            assert!(e.request_id.is_some());
+            assert_eq!(
+                e.message,
+                "The specified queue does not exist for this wsdl version."
+            );
+            let receipt = ReceiptHandle("r".into());
+            let Err(Error::Service(e)) = fixture(
+                &Call::DeleteMessage {
+                    queue: "q",
+                    receipt: &receipt,
+                },
+                400,
+                include_str!("../../tests/fixtures/moto/error_invalid_receipt_handle.xml"),
+            ) else {
+                panic!()
+            };
+            assert!(e.is_stale_receipt(), "{e:?}");
+        }
+    }
 }
