@@ -4,6 +4,7 @@
 //! server tests fail, they never skip.
 
 mod cli;
+mod docs;
 mod poller;
 mod process;
 mod support;
