@@ -7,7 +7,7 @@ FILES ?= a b
 BIN := target/release
 ARGS ?=
 
-.PHONY: help build test lint run send poll receive stats static static-test dist bench fuzz clean
+.PHONY: help build test lint run send poll receive stats static static-test dist dist-smoke bench fuzz clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -48,10 +48,14 @@ static: ## static binaries in target/static/
 static-test: static ## the mock round trip with the static binaries
 	scripts/static-smoke.sh target/static
 
-dist: static ## versioned tarball for archive hosts, in dist/
+dist: static ## versioned tarball for archive hosts, in dist/, checked by dist-smoke
 	scripts/make-dist.sh
+	scripts/dist-smoke.sh
 
-bench: ## benchmarks (not part of make test); prints a table
+dist-smoke: ## unpack the dist tarball and run the local round trip inside it
+	scripts/dist-smoke.sh
+
+bench: static ## benchmarks (not part of make test); prints a table
 	scripts/test-servers.sh run -- bench/run.sh
 
 fuzz: ## bounded fuzzing of the parsers (cargo fuzz, nightly)

@@ -24,3 +24,4 @@ pub mod schema;
 pub mod secret;
 pub mod sqs;
 pub mod time;
+pub mod usage;

@@ -120,7 +120,14 @@ impl Summary {
             n(&self.returned),
             n(&self.unreported),
             elapsed.as_secs_f64()
-        )
+        ) + &match crate::usage::own() {
+            Some(u) => format!(
+                " cpu={:.3}s peak_rss={}KiB",
+                u.cpu.as_secs_f64(),
+                u.peak_rss_kib
+            ),
+            None => String::new(),
+        }
     }
 }
 

@@ -1,0 +1,302 @@
+//! `make bench`: whole-process figures for the three binaries, printed as a
+//! Markdown table of medians over repeated runs.
+//!
+//! 1. `sqs_archive send`: wall time of one whole invocation.
+//! 2. `poll_messages` draining N requests with a trivial handler (reads stdin,
+//!    exits 0): messages per second, the poller's own CPU per message, its
+//!    peak RSS, and its share of all CPU spent (poller + handlers).
+//! 3. The same with the real `process_message` archiving one small file each.
+//! 4. Static binary sizes.
+//!
+//! Run under `scripts/test-servers.sh run --` so moto and fauxqs are up (the
+//! Makefile does). Knobs: `BENCH_MESSAGES` (1000), `BENCH_RUNS` (3),
+//! `BENCH_SENDS` (30), `BENCH_BACKENDS` (mock,moto,fauxqs).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqs_archive::client::{ArchiveClient, OutgoingMessage};
+use sqs_archive::config::Protocol;
+use sqs_archive::credentials::{Credentials, ProvideCredentials};
+use sqs_archive::mock::MockArchiveClient;
+use sqs_archive::secret::Secret;
+use sqs_archive::sqs::http::HttpOptions;
+use sqs_archive::sqs::{SqsArchiveClient, SqsOptions};
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The binaries measured: the static ones when built (what ships), else cargo's.
+fn binary(name: &str) -> PathBuf {
+    let static_one = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static").join(name);
+    if static_one.exists() {
+        return static_one;
+    }
+    match name {
+        "sqs_archive" => env!("CARGO_BIN_EXE_sqs_archive").into(),
+        "poll_messages" => env!("CARGO_BIN_EXE_poll_messages").into(),
+        _ => env!("CARGO_BIN_EXE_process_message").into(),
+    }
+}
+
+#[derive(Debug)]
+struct Fixed(Credentials);
+impl ProvideCredentials for Fixed {
+    fn credentials(&self) -> sqs_archive::error::Result<Credentials> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A queue service to measure against.
+struct Backend {
+    name: String,
+    /// Profile keys for the service (queues are added per run).
+    keys: Value,
+    env: Vec<(String, String)>,
+    server: Option<(String, String, String, String, Protocol)>,
+}
+
+impl Backend {
+    fn all(dir: &Path) -> Vec<Backend> {
+        let wanted = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "mock,moto,fauxqs".into());
+        let mut out = Vec::new();
+        for name in wanted.split(',') {
+            if name == "mock" {
+                out.push(Backend {
+                    name: "mock".into(),
+                    keys: json!({"backend": "mock", "mock_dir": dir.join("mock")}),
+                    env: vec![],
+                    server: None,
+                });
+                continue;
+            }
+            let var = name.to_ascii_uppercase();
+            let get = |s: &str| {
+                std::env::var(format!("SQS_ARCHIVE_IT_{var}_{s}"))
+                    .unwrap_or_else(|_| panic!("{name} is not running: use `make bench`"))
+            };
+            let protocol = if name == "fauxqs" { Protocol::Json } else { Protocol::Query };
+            let (url, key, secret, region) = (get("URL"), get("ACCESS_KEY_ID"), get("SECRET_ACCESS_KEY"), get("REGION"));
+            out.push(Backend {
+                name: name.into(),
+                keys: json!({"backend": "sqs", "endpoint_url": url, "region": region,
+                             "protocol": if protocol == Protocol::Json { "json" } else { "query" }}),
+                env: vec![("AWS_ACCESS_KEY_ID".into(), key.clone()), ("AWS_SECRET_ACCESS_KEY".into(), secret.clone())],
+                server: Some((url, key, secret, region, protocol)),
+            });
+        }
+        out
+    }
+
+    fn client(&self, dir: &Path) -> Arc<dyn ArchiveClient> {
+        match &self.server {
+            None => Arc::new(MockArchiveClient::new(dir.join("mock"), 1 << 20)),
+            Some(_) => Arc::new(self.sqs_client()),
+        }
+    }
+
+    /// Two new queues: (request, completion).
+    fn queues(&self, tag: &str) -> (String, String) {
+        let unique = format!("bench-{}-{tag}-{}", std::process::id(), sqs_archive::random::u64() % 1_000_000_000);
+        match &self.server {
+            None => (format!("mock://{unique}-req"), format!("mock://{unique}-done")),
+            Some(_) => {
+                let client = self.sqs_client();
+                (
+                    client.create_queue(&format!("{unique}-req"), &[]).expect("create queue"),
+                    client.create_queue(&format!("{unique}-done"), &[]).expect("create queue"),
+                )
+            }
+        }
+    }
+
+    fn sqs_client(&self) -> SqsArchiveClient {
+        let (url, key, secret, region, protocol) = self.server.clone().unwrap();
+        SqsArchiveClient::new(
+            SqsOptions {
+                endpoint: url,
+                region,
+                protocol,
+                max_attempts: 5,
+                http: HttpOptions { timeout: Duration::from_secs(60), ..HttpOptions::default() },
+                max_message_size: 1 << 20,
+            },
+            Arc::new(Fixed(Credentials {
+                access_key_id: key,
+                secret_access_key: Secret::new(secret),
+                session_token: None,
+                expiry: None,
+                source: "bench".into(),
+            })),
+        )
+        .expect("client")
+    }
+}
+
+fn write_profile(dir: &Path, backend: &Backend, request: &str, completion: &str, extra: Value) -> PathBuf {
+    let mut keys = backend.keys.clone();
+    keys["request_queue_url"] = json!(request);
+    keys["completion_queue_url"] = json!(completion);
+    keys["wait_time_seconds"] = json!(0);
+    keys["lock_file"] = json!(dir.join("poll.lock"));
+    keys["source_dir"] = json!(dir.join("source"));
+    keys["archive_dir"] = json!(dir.join("archive"));
+    for (k, v) in extra.as_object().unwrap() {
+        keys[k] = v.clone();
+    }
+    let path = dir.join(format!("profile-{}.json", sqs_archive::random::hex_id()));
+    std::fs::write(&path, keys.to_string()).unwrap();
+    path
+}
+
+fn command(program: &Path, dir: &Path, backend: &Backend) -> Command {
+    let mut c = Command::new(program);
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(backend.env.iter().map(|(k, v)| (k, v)));
+    c
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// CPU time of this process's waited-for descendants (`cutime + cstime`).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+    let ticks: u64 = fields[13].parse::<u64>().unwrap() + fields[14].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+fn bench_send(dir: &Path, backend: &Backend, runs: usize) -> (f64, f64) {
+    let (request, completion) = backend.queues("send");
+    let profile = write_profile(dir, backend, &request, &completion, json!({}));
+    let mut times = Vec::new();
+    for i in 0..runs + 3 {
+        let started = Instant::now();
+        let out = command(&binary("sqs_archive"), dir, backend)
+            .arg("--config")
+            .arg(&profile)
+            .args(["send", "--aipid", "bench", "--filenames", "a", "b"])
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if i >= 3 {
+            times.push(elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+    (median(times.clone()), percentile(times, 0.9))
+}
+
+struct Drain {
+    per_second: f64,
+    poller_cpu_ms_per_message: f64,
+    peak_rss_kib: f64,
+    poller_share: f64,
+}
+
+fn summary_field(stderr: &str, key: &str) -> f64 {
+    let line = stderr.lines().rev().find(|l| l.contains("summary:")).expect("summary line");
+    let value = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key} in {line}"));
+    value.trim_end_matches("KiB").trim_end_matches('s').parse().unwrap()
+}
+
+fn bench_drain(dir: &Path, backend: &Backend, n: usize, real_handler: bool) -> Drain {
+    let (request, completion) = backend.queues("drain");
+    let handler = if real_handler {
+        json!([binary("process_message")])
+    } else {
+        json!(["/bin/sh", "-c", "cat >/dev/null", "trivial-handler"])
+    };
+    let profile = write_profile(dir, backend, &request, &completion, json!({"workers": 4, "handler": handler, "visibility_timeout": 120}));
+    let client = backend.client(dir);
+    std::fs::create_dir_all(dir.join("source")).unwrap();
+    std::fs::create_dir_all(dir.join("archive")).unwrap();
+    std::fs::write(dir.join("source/small.txt"), "a small file to archive\n".repeat(40)).unwrap();
+    let messages: Vec<OutgoingMessage> = (0..n)
+        .map(|i| {
+            let body = json!({"action": "archive", "aipid": format!("b{i}-{}", sqs_archive::random::u64() % 1_000_000),
+                              "filenames": ["small.txt"], "timestamp": "2026-11-28T00:00:00Z"});
+            OutgoingMessage::new(body.to_string())
+        })
+        .collect();
+    for chunk in messages.chunks(10) {
+        for r in client.send_message_batch(&request, chunk).expect("send batch") {
+            r.expect("sent");
+        }
+    }
+    let before = children_cpu();
+    let started = Instant::now();
+    let out = command(&binary("poll_messages"), dir, backend).arg("--config").arg(&profile).output().unwrap();
+    let elapsed = started.elapsed();
+    let total_cpu = children_cpu() - before;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let succeeded = summary_field(&stderr, "succeeded");
+    assert_eq!(succeeded as usize, n, "{}", stderr.lines().last().unwrap_or(""));
+    let poller_cpu = summary_field(&stderr, "cpu");
+    Drain {
+        per_second: n as f64 / elapsed.as_secs_f64(),
+        poller_cpu_ms_per_message: poller_cpu * 1000.0 / n as f64,
+        peak_rss_kib: summary_field(&stderr, "peak_rss"),
+        poller_share: poller_cpu / total_cpu.as_secs_f64().max(1e-9),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is accepted.
+    let n = knob("BENCH_MESSAGES", 1000);
+    let runs = knob("BENCH_RUNS", 3);
+    let sends = knob("BENCH_SENDS", 30);
+    let dir = std::env::temp_dir().join(format!("sqs-archive-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let backends = Backend::all(&dir);
+    println!("sqs-archive benchmarks: {n} messages per drain, medians of {runs} drains and {sends} sends");
+    println!("binaries: {}", binary("poll_messages").parent().unwrap().display());
+    println!();
+    println!("| backend | send wall ms (median / p90) | handler | drain msg/s | poller CPU ms/msg | poller peak RSS MiB | poller share of CPU |");
+    println!("|---|---|---|---|---|---|---|");
+    for backend in &backends {
+        let (send_median, send_p90) = bench_send(&dir, backend, sends);
+        for real in [false, true] {
+            let drains: Vec<Drain> = (0..runs).map(|_| bench_drain(&dir, backend, n, real)).collect();
+            println!(
+                "| {} | {:.1} / {:.1} | {} | {:.0} | {:.3} | {:.1} | {:.1}% |",
+                backend.name,
+                send_median,
+                send_p90,
+                if real { "process_message" } else { "trivial (sh: cat)" },
+                median(drains.iter().map(|d| d.per_second).collect()),
+                median(drains.iter().map(|d| d.poller_cpu_ms_per_message).collect()),
+                median(drains.iter().map(|d| d.peak_rss_kib).collect()) / 1024.0,
+                median(drains.iter().map(|d| d.poller_share * 100.0).collect()),
+            );
+        }
+    }
+    println!();
+    println!("| static binary | size (MiB) |");
+    println!("|---|---|");
+    for name in ["sqs_archive", "poll_messages", "process_message"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static").join(name);
+        match std::fs::metadata(&path) {
+            Ok(m) => println!("| {name} | {:.2} |", m.len() as f64 / (1 << 20) as f64),
+            Err(_) => println!("| {name} | (run `make static`) |"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

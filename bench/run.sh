@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `make bench`: the static binaries, then the harness in bench/perf.rs.
+# Runs under scripts/test-servers.sh, which provides moto and fauxqs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
+cargo bench --locked --bench perf 2>/dev/null

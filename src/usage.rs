@@ -1,0 +1,71 @@
+//! The process's own CPU time and peak memory, read from `/proc` (Linux).
+//!
+//! `poll_messages` prints them in its summary line, so the cost of the
+//! poller itself (without its handlers) is visible on every run.
+
+use std::time::Duration;
+
+/// CPU time and peak resident set of this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// User plus system time of this process alone (not its children).
+    pub cpu: Duration,
+    /// Peak resident set size (`VmHWM`), KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Reads `/proc/self`; `None` where it is not available.
+pub fn own() -> Option<Usage> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse(&stat, &status, clock_ticks())
+}
+
+/// Clock ticks per second as the kernel reports CPU times; 100 on every Linux ABI we build for.
+fn clock_ticks() -> u64 {
+    100
+}
+
+/// The pure part: fields 14 and 15 of `stat` (after the command name, which
+/// may hold spaces and parentheses) and `VmHWM` of `status`.
+pub fn parse(stat: &str, status: &str, ticks_per_second: u64) -> Option<Usage> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3 (state); utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let ticks = utime + stime;
+    let cpu = Duration::from_millis(ticks * 1000 / ticks_per_second.max(1));
+    let peak_rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    Some(Usage { cpu, peak_rss_kib })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        let stat = "1234 (poll messages) S 1 1234 1234 0 -1 4194560 1000 0 0 0 37 5 0 0 20 0 6 0 100 1000000 500 18446744073709551615";
+        let status =
+            "Name:\tpoll_messages\nVmPeak:\t  20000 kB\nVmHWM:\t    6123 kB\nVmRSS:\t 6000 kB\n";
+        assert_eq!(
+            parse(stat, status, 100),
+            Some(Usage {
+                cpu: Duration::from_millis(420),
+                peak_rss_kib: 6123
+            })
+        );
+        assert_eq!(parse("garbage", status, 100), None);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let u = own().expect("/proc is mounted");
+        assert!(u.peak_rss_kib > 0);
+    }
+}
