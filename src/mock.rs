@@ -35,6 +35,8 @@ use crate::error::{Error, Result, ServiceError};
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 /// Visibility timeout when a receive names none (the SQS default).
 const DEFAULT_VISIBILITY: u32 = 30;
+/// Orders sends of this process that fall in the same clock tick.
+static SEND_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// How often a waiting receive looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -119,14 +121,15 @@ impl Queue {
         Ok(Locked { _file: file })
     }
 
-    /// Message files in send order.
-    fn files(&self) -> Result<Vec<PathBuf>> {
-        let mut names: Vec<PathBuf> = fs::read_dir(&self.messages)
+    /// Message files in send order. Names start with the send time, so
+    /// sorting the names (plain byte comparison) sorts the messages.
+    fn files(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = fs::read_dir(&self.messages)
             .map_err(|e| Error::io("list mock queue", &self.messages, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json"))
             .collect();
-        names.sort();
+        names.sort_unstable();
         Ok(names)
     }
 
@@ -266,7 +269,14 @@ impl MockArchiveClient {
             },
             sequence: sequence.clone(),
         };
-        let name = format!("{now:015}-{}.json", &id[..16]);
+        // Nanoseconds, then a per-process counter: names sort in send order
+        // even for sends within one clock tick.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seq = SEND_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{nanos:020}-{seq:010}-{}.json", &id[..12]);
         queue.write(&queue.path_of(&name), &stored)?;
         if let Some(marker) = dedup_marker {
             let parent = marker.parent().expect("marker has a parent");
@@ -289,10 +299,11 @@ impl MockArchiveClient {
         let now = now_ms();
         let mut out = Vec::new();
         let mut blocked_groups = BTreeSet::new();
-        for path in queue.files()? {
+        for name in queue.files()? {
             if out.len() >= max && !queue.fifo {
                 break;
             }
+            let path = queue.path_of(&name);
             let Some(mut m) = queue.read(&path)? else {
                 continue;
             };
@@ -313,10 +324,7 @@ impl MockArchiveClient {
             m.receipt = Some(nonce.clone());
             m.first_receive_ms.get_or_insert(now);
             queue.write(&path, &m)?;
-            let file_name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let file_name = &name;
             let mut attributes = BTreeMap::new();
             attributes.insert(
                 "ApproximateReceiveCount".to_string(),
@@ -476,8 +484,8 @@ impl ArchiveClient for MockArchiveClient {
         let _lock = q.lock()?;
         let now = now_ms();
         let mut stats = QueueStats::default();
-        for path in q.files()? {
-            if let Some(m) = q.read(&path)? {
+        for name in q.files()? {
+            if let Some(m) = q.read(&q.path_of(&name))? {
                 if m.visible_ms <= now {
                     stats.visible += 1;
                 } else {

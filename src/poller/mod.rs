@@ -215,11 +215,14 @@ struct Channels<'a> {
 struct Job {
     message: ReceivedMessage,
     request: Value,
+    /// `msg <id> aipid <aipid>`, for log lines.
+    context: String,
 }
 
 /// A decided outcome on its way to the reporter.
 struct Report {
     message: ReceivedMessage,
+    context: String,
     outcome: Outcome,
 }
 
@@ -437,19 +440,25 @@ impl Poller {
                 Summary::add(&self.summary.received);
                 match self.schema.parse(&message.body) {
                     Ok(request) => {
+                        let context = context(&message, Some(&request));
                         log::info!(
-                            "{}: received (receive count {})",
-                            context(&message, Some(&request)),
+                            "{context}: received (receive count {})",
                             message.receive_count
                         );
                         busy += 1;
                         unsettled += 1;
-                        if ch.jobs.send(Job { message, request }).is_err() {
+                        let job = Job {
+                            message,
+                            request,
+                            context,
+                        };
+                        if ch.jobs.send(job).is_err() {
                             unreachable!("workers live until the job channel closes");
                         }
                     }
                     Err(e) => {
-                        log::warn!("{}: invalid request: {e}", context(&message, None));
+                        let context = context(&message, None);
+                        log::warn!("{context}: invalid request: {e}");
                         Summary::add(&self.summary.invalid);
                         let completion = crate::message::failure_completion(
                             &message.body,
@@ -460,6 +469,7 @@ impl Poller {
                         unsettled += 1;
                         let _ = ch.reports.send(Report {
                             message,
+                            context,
                             outcome: Outcome::Complete {
                                 completion,
                                 success: false,
@@ -488,6 +498,7 @@ impl Poller {
             };
             let _ = reports.send(Report {
                 message: job.message,
+                context: job.context,
                 outcome,
             });
             let _ = idle.send(());
@@ -496,7 +507,7 @@ impl Poller {
 
     fn handle(&self, job: &Job, shutdown: &Shutdown) -> Outcome {
         let message = &job.message;
-        let context = context(message, Some(&job.request));
+        let context = &job.context;
         let aipid = job
             .request
             .get("aipid")
@@ -516,7 +527,7 @@ impl Poller {
             remove_env: &self.remove_env,
             timeout: self.settings.handler_timeout,
             kill_grace: self.settings.kill_grace,
-            context: &context,
+            context,
         };
         let visibility = Duration::from_secs(u64::from(self.settings.visibility_timeout.max(1)));
         let mut heartbeat = Heartbeat {
@@ -525,7 +536,7 @@ impl Poller {
             receipt: &message.receipt_handle,
             visibility,
             shutdown,
-            context: &context,
+            context,
         };
         let finished = handler::run(&spec, &mut heartbeat);
         if let Ending::SpawnFailed(e) = &finished.ending {
@@ -581,14 +592,15 @@ impl Poller {
         let mut completions = Vec::new();
         let mut visibility = Vec::new();
         for report in batch {
-            let context = context(&report.message, None);
+            let context = &report.context;
             match report.outcome {
                 Outcome::Complete {
                     completion,
                     success,
                 } => {
                     let completion = outcome::fit(completion, self.settings.max_message_size);
-                    completions.push((report.message, outgoing(&completion), success));
+                    let message = outgoing(&completion);
+                    completions.push((report.message, report.context, message, success));
                 }
                 Outcome::Retry { delay, reason } => {
                     log::warn!(
@@ -596,26 +608,25 @@ impl Poller {
                         delay.as_secs()
                     );
                     Summary::add(&self.summary.retried);
-                    visibility.push((report.message, delay));
+                    visibility.push((report.message, report.context, delay));
                 }
                 Outcome::Release { reason } => {
                     log::info!("{context}: returned to the queue: {reason}");
                     Summary::add(&self.summary.returned);
-                    visibility.push((report.message, Duration::ZERO));
+                    visibility.push((report.message, report.context, Duration::ZERO));
                 }
             }
         }
         let mut delete = Vec::new();
         if !completions.is_empty() {
-            let outgoing: Vec<_> = completions.iter().map(|(_, o, _)| o.clone()).collect();
+            let outgoing: Vec<_> = completions.iter().map(|(_, _, o, _)| o.clone()).collect();
             let results = send_in_batches(
                 self.client.as_ref(),
                 &self.completion_queue,
                 &outgoing,
                 self.settings.max_message_size,
             );
-            for ((message, _, success), result) in completions.into_iter().zip(results) {
-                let context = context(&message, None);
+            for ((message, context, _, success), result) in completions.into_iter().zip(results) {
                 match result {
                     Ok(sent) => {
                         log::info!(
@@ -627,7 +638,7 @@ impl Poller {
                         } else {
                             Summary::add(&self.summary.failed);
                         }
-                        delete.push(message);
+                        delete.push((message, context));
                     }
                     Err(e) => {
                         // The request is kept: it comes back and is done again, which is harmless.
@@ -640,21 +651,20 @@ impl Poller {
             }
         }
         if !delete.is_empty() {
-            let receipts: Vec<ReceiptHandle> =
-                delete.iter().map(|m| m.receipt_handle.clone()).collect();
+            let receipts: Vec<ReceiptHandle> = delete
+                .iter()
+                .map(|(m, _)| m.receipt_handle.clone())
+                .collect();
             match self
                 .client
                 .delete_message_batch(&self.request_queue, &receipts)
             {
                 Ok(results) => {
-                    for (message, result) in delete.iter().zip(results) {
+                    for ((_, context), result) in delete.iter().zip(results) {
                         match result {
-                            Ok(()) => {
-                                log::debug!("{}: request deleted", self::context(message, None))
-                            }
+                            Ok(()) => log::debug!("{context}: request deleted"),
                             Err(e) => log::warn!(
-                                "{}: completed but not deleted; it may be done again: {e}",
-                                self::context(message, None)
+                                "{context}: completed but not deleted; it may be done again: {e}"
                             ),
                         }
                     }
@@ -668,18 +678,17 @@ impl Poller {
         if !visibility.is_empty() {
             let entries: Vec<_> = visibility
                 .iter()
-                .map(|(m, d)| (m.receipt_handle.clone(), *d))
+                .map(|(m, _, d)| (m.receipt_handle.clone(), *d))
                 .collect();
             match self
                 .client
                 .change_visibility_batch(&self.request_queue, &entries)
             {
                 Ok(results) => {
-                    for ((message, _), result) in visibility.iter().zip(results) {
+                    for ((_, context, _), result) in visibility.iter().zip(results) {
                         if let Err(e) = result {
                             log::warn!(
-                                "{}: visibility not changed (it returns after its timeout): {e}",
-                                self::context(message, None)
+                                "{context}: visibility not changed (it returns after its timeout): {e}"
                             );
                         }
                     }
