@@ -16,7 +16,7 @@ build: ## build the three binaries (release)
 	$(CARGO) build --release --locked
 
 test: ## the test suite: unit and integration tests against moto, fauxqs and the mock queue
-	scripts/test-servers.sh run -- $(CARGO) test --locked --all-targets
+	scripts/test-servers.sh run -- scripts/run-tests.sh
 	$(MAKE) lint
 	$(MAKE) static-test
 

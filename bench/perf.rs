@@ -27,12 +27,17 @@ use sqs_archive::sqs::http::HttpOptions;
 use sqs_archive::sqs::{SqsArchiveClient, SqsOptions};
 
 fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The binaries measured: the static ones when built (what ships), else cargo's.
 fn binary(name: &str) -> PathBuf {
-    let static_one = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static").join(name);
+    let static_one = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/static")
+        .join(name);
     if static_one.exists() {
         return static_one;
     }
@@ -79,8 +84,17 @@ impl Backend {
                 std::env::var(format!("SQS_ARCHIVE_IT_{var}_{s}"))
                     .unwrap_or_else(|_| panic!("{name} is not running: use `make bench`"))
             };
-            let protocol = if name == "fauxqs" { Protocol::Json } else { Protocol::Query };
-            let (url, key, secret, region) = (get("URL"), get("ACCESS_KEY_ID"), get("SECRET_ACCESS_KEY"), get("REGION"));
+            let protocol = if name == "fauxqs" {
+                Protocol::Json
+            } else {
+                Protocol::Query
+            };
+            let (url, key, secret, region) = (
+                get("URL"),
+                get("ACCESS_KEY_ID"),
+                get("SECRET_ACCESS_KEY"),
+                get("REGION"),
+            );
             out.push(Backend {
                 name: name.into(),
                 keys: json!({"backend": "sqs", "endpoint_url": url, "region": region,
@@ -101,14 +115,25 @@ impl Backend {
 
     /// Two new queues: (request, completion).
     fn queues(&self, tag: &str) -> (String, String) {
-        let unique = format!("bench-{}-{tag}-{}", std::process::id(), sqs_archive::random::u64() % 1_000_000_000);
+        let unique = format!(
+            "bench-{}-{tag}-{}",
+            std::process::id(),
+            sqs_archive::random::u64() % 1_000_000_000
+        );
         match &self.server {
-            None => (format!("mock://{unique}-req"), format!("mock://{unique}-done")),
+            None => (
+                format!("mock://{unique}-req"),
+                format!("mock://{unique}-done"),
+            ),
             Some(_) => {
                 let client = self.sqs_client();
                 (
-                    client.create_queue(&format!("{unique}-req"), &[]).expect("create queue"),
-                    client.create_queue(&format!("{unique}-done"), &[]).expect("create queue"),
+                    client
+                        .create_queue(&format!("{unique}-req"), &[])
+                        .expect("create queue"),
+                    client
+                        .create_queue(&format!("{unique}-done"), &[])
+                        .expect("create queue"),
                 )
             }
         }
@@ -122,7 +147,10 @@ impl Backend {
                 region,
                 protocol,
                 max_attempts: 5,
-                http: HttpOptions { timeout: Duration::from_secs(60), ..HttpOptions::default() },
+                http: HttpOptions {
+                    timeout: Duration::from_secs(60),
+                    ..HttpOptions::default()
+                },
                 max_message_size: 1 << 20,
             },
             Arc::new(Fixed(Credentials {
@@ -137,7 +165,13 @@ impl Backend {
     }
 }
 
-fn write_profile(dir: &Path, backend: &Backend, request: &str, completion: &str, extra: Value) -> PathBuf {
+fn write_profile(
+    dir: &Path,
+    backend: &Backend,
+    request: &str,
+    completion: &str,
+    extra: Value,
+) -> PathBuf {
     let mut keys = backend.keys.clone();
     keys["request_queue_url"] = json!(request);
     keys["completion_queue_url"] = json!(completion);
@@ -177,7 +211,9 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 /// CPU time of this process's waited-for descendants (`cutime + cstime`).
 fn children_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields[13].parse::<u64>().unwrap() + fields[14].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
 }
@@ -195,7 +231,11 @@ fn bench_send(dir: &Path, backend: &Backend, runs: usize) -> (f64, f64) {
             .output()
             .unwrap();
         let elapsed = started.elapsed();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if i >= 3 {
             times.push(elapsed.as_secs_f64() * 1000.0);
         }
@@ -211,9 +251,20 @@ struct Drain {
 }
 
 fn summary_field(stderr: &str, key: &str) -> f64 {
-    let line = stderr.lines().rev().find(|l| l.contains("summary:")).expect("summary line");
-    let value = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key} in {line}"));
-    value.trim_end_matches("KiB").trim_end_matches('s').parse().unwrap()
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("summary:"))
+        .expect("summary line");
+    let value = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} in {line}"));
+    value
+        .trim_end_matches("KiB")
+        .trim_end_matches('s')
+        .parse()
+        .unwrap()
 }
 
 fn bench_drain(dir: &Path, backend: &Backend, n: usize, real_handler: bool) -> Drain {
@@ -223,11 +274,21 @@ fn bench_drain(dir: &Path, backend: &Backend, n: usize, real_handler: bool) -> D
     } else {
         json!(["/bin/sh", "-c", "cat >/dev/null", "trivial-handler"])
     };
-    let profile = write_profile(dir, backend, &request, &completion, json!({"workers": 4, "handler": handler, "visibility_timeout": 120}));
+    let profile = write_profile(
+        dir,
+        backend,
+        &request,
+        &completion,
+        json!({"workers": 4, "handler": handler, "visibility_timeout": 120}),
+    );
     let client = backend.client(dir);
     std::fs::create_dir_all(dir.join("source")).unwrap();
     std::fs::create_dir_all(dir.join("archive")).unwrap();
-    std::fs::write(dir.join("source/small.txt"), "a small file to archive\n".repeat(40)).unwrap();
+    std::fs::write(
+        dir.join("source/small.txt"),
+        "a small file to archive\n".repeat(40),
+    )
+    .unwrap();
     let messages: Vec<OutgoingMessage> = (0..n)
         .map(|i| {
             let body = json!({"action": "archive", "aipid": format!("b{i}-{}", sqs_archive::random::u64() % 1_000_000),
@@ -236,19 +297,31 @@ fn bench_drain(dir: &Path, backend: &Backend, n: usize, real_handler: bool) -> D
         })
         .collect();
     for chunk in messages.chunks(10) {
-        for r in client.send_message_batch(&request, chunk).expect("send batch") {
+        for r in client
+            .send_message_batch(&request, chunk)
+            .expect("send batch")
+        {
             r.expect("sent");
         }
     }
     let before = children_cpu();
     let started = Instant::now();
-    let out = command(&binary("poll_messages"), dir, backend).arg("--config").arg(&profile).output().unwrap();
+    let out = command(&binary("poll_messages"), dir, backend)
+        .arg("--config")
+        .arg(&profile)
+        .output()
+        .unwrap();
     let elapsed = started.elapsed();
     let total_cpu = children_cpu() - before;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let succeeded = summary_field(&stderr, "succeeded");
-    assert_eq!(succeeded as usize, n, "{}", stderr.lines().last().unwrap_or(""));
+    assert_eq!(
+        succeeded as usize,
+        n,
+        "{}",
+        stderr.lines().last().unwrap_or("")
+    );
     let poller_cpu = summary_field(&stderr, "cpu");
     Drain {
         per_second: n as f64 / elapsed.as_secs_f64(),
@@ -266,21 +339,34 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("sqs-archive-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let backends = Backend::all(&dir);
-    println!("sqs-archive benchmarks: {n} messages per drain, medians of {runs} drains and {sends} sends");
-    println!("binaries: {}", binary("poll_messages").parent().unwrap().display());
+    println!(
+        "sqs-archive benchmarks: {n} messages per drain, medians of {runs} drains and {sends} sends"
+    );
+    println!(
+        "binaries: {}",
+        binary("poll_messages").parent().unwrap().display()
+    );
     println!();
-    println!("| backend | send wall ms (median / p90) | handler | drain msg/s | poller CPU ms/msg | poller peak RSS MiB | poller share of CPU |");
+    println!(
+        "| backend | send wall ms (median / p90) | handler | drain msg/s | poller CPU ms/msg | poller peak RSS MiB | poller share of CPU |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for backend in &backends {
         let (send_median, send_p90) = bench_send(&dir, backend, sends);
         for real in [false, true] {
-            let drains: Vec<Drain> = (0..runs).map(|_| bench_drain(&dir, backend, n, real)).collect();
+            let drains: Vec<Drain> = (0..runs)
+                .map(|_| bench_drain(&dir, backend, n, real))
+                .collect();
             println!(
                 "| {} | {:.1} / {:.1} | {} | {:.0} | {:.3} | {:.1} | {:.1}% |",
                 backend.name,
                 send_median,
                 send_p90,
-                if real { "process_message" } else { "trivial (sh: cat)" },
+                if real {
+                    "process_message"
+                } else {
+                    "trivial (sh: cat)"
+                },
                 median(drains.iter().map(|d| d.per_second).collect()),
                 median(drains.iter().map(|d| d.poller_cpu_ms_per_message).collect()),
                 median(drains.iter().map(|d| d.peak_rss_kib).collect()) / 1024.0,
@@ -292,7 +378,9 @@ fn main() {
     println!("| static binary | size (MiB) |");
     println!("|---|---|");
     for name in ["sqs_archive", "poll_messages", "process_message"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/static")
+            .join(name);
         match std::fs::metadata(&path) {
             Ok(m) => println!("| {name} | {:.2} |", m.len() as f64 / (1 << 20) as f64),
             Err(_) => println!("| {name} | (run `make static`) |"),

@@ -59,25 +59,13 @@ fn round_trip(server: Server, fifo: bool) {
 }
 
 #[test]
-fn moto_standard_round_trip() {
-    round_trip(moto(), false);
+fn standard_queue_round_trip() {
+    round_trip(sqs(), false);
 }
 
 #[test]
-fn moto_fifo_round_trip() {
-    round_trip(moto(), true);
-}
-
-#[test]
-fn moto_json_protocol_round_trip() {
-    round_trip(moto_json(), false);
-    round_trip(moto_json(), true);
-}
-
-#[test]
-fn fauxqs_round_trip() {
-    round_trip(fauxqs(), false);
-    round_trip(fauxqs(), true);
+fn fifo_queue_round_trip() {
+    round_trip(sqs(), true);
 }
 
 #[test]
@@ -168,9 +156,9 @@ fn moto_wrong_secret_is_refused_with_the_signature_error() {
 
 #[test]
 fn missing_queue_is_unavailable() {
-    let server = moto();
+    let server = sqs();
     let mut ws = Workspace::new("noqueue");
-    let missing = format!("{}/123456789012/{}", server.url, unique("nope"));
+    let missing = server.missing_queue_url();
     ws.profile("t", server.profile(&missing, &missing));
     ws.set_env(server.key_env());
     ws.sqs_archive(&["--profile", "t", "send", "--aipid", "a", "--filenames", "x"])
@@ -179,11 +167,7 @@ fn missing_queue_is_unavailable() {
         .one_line_error()
         .stderr_has("NonExistentQueue")
         .stderr_has("check the queue URL");
-    let fq = fauxqs();
-    let missing = format!("{}/000000000000/{}", fq.url, unique("nope"));
-    ws.profile("f", fq.profile(&missing, &missing));
-    ws.set_env(fq.key_env());
-    ws.sqs_archive(&["--profile", "f", "receive"])
+    ws.sqs_archive(&["--profile", "t", "receive"])
         .run()
         .exit(69)
         .one_line_error()

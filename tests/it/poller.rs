@@ -179,8 +179,8 @@ fn end_to_end(queues: Queues, n: usize) {
 }
 
 #[test]
-fn fifty_requests_end_to_end_on_moto() {
-    end_to_end(Queues::Server(moto()), 50);
+fn fifty_requests_end_to_end_on_the_server() {
+    end_to_end(Queues::Server(sqs()), 50);
 }
 
 #[test]
@@ -189,14 +189,8 @@ fn fifty_requests_end_to_end_on_the_mock() {
 }
 
 #[test]
-fn end_to_end_over_json_protocol() {
-    end_to_end(Queues::Server(moto_json()), 12);
-    end_to_end(Queues::Server(fauxqs()), 12);
-}
-
-#[test]
 fn prototype_requests_are_processed_like_ours() {
-    let server = moto();
+    let server = sqs();
     let s = Setup::new("proto", Queues::Server(server.clone()), json!({}));
     s.ws.write("source/trial1.txt", "one\n");
     s.ws.write("source/trial2.txt", "two\n");
@@ -238,7 +232,7 @@ print(r["MessageId"])
 
 #[test]
 fn invalid_requests_get_a_failure_completion_with_their_body() {
-    let s = Setup::new("invalid", Queues::Server(moto()), json!({}));
+    let s = Setup::new("invalid", Queues::Server(sqs()), json!({}));
     let bodies = [
         "this is not json",
         r#"{"action":"archive","aipid":"../x","filenames":["a"],"timestamp":"2024-01-01T00:00:00"}"#,
@@ -287,7 +281,7 @@ fn bad_data_from_the_handler_is_permanent() {
 fn a_handler_that_fails_twice_is_retried_until_it_succeeds() {
     let s = Setup::new(
         "flaky",
-        Queues::Server(moto()),
+        Queues::Server(sqs()),
         json!({"retry_base_seconds": 0}),
     );
     let handler = s.handler(
@@ -344,7 +338,7 @@ fn a_hung_handler_is_killed_and_retried() {
 fn a_handler_running_three_visibility_timeouts_is_done_once() {
     let s = Setup::new(
         "long",
-        Queues::Server(moto()),
+        Queues::Server(sqs()),
         json!({"visibility_timeout": 2}),
     );
     let handler = s.handler(
@@ -376,7 +370,7 @@ fn a_handler_running_three_visibility_timeouts_is_done_once() {
 
 #[test]
 fn sigterm_finishes_running_work_and_loses_nothing() {
-    let s = Setup::new("sigterm", Queues::Server(moto()), json!({"workers": 2}));
+    let s = Setup::new("sigterm", Queues::Server(sqs()), json!({"workers": 2}));
     let handler = s.handler(
         "slow.sh",
         &format!("sleep 1.5\nexec {PROCESS_MESSAGE} \"$@\""),
@@ -497,7 +491,7 @@ fn a_missing_handler_stops_the_run_and_keeps_the_request() {
 
 #[test]
 fn an_unreachable_completion_queue_keeps_the_request() {
-    let server = moto();
+    let server = sqs();
     let s = Setup::new(
         "nocompletion",
         Queues::Server(server.clone()),
@@ -592,7 +586,7 @@ fn a_one_mebibyte_body_is_completed_and_its_digest_kept() {
 
 #[test]
 fn the_handler_does_not_see_aws_secrets() {
-    let s = Setup::new("secrets", Queues::Server(moto()), json!({}));
+    let s = Setup::new("secrets", Queues::Server(sqs()), json!({}));
     let handler = s.handler(
         "env.sh",
         &format!("env > seen-env\nexec {PROCESS_MESSAGE} \"$@\""),
