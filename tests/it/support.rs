@@ -466,3 +466,204 @@ pub fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     sqs_archive::random::hex(&sha2::Sha256::digest(&bytes))
 }
+
+/// One request seen by a [`FakeHttp`] server.
+#[derive(Clone, Debug)]
+pub struct SeenRequest {
+    pub method: String,
+    /// The request target as sent: a path, or `host:port` for `CONNECT`.
+    pub target: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 request (its head; a `Content-Length` body is read and
+/// dropped); `None` at a clean end of stream.
+pub fn read_http_request(stream: &mut impl std::io::Read) -> std::io::Result<Option<SeenRequest>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return if head.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split(' ');
+    let (method, target) = (
+        first.next().unwrap_or_default().to_string(),
+        first.next().unwrap_or_default().to_string(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    std::io::copy(
+        &mut std::io::Read::take(&mut *stream, length),
+        &mut std::io::sink(),
+    )?;
+    Ok(Some(SeenRequest {
+        method,
+        target,
+        headers,
+    }))
+}
+
+type Answer = dyn Fn(&SeenRequest) -> (u16, String) + Send + Sync;
+
+/// A loopback HTTP server standing in for a metadata endpoint: every request
+/// is recorded and answered by a function, one request per connection. Its
+/// thread is joined when it is dropped.
+pub struct FakeHttp {
+    pub url: String,
+    seen: Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeHttp {
+    pub fn start(
+        answer: impl Fn(&SeenRequest) -> (u16, String) + Send + Sync + 'static,
+    ) -> FakeHttp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answer: Box<Answer> = Box::new(answer);
+        let thread = {
+            let (seen, stop) = (seen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    serve_one(&mut stream, &*answer, &seen);
+                }
+            })
+        };
+        FakeHttp {
+            url,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Everything asked so far.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests had this method and target.
+    pub fn count(&self, method: &str, target: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.target == target)
+            .count()
+    }
+}
+
+fn serve_one(
+    stream: &mut std::net::TcpStream,
+    answer: &Answer,
+    seen: &std::sync::Mutex<Vec<SeenRequest>>,
+) {
+    use std::io::Write;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let Ok(Some(request)) = read_http_request(stream) else {
+        return;
+    };
+    let (status, body) = answer(&request);
+    seen.lock().unwrap().push(request);
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+impl Drop for FakeHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `2026-01-02T03:04:05Z`, as the metadata services write `Expiration`.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = seconds.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = (mp + 2) % 12 + 1;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let s = seconds.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// The server the protocol-independent tests run against, chosen by
+/// `SQS_ARCHIVE_IT_TARGET`: `moto-query` (default), `moto-json` or
+/// `fauxqs`. `make test` runs the `cli` and `poller` modules once per target.
+pub fn sqs() -> Server {
+    match std::env::var("SQS_ARCHIVE_IT_TARGET").as_deref() {
+        Err(_) | Ok("moto-query") => moto(),
+        Ok("moto-json") => moto_json(),
+        Ok("fauxqs") => fauxqs(),
+        Ok(other) => {
+            panic!("unknown SQS_ARCHIVE_IT_TARGET {other:?}: use moto-query, moto-json or fauxqs")
+        }
+    }
+}
+
+impl Server {
+    /// A well-formed URL of a queue that does not exist on this server.
+    pub fn missing_queue_url(&self) -> String {
+        let account = if self.url == fauxqs_url() {
+            "000000000000"
+        } else {
+            "123456789012"
+        };
+        format!("{}/{account}/{}", self.url, unique("missing"))
+    }
+}
+
+fn fauxqs_url() -> String {
+    std::env::var("SQS_ARCHIVE_IT_FAUXQS_URL").unwrap_or_default()
+}
