@@ -472,9 +472,11 @@ fn region_from_url(url: &str) -> Option<String> {
 }
 
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
-    let (path, required) = match &source.env_file {
-        Some(p) => (p.clone(), true),
-        None => (PathBuf::from(".env"), false),
+    // poll_messages passes its --env-file on to the handler in SQS_ARCHIVE_ENV_FILE.
+    let (path, required) = match (&source.env_file, env.get("SQS_ARCHIVE_ENV_FILE")) {
+        (Some(p), _) => (p.clone(), true),
+        (None, Some(p)) => (PathBuf::from(p), true),
+        (None, None) => (PathBuf::from(".env"), false),
     };
     let iter = match dotenvy::from_path_iter(&path) {
         Ok(iter) => iter,

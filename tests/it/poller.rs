@@ -612,3 +612,21 @@ fn unsafe_free_kill(pid: i32, signal: &str) -> i32 {
         .code()
         .unwrap_or(-1)
 }
+
+#[test]
+fn the_env_file_reaches_the_handler() {
+    let s = Setup::new("envfile", Queues::Mock, json!({"archive_dir": null}));
+    std::fs::create_dir_all(s.ws.dir.join("elsewhere")).unwrap();
+    s.ws.write(
+        "vars.env",
+        &format!("ARCHIVE_DIR={}\n", s.ws.path("elsewhere")),
+    );
+    s.ws.write("source/f.txt", "f\n");
+    s.send("a1", &["f.txt"]);
+    s.poll(&["--env-file", "vars.env"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(s.ws.dir.join("elsewhere/a1/f.txt")).unwrap(),
+        "f\n"
+    );
+    assert_eq!(s.completions()[0]["success"], true);
+}
