@@ -20,7 +20,7 @@ pub struct HttpResponse {
 pub struct HttpOptions {
     /// The whole call, connection to last byte; longer than any long poll.
     pub timeout: Duration,
-    /// PEM file of extra trusted roots (`AWS_CA_BUNDLE`).
+    /// PEM file of trusted roots (`AWS_CA_BUNDLE`); they replace the built-in Mozilla roots, as in the AWS CLI.
     pub ca_bundle: Option<std::path::PathBuf>,
     /// Proxy URL for this endpoint, already checked against `NO_PROXY`.
     pub proxy: Option<String>,
@@ -36,6 +36,7 @@ impl Http {
     pub fn new(options: &HttpOptions) -> Result<Http> {
         let proxy = match &options.proxy {
             Some(url) => Some(ureq::Proxy::new(url).map_err(|e| {
+                let url = without_userinfo(url);
                 Error::config("HTTPS_PROXY", format!("invalid proxy {url:?}: {e}"))
             })?),
             None => None,
@@ -105,5 +106,35 @@ impl Http {
             headers,
             body,
         })
+    }
+}
+
+/// A URL fit for a message: the user and password of
+/// `http://user:pass@proxy:3128` become `…`.
+pub fn without_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}…@{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_info_is_hidden() {
+        assert_eq!(
+            without_userinfo("http://me:s3cret@proxy:3128"),
+            "http://…@proxy:3128"
+        );
+        assert_eq!(
+            without_userinfo("http://me:p@ss@proxy:3128/x@y"),
+            "http://…@proxy:3128/x@y"
+        );
+        assert_eq!(without_userinfo("proxy:3128"), "proxy:3128");
+        assert_eq!(without_userinfo("u@proxy:3128"), "…@proxy:3128");
     }
 }

@@ -50,6 +50,8 @@ pub struct SqsArchiveClient {
     credentials: Arc<dyn ProvideCredentials>,
     retry: RetryPolicy,
     max_message_size: usize,
+    /// `" through proxy URL"` (user info hidden) or empty: a transport error names the hop that failed.
+    route: String,
 }
 
 impl SqsArchiveClient {
@@ -66,6 +68,12 @@ impl SqsArchiveClient {
             credentials,
             retry: RetryPolicy::new(options.max_attempts),
             max_message_size: options.max_message_size,
+            route: options
+                .http
+                .proxy
+                .as_deref()
+                .map(|proxy| format!(" through proxy {}", http::without_userinfo(proxy)))
+                .unwrap_or_default(),
         })
     }
 
@@ -149,7 +157,7 @@ impl SqsArchiveClient {
             .post(&self.url, &headers, &encoded.body)
             .map_err(|detail| Error::Transport {
                 action,
-                endpoint: self.url.clone(),
+                endpoint: format!("{}{}", self.url, self.route),
                 detail,
             })?;
         self.codec
