@@ -373,6 +373,7 @@ impl Poller {
         // Workers running a handler, and messages whose outcome is not yet settled.
         let (mut busy, mut unsettled) = (0usize, 0usize);
         let mut received = 0u64;
+        let mut outage = 0u32;
         loop {
             while ch.idle.try_recv().is_ok() {
                 busy -= 1;
@@ -412,9 +413,24 @@ impl Poller {
                 wait_seconds: self.settings.wait_time_seconds,
                 visibility_timeout: Some(self.settings.visibility_timeout),
             };
-            let messages = self
-                .client
-                .receive_messages(&self.request_queue, &request)?;
+            let messages = match self.client.receive_messages(&self.request_queue, &request) {
+                Ok(messages) => {
+                    outage = 0;
+                    messages
+                }
+                // A long-running poller rides out an outage; a cron run reports it.
+                Err(e) if options.keep_polling && e.is_retryable() => {
+                    outage += 1;
+                    let pause = Duration::from_secs(5 * u64::from(outage.min(12)));
+                    log::error!(
+                        "receive failed ({outage} in a row), trying again in {} s: {e}",
+                        pause.as_secs()
+                    );
+                    idle_pause(shutdown, pause);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if messages.is_empty() {
                 if options.keep_polling {
                     if self.settings.wait_time_seconds == 0 {

@@ -630,3 +630,33 @@ fn the_env_file_reaches_the_handler() {
     );
     assert_eq!(s.completions()[0]["success"], true);
 }
+
+#[test]
+fn a_looping_poller_rides_out_an_outage_and_a_cron_run_reports_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let ws = Workspace::new("outage");
+    ws.profile("t", json!({"backend": "sqs", "endpoint_url": url, "region": "us-east-1", "max_attempts": 1,
+        "request_queue_url": format!("{url}/1/req"), "completion_queue_url": format!("{url}/1/done")}));
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "AKID"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+    ];
+    let mut cron = ws.poll(&["--profile", "t"]);
+    let mut looping = ws.poll(&["--profile", "t", "--loop", "--max-runtime", "2"]);
+    for (k, v) in keys {
+        cron = cron.env(k, v);
+        looping = looping.env(k, v);
+    }
+    cron.run().exit(69).stderr_has("cannot reach");
+    let started = Instant::now();
+    looping
+        .run()
+        .ok()
+        .stderr_has("receive failed (1 in a row), trying again in 5 s");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
