@@ -255,6 +255,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
         log::LevelFilter::Warn,
         None,
     )?;
+    crate::fsutil::warn_if_secret_readable(&settings);
     match command.action {
         Action::Send {
             aipid,

@@ -3,7 +3,8 @@
 //! Logs go to stderr, or are appended to `log_file`. The level comes from
 //! `--log-level`, else `SQS_ARCHIVE_LOG`, else the program's default. HTTP
 //! and TLS libraries are held at `warn` below `trace`, so debug logs show
-//! our calls without their internals.
+//! our calls without their internals; even at `trace`, ureq's dump of the
+//! raw bytes stays off (it would show the session token).
 
 use std::io::Write;
 use std::path::Path;
@@ -41,7 +42,9 @@ pub fn init(
     builder
         .filter_level(level)
         .filter_module("ureq", libraries)
-        .filter_module("ureq_proto", libraries)
+        // Its trace level dumps every byte on the wire: the session token,
+        // the signature, the messages. Never worth that.
+        .filter_module("ureq_proto", libraries.min(LevelFilter::Debug))
         .filter_module("rustls", libraries)
         .format(|buf, record| {
             writeln!(

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct Usage {
     /// User plus system time of this process alone (not its children).
     pub cpu: Duration,
+    /// The system (kernel) part of `cpu`.
+    pub sys: Duration,
     /// Peak resident set size (`VmHWM`), KiB.
     pub peak_rss_kib: u64,
 }
@@ -34,14 +36,18 @@ pub fn parse(stat: &str, status: &str, ticks_per_second: u64) -> Option<Usage> {
     // after_name starts at field 3 (state); utime is field 14, stime 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    let ticks = utime + stime;
-    let cpu = Duration::from_millis(ticks * 1000 / ticks_per_second.max(1));
+    let ms = |ticks: u64| Duration::from_millis(ticks * 1000 / ticks_per_second.max(1));
+    let (cpu, sys) = (ms(utime + stime), ms(stime));
     let peak_rss_kib = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())?;
-    Some(Usage { cpu, peak_rss_kib })
+    Some(Usage {
+        cpu,
+        sys,
+        peak_rss_kib,
+    })
 }
 
 #[cfg(test)]
@@ -57,6 +63,7 @@ mod tests {
             parse(stat, status, 100),
             Some(Usage {
                 cpu: Duration::from_millis(420),
+                sys: Duration::from_millis(50),
                 peak_rss_kib: 6123
             })
         );

@@ -122,8 +122,9 @@ impl Summary {
             elapsed.as_secs_f64()
         ) + &match crate::usage::own() {
             Some(u) => format!(
-                " cpu={:.3}s peak_rss={}KiB",
+                " cpu={:.3}s sys={:.3}s peak_rss={}KiB",
                 u.cpu.as_secs_f64(),
+                u.sys.as_secs_f64(),
                 u.peak_rss_kib
             ),
             None => String::new(),

@@ -122,7 +122,8 @@ impl Codec for QueryCodec {
                     status,
                     code: format!("HTTP{status}"),
                     message: format!(
-                        "unreadable error answer ({e}): {}",
+                        "unreadable error answer ({}): {}",
+                        one_line(&e.to_string()),
                         crate::schema::truncate(text, 120)
                     ),
                     request_id: None,
@@ -131,13 +132,27 @@ impl Codec for QueryCodec {
             Err(e) => {
                 return Err(Error::Protocol {
                     action,
-                    detail: format!("HTTP {status}: the answer is not well-formed XML: {e}"),
+                    detail: format!(
+                        "HTTP {status}: the answer is not well-formed XML: {}",
+                        one_line(&e.to_string())
+                    ),
                 });
             }
         };
         let root = doc.root_element();
         if root.tag_name().name() == "ErrorResponse" || status >= 300 {
             return Err(Error::Service(service_error(action, status, root)));
+        }
+        // Any other document (a portal's XHTML page, say) is no answer: taken
+        // as one, it would read as an empty receive or an empty queue.
+        if root.tag_name().name() != format!("{action}Response") {
+            return Err(Error::Protocol {
+                action,
+                detail: format!(
+                    "HTTP {status}: expected <{action}Response>, got <{}>",
+                    crate::schema::truncate(root.tag_name().name(), 60)
+                ),
+            });
         }
         let missing = |what: &str| Error::Protocol {
             action,
@@ -243,13 +258,25 @@ fn deep_text(node: Node, name: &str) -> Option<String> {
         .map(|c| c.text().unwrap_or("").trim().to_string())
 }
 
+/// Server text for an error: one line (it ends up as a binary's one stderr
+/// line, or in a log line) and bounded.
+fn one_line(text: &str) -> String {
+    crate::schema::truncate(text.trim(), 300)
+}
+
 fn service_error(action: &'static str, status: u16, root: Node) -> ServiceError {
     ServiceError {
         action,
         status,
-        code: deep_text(root, "Code").unwrap_or_else(|| format!("HTTP{status}")),
-        message: deep_text(root, "Message").unwrap_or_default(),
-        request_id: deep_text(root, "RequestId").or_else(|| deep_text(root, "RequestID")),
+        code: deep_text(root, "Code")
+            .map(|c| one_line(&c))
+            .unwrap_or_else(|| format!("HTTP{status}")),
+        message: deep_text(root, "Message")
+            .map(|m| one_line(&m))
+            .unwrap_or_default(),
+        request_id: deep_text(root, "RequestId")
+            .or_else(|| deep_text(root, "RequestID"))
+            .map(|r| one_line(&r)),
     }
 }
 
@@ -295,8 +322,8 @@ fn batch_errors<T>(
                 Err(ServiceError {
                     action,
                     status: 200,
-                    code: text_of(e, "Code").unwrap_or_default(),
-                    message: text_of(e, "Message").unwrap_or_default(),
+                    code: one_line(&text_of(e, "Code").unwrap_or_default()),
+                    message: one_line(&text_of(e, "Message").unwrap_or_default()),
                     request_id: None,
                 }),
             )
@@ -467,6 +494,43 @@ mod tests {
             .decode(&call, 200, &[], &[0xff, 0xfe])
             .unwrap_err();
         assert!(matches!(e, Error::Protocol { .. }));
+    }
+
+    #[test]
+    fn errors_from_server_text_print_on_one_line() {
+        let call = Call::GetQueueAttributes {
+            queue: "q",
+            names: &["ApproximateNumberOfMessages"],
+        };
+        // Found by fuzz/query_response: the parser's message quotes the newline.
+        for (status, xml) in [(200, "<x./\n"), (500, "<x./\n")] {
+            let e = decode(&call, status, xml).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e:?}");
+        }
+        let xml = "<ErrorResponse><Error><Code>Bad\nCode</Code><Message>line one\nline two\r</Message></Error>\
+            <RequestId>r\n1</RequestId></ErrorResponse>";
+        let e = decode(&call, 400, xml).unwrap_err().to_string();
+        assert!(!e.contains(['\n', '\r']), "{e:?}");
+        assert!(e.contains("line one line two"), "{e}");
+    }
+
+    #[test]
+    fn a_document_that_is_not_the_answer_is_a_protocol_error() {
+        let call = Call::GetQueueAttributes {
+            queue: "q",
+            names: &["ApproximateNumberOfMessages"],
+        };
+        for xml in [
+            "<html><body>Welcome to the hotel network</body></html>",
+            "<ReceiveMessageResponse/>",
+        ] {
+            let e = decode(&call, 200, xml).unwrap_err();
+            assert!(matches!(e, Error::Protocol { .. }), "{xml}: {e}");
+            assert!(
+                e.to_string().contains("<GetQueueAttributesResponse>"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,15 @@
 //! server tests fail, they never skip.
 
 mod cli;
+mod corpus;
+mod crash;
+mod credentials;
+mod deploy;
 mod docs;
+mod faults;
+mod network;
 mod poller;
 mod process;
+mod proxy;
+mod security;
 mod support;

@@ -1,0 +1,342 @@
+//! Secrets stay secret: whole sessions at debug and trace level never show
+//! the secret key or the session token; handlers get AWS secrets only when
+//! the profile says so; a readable profile holding a secret draws a warning;
+//! archives, the lock and the log are created with tight modes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A session token no server issued; fauxqs and the mock accept any.
+const TOKEN: &str = "FwoGZXIvYXdzEXAMPLEsessionTOKENnot-for-anyone-0123456789";
+
+/// What one command left behind.
+struct Seen {
+    what: String,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs a command with its output in files (trace output outgrows a pipe).
+fn run_to_files(mut run: Run, dir: &Path, what: &str) -> Seen {
+    let n = std::fs::read_dir(dir).unwrap().count();
+    let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
+    run.command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let child = run.command.spawn().expect("spawn");
+    let status = wait_bounded(child, Duration::from_secs(60)).status;
+    Seen {
+        what: what.to_string(),
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap(),
+        stderr: std::fs::read_to_string(&err_path).unwrap(),
+    }
+}
+
+/// The bytes ureq's trace log dumps from the wire, as text: the last column
+/// of each dump row (16 bytes, non-printables as '.'), rows joined, so that
+/// a value split over two rows is found whole.
+fn wire_text(log: &str) -> String {
+    log.lines()
+        .filter(|l| l.contains(" TRACE "))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect()
+}
+
+/// Asserts that no secret appears in any output, log, or wire dump.
+fn assert_hidden(seen: &[Seen], logs: &[String], secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            secret.len() >= 16,
+            "a test secret must be long enough to search for"
+        );
+        for s in seen {
+            assert!(
+                !s.stdout.contains(secret) && !s.stderr.contains(secret),
+                "{}: a secret is shown:\n{}\n{}",
+                s.what,
+                s.stdout,
+                s.stderr
+            );
+            assert!(
+                !wire_text(&s.stderr).contains(secret),
+                "{}: a secret is in the wire dump on stderr",
+                s.what
+            );
+        }
+        for log in logs {
+            assert!(!log.contains(secret), "a secret is in the log file");
+            assert!(
+                !wire_text(log).contains(secret),
+                "a secret is in the wire dump in the log file"
+            );
+        }
+    }
+}
+
+/// send, poll, receive, stats and credentials, at `--log-level debug` and
+/// then with `SQS_ARCHIVE_LOG=trace`; returns what each showed and the log.
+fn session(ws: &Workspace, env: &[(&str, &str)]) -> (Vec<Seen>, String) {
+    let outputs = ws.dir.join("outputs");
+    std::fs::create_dir_all(&outputs).unwrap();
+    ws.write("source/s.txt", "nothing secret here\n");
+    let mut seen = Vec::new();
+    for (round, level) in [("debug", Some("debug")), ("trace", None)] {
+        let with = |mut run: Run| {
+            for (k, v) in env {
+                run = run.env(k, v);
+            }
+            if level.is_none() {
+                run = run.env("SQS_ARCHIVE_LOG", "trace");
+            }
+            run
+        };
+        let args = |rest: &[&str]| {
+            let mut a = vec!["--profile", "t"];
+            if let Some(l) = level {
+                a.extend(["--log-level", l]);
+            }
+            a.extend(rest.iter().copied());
+            a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+        };
+        let aipid = format!("sec-{round}");
+        let commands: Vec<(&str, Vec<String>, bool)> = vec![
+            (
+                "send",
+                args(&["send", "--aipid", &aipid, "--filenames", "s.txt"]),
+                false,
+            ),
+            ("poll", args(&[]), true),
+            ("receive", args(&["receive", "--delete"]), false),
+            ("stats", args(&["stats"]), false),
+            ("credentials", args(&["credentials"]), false),
+        ];
+        for (name, argv, poll) in commands {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let run = if poll {
+                ws.poll(&argv)
+            } else {
+                ws.sqs_archive(&argv)
+            };
+            let s = run_to_files(with(run), &outputs, &format!("{round} {name}"));
+            assert_eq!(s.code, 0, "{}: {}\n{}", s.what, s.stdout, s.stderr);
+            seen.push(s);
+        }
+        let receive = &seen[seen.len() - 3];
+        assert!(
+            receive.stdout.contains(&aipid) && receive.stdout.contains("\"success\":true"),
+            "{round}: the session went through: {}",
+            receive.stdout
+        );
+    }
+    let log = std::fs::read_to_string(ws.dir.join("logs/poll.log")).unwrap();
+    // The levels were on: debug lines from the client, trace lines from the HTTP library.
+    assert!(log.contains(" DEBUG "), "no debug line in the poller's log");
+    assert!(log.contains(" TRACE "), "no trace line in the poller's log");
+    assert!(
+        seen.iter().any(|s| s.stderr.contains(" DEBUG ")),
+        "no debug line from sqs_archive"
+    );
+    assert!(
+        seen.iter().any(|s| s.stderr.contains(" TRACE ")),
+        "no trace line from sqs_archive"
+    );
+    (seen, log)
+}
+
+fn server_workspace(name: &str, server: &Server) -> Workspace {
+    let request = server.queue("sec-req", false);
+    let completion = server.queue("sec-done", false);
+    let mut ws = Workspace::new(name);
+    let mut keys = server.profile(&request, &completion);
+    keys["log_file"] = json!(ws.path("logs/poll.log"));
+    ws.profile("t", keys);
+    // The completion queue is what `receive` reads.
+    ws.set_env(server.key_env());
+    ws
+}
+
+#[test]
+fn a_debug_and_trace_session_on_moto_never_shows_the_secret_key() {
+    let server = moto();
+    let ws = server_workspace("sec-moto", &server);
+    let (seen, log) = session(&ws, &[]);
+    assert_hidden(&seen, &[log], &[&server.secret_access_key]);
+    // The credentials command names the source and masks the key id.
+    let credentials = seen.iter().find(|s| s.what == "debug credentials").unwrap();
+    assert!(
+        credentials.stdout.contains("from environment")
+            && !credentials.stdout.contains(&server.access_key_id),
+        "{}",
+        credentials.stdout
+    );
+}
+
+#[test]
+fn a_session_token_never_shows_even_at_trace() {
+    // moto refuses tokens it did not issue, and its IAM user may not ask STS
+    // for one; fauxqs takes any credentials, over the same HTTP client.
+    let server = fauxqs();
+    let ws = server_workspace("sec-token", &server);
+    let (seen, log) = session(&ws, &[("AWS_SESSION_TOKEN", TOKEN)]);
+    assert_hidden(&seen, &[log], &[TOKEN, &server.secret_access_key]);
+    let credentials = seen.iter().find(|s| s.what == "trace credentials").unwrap();
+    assert!(
+        credentials.stdout.contains("with a session token"),
+        "{}",
+        credentials.stdout
+    );
+}
+
+/// A handler that writes the environment it sees to `seen-env`.
+fn env_handler(ws: &Workspace) -> Value {
+    let path = ws.dir.join("env.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nenv > '{}'\nexec '{PROCESS_MESSAGE}' \"$@\"\n",
+            ws.path("seen-env")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    json!([path.display().to_string()])
+}
+
+#[test]
+fn the_handler_gets_aws_secrets_only_when_the_profile_allows() {
+    let secret = "handler-test-secret-0123456789abcdef";
+    let mut ws = Workspace::new("sec-handler");
+    ws.set_env([
+        (
+            "AWS_ACCESS_KEY_ID".to_string(),
+            "AKIAHANDLERTEST00001".to_string(),
+        ),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
+        ("AWS_SESSION_TOKEN".to_string(), TOKEN.to_string()),
+    ]);
+    ws.write("source/f.txt", "f\n");
+    for (allowed, aipid) in [(false, "h1"), (true, "h2")] {
+        ws.mock_profile(
+            "t",
+            json!({"handler": env_handler(&ws), "pass_aws_credentials_to_handler": allowed}),
+        );
+        ws.sqs_archive(&[
+            "--profile",
+            "t",
+            "send",
+            "--aipid",
+            aipid,
+            "--filenames",
+            "f.txt",
+        ])
+        .run()
+        .ok();
+        ws.poll(&["--profile", "t"]).run().ok();
+        let env = std::fs::read_to_string(ws.dir.join("seen-env")).unwrap();
+        assert!(env.contains("SQS_MESSAGE_ID="), "the handler ran: {env}");
+        for (name, value) in [
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", TOKEN),
+            ("AWS_ACCESS_KEY_ID", "AKIAHANDLERTEST00001"),
+        ] {
+            assert_eq!(
+                env.contains(&format!("{name}={value}")),
+                allowed,
+                "pass_aws_credentials_to_handler: {allowed}, {name}"
+            );
+            if !allowed {
+                assert!(!env.contains(value), "{name}'s value leaks some other way");
+            }
+        }
+        std::fs::remove_file(ws.dir.join("seen-env")).unwrap();
+    }
+}
+
+#[test]
+fn a_readable_profile_holding_a_secret_draws_a_warning() {
+    let secret = "profile-file-secret-0123456789abcd";
+    let ws = Workspace::new("sec-mode");
+    ws.mock_profile(
+        "t",
+        json!({"aws_access_key_id": "AKIAPROFILEMODE00001", "aws_secret_access_key": secret}),
+    );
+    let file = ws.dir.join("config/t.json");
+    let warning = format!("chmod 600 {}", Path::new("config/t.json").display());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for out in [
+        ws.poll(&["--profile", "t"]).run(),
+        ws.sqs_archive(&["--profile", "t", "stats"]).run(),
+    ] {
+        out.ok().stderr_has(&warning).stderr_has("644");
+        assert!(!out.stderr().contains(secret) && !out.stdout().contains(secret));
+    }
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for out in [
+        ws.poll(&["--profile", "t"]).run(),
+        ws.sqs_archive(&["--profile", "t", "stats"]).run(),
+    ] {
+        out.ok();
+        assert!(!out.stderr().contains("chmod"), "{}", out.stderr());
+    }
+    // A profile without a secret may be world-readable.
+    ws.mock_profile("plain", json!({}));
+    let out = ws.sqs_archive(&["--profile", "plain", "stats"]).run();
+    out.ok();
+    assert!(!out.stderr().contains("chmod"), "{}", out.stderr());
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn archives_lock_and_log_get_tight_modes_whatever_the_umask() {
+    let ws = Workspace::new("sec-modes");
+    ws.mock_profile("t", json!({"log_file": ws.path("logs/poll.log")}));
+    ws.write("source/d/sub/f.txt", "f\n");
+    ws.sqs_archive(&[
+        "--profile",
+        "t",
+        "send",
+        "--aipid",
+        "m1",
+        "--filenames",
+        "d/sub/f.txt",
+    ])
+    .run()
+    .ok();
+    // umask 0 would leave every mode the program does not set itself wide open.
+    let mut run = ws.cmd("/bin/sh");
+    run.command.args([
+        "-c",
+        "umask 0; exec \"$0\" \"$@\"",
+        POLL_MESSAGES,
+        "--profile",
+        "t",
+    ]);
+    run.run().ok();
+    let aip = ws.dir.join("archive/m1");
+    for dir in [aip.clone(), aip.join("d"), aip.join("d/sub")] {
+        assert_eq!(mode(&dir), 0o750, "{}", dir.display());
+    }
+    for file in [aip.join("d/sub/f.txt"), aip.join("manifest-sha256.txt")] {
+        assert_eq!(mode(&file), 0o640, "{}", file.display());
+    }
+    assert_eq!(mode(&ws.dir.join("poll.lock")), 0o600, "lock file");
+    assert_eq!(mode(&ws.dir.join("logs/poll.log")), 0o600, "log file");
+    let log = std::fs::read_to_string(ws.dir.join("logs/poll.log")).unwrap();
+    assert!(log.contains("summary:"), "{log}");
+}
