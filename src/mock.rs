@@ -4,9 +4,12 @@
 //! `messages/`, named so that directory order is send order, plus a `.lock`
 //! file. Every operation takes an exclusive lock on `.lock` (`flock`), so
 //! several processes can send and receive at once and two receivers never get
-//! the same visible message. Each change is written to a temporary file,
-//! synced and renamed into place, so a crash leaves either the old or the new
-//! state of a message, never half of one.
+//! the same visible message. Each change is written to a temporary file and
+//! renamed into place, so a crash leaves either the old or the new state of a
+//! message, never half of one. Sends are synced (file and directory), so a
+//! sent message survives a crash; receives, visibility changes and deletes
+//! are not, so a crash may bring a message back (at-least-once delivery, as
+//! SQS), at a fraction of the cost.
 //!
 //! Semantics copied from SQS: a receive hides messages for the visibility
 //! timeout and hands out a new receipt handle each time; a message not
@@ -143,9 +146,9 @@ impl Queue {
         }
     }
 
-    fn write(&self, path: &Path, message: &Stored) -> Result<()> {
+    fn write(&self, path: &Path, message: &Stored, durability: Durability) -> Result<()> {
         let bytes = serde_json::to_vec(message).expect("a stored message serializes");
-        write_atomic(path, &bytes)
+        write_atomic(path, &bytes, durability)
     }
 
     fn path_of(&self, file_name: &str) -> PathBuf {
@@ -153,15 +156,27 @@ impl Queue {
     }
 }
 
-/// Writes a file through a synced temporary file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// How hard a write tries to survive a crash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Synced, file and directory: a sent message is never lost.
+    Synced,
+    /// Atomic but not synced: after a crash the message may be back in its
+    /// earlier state (visible again), which at-least-once delivery allows.
+    Atomic,
+}
+
+/// Writes a file through a temporary file and a rename.
+fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durability == Durability::Synced {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        if let Some(parent) = path.parent() {
+        if let (Durability::Synced, Some(parent)) = (durability, path.parent()) {
             File::open(parent)?.sync_all()?;
         }
         Ok(())
@@ -277,11 +292,15 @@ impl MockArchiveClient {
             .unwrap_or(0);
         let seq = SEND_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("{nanos:020}-{seq:010}-{}.json", &id[..12]);
-        queue.write(&queue.path_of(&name), &stored)?;
+        queue.write(&queue.path_of(&name), &stored, Durability::Synced)?;
         if let Some(marker) = dedup_marker {
             let parent = marker.parent().expect("marker has a parent");
             fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-            write_atomic(&marker, format!("{id} {now}").as_bytes())?;
+            write_atomic(
+                &marker,
+                format!("{id} {now}").as_bytes(),
+                Durability::Atomic,
+            )?;
         }
         Ok(SentMessage {
             message_id: id,
@@ -323,7 +342,7 @@ impl MockArchiveClient {
             m.visible_ms = now + u64::from(visibility) * 1000;
             m.receipt = Some(nonce.clone());
             m.first_receive_ms.get_or_insert(now);
-            queue.write(&path, &m)?;
+            queue.write(&path, &m, Durability::Atomic)?;
             let file_name = &name;
             let mut attributes = BTreeMap::new();
             attributes.insert(
@@ -376,10 +395,8 @@ impl MockArchiveClient {
     fn delete_locked(&self, queue: &Queue, receipt: &ReceiptHandle) -> Result<()> {
         // Deleting a message that is already gone succeeds, as in SQS.
         if let Some((path, _)) = self.current(queue, "DeleteMessage", receipt)? {
+            // Not synced: a crash may bring the message back, never lose one.
             fs::remove_file(&path).map_err(|e| Error::io("delete mock message", &path, e))?;
-            File::open(&queue.messages)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io("sync", &queue.messages, e))?;
         }
         Ok(())
     }
@@ -399,7 +416,7 @@ impl MockArchiveClient {
             ));
         };
         m.visible_ms = now_ms() + timeout.as_millis() as u64;
-        queue.write(&path, &m)
+        queue.write(&path, &m, Durability::Atomic)
     }
 }
 
