@@ -155,6 +155,14 @@ impl Error {
                 _ => Exit::IoErr,
             },
             Error::Service(e) if e.is_auth() => Exit::NoPerm,
+            // An answer that is not an SQS error at all (a redirect, a 404
+            // page): whatever answers there is not the queue service.
+            Error::Service(e)
+                if e.code.starts_with("HTTP")
+                    && (e.status == 404 || (300..400).contains(&e.status)) =>
+            {
+                Exit::Unavailable
+            }
             Error::Service(e) if e.is_missing_queue() => Exit::Unavailable,
             Error::Service(e) if e.is_retryable() => Exit::TempFail,
             Error::Service(_) => Exit::DataErr,

@@ -386,7 +386,7 @@ const QUERY_ANSWERS: &[Answer] = &[
     answer("not-xml.xml", "stats", 200, 76, "not well-formed XML", None),
     answer("receive-bad-md5.xml", "receive", 200, 0, "does not match", None),
     // A redirect is an error answer like a 4xx: not retried, exit 65.
-    answer("redirect.xml", "stats", 301, 65, "HTTP301", None),
+    answer("redirect.xml", "stats", 301, 69, "HTTP301", None),
     answer("receive-control-chars-body.xml", "receive", 200, 0, "", Some("line1\\nline2\\ttab\\r")),
     answer("receive-empty-result.xml", "receive", 200, 0, "", None),
     answer("receive-escaped-body.xml", "receive", 200, 0, "", Some("<tag> & \\\"quotes\\\" é 📦")),
@@ -414,7 +414,7 @@ const JSON_ANSWERS: &[Answer] = &[
     answer("error-type-not-string.json", "stats", 400, 65, "HTTP400", None),
     answer("error-without-type.json", "stats", 400, 65, "HTTP400", None),
     answer("html-page.json", "stats", 502, 75, "HTTP502", None),
-    answer("not-found.json", "stats", 404, 65, "HTTP404", None),
+    answer("not-found.json", "stats", 404, 69, "HTTP404", None),
     answer("not-json.json", "stats", 200, 76, "GetQueueAttributes", None),
     answer("null.json", "stats", 200, 76, "GetQueueAttributes", None),
     answer("receive-bad-md5.json", "receive", 200, 0, "does not match", None),

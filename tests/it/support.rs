@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqs_archive::client::{ArchiveClient, ReceiveRequest, ReceivedMessage};
@@ -320,21 +320,27 @@ impl Run {
 }
 
 /// Waits for a child, killing it past the limit so a hung binary fails the test.
-pub fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
+pub fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
+    // Output is read while the child runs (wait_with_output drains both
+    // pipes), so a chatty process cannot fill a pipe and stall.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            let out = rx.recv().expect("output after kill").expect("output");
             panic!(
                 "process ran past {limit:?}; stderr:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
