@@ -146,7 +146,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "handler_timeout",
         env: &["SQS_ARCHIVE_HANDLER_TIMEOUT"],
-        help: "seconds before a handler is killed",
+        help: "seconds before a handler is killed (SQS hides a message 12 hours at most)",
     },
     Key {
         name: "kill_grace_seconds",
@@ -395,12 +395,8 @@ impl Settings {
             mock_dir: path("mock_dir", "var/mock-queues")?,
             workers: layers.int("workers", 1, 64, 4)? as usize,
             handler,
-            handler_timeout: Duration::from_secs(layers.int(
-                "handler_timeout",
-                1,
-                7 * 86_400,
-                3600,
-            )?),
+            // SQS keeps a message hidden 12 hours after its receipt at most.
+            handler_timeout: Duration::from_secs(layers.int("handler_timeout", 1, 43_000, 3600)?),
             kill_grace: Duration::from_secs(layers.int("kill_grace_seconds", 0, 3600, 10)?),
             shutdown_grace: Duration::from_secs(layers.int(
                 "shutdown_grace_seconds",

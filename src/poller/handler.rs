@@ -87,26 +87,17 @@ pub fn run(spec: &Spec, supervisor: &mut dyn Supervisor) -> Finished {
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
+    let pgid = child.id() as i32;
     std::thread::scope(|s| {
-        let body = spec.body.as_bytes();
-        // A handler that exits without reading its input is not our error.
-        if body.len() <= INLINE_STDIN {
-            // Fits in the pipe's buffer: the write cannot block, no thread needed.
-            let _ = stdin.write_all(body);
-            drop(stdin);
-        } else {
-            s.spawn(move || {
-                let _ = stdin.write_all(body);
-            });
-        }
-        let out = s.spawn(move || {
+        let context = spec.context;
+        // The readers start first: a handler may write before it reads.
+        let out = std::thread::Builder::new().spawn_scoped(s, move || {
             let mut kept = Vec::new();
             let _ = (&mut stdout).take(MAX_STDOUT as u64).read_to_end(&mut kept);
             let _ = std::io::copy(&mut stdout, &mut std::io::sink());
             kept
         });
-        let context = spec.context;
-        let err = s.spawn(move || {
+        let err = std::thread::Builder::new().spawn_scoped(s, move || {
             let mut tail = String::new();
             for line in BufReader::new(stderr).split(b'\n') {
                 let Ok(line) = line else { break };
@@ -124,11 +115,41 @@ pub fn run(spec: &Spec, supervisor: &mut dyn Supervisor) -> Finished {
             }
             tail.trim_end().to_string()
         });
-        let ending = supervise(&mut child, spec, supervisor, started);
+        let body = spec.body.as_bytes();
+        // A handler that exits without reading its input is not our error.
+        let writer = if body.len() <= INLINE_STDIN {
+            // Fits in the pipe's buffer: the write cannot block, no thread needed.
+            let _ = stdin.write_all(body);
+            drop(stdin);
+            Ok(None)
+        } else {
+            std::thread::Builder::new()
+                .spawn_scoped(s, move || {
+                    let _ = stdin.write_all(body);
+                })
+                .map(Some)
+        };
+        let ending = match (&out, &err, &writer) {
+            (Ok(_), Ok(_), Ok(_)) => supervise(&mut child, spec, supervisor, started),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                // No thread to drain a pipe: stop the handler rather than let it stall.
+                log::error!("{context}: cannot start a thread for the handler: {e}");
+                kill_group(
+                    &mut child,
+                    spec,
+                    Ending::SpawnFailed(format!("cannot start a thread: {e}")),
+                )
+            }
+        };
+        // Whatever the handler left running in its group (a background job
+        // holding its pipes) goes too, so the readers below reach the end.
+        // The leader was reaped a moment ago: its id names no other group
+        // unless the group emptied and the id was taken in between.
+        signal_group(pgid, libc::SIGKILL);
         Finished {
             ending,
-            stdout: out.join().unwrap_or_default(),
-            stderr_tail: err.join().unwrap_or_default(),
+            stdout: out.ok().and_then(|t| t.join().ok()).unwrap_or_default(),
+            stderr_tail: err.ok().and_then(|t| t.join().ok()).unwrap_or_default(),
             elapsed: started.elapsed(),
         }
     })
@@ -280,6 +301,23 @@ mod tests {
             "{\"x\":1} --aipid a1 m-1 none\n"
         );
         assert_eq!(f.stderr_tail, "oops");
+    }
+
+    #[test]
+    fn a_background_job_holding_the_pipes_does_not_hang_the_run() {
+        let argv = sh("(sleep 30 &); echo '{}'");
+        let started = Instant::now();
+        let f = run(
+            &spec(&argv, "", Duration::from_secs(60)),
+            &mut count(10_000),
+        );
+        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(String::from_utf8(f.stdout).unwrap(), "{}\n");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -307,6 +307,8 @@ impl Poller {
                 "AWS_ACCESS_KEY_ID",
                 "AWS_SECRET_ACCESS_KEY",
                 "AWS_SESSION_TOKEN",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
             ]
         };
         Ok(Poller {
@@ -397,7 +399,7 @@ impl Poller {
                 log::info!("--max-messages reached; no new requests");
                 return Ok(());
             }
-            let free = workers - busy;
+            let free = workers.saturating_sub(busy);
             if free == 0 {
                 // Never receive more than can start now: a waiting message's visibility runs for nothing.
                 if ch.idle.recv_timeout(Duration::from_millis(200)).is_ok() {
@@ -412,7 +414,8 @@ impl Poller {
             let request = ReceiveRequest {
                 max_messages: max,
                 wait_seconds: self.settings.wait_time_seconds,
-                visibility_timeout: Some(self.settings.visibility_timeout),
+                // Zero would hand a running message to the next receive at once.
+                visibility_timeout: Some(self.settings.visibility_timeout.max(1)),
             };
             let messages = match self.client.receive_messages(&self.request_queue, &request) {
                 Ok(messages) => {
@@ -567,6 +570,13 @@ impl Poller {
             finished.ending,
             finished.elapsed.as_millis()
         );
+        if finished.ending == Ending::Exited(0)
+            && serde_json::from_slice::<Value>(&finished.stdout).is_err()
+        {
+            log::warn!(
+                "{context}: the handler succeeded but its output is not JSON; kept as result.unparsed_stdout"
+            );
+        }
         let run = Run {
             message_id: &message.message_id,
             body: &message.body,

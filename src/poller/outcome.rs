@@ -112,13 +112,16 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
         Ending::Interrupted => Outcome::Release {
             reason: "the poller is shutting down".into(),
         },
+        // A fault of this host, not of the request: never counted toward giving it up.
+        Ending::SpawnFailed(e) => Outcome::Release {
+            reason: format!("the handler could not be started: {e}"),
+        },
         other => {
             let reason = match other {
                 Ending::Exited(code) => why(format!("the handler failed with exit status {code}")),
                 Ending::Signaled(sig) => why(format!("the handler was killed by signal {sig}")),
                 Ending::TimedOut => "the handler ran past handler_timeout and was killed".into(),
-                Ending::SpawnFailed(e) => format!("the handler could not be started: {e}"),
-                Ending::Interrupted => unreachable!("matched above"),
+                Ending::Interrupted | Ending::SpawnFailed(_) => unreachable!("matched above"),
             };
             transient(run, rules, reason, now)
         }
@@ -172,12 +175,22 @@ pub fn fit(completion: Value, max_bytes: usize) -> Value {
         "full_completion_sha256": digest,
     });
     if let Some(body) = original {
-        let room = max_bytes.saturating_sub(out.to_string().len() + 200) / 2;
-        let head: String = body.chars().take(room).collect();
-        out["original_body_head"] = json!(head);
         out["original_body_bytes"] = json!(body.len());
         out["original_body_sha256"] =
             json!(crate::random::hex(&sha2::Sha256::digest(body.as_bytes())));
+        // Keep as much of the body's head as fits, measured as serialized bytes.
+        let mut keep = body.len().min(max_bytes);
+        loop {
+            let mut cut = keep;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out["original_body_head"] = json!(&body[..cut]);
+            if out.to_string().len() <= max_bytes || cut == 0 {
+                break;
+            }
+            keep = cut / 2;
+        }
     }
     out
 }
@@ -271,7 +284,6 @@ mod tests {
             Ending::Exited(75),
             Ending::Signaled(9),
             Ending::TimedOut,
-            Ending::SpawnFailed("ENOENT".into()),
         ] {
             let Outcome::Retry { delay, .. } =
                 decide(&run_with(&req, ending.clone(), b"", 1), &RULES, now())
@@ -280,6 +292,13 @@ mod tests {
             };
             assert_eq!(delay, Duration::from_secs(10));
         }
+        // A handler that cannot start is this host's fault: released, never given up.
+        let out = decide(
+            &run_with(&req, Ending::SpawnFailed("ENOENT".into()), b"", 99),
+            &RULES,
+            now(),
+        );
+        assert!(matches!(out, Outcome::Release { .. }), "{out:?}");
         let Outcome::Retry { delay, .. } =
             decide(&run_with(&req, Ending::Exited(1), b"", 2), &RULES, now())
         else {
@@ -328,6 +347,16 @@ mod tests {
         let c = failure_completion(&body, "m9", "too big", now());
         let small = fit(c, 100_000);
         assert!(small.to_string().len() <= 100_000);
+        // Multibyte text and quotes grow when serialized; the limit still holds.
+        for body in ["日本語".repeat(40_000), "\"\u{1}".repeat(60_000)] {
+            let c = failure_completion(&body, "m9", "too big", now());
+            let small = fit(c, 100_000);
+            assert!(
+                small.to_string().len() <= 100_000,
+                "{}",
+                small.to_string().len()
+            );
+        }
         assert_eq!(small["truncated"], true);
         assert_eq!(small["request_message_id"], "m9");
         assert_eq!(small["original_body_bytes"], 300_000);
