@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqs_archive::client::{ArchiveClient, OutgoingMessage};
 use sqs_archive::config::Protocol;
-use sqs_archive::credentials::{Credentials, ProvideCredentials};
+use sqs_archive::credentials::Credentials;
 use sqs_archive::mock::MockArchiveClient;
 use sqs_archive::secret::Secret;
 use sqs_archive::sqs::http::HttpOptions;
@@ -45,14 +45,6 @@ fn binary(name: &str) -> PathBuf {
         "sqs_archive" => env!("CARGO_BIN_EXE_sqs_archive").into(),
         "poll_messages" => env!("CARGO_BIN_EXE_poll_messages").into(),
         _ => env!("CARGO_BIN_EXE_process_message").into(),
-    }
-}
-
-#[derive(Debug)]
-struct Fixed(Credentials);
-impl ProvideCredentials for Fixed {
-    fn credentials(&self) -> sqs_archive::error::Result<Credentials> {
-        Ok(self.0.clone())
     }
 }
 
@@ -153,13 +145,13 @@ impl Backend {
                 },
                 max_message_size: 1 << 20,
             },
-            Arc::new(Fixed(Credentials {
+            Arc::new(Credentials {
                 access_key_id: key,
                 secret_access_key: Secret::new(secret),
                 session_token: None,
                 expiry: None,
                 source: "bench".into(),
-            })),
+            }),
         )
         .expect("client")
     }

@@ -135,6 +135,14 @@ pub trait ProvideCredentials: Send + Sync + std::fmt::Debug {
     fn credentials(&self) -> Result<Credentials>;
 }
 
+/// Fixed credentials supply themselves (tests, benchmarks, callers that
+/// resolved them already).
+impl ProvideCredentials for Credentials {
+    fn credentials(&self) -> Result<Credentials> {
+        Ok(self.clone())
+    }
+}
+
 /// Keys written in the profile's config file, if any.
 #[derive(Clone, Debug, Default)]
 pub struct ConfigKeys {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqs_archive::client::{ArchiveClient, ReceiveRequest, ReceivedMessage};
 use sqs_archive::config::Protocol;
-use sqs_archive::credentials::ProvideCredentials;
 use sqs_archive::sqs::http::HttpOptions;
 use sqs_archive::sqs::{SqsArchiveClient, SqsOptions};
 
@@ -81,15 +80,6 @@ pub fn fauxqs() -> Server {
     server("fauxqs", "FAUXQS", Protocol::Json)
 }
 
-#[derive(Debug)]
-struct StaticCredentials(sqs_archive::credentials::Credentials);
-
-impl ProvideCredentials for StaticCredentials {
-    fn credentials(&self) -> sqs_archive::error::Result<sqs_archive::credentials::Credentials> {
-        Ok(self.0.clone())
-    }
-}
-
 impl Server {
     /// A library client, for set-up and for looking at queues.
     pub fn client(&self) -> SqsArchiveClient {
@@ -112,7 +102,7 @@ impl Server {
                 },
                 max_message_size: 1 << 20,
             },
-            Arc::new(StaticCredentials(credentials)),
+            Arc::new(credentials),
         )
         .expect("client")
     }
