@@ -203,6 +203,11 @@ pub const KEYS: &[Key] = &[
         env: &["ARCHIVE_DIR"],
         help: "where archives are written",
     },
+    Key {
+        name: "verify",
+        env: &[],
+        help: "read each archived file back and compare its SHA-256",
+    },
 ];
 
 /// Where to find the configuration, as chosen on the command line.
@@ -247,6 +252,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     pub source_dir: PathBuf,
     pub archive_dir: PathBuf,
+    /// Read archived files back after they are durable (process_message).
+    pub verify: bool,
     /// The environment the settings were read with (`.env` applied).
     pub env: Env,
     /// How the configuration was chosen, to pass on to `process_message`.
@@ -414,6 +421,7 @@ impl Settings {
             log_file: layers.string("log_file")?.map(|v| PathBuf::from(v.0)),
             source_dir: path("source_dir", "examples/source")?,
             archive_dir: path("archive_dir", "var/archive")?,
+            verify: layers.bool("verify", true)?,
             request_queue_url,
             completion_queue_url,
             file,

@@ -76,6 +76,40 @@ impl RequestMessage {
     }
 }
 
+/// The most a handler may print on stdout: the poller keeps this much and
+/// `process_message` never prints more (it drops the per-file entries first).
+pub const MAX_HANDLER_OUTPUT: usize = 16 << 20;
+
+/// A handler's result without its per-file entries: what stays is the
+/// summary (counts, total bytes, the manifest's path and SHA-256; the
+/// manifest holds every file's hash), with `files_omitted: true`.
+pub fn without_file_entries(mut result: Value) -> Value {
+    if let Some(object) = result.as_object_mut()
+        && object.remove("files").is_some()
+    {
+        object.insert("files_omitted".into(), json!(true));
+    }
+    result
+}
+
+/// A completion that fits in `max_bytes` once its result's per-file entries
+/// are dropped, or the completion unchanged when it fits already or would
+/// not fit even so (the caller then shrinks it further).
+pub fn shrink_result(completion: Value, max_bytes: usize) -> Value {
+    if completion.to_string().len() <= max_bytes || completion.get("result").is_none() {
+        return completion;
+    }
+    let mut smaller = completion.clone();
+    if let Some(result) = smaller.get_mut("result") {
+        *result = without_file_entries(result.take());
+    }
+    if smaller.to_string().len() <= max_bytes {
+        smaller
+    } else {
+        completion
+    }
+}
+
 /// The FIFO message group for an aipid: one group per package keeps its jobs in order.
 pub fn group_id(aipid: &str) -> String {
     format!("archive-{aipid}")

@@ -9,13 +9,13 @@ use std::io::{Read, Write};
 
 use serde_json::{Value, json};
 
-use crate::archive::{ArchiveJob, archive};
+use crate::archive::{ArchiveJob, ArchiveOptions, Resolution, TestHooks, archive};
 use crate::args::{COMMON_HELP, Common, next, string};
 use crate::config::Settings;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::message::ARCHIVE_ACTION;
+use crate::message::{ARCHIVE_ACTION, MAX_HANDLER_OUTPUT, without_file_entries};
 use crate::schema::MessageSchema;
 
 const HELP: &str = "\
@@ -31,6 +31,12 @@ Run by poll_messages, which passes the configuration on in SQS_ARCHIVE_CONFIG.
 Options:
   --aipid ID         the package id the message must name
 ";
+
+/// Test hooks, comma-separated: `resolve-walk` (resolve source names with
+/// the component walk used on kernels without openat2), `slow-copy=MS`
+/// (pause MS milliseconds after each 256 KiB copied), `corrupt-copy` (flip a
+/// byte of each copy between writing and verifying it). Unset in production.
+pub const TEST_HOOKS_VAR: &str = "SQS_ARCHIVE_TEST_HOOKS";
 
 /// Largest message read from stdin: SQS bodies are at most 1 MiB; leave room for emulators.
 const MAX_INPUT: u64 = 16 << 20;
@@ -80,10 +86,39 @@ pub fn main() -> Exit {
             .map_err(|_| Error::InvalidData("the message on stdin is not UTF-8".into()))?;
         let schema = MessageSchema::load(settings.schema_file.as_deref())?;
         let result = process(&text, &aipid, &schema, &settings).map_err(retry_on_io)?;
+        let mut line = result.to_string();
+        if line.len() >= MAX_HANDLER_OUTPUT {
+            // The manifest holds every file's hash; the summary still fits.
+            line = without_file_entries(result).to_string();
+        }
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{result}").map_err(|e| Error::io("write", "stdout", e))?;
+        writeln!(out, "{line}").map_err(|e| Error::io("write", "stdout", e))?;
         Ok(Exit::Ok)
     })
+}
+
+/// Reads [`TEST_HOOKS_VAR`].
+pub fn parse_test_hooks(text: &str) -> std::result::Result<(Resolution, TestHooks), String> {
+    let mut resolution = Resolution::Kernel;
+    let mut hooks = TestHooks::default();
+    for hook in text.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        match hook.split_once('=') {
+            None if hook == "resolve-walk" => resolution = Resolution::Walk,
+            None if hook == "corrupt-copy" => hooks.corrupt_copies = true,
+            Some(("slow-copy", ms)) => {
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("slow-copy={ms:?}: expected milliseconds"))?;
+                hooks.pause_per_chunk = Some(std::time::Duration::from_millis(ms));
+            }
+            _ => {
+                return Err(format!(
+                    "unknown test hook {hook:?} (known: resolve-walk, slow-copy=MS, corrupt-copy)"
+                ));
+            }
+        }
+    }
+    Ok((resolution, hooks))
 }
 
 /// Archive-side I/O trouble is worth a retry (exit 75), not a permanent failure.
@@ -146,11 +181,39 @@ pub fn process(
                 .collect()
         })
         .unwrap_or_default();
+    let (resolution, hooks) = match settings.env.get(TEST_HOOKS_VAR) {
+        Some(text) => parse_test_hooks(text).map_err(|e| Error::config(TEST_HOOKS_VAR, e))?,
+        None => (Resolution::Kernel, TestHooks::default()),
+    };
     let report = archive(&ArchiveJob {
         aipid,
         filenames: &filenames,
         source_dir: &settings.source_dir,
         archive_dir: &settings.archive_dir,
+        options: ArchiveOptions {
+            verify: settings.verify,
+            resolution,
+            hooks,
+        },
     })?;
     Ok(json!(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_hooks_are_read_and_unknown_ones_refused() {
+        assert_eq!(
+            parse_test_hooks("").unwrap(),
+            (Resolution::Kernel, TestHooks::default())
+        );
+        let (resolution, hooks) = parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy").unwrap();
+        assert_eq!(resolution, Resolution::Walk);
+        assert_eq!(hooks.pause_per_chunk, Some(std::time::Duration::from_millis(5)));
+        assert!(hooks.corrupt_copies);
+        assert!(parse_test_hooks("slow-copy=x").is_err());
+        assert!(parse_test_hooks("walk").unwrap_err().contains("unknown test hook"));
+    }
 }

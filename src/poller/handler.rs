@@ -15,7 +15,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use super::outcome::Ending;
 
 /// Keep at most this much of a handler's stdout (its JSON result).
-const MAX_STDOUT: usize = 1 << 20;
+const MAX_STDOUT: usize = crate::message::MAX_HANDLER_OUTPUT;
 /// Bodies up to this size are written to the handler's stdin without a
 /// thread: a Linux pipe buffers 64 KiB, so the write never blocks.
 const INLINE_STDIN: usize = 32 << 10;

@@ -154,6 +154,7 @@ pub fn permanent(run: &Run, reason: &str, now: SystemTime) -> Outcome {
 /// Shrinks a completion that would not fit in a message, keeping what
 /// identifies the request and a digest of what was dropped.
 pub fn fit(completion: Value, max_bytes: usize) -> Value {
+    let completion = crate::message::shrink_result(completion, max_bytes);
     let text = completion.to_string();
     if text.len() <= max_bytes {
         return completion;

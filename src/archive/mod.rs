@@ -1,26 +1,42 @@
 //! Copying the files of an archive request from the source tree into the
-//! archive tree.
+//! archive tree, so that what is in `archive_dir/<aipid>/` is exactly the
+//! requested files from `source_dir`, and the manifest says so.
 //!
-//! `process_message` calls [`archive`] for an `archive` request. SQS delivers
-//! a message at least once, so the same request may run twice, even at the
-//! same time on two hosts that share the archive file system. Every step is
-//! therefore idempotent, and every write is atomic: a file is written under a
-//! unique temporary name in its final directory, synced, renamed over the
-//! target, and the directory is synced so that the rename survives a crash. A
-//! reader of the archive sees the old file or the new one, never a part.
+//! `process_message` calls [`archive`] for an `archive` request. The parts:
+//! - [`beneath`]: every source name is opened beneath the handle of
+//!   `source_dir` (or of `source_dir/<aipid>`), so no rename or symlink swap
+//!   can make it leave that directory;
+//! - [`copy`]: each file is copied from its opened descriptor and hashed, and
+//!   copied again when it changed meanwhile;
+//! - [`target`]: the archive side, reached through directory handles that
+//!   never follow a symlink; files are staged under temporary names, made
+//!   durable together, read back and compared, then renamed into place.
 //!
-//! The checks on a request (the aipid, the file names) and the manifest text
-//! are pure functions; the file system is touched only by [`archive`] and the
-//! helpers below it. This module knows nothing of SQS or of messages.
+//! SQS delivers a message at least once, so the same request may run twice,
+//! even at the same time on two hosts that share the archive file system.
+//! Every step is therefore idempotent and every write atomic: a reader of the
+//! archive sees the old file or the new one, never a part. The checks on a
+//! request (the aipid, the file names) and the manifest text are pure
+//! functions. This module knows nothing of SQS or of messages.
+
+pub mod beneath;
+pub mod copy;
+mod target;
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use rustix::fs::{AtFlags, Dir, FileType, statat};
+
+pub use beneath::Resolution;
+use beneath::{Refusal, Want, open_beneath};
+pub use copy::sha256_digest;
+use copy::{COPY_ATTEMPTS, CopyError, CopyOptions, copy_consistent, digest_of_bytes};
+use target::ArchiveTree;
 
 use crate::error::Error;
 
@@ -30,20 +46,8 @@ pub const MANIFEST_NAME: &str = "manifest-sha256.txt";
 
 const MAX_AIPID_LEN: usize = 128;
 const MAX_NAME_LEN: usize = 1024;
-const DIR_MODE: u32 = 0o750;
-const FILE_MODE: u32 = 0o640;
-const COPY_BUFFER_LEN: usize = 256 * 1024;
-/// The longest part of a target's name kept in its temporary name, so that
-/// `.{name}.tmp.{pid}.{counter}` stays within NAME_MAX (255 bytes).
-const TEMP_NAME_STEM_MAX: usize = 200;
-/// Temporary names are created with O_EXCL; a name is taken only when another
-/// host with the same pid, or a crashed run, left one behind.
-const TEMP_NAME_ATTEMPTS: u32 = 64;
 /// Longest value quoted in an error message; a request can carry 256 KiB.
 const QUOTED_VALUE_MAX: usize = 200;
-
-/// Makes temporary names unique among the threads of this process.
-static TEMP_NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// One archive request, with the directories it reads from and writes to.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +62,41 @@ pub struct ArchiveJob<'a> {
     /// The tree the files are written to. It must exist: a missing archive
     /// directory more often means an unmounted volume than a fresh host.
     pub archive_dir: &'a Path,
+    pub options: ArchiveOptions,
+}
+
+/// How a job is carried out.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveOptions {
+    /// Read each written file back after it is durable and compare its
+    /// SHA-256 (profile key `verify`, default on).
+    pub verify: bool,
+    /// How source names are resolved.
+    pub resolution: Resolution,
+    /// Faults and delays for tests; all off by default.
+    pub hooks: TestHooks,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> ArchiveOptions {
+        ArchiveOptions {
+            verify: true,
+            resolution: Resolution::Kernel,
+            hooks: TestHooks::default(),
+        }
+    }
+}
+
+/// Test hooks (`SQS_ARCHIVE_TEST_HOOKS`, see `process`): ways to make the
+/// rare cases happen on demand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestHooks {
+    /// Pause after each 256 KiB copied, so a test can write to a source
+    /// while it is being copied.
+    pub pause_per_chunk: Option<Duration>,
+    /// Flip a byte of each staged copy after it was written, as a failing
+    /// disk might, so the read-back must catch it.
+    pub corrupt_copies: bool,
 }
 
 /// What [`archive`] did, for the completion message.
@@ -66,11 +105,17 @@ pub struct ArchiveReport {
     pub aipid: String,
     /// `archive_dir/<aipid>`, built from `archive_dir` as given.
     pub archive_path: PathBuf,
+    /// How many files the job holds (the manifest has a line for each).
+    pub file_count: usize,
+    /// Their sizes added up.
+    pub total_bytes: u64,
+    /// The manifest covering `files`.
+    pub manifest: PathBuf,
+    /// Lower-case hex SHA-256 of the manifest.
+    pub manifest_sha256: String,
     /// The files of the job, in the order of the request (sorted by name in
     /// whole-directory mode).
     pub files: Vec<ArchivedFile>,
-    /// The manifest covering `files`.
-    pub manifest: PathBuf,
 }
 
 /// One file of a job as it now is in the archive.
@@ -84,6 +129,9 @@ pub struct ArchivedFile {
     /// True when an identical file was already in the archive and was left
     /// untouched (the request had been delivered before).
     pub skipped: bool,
+    /// True when the archived copy was read back (after it was made durable)
+    /// and matched `sha256`.
+    pub verified: bool,
 }
 
 /// The size and SHA-256 of a stream of bytes.
@@ -98,47 +146,126 @@ pub struct ContentDigest {
 /// manifest there.
 ///
 /// Bad requests (an unsafe aipid or name, a missing or non-regular source
-/// file, a symlink leading out of the source tree) are refused with
-/// [`Error::InvalidData`] before anything is written. Failures while reading
-/// or writing are [`Error::Io`], and leave no temporary file behind.
+/// file, a name leading out of the source tree, a symlink or file where an
+/// archive directory must be) are refused with [`Error::InvalidData`];
+/// failures worth a retry (reading, writing, a source that keeps changing, a
+/// copy that does not read back as written) are [`Error::Io`]. Either way no
+/// temporary file is left behind and no file is half-written.
 pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
     validate_aipid(job.aipid)?;
-    let names = unique_names(job.filenames)?;
-    let source_root = canonical_source_dir(job.source_dir)?;
-    let sources = if names.is_empty() {
-        whole_directory_sources(&source_root, job)?
+    let named = unique_names(job.filenames)?;
+    let source_root = SourceRoot::open(job.source_dir)?;
+    let (root, names) = if named.is_empty() {
+        let aip_root = source_root.below(job.aipid, job.options.resolution)?;
+        let names = whole_directory_names(&aip_root)?;
+        (aip_root, names)
     } else {
-        names
-            .iter()
-            .map(|name| {
-                let path = resolve_source(&source_root, job.source_dir, name)?;
-                Ok(SourceFile {
-                    name: (*name).to_owned(),
-                    path,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?
+        let names = named.into_iter().map(str::to_owned).collect();
+        (source_root, names)
     };
-
-    require_archive_dir(job.archive_dir)?;
-    let archive_path = job.archive_dir.join(job.aipid);
-    let mut directories = DirectoryMaker::default();
-    directories.create(job.archive_dir, &archive_path)?;
-
-    let mut files = Vec::with_capacity(sources.len());
-    for source in &sources {
-        let target = archive_path.join(&source.name);
-        directories.create_parents(&archive_path, &source.name)?;
-        files.push(archive_file(source, &target)?);
+    // Every name is checked before anything is written.
+    for name in &names {
+        root.open_file(name, job.options.resolution)?;
     }
 
-    let manifest = archive_path.join(MANIFEST_NAME);
-    write_manifest(&manifest, &manifest_text(&files))?;
+    let mut tree = ArchiveTree::open(job.archive_dir, job.aipid)?;
+    let copy_options = CopyOptions {
+        pause_per_chunk: job.options.hooks.pause_per_chunk,
+    };
+    let mut files = Vec::with_capacity(names.len());
+    for name in names {
+        let source = root.open_file(&name, job.options.resolution)?;
+        let shown_source = root.shown.join(&name);
+        let shown_target = tree.aip_path().join(&name);
+        let copy_error = |e: CopyError| match e {
+            CopyError::Read(e) => Error::io("read source file", &shown_source, e),
+            CopyError::Write(e) => Error::io("write", &shown_target, e),
+            CopyError::StillChanging => Error::io(
+                "copy",
+                &shown_source,
+                io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!("source still changing: it changed during each of {COPY_ATTEMPTS} copies; try again later"),
+                ),
+            ),
+        };
+        let source_size = source
+            .metadata()
+            .map_err(|e| Error::io("inspect source file", &shown_source, e))?
+            .len();
+        let existing = tree.existing(&name)?;
+        if let Some(old) = &existing
+            && old.size == source_size
+        {
+            let current = copy_consistent(&source, None, copy_options).map_err(copy_error)?;
+            if current == *old {
+                log::debug!("{} is already archived, unchanged", shown_target.display());
+                files.push(ArchivedFile {
+                    name,
+                    size: current.size,
+                    sha256: current.sha256,
+                    skipped: true,
+                    // The archived copy was just read and matched.
+                    verified: true,
+                });
+                continue;
+            }
+        }
+        let (mut temp, pending) = tree.create_temp(&name)?;
+        let copied = copy_consistent(&source, Some(&mut temp), copy_options).map_err(copy_error)?;
+        drop(temp);
+        if job.options.hooks.corrupt_copies {
+            tree.corrupt(&pending)?;
+        }
+        tree.stage(pending, copied.clone());
+        match existing {
+            Some(old) => log::warn!(
+                "replacing {} (sha256 {}, {} bytes) with a different {} (sha256 {}, {} bytes); the newest request wins",
+                shown_target.display(),
+                old.sha256,
+                old.size,
+                shown_source.display(),
+                copied.sha256,
+                copied.size
+            ),
+            None => log::info!(
+                "archiving {} to {} (sha256 {}, {} bytes)",
+                shown_source.display(),
+                shown_target.display(),
+                copied.sha256,
+                copied.size
+            ),
+        }
+        files.push(ArchivedFile {
+            name,
+            size: copied.size,
+            sha256: copied.sha256,
+            skipped: false,
+            verified: job.options.verify,
+        });
+    }
+
+    let text = manifest_text(&files);
+    let manifest_digest = digest_of_bytes(text.as_bytes());
+    // A redelivered request whose manifest already says the same writes nothing.
+    if tree.existing(MANIFEST_NAME)? != Some(manifest_digest.clone()) {
+        let manifest_path = tree.aip_path().join(MANIFEST_NAME);
+        let (mut temp, pending) = tree.create_temp(MANIFEST_NAME)?;
+        temp.write_all(text.as_bytes())
+            .map_err(|e| Error::io("write", &manifest_path, e))?;
+        drop(temp);
+        tree.stage(pending, manifest_digest.clone());
+    }
+    tree.commit(job.options.verify)?;
+
     Ok(ArchiveReport {
         aipid: job.aipid.to_owned(),
-        archive_path,
+        archive_path: tree.aip_path().to_path_buf(),
+        file_count: files.len(),
+        total_bytes: files.iter().map(|f| f.size).sum(),
+        manifest: tree.aip_path().join(MANIFEST_NAME),
+        manifest_sha256: manifest_digest.sha256,
         files,
-        manifest,
     })
 }
 
@@ -223,61 +350,6 @@ pub fn manifest_text(files: &[ArchivedFile]) -> String {
     text
 }
 
-/// The size and SHA-256 of everything `reader` yields.
-pub fn sha256_digest(reader: impl Read) -> io::Result<ContentDigest> {
-    copy_hashing(reader, io::sink()).map_err(|e| match e {
-        CopyError::Read(e) | CopyError::Write(e) => e,
-    })
-}
-
-/// Which side of a copy failed, so the error can name the right path.
-#[derive(Debug)]
-enum CopyError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-/// Copies `reader` to `writer`, hashing on the way, so a file is read once.
-fn copy_hashing(mut reader: impl Read, mut writer: impl Write) -> Result<ContentDigest, CopyError> {
-    let mut buffer = vec![0u8; COPY_BUFFER_LEN];
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    loop {
-        let count = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        hasher.update(&buffer[..count]);
-        writer
-            .write_all(&buffer[..count])
-            .map_err(CopyError::Write)?;
-        size += count as u64;
-    }
-    Ok(ContentDigest {
-        size,
-        sha256: lower_hex(&hasher.finalize()),
-    })
-}
-
-fn digest_of_bytes(bytes: &[u8]) -> ContentDigest {
-    ContentDigest {
-        size: bytes.len() as u64,
-        sha256: lower_hex(&Sha256::digest(bytes)),
-    }
-}
-
-fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
-}
-
 /// A value as it appears in an error message: quoted, control characters
 /// escaped (so the message stays one line), and cut short when very long.
 fn quoted(value: &str) -> String {
@@ -296,12 +368,6 @@ fn floor_char_boundary(text: &str, max: usize) -> usize {
     end
 }
 
-/// The hidden temporary name a target is written under before the rename.
-fn temp_file_name(target_name: &str, pid: u32, counter: u64) -> String {
-    let stem = &target_name[..floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
-    format!(".{stem}.tmp.{pid}.{counter}")
-}
-
 /// The names of a request, checked, with repeats dropped: archiving a file
 /// twice in one job is the same as archiving it once.
 fn unique_names(filenames: &[String]) -> Result<Vec<&str>, Error> {
@@ -316,147 +382,156 @@ fn unique_names(filenames: &[String]) -> Result<Vec<&str>, Error> {
     Ok(names)
 }
 
-/// A file to archive: its name in the archive, and the symlink-free path it
-/// is read from.
-#[derive(Debug)]
-struct SourceFile {
-    name: String,
-    path: PathBuf,
-}
-
-fn canonical_source_dir(source_dir: &Path) -> Result<PathBuf, Error> {
-    let canonical = fs::canonicalize(source_dir)
-        .map_err(|e| Error::io("open source directory", source_dir, e))?;
-    if !canonical.is_dir() {
-        return Err(Error::io(
-            "open source directory",
-            source_dir,
-            io::Error::from(io::ErrorKind::NotADirectory),
-        ));
+fn file_kind_name(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Directory => "directory",
+        FileType::Symlink => "symbolic link",
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::BlockDevice => "block device",
+        FileType::CharacterDevice => "character device",
+        FileType::RegularFile => "regular file",
+        _ => "special file",
     }
-    Ok(canonical)
 }
 
-/// Finds `name` under `root` (canonical) and returns its canonical path,
-/// refusing anything that is missing, leads out of `root` through a symlink,
-/// or is not a regular file. `shown_root` is the directory as the caller
-/// named it, for messages.
-fn resolve_source(root: &Path, shown_root: &Path, name: &str) -> Result<PathBuf, Error> {
-    let joined = root.join(name);
-    let canonical = match fs::canonicalize(&joined) {
-        Ok(path) => path,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::InvalidData(format!(
-                "source file {} not found under {}",
-                quoted(name),
-                shown_root.display()
-            )));
+/// A directory names are resolved beneath: its handle, where it was found
+/// (for absolute symlinks, see [`beneath`]), and how to show it.
+struct SourceRoot {
+    fd: OwnedFd,
+    /// The canonical path at the time it was opened.
+    found_at: PathBuf,
+    /// As the caller named it, for messages.
+    shown: PathBuf,
+}
+
+impl SourceRoot {
+    fn open(source_dir: &Path) -> Result<SourceRoot, Error> {
+        let dir = File::open(source_dir)
+            .map_err(|e| Error::io("open source directory", source_dir, e))?;
+        let is_dir = dir
+            .metadata()
+            .map_err(|e| Error::io("open source directory", source_dir, e))?
+            .is_dir();
+        if !is_dir {
+            return Err(Error::io(
+                "open source directory",
+                source_dir,
+                io::Error::from(io::ErrorKind::NotADirectory),
+            ));
         }
-        // A file used as a directory, a symlink loop, an over-long
-        // component: the request names something that cannot exist.
-        Err(e) if is_unresolvable(&e) => {
-            return Err(Error::InvalidData(format!(
-                "source file {} cannot be resolved under {}: {e}",
-                quoted(name),
-                shown_root.display()
-            )));
-        }
-        Err(e) => return Err(Error::io("resolve source file", joined, e)),
-    };
-    if !canonical.starts_with(root) {
-        return Err(Error::InvalidData(format!(
-            "source file {} leads to {}, outside {}",
-            quoted(name),
-            canonical.display(),
-            shown_root.display()
-        )));
+        let found_at = std::fs::canonicalize(source_dir)
+            .map_err(|e| Error::io("open source directory", source_dir, e))?;
+        Ok(SourceRoot {
+            fd: dir.into(),
+            found_at,
+            shown: source_dir.to_path_buf(),
+        })
     }
-    let metadata =
-        fs::metadata(&canonical).map_err(|e| Error::io("inspect source file", &canonical, e))?;
-    if !metadata.is_file() {
-        return Err(Error::InvalidData(format!(
-            "source file {} under {} is a {}; only regular files can be archived",
-            quoted(name),
-            shown_root.display(),
-            file_kind(metadata.file_type())
-        )));
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
-    Ok(canonical)
-}
 
-fn is_unresolvable(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename
-    ) || error.raw_os_error() == Some(libc::ELOOP)
-}
-
-fn file_kind(file_type: fs::FileType) -> &'static str {
-    if file_type.is_dir() {
-        "directory"
-    } else if file_type.is_symlink() {
-        "symbolic link"
-    } else if file_type.is_fifo() {
-        "FIFO"
-    } else if file_type.is_socket() {
-        "socket"
-    } else if file_type.is_block_device() {
-        "block device"
-    } else if file_type.is_char_device() {
-        "character device"
-    } else if file_type.is_file() {
-        "regular file"
-    } else {
-        "special file"
-    }
-}
-
-/// Every regular file below `source_dir/<aipid>/`, sorted by name. Symlinks
-/// to regular files inside that directory are followed; anything else that
-/// is not a directory or a regular file is refused rather than skipped, so a
-/// job never silently archives less than the directory holds.
-fn whole_directory_sources(source_root: &Path, job: &ArchiveJob) -> Result<Vec<SourceFile>, Error> {
-    let shown_dir = job.source_dir.join(job.aipid);
-    let aip_dir = match fs::canonicalize(source_root.join(job.aipid)) {
-        Ok(path) => path,
-        Err(e) if e.kind() == io::ErrorKind::NotFound || is_unresolvable(&e) => {
-            return Err(Error::InvalidData(format!(
+    /// The directory `name` beneath this one, as a root of its own.
+    fn below(&self, name: &str, how: Resolution) -> Result<SourceRoot, Error> {
+        let shown = self.shown.join(name);
+        match open_beneath(self.fd(), &self.found_at, name, Want::Dir, how) {
+            Ok(fd) => Ok(SourceRoot {
+                fd,
+                found_at: self.found_at.join(name),
+                shown,
+            }),
+            Err(Refusal::NotFound) => Err(Error::InvalidData(format!(
                 "source directory {} not found",
-                shown_dir.display()
-            )));
+                shown.display()
+            ))),
+            Err(Refusal::NotADirectory) => Err(Error::InvalidData(format!(
+                "source {} is not a directory",
+                shown.display()
+            ))),
+            Err(Refusal::System(errno)) => {
+                Err(Error::io("open source directory", shown, errno.into()))
+            }
+            Err(refusal) => Err(Error::InvalidData(format!(
+                "source directory {} {refusal}, outside {}",
+                shown.display(),
+                self.shown.display()
+            ))),
         }
-        Err(e) => return Err(Error::io("resolve source directory", shown_dir, e)),
-    };
-    if !aip_dir.starts_with(source_root) {
-        return Err(Error::InvalidData(format!(
-            "source directory {} leads to {}, outside {}",
-            shown_dir.display(),
-            aip_dir.display(),
-            job.source_dir.display()
-        )));
-    }
-    if !aip_dir.is_dir() {
-        return Err(Error::InvalidData(format!(
-            "source {} is not a directory",
-            shown_dir.display()
-        )));
     }
 
-    let mut files = Vec::new();
+    /// Opens the regular file `name` beneath this directory.
+    fn open_file(&self, name: &str, how: Resolution) -> Result<File, Error> {
+        let refused = |why: String| {
+            Err(Error::InvalidData(format!(
+                "source file {} {why}",
+                quoted(name),
+            )))
+        };
+        let shown = self.shown.display();
+        let file = match open_beneath(self.fd(), &self.found_at, name, Want::File, how) {
+            Ok(fd) => File::from(fd),
+            Err(Refusal::NotFound) => return refused(format!("not found under {shown}")),
+            Err(Refusal::Outside(how)) => {
+                return refused(format!("leads outside {shown}: {how}"));
+            }
+            Err(Refusal::System(errno)) => {
+                return Err(Error::io(
+                    "open source file",
+                    self.shown.join(name),
+                    errno.into(),
+                ));
+            }
+            Err(refusal) => return refused(format!("cannot be resolved under {shown}: {refusal}")),
+        };
+        let stat = rustix::fs::fstat(&file)
+            .map_err(|e| Error::io("inspect source file", self.shown.join(name), e.into()))?;
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        if kind != FileType::RegularFile {
+            return refused(format!(
+                "under {shown} is a {}; only regular files can be archived",
+                file_kind_name(kind)
+            ));
+        }
+        Ok(file)
+    }
+}
+
+/// Every file name below `root` (a whole-directory job), sorted. Directories
+/// are entered through their handles without following symlinks; a symlink
+/// is listed, and resolved beneath `root` like any name when it is opened.
+/// Anything that is not a directory, a regular file or a symlink is refused
+/// rather than skipped, so a job never silently archives less than the
+/// directory holds.
+fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
+    let read_error = |dir: &str, e: rustix::io::Errno| {
+        Error::io("read source directory", root.shown.join(dir), e.into())
+    };
+    let mut names = Vec::new();
     // An explicit stack rather than recursion: the depth of the tree is the
     // sender's choice.
-    let mut pending_dirs = vec![(aip_dir.clone(), String::new())];
-    while let Some((dir, prefix)) = pending_dirs.pop() {
-        let entries =
-            fs::read_dir(&dir).map_err(|e| Error::io("read source directory", &dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("read source directory", &dir, e))?;
-            let file_name = entry.file_name();
-            let Some(component) = file_name.to_str() else {
+    let first = rustix::fs::openat(
+        root.fd(),
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| read_error("", e))?;
+    let mut pending: Vec<(OwnedFd, String)> = vec![(first, String::new())];
+    while let Some((dir_fd, prefix)) = pending.pop() {
+        let dir = Dir::read_from(&dir_fd).map_err(|e| read_error(&prefix, e))?;
+        for entry in dir {
+            let entry = entry.map_err(|e| read_error(&prefix, e))?;
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            let Ok(component) = std::str::from_utf8(bytes) else {
                 return Err(Error::InvalidData(format!(
                     "source directory {} holds {}, whose name is not UTF-8",
-                    dir.display(),
-                    quoted(&file_name.to_string_lossy())
+                    root.shown.join(&prefix).display(),
+                    quoted(&String::from_utf8_lossy(bytes))
                 )));
             };
             let name = if prefix.is_empty() {
@@ -465,321 +540,44 @@ fn whole_directory_sources(source_root: &Path, job: &ArchiveJob) -> Result<Vec<S
                 format!("{prefix}/{component}")
             };
             validate_relative_name(&name)?;
-            let file_type = entry
-                .file_type()
-                .map_err(|e| Error::io("inspect source file", entry.path(), e))?;
-            if file_type.is_dir() {
-                pending_dirs.push((entry.path(), name));
-            } else if file_type.is_file() {
-                files.push(SourceFile {
-                    name,
-                    path: entry.path(),
-                });
-            } else if file_type.is_symlink() {
-                let path = resolve_source(&aip_dir, &shown_dir, &name)?;
-                files.push(SourceFile { name, path });
-            } else {
-                return Err(Error::InvalidData(format!(
-                    "source file {} under {} is a {}; only regular files can be archived",
-                    quoted(&name),
-                    shown_dir.display(),
-                    file_kind(file_type)
-                )));
+            let mut kind = entry.file_type();
+            if kind == FileType::Unknown {
+                let stat = statat(&dir_fd, component, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| read_error(&name, e))?;
+                kind = FileType::from_raw_mode(stat.st_mode);
+            }
+            match kind {
+                FileType::Directory => {
+                    let flags = rustix::fs::OFlags::RDONLY
+                        | rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::NOFOLLOW
+                        | rustix::fs::OFlags::CLOEXEC;
+                    let sub = rustix::fs::openat(&dir_fd, component, flags, rustix::fs::Mode::empty())
+                        .map_err(|e| read_error(&name, e))?;
+                    pending.push((sub, name));
+                }
+                FileType::RegularFile | FileType::Symlink => names.push(name),
+                other => {
+                    return Err(Error::InvalidData(format!(
+                        "source file {} under {} is a {}; only regular files can be archived",
+                        quoted(&name),
+                        root.shown.display(),
+                        file_kind_name(other)
+                    )));
+                }
             }
         }
     }
-    if files.is_empty() {
+    if names.is_empty() {
         // Reporting success for nothing would let the sender believe the AIP
         // is safe; more likely its upload has not happened.
         return Err(Error::InvalidData(format!(
             "source directory {} holds no files to archive",
-            shown_dir.display()
+            root.shown.display()
         )));
     }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
-}
-
-fn require_archive_dir(archive_dir: &Path) -> Result<(), Error> {
-    let metadata = fs::metadata(archive_dir)
-        .map_err(|e| Error::io("open archive directory", archive_dir, e))?;
-    if metadata.is_dir() {
-        Ok(())
-    } else {
-        Err(Error::io(
-            "open archive directory",
-            archive_dir,
-            io::Error::from(io::ErrorKind::NotADirectory),
-        ))
-    }
-}
-
-/// Creates archive directories, remembering the ones known to exist so each
-/// is created (or found) once per job.
-#[derive(Default)]
-struct DirectoryMaker {
-    known: HashSet<PathBuf>,
-}
-
-impl DirectoryMaker {
-    /// Creates the directories between `aip_dir` (which exists) and the file
-    /// `name` below it.
-    fn create_parents(&mut self, aip_dir: &Path, name: &str) -> Result<(), Error> {
-        let mut dir = aip_dir.to_path_buf();
-        let mut components = name.split('/').peekable();
-        while let Some(component) = components.next() {
-            if components.peek().is_none() {
-                break; // the file itself
-            }
-            let parent = dir.clone();
-            dir.push(component);
-            self.create(&parent, &dir)?;
-        }
-        Ok(())
-    }
-
-    /// Creates `dir` in `parent` with mode 0o750, and syncs `parent` so the
-    /// new entry survives a crash. A directory already there is fine: another
-    /// delivery of the same request, maybe on another host, made it.
-    fn create(&mut self, parent: &Path, dir: &Path) -> Result<(), Error> {
-        if self.known.contains(dir) {
-            return Ok(());
-        }
-        match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
-            Ok(()) => {
-                // The umask may have narrowed the mode given to mkdir.
-                fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
-                    .map_err(|e| Error::io("set permissions on", dir, e))?;
-                sync_dir(parent)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let is_dir = fs::metadata(dir)
-                    .map_err(|e| Error::io("create directory", dir, e))?
-                    .is_dir();
-                if !is_dir {
-                    return Err(Error::io(
-                        "create directory",
-                        dir,
-                        io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            "something that is not a directory is in the way",
-                        ),
-                    ));
-                }
-            }
-            Err(e) => return Err(Error::io("create directory", dir, e)),
-        }
-        self.known.insert(dir.to_path_buf());
-        Ok(())
-    }
-}
-
-/// Opens a source file for reading without following a symlink swapped in
-/// since it was resolved, and without blocking on a FIFO swapped in likewise.
-fn open_source(source: &SourceFile) -> Result<File, Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&source.path)
-        .map_err(|e| Error::io("open source file", &source.path, e))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| Error::io("inspect source file", &source.path, e))?;
-    if !metadata.is_file() {
-        return Err(Error::InvalidData(format!(
-            "source file {} is a {}; only regular files can be archived",
-            quoted(&source.name),
-            file_kind(metadata.file_type())
-        )));
-    }
-    Ok(file)
-}
-
-/// Copies one file to `target`, or leaves `target` alone when it already
-/// holds the same bytes.
-fn archive_file(source: &SourceFile, target: &Path) -> Result<ArchivedFile, Error> {
-    let read_error = |e| Error::io("read source file", &source.path, e);
-    let mut input = open_source(source)?;
-    let source_size = input.metadata().map_err(read_error)?.len();
-    let existing = existing_digest(target)?;
-
-    if let Some(old) = &existing
-        && old.size == source_size
-    {
-        let current = sha256_digest(&mut input).map_err(read_error)?;
-        if current == *old {
-            log::debug!("{} is already archived, unchanged", target.display());
-            return Ok(ArchivedFile {
-                name: source.name.clone(),
-                size: current.size,
-                sha256: current.sha256,
-                skipped: true,
-            });
-        }
-        input.rewind().map_err(read_error)?;
-    }
-
-    let mut pending = PendingFile::create(target)?;
-    let copied = copy_hashing(&mut input, &mut pending.file).map_err(|e| match e {
-        CopyError::Read(e) => read_error(e),
-        CopyError::Write(e) => Error::io("write", target, e),
-    })?;
-    pending.persist()?;
-
-    match existing {
-        Some(old) => log::warn!(
-            "replaced {} (sha256 {}, {} bytes) with a different {} (sha256 {}, {} bytes); the newest request wins",
-            target.display(),
-            old.sha256,
-            old.size,
-            source.path.display(),
-            copied.sha256,
-            copied.size
-        ),
-        None => log::info!(
-            "archived {} to {} (sha256 {}, {} bytes)",
-            source.path.display(),
-            target.display(),
-            copied.sha256,
-            copied.size
-        ),
-    }
-    Ok(ArchivedFile {
-        name: source.name.clone(),
-        size: copied.size,
-        sha256: copied.sha256,
-        skipped: false,
-    })
-}
-
-/// The digest of the regular file at `target`, or `None` when there is none.
-/// Something else there (a symlink, a directory) is not an archived copy:
-/// the rename replaces a symlink and fails on a directory.
-fn existing_digest(target: &Path) -> Result<Option<ContentDigest>, Error> {
-    match fs::symlink_metadata(target) {
-        Ok(metadata) if metadata.is_file() => {}
-        Ok(_) => return Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("inspect", target, e)),
-    }
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(target)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("open", target, e)),
-    };
-    sha256_digest(file)
-        .map(Some)
-        .map_err(|e| Error::io("read", target, e))
-}
-
-/// Writes the manifest atomically, unless it already says the same thing: a
-/// redelivered request then writes nothing at all.
-fn write_manifest(path: &Path, text: &str) -> Result<(), Error> {
-    if existing_digest(path)? == Some(digest_of_bytes(text.as_bytes())) {
-        return Ok(());
-    }
-    let mut pending = PendingFile::create(path)?;
-    pending
-        .file
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::io("write", path, e))?;
-    pending.persist()
-}
-
-/// A file being written under a temporary name next to its target. Dropping
-/// it before [`PendingFile::persist`] removes it, so no error (nor panic)
-/// leaves a temporary file behind.
-struct PendingFile {
-    file: File,
-    temp_path: PathBuf,
-    target: PathBuf,
-    persisted: bool,
-}
-
-impl PendingFile {
-    fn create(target: &Path) -> Result<PendingFile, Error> {
-        let (Some(dir), Some(target_name)) = (target.parent(), target.file_name()) else {
-            return Err(Error::io(
-                "create a temporary file for",
-                target,
-                io::Error::from(io::ErrorKind::InvalidInput),
-            ));
-        };
-        let target_name = target_name.to_string_lossy();
-        for _ in 0..TEMP_NAME_ATTEMPTS {
-            let counter = TEMP_NAME_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp_path = dir.join(temp_file_name(&target_name, std::process::id(), counter));
-            let opened = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .open(&temp_path);
-            match opened {
-                Ok(file) => {
-                    return Ok(PendingFile {
-                        file,
-                        temp_path,
-                        target: target.to_path_buf(),
-                        persisted: false,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io("create a temporary file for", target, e)),
-            }
-        }
-        Err(Error::io(
-            "create a temporary file for",
-            target,
-            io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "every temporary name tried was taken",
-            ),
-        ))
-    }
-
-    /// Makes the contents durable, then renames them over the target and
-    /// makes the rename durable.
-    fn persist(mut self) -> Result<(), Error> {
-        // The umask may have narrowed the mode given at creation.
-        self.file
-            .set_permissions(Permissions::from_mode(FILE_MODE))
-            .map_err(|e| Error::io("set permissions on", &self.target, e))?;
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io("sync", &self.target, e))?;
-        fs::rename(&self.temp_path, &self.target)
-            .map_err(|e| Error::io("move into place", &self.target, e))?;
-        self.persisted = true;
-        match self.target.parent() {
-            Some(dir) => sync_dir(dir),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for PendingFile {
-    fn drop(&mut self) {
-        if !self.persisted {
-            // Best effort: the error being returned matters more than this one.
-            let _ = fs::remove_file(&self.temp_path);
-        }
-    }
-}
-
-/// Syncs a directory so that entries created or renamed in it survive a crash.
-fn sync_dir(dir: &Path) -> Result<(), Error> {
-    let handle = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    match handle.sync_all() {
-        Ok(()) => Ok(()),
-        // Some file systems (certain FUSE and network ones) cannot sync a
-        // directory and say EINVAL; their renames are as durable as they get.
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-        Err(e) => Err(Error::io("sync directory", dir, e)),
-    }
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -1,0 +1,244 @@
+//! Copying one opened source file while hashing it, such that the hash
+//! always belongs to bytes that were really in the source at one moment.
+//!
+//! The source is read through its descriptor. Its identity and change
+//! markers (device, inode, size, mtime and ctime with nanoseconds) are taken
+//! before and after the copy; when they differ, or the bytes read do not
+//! match the size, the copy is thrown away and done again, a bounded number
+//! of times. A file whose ctime is within a clock tick of now is given a
+//! moment first: a write in the same tick as the first `fstat` could leave
+//! the markers unchanged on file systems with coarse timestamps.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use super::ContentDigest;
+
+/// Copies of a changing file before the request is put off (exit 75).
+pub const COPY_ATTEMPTS: u32 = 3;
+/// The read and write size.
+const CHUNK: usize = 256 * 1024;
+/// A file changed this recently may still be changed within the same tick.
+const FRESH: Duration = Duration::from_millis(50);
+/// How long a fresh file is given before the copy starts, at most.
+const SETTLE_ROUNDS: u32 = 20;
+
+/// What can go wrong copying one file.
+#[derive(Debug)]
+pub enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+    /// The source changed during each of [`COPY_ATTEMPTS`] copies.
+    StillChanging,
+}
+
+/// What makes a file this file, and what changes when it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Markers {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, u64),
+    ctime: (i64, u64),
+}
+
+fn markers(file: &File) -> io::Result<Markers> {
+    let stat = rustix::fs::fstat(file)?;
+    Ok(Markers {
+        dev: stat.st_dev,
+        ino: stat.st_ino,
+        size: stat.st_size as u64,
+        mtime: (stat.st_mtime, stat.st_mtime_nsec as u64),
+        ctime: (stat.st_ctime, stat.st_ctime_nsec as u64),
+    })
+}
+
+/// How long until `ctime` is [`FRESH`] old; `None` when it already is.
+fn freshness_left(ctime: (i64, u64), now: SystemTime) -> Option<Duration> {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = u64::try_from(ctime.0).ok()?;
+    let changed = Duration::new(secs, ctime.1.min(999_999_999) as u32);
+    (changed + FRESH)
+        .checked_sub(now)
+        .filter(|left| !left.is_zero())
+        .map(|left| left.min(FRESH))
+}
+
+/// Markers of a file not changed within the last clock tick (or the last
+/// ones seen, when it keeps changing: the before/after check still holds).
+fn settled_markers(file: &File) -> io::Result<Markers> {
+    let mut seen = markers(file)?;
+    for _ in 0..SETTLE_ROUNDS {
+        let Some(left) = freshness_left(seen.ctime, SystemTime::now()) else {
+            break;
+        };
+        std::thread::sleep(left);
+        seen = markers(file)?;
+    }
+    Ok(seen)
+}
+
+/// Options of a copy; the slow one exists for tests that write to a source
+/// while it is being copied.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyOptions {
+    /// Sleep this long after each chunk.
+    pub pause_per_chunk: Option<Duration>,
+}
+
+/// Copies `source` into `target` (truncated first on each attempt) and
+/// returns the digest of what was copied, which is the whole content of the
+/// source at one moment. `target` may be `None` to hash only.
+pub fn copy_consistent(
+    source: &File,
+    mut target: Option<&mut File>,
+    options: CopyOptions,
+) -> Result<ContentDigest, CopyError> {
+    for attempt in 1..=COPY_ATTEMPTS {
+        let before = settled_markers(source).map_err(CopyError::Read)?;
+        if let Some(target) = target.as_deref_mut() {
+            target.set_len(0).map_err(CopyError::Write)?;
+            target.rewind().map_err(CopyError::Write)?;
+        }
+        let digest = copy_at(source, target.as_deref_mut(), options)?;
+        let after = markers(source).map_err(CopyError::Read)?;
+        if before == after && digest.size == before.size {
+            return Ok(digest);
+        }
+        log::info!(
+            "source changed while being copied (attempt {attempt} of {COPY_ATTEMPTS}): {before:?} then {after:?}, {} bytes read",
+            digest.size
+        );
+    }
+    Err(CopyError::StillChanging)
+}
+
+/// Reads `source` from offset 0 (whatever its file position), hashing and
+/// writing each chunk.
+fn copy_at(
+    source: &File,
+    mut target: Option<&mut File>,
+    options: CopyOptions,
+) -> Result<ContentDigest, CopyError> {
+    let mut buffer = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    let mut offset = 0u64;
+    loop {
+        let count = match source.read_at(&mut buffer, offset) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        hasher.update(&buffer[..count]);
+        if let Some(target) = target.as_deref_mut() {
+            target
+                .write_all(&buffer[..count])
+                .map_err(CopyError::Write)?;
+        }
+        offset += count as u64;
+        if let Some(pause) = options.pause_per_chunk {
+            std::thread::sleep(pause);
+        }
+    }
+    Ok(ContentDigest {
+        size: offset,
+        sha256: lower_hex(&hasher.finalize()),
+    })
+}
+
+/// The size and SHA-256 of everything `reader` yields.
+pub fn sha256_digest(mut reader: impl Read) -> io::Result<ContentDigest> {
+    let mut buffer = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let count = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..count]);
+        size += count as u64;
+    }
+    Ok(ContentDigest {
+        size,
+        sha256: lower_hex(&hasher.finalize()),
+    })
+}
+
+pub fn digest_of_bytes(bytes: &[u8]) -> ContentDigest {
+    ContentDigest {
+        size: bytes.len() as u64,
+        sha256: lower_hex(&Sha256::digest(bytes)),
+    }
+}
+
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_means_changed_within_a_tick() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let ms = Duration::from_millis;
+        assert_eq!(freshness_left((1_000, 0), now), Some(ms(50)));
+        assert_eq!(freshness_left((999, 990_000_000), now), Some(ms(40)));
+        assert_eq!(freshness_left((999, 900_000_000), now), None);
+        assert_eq!(freshness_left((999, 950_000_000), now), None);
+        assert_eq!(freshness_left((2_000, 0), now), Some(ms(50)));
+        assert_eq!(freshness_left((-5, 0), now), None);
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_given_up() {
+        let path = std::env::temp_dir().join(format!("sqs-archive-copy-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 4 * CHUNK]).unwrap();
+        let source = File::open(&path).unwrap();
+        let writer = File::options().write(true).open(&path).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut n = 0u8;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n = n.wrapping_add(1);
+                    writer.write_all_at(&[n; 4096], 0).unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            let options = CopyOptions {
+                pause_per_chunk: Some(Duration::from_millis(20)),
+            };
+            let result = copy_consistent(&source, None, options);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        });
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(result, Err(CopyError::StillChanging)), "{result:?}");
+    }
+
+    #[test]
+    fn an_unchanged_file_is_copied_once() {
+        let path = std::env::temp_dir().join(format!("sqs-archive-copy1-{}", std::process::id()));
+        std::fs::write(&path, b"hello\n").unwrap();
+        let source = File::open(&path).unwrap();
+        let digest = copy_consistent(&source, None, CopyOptions::default()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(digest, digest_of_bytes(b"hello\n"));
+    }
+}

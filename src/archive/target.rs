@@ -1,0 +1,371 @@
+//! The archive side: the AIP directory and everything written below it,
+//! reached only through directory handles, never through a symlink.
+//!
+//! `archive_dir` is opened once (it is the operator's configured path and
+//! may itself be a symlink); `<aipid>` and each subdirectory are created
+//! with `mkdirat` and opened `O_NOFOLLOW | O_DIRECTORY` relative to their
+//! parent's handle. A symlink or a file where one of our directories must be
+//! is refused, naming it. Files are written under unique temporary names
+//! (`O_CREAT | O_EXCL`, so not through a planted link either), made durable
+//! together, read back, and only then renamed over their final names; the
+//! directories are synced last. Until the rename a reader sees the old file
+//! or nothing, and a failure removes every temporary file this job made.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::num::NonZeroU64;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, mkdirat, openat, renameat, statat, unlinkat};
+use rustix::io::Errno;
+
+use super::copy::sha256_digest;
+use super::{ContentDigest, file_kind_name, quoted};
+use crate::error::Error;
+
+const DIR_MODE: u32 = 0o750;
+const FILE_MODE: u32 = 0o640;
+/// The longest part of a target's name kept in its temporary name, so that
+/// `.{name}.tmp.{pid}.{counter}` stays within NAME_MAX (255 bytes).
+const TEMP_NAME_STEM_MAX: usize = 200;
+/// Temporary names are created with O_EXCL; a name is taken only when another
+/// host with the same pid, or a crashed run, left one behind.
+const TEMP_NAME_ATTEMPTS: u32 = 64;
+
+/// Makes temporary names unique among the threads of this process.
+static TEMP_NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A file written under a temporary name, waiting to be moved into place.
+struct Staged {
+    dir: usize,
+    temp_name: String,
+    final_name: String,
+    /// `aip/<name>`, for messages.
+    shown: PathBuf,
+    digest: ContentDigest,
+    renamed: bool,
+}
+
+/// The AIP directory of one job, its subdirectories, and the files staged in them.
+pub struct ArchiveTree {
+    /// `archive_dir/<aipid>` as configured, for messages and the report.
+    aip_path: PathBuf,
+    /// `archive_dir`; kept to sync the new AIP entry.
+    archive_dir: OwnedFd,
+    /// Directory handles; index 0 is the AIP directory.
+    dirs: Vec<OwnedFd>,
+    /// Relative directory path ("" for the AIP directory) to its index.
+    dir_index: HashMap<String, usize>,
+    /// Directories that got a new entry (by index), to sync at the end;
+    /// `None` stands for `archive_dir` itself.
+    dirty: Vec<Option<usize>>,
+    staged: Vec<Staged>,
+}
+
+impl ArchiveTree {
+    /// Opens `archive_dir` (which must exist) and creates or opens `<aipid>` in it.
+    pub fn open(archive_dir: &Path, aipid: &str) -> Result<ArchiveTree, Error> {
+        let dir = File::open(archive_dir)
+            .map_err(|e| Error::io("open archive directory", archive_dir, e))?;
+        let is_dir = dir
+            .metadata()
+            .map_err(|e| Error::io("open archive directory", archive_dir, e))?
+            .is_dir();
+        if !is_dir {
+            return Err(Error::io(
+                "open archive directory",
+                archive_dir,
+                io::Error::from(io::ErrorKind::NotADirectory),
+            ));
+        }
+        let archive_dir_fd = OwnedFd::from(dir);
+        let aip_path = archive_dir.join(aipid);
+        let (aip, created) = ensure_dir(&archive_dir_fd, aipid, &aip_path)?;
+        let mut tree = ArchiveTree {
+            aip_path,
+            archive_dir: archive_dir_fd,
+            dirs: vec![aip],
+            dir_index: HashMap::from([(String::new(), 0)]),
+            dirty: Vec::new(),
+            staged: Vec::new(),
+        };
+        if created {
+            tree.dirty.push(None);
+        }
+        Ok(tree)
+    }
+
+    pub fn aip_path(&self) -> &Path {
+        &self.aip_path
+    }
+
+    /// The handle of the directory that holds `name`, creating the
+    /// directories on the way, and the last component of `name`.
+    fn parent_of<'n>(&mut self, name: &'n str) -> Result<(usize, &'n str), Error> {
+        let (dir_name, file_name) = match name.rsplit_once('/') {
+            Some((dir, file)) => (dir, file),
+            None => ("", name),
+        };
+        if let Some(&index) = self.dir_index.get(dir_name) {
+            return Ok((index, file_name));
+        }
+        let mut index = 0;
+        let mut walked = String::new();
+        for component in dir_name.split('/') {
+            if !walked.is_empty() {
+                walked.push('/');
+            }
+            walked.push_str(component);
+            if let Some(&known) = self.dir_index.get(&walked) {
+                index = known;
+                continue;
+            }
+            let shown = self.aip_path.join(&walked);
+            let (fd, created) = ensure_dir(&self.dirs[index], component, &shown)?;
+            if created {
+                self.dirty.push(Some(index));
+            }
+            self.dirs.push(fd);
+            let new_index = self.dirs.len() - 1;
+            self.dir_index.insert(walked.clone(), new_index);
+            index = new_index;
+        }
+        Ok((index, file_name))
+    }
+
+    /// The digest of the regular file archived as `name`, or `None` when
+    /// there is none (a symlink there is not an archived copy: the rename
+    /// replaces the link itself). A directory there is refused.
+    pub fn existing(&mut self, name: &str) -> Result<Option<ContentDigest>, Error> {
+        let (dir, file_name) = self.parent_of(name)?;
+        let shown = self.aip_path.join(name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match openat(&self.dirs[dir], file_name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+            Err(errno) => return Err(Error::io("open", shown, errno.into())),
+        };
+        let file = File::from(fd);
+        let kind = file.metadata().map_err(|e| Error::io("inspect", &shown, e))?;
+        if kind.is_dir() {
+            return Err(Error::InvalidData(format!(
+                "{} is a directory where an archived file must be",
+                shown.display()
+            )));
+        }
+        if !kind.is_file() {
+            return Ok(None);
+        }
+        sha256_digest(file)
+            .map(Some)
+            .map_err(|e| Error::io("read", shown, e))
+    }
+
+    /// Creates a temporary file for `name`; the caller writes it and hands
+    /// it back with [`ArchiveTree::stage`].
+    pub fn create_temp(&mut self, name: &str) -> Result<(File, PendingName), Error> {
+        let (dir, file_name) = self.parent_of(name)?;
+        let shown = self.aip_path.join(name);
+        for _ in 0..TEMP_NAME_ATTEMPTS {
+            let counter = TEMP_NAME_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let temp_name = temp_file_name(file_name, std::process::id(), counter);
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::CLOEXEC;
+            match openat(&self.dirs[dir], temp_name.as_str(), flags, Mode::from_raw_mode(FILE_MODE)) {
+                Ok(fd) => {
+                    // The umask may have narrowed the mode given at creation.
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))
+                        .map_err(|e| Error::io("set permissions on", &shown, e.into()))?;
+                    // Registered at once so that a failure removes it.
+                    self.staged.push(Staged {
+                        dir,
+                        temp_name,
+                        final_name: file_name.to_owned(),
+                        shown,
+                        digest: ContentDigest {
+                            size: 0,
+                            sha256: String::new(),
+                        },
+                        renamed: false,
+                    });
+                    return Ok((File::from(fd), PendingName(self.staged.len() - 1)));
+                }
+                Err(Errno::EXIST) => continue,
+                Err(errno) => {
+                    return Err(Error::io("create a temporary file for", shown, errno.into()));
+                }
+            }
+        }
+        Err(Error::io(
+            "create a temporary file for",
+            shown,
+            io::Error::new(io::ErrorKind::AlreadyExists, "every temporary name tried was taken"),
+        ))
+    }
+
+    /// Records what was written to a temporary file.
+    pub fn stage(&mut self, pending: PendingName, digest: ContentDigest) {
+        self.staged[pending.0].digest = digest;
+    }
+
+    /// A test hook: changes one byte of a staged file, as a failing disk might.
+    pub fn corrupt(&self, pending: &PendingName) -> Result<(), Error> {
+        let staged = &self.staged[pending.0];
+        let fd = openat(
+            &self.dirs[staged.dir],
+            staged.temp_name.as_str(),
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open", &staged.shown, e.into()))?;
+        let mut byte = [0u8; 1];
+        let read = rustix::io::pread(&fd, &mut byte, 0).unwrap_or(0);
+        let flipped = if read == 1 { byte[0] ^ 0xff } else { b'!' };
+        rustix::io::pwrite(&fd, &[flipped], 0)
+            .map_err(|e| Error::io("write", &staged.shown, e.into()))?;
+        Ok(())
+    }
+
+    /// Makes every staged file durable, reads each back and compares its
+    /// SHA-256 with the one computed while copying (when `verify`), then
+    /// moves them into place in order and syncs the directories. Returns
+    /// whether the read-back was done.
+    pub fn commit(&mut self, verify: bool) -> Result<(), Error> {
+        if !self.staged.is_empty() {
+            // One call makes all the data and the new entries durable: far
+            // cheaper than a sync per file when there are many.
+            rustix::fs::syncfs(&self.dirs[0])
+                .map_err(|e| Error::io("sync the file system of", &self.aip_path, e.into()))?;
+        }
+        if verify {
+            for staged in &self.staged {
+                let read_back = read_back(&self.dirs[staged.dir], staged)?;
+                if read_back != staged.digest {
+                    return Err(Error::io(
+                        "verify the archived copy of",
+                        &staged.shown,
+                        io::Error::new(
+                            io::ErrorKind::ResourceBusy,
+                            format!(
+                                "read back {} bytes with sha256 {}, but {} bytes with sha256 {} were written; no file of this request was moved into place",
+                                read_back.size, read_back.sha256, staged.digest.size, staged.digest.sha256
+                            ),
+                        ),
+                    ));
+                }
+            }
+        }
+        for staged in &mut self.staged {
+            let dir = &self.dirs[staged.dir];
+            renameat(dir, staged.temp_name.as_str(), dir, staged.final_name.as_str()).map_err(
+                |errno| match errno {
+                    Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => Error::InvalidData(format!(
+                        "{} is a directory where an archived file must be",
+                        staged.shown.display()
+                    )),
+                    other => Error::io("move into place", &staged.shown, other.into()),
+                },
+            )?;
+            staged.renamed = true;
+            if !self.dirty.contains(&Some(staged.dir)) {
+                self.dirty.push(Some(staged.dir));
+            }
+        }
+        for dirty in &self.dirty {
+            let (fd, shown) = match dirty {
+                Some(index) => (self.dirs[*index].as_fd(), self.aip_path.clone()),
+                None => (self.archive_dir.as_fd(), self.aip_path.clone()),
+            };
+            sync_dir(fd, &shown)?;
+        }
+        self.dirty.clear();
+        Ok(())
+    }
+}
+
+impl Drop for ArchiveTree {
+    fn drop(&mut self) {
+        for staged in &self.staged {
+            if !staged.renamed {
+                // Best effort: the error being returned matters more than this one.
+                let _ = unlinkat(&self.dirs[staged.dir], staged.temp_name.as_str(), AtFlags::empty());
+            }
+        }
+    }
+}
+
+/// Which staged file a temporary belongs to.
+#[derive(Debug)]
+pub struct PendingName(usize);
+
+/// The digest of a staged file as it is on the disk: its cached pages are
+/// dropped first (they are clean after the sync), so the read comes from the
+/// storage rather than from memory where the file system allows.
+fn read_back(dir: &OwnedFd, staged: &Staged) -> Result<ContentDigest, Error> {
+    let fd = openat(
+        dir,
+        staged.temp_name.as_str(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open for verification", &staged.shown, e.into()))?;
+    // Advice only: a file system that ignores it is read from its cache.
+    let _ = rustix::fs::fadvise(&fd, 0, NonZeroU64::new(0), rustix::fs::Advice::DontNeed);
+    sha256_digest(File::from(fd)).map_err(|e| Error::io("read back", &staged.shown, e))
+}
+
+/// Creates directory `name` in `parent` (mode 0750) unless it exists, then
+/// opens it without following a symlink. True when it was created here.
+fn ensure_dir(parent: &OwnedFd, name: &str, shown: &Path) -> Result<(OwnedFd, bool), Error> {
+    let created = match mkdirat(parent, name, Mode::from_raw_mode(DIR_MODE)) {
+        Ok(()) => true,
+        // Another delivery of the same request, maybe on another host, made
+        // it; or something else is there, which the open tells.
+        Err(Errno::EXIST) => false,
+        Err(errno) => return Err(Error::io("create directory", shown, errno.into())),
+    };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match openat(parent, name, flags, Mode::empty()) {
+        Ok(fd) => {
+            if created {
+                // The umask may have narrowed the mode given to mkdir.
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(DIR_MODE))
+                    .map_err(|e| Error::io("set permissions on", shown, e.into()))?;
+            }
+            Ok((fd, created))
+        }
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            let kind = statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+                .map(|stat| file_kind_name(FileType::from_raw_mode(stat.st_mode)))
+                .unwrap_or("something else");
+            Err(Error::InvalidData(format!(
+                "{} is a {kind} where a directory must be; nothing is written through it",
+                quoted(&shown.display().to_string())
+            )))
+        }
+        Err(errno) => Err(Error::io("open directory", shown, errno.into())),
+    }
+}
+
+/// Syncs a directory so that entries created or renamed in it survive a crash.
+fn sync_dir(dir: impl AsFd, shown: &Path) -> Result<(), Error> {
+    match rustix::fs::fsync(dir) {
+        Ok(()) => Ok(()),
+        // Some file systems (certain FUSE and network ones) cannot sync a
+        // directory and say EINVAL; their renames are as durable as they get.
+        Err(Errno::INVAL) => Ok(()),
+        Err(errno) => Err(Error::io("sync directory", shown, errno.into())),
+    }
+}
+
+/// The hidden temporary name a target is written under before the rename.
+pub fn temp_file_name(target_name: &str, pid: u32, counter: u64) -> String {
+    let stem = &target_name[..super::floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
+    format!(".{stem}.tmp.{pid}.{counter}")
+}
