@@ -209,11 +209,19 @@ mod tests {
             parse_test_hooks("").unwrap(),
             (Resolution::Kernel, TestHooks::default())
         );
-        let (resolution, hooks) = parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy").unwrap();
+        let (resolution, hooks) =
+            parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy").unwrap();
         assert_eq!(resolution, Resolution::Walk);
-        assert_eq!(hooks.pause_per_chunk, Some(std::time::Duration::from_millis(5)));
+        assert_eq!(
+            hooks.pause_per_chunk,
+            Some(std::time::Duration::from_millis(5))
+        );
         assert!(hooks.corrupt_copies);
         assert!(parse_test_hooks("slow-copy=x").is_err());
-        assert!(parse_test_hooks("walk").unwrap_err().contains("unknown test hook"));
+        assert!(
+            parse_test_hooks("walk")
+                .unwrap_err()
+                .contains("unknown test hook")
+        );
     }
 }

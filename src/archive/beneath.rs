@@ -130,7 +130,12 @@ fn refusal(errno: Errno) -> Refusal {
 }
 
 /// The component-by-component resolution (see the module header).
-fn walk(root: BorrowedFd<'_>, root_path: &Path, name: &str, want: Want) -> Result<OwnedFd, Refusal> {
+fn walk(
+    root: BorrowedFd<'_>,
+    root_path: &Path,
+    name: &str,
+    want: Want,
+) -> Result<OwnedFd, Refusal> {
     // Components still to walk, the next one last.
     let mut pending: Vec<Vec<u8>> = split_reversed(name.as_bytes());
     // The directories walked through below the root, innermost last.
@@ -155,7 +160,12 @@ fn walk(root: BorrowedFd<'_>, root_path: &Path, name: &str, want: Want) -> Resul
         }
         let is_last = pending.is_empty();
         if is_last {
-            match openat(here, component.as_slice(), final_flags(want) | OFlags::NOFOLLOW, Mode::empty()) {
+            match openat(
+                here,
+                component.as_slice(),
+                final_flags(want) | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ) {
                 Ok(fd) => return Ok(fd),
                 // O_NOFOLLOW on a symlink: follow it ourselves, below.
                 Err(Errno::LOOP) => {}
@@ -189,7 +199,9 @@ fn walk(root: BorrowedFd<'_>, root_path: &Path, name: &str, want: Want) -> Resul
             FileType::Directory => through.push(fd),
             FileType::Symlink => {
                 // Read from the link just opened, not looked up again.
-                let target = readlinkat(&fd, "", Vec::new()).map_err(refusal)?.into_bytes();
+                let target = readlinkat(&fd, "", Vec::new())
+                    .map_err(refusal)?
+                    .into_bytes();
                 follow(&target, root_path, &mut pending, &mut through, &mut links)?;
             }
             _ => return Err(Refusal::NotADirectory),
@@ -251,7 +263,10 @@ fn strip_root<'t>(target: &'t [u8], root_path: &Path) -> Option<&'t [u8]> {
 }
 
 fn split_reversed(name: &[u8]) -> Vec<Vec<u8>> {
-    name.split(|&b| b == b'/').rev().map(<[u8]>::to_vec).collect()
+    name.split(|&b| b == b'/')
+        .rev()
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 #[cfg(test)]
@@ -267,10 +282,8 @@ mod tests {
 
     impl Tree {
         fn new(test: &str) -> Tree {
-            let root = std::env::temp_dir().join(format!(
-                "sqs-archive-beneath-{}-{test}",
-                std::process::id()
-            ));
+            let root = std::env::temp_dir()
+                .join(format!("sqs-archive-beneath-{}-{test}", std::process::id()));
             let _ = fs::remove_dir_all(&root);
             fs::create_dir_all(root.join("top/sub")).unwrap();
             fs::write(root.join("top/sub/a.txt"), "a\n").unwrap();
@@ -285,7 +298,9 @@ mod tests {
         fn open(&self, name: &str, how: Resolution) -> Result<String, Refusal> {
             let top = fs::File::open(self.top()).unwrap();
             let fd = open_beneath(top.as_fd(), &self.top(), name, Want::File, how)?;
-            Ok(fs::read_to_string(fs::File::from(fd)).unwrap())
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut fs::File::from(fd), &mut text).unwrap();
+            Ok(text)
         }
     }
 
@@ -307,7 +322,14 @@ mod tests {
         symlink("sub", top.join("dirlink")).unwrap();
         symlink(top.join("sub"), top.join("absdir")).unwrap();
         for how in BOTH {
-            for name in ["sub/a.txt", "rel", "sub/up", "abs", "dirlink/a.txt", "absdir/up"] {
+            for name in [
+                "sub/a.txt",
+                "rel",
+                "sub/up",
+                "abs",
+                "dirlink/a.txt",
+                "absdir/up",
+            ] {
                 assert_eq!(tree.open(name, how).as_deref(), Ok("a\n"), "{name} {how:?}");
             }
         }
@@ -327,12 +349,22 @@ mod tests {
         fs::write(tree.root.join("topx/b"), "b\n").unwrap();
         symlink(tree.root.join("topx/b"), top.join("prefix")).unwrap();
         for how in BOTH {
-            for name in ["up", "abs", "etc/passwd", "sub/too-far/secret.txt", "prefix"] {
+            for name in [
+                "up",
+                "abs",
+                "etc/passwd",
+                "sub/too-far/secret.txt",
+                "prefix",
+            ] {
                 let refused = tree.open(name, how);
-                assert!(matches!(refused, Err(Refusal::Outside(_))), "{name} {how:?}: {refused:?}");
+                assert!(
+                    matches!(refused, Err(Refusal::Outside(_))),
+                    "{name} {how:?}: {refused:?}"
+                );
             }
             assert_eq!(
-                tree.open("sub/parent-of-top-is-fine/sub/a.txt", how).as_deref(),
+                tree.open("sub/parent-of-top-is-fine/sub/a.txt", how)
+                    .as_deref(),
                 Ok("a\n")
             );
         }
@@ -345,9 +377,17 @@ mod tests {
         symlink("loop2", top.join("loop1")).unwrap();
         symlink("loop1", top.join("loop2")).unwrap();
         for how in BOTH {
-            assert_eq!(tree.open("loop1", how), Err(Refusal::TooManyLinks), "{how:?}");
+            assert_eq!(
+                tree.open("loop1", how),
+                Err(Refusal::TooManyLinks),
+                "{how:?}"
+            );
             assert_eq!(tree.open("nope", how), Err(Refusal::NotFound), "{how:?}");
-            assert_eq!(tree.open("sub/a.txt/x", how), Err(Refusal::NotADirectory), "{how:?}");
+            assert_eq!(
+                tree.open("sub/a.txt/x", how),
+                Err(Refusal::NotADirectory),
+                "{how:?}"
+            );
         }
     }
 

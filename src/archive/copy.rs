@@ -229,7 +229,10 @@ mod tests {
             result
         });
         std::fs::remove_file(&path).unwrap();
-        assert!(matches!(result, Err(CopyError::StillChanging)), "{result:?}");
+        assert!(
+            matches!(result, Err(CopyError::StillChanging)),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -185,7 +185,9 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
                 &shown_source,
                 io::Error::new(
                     io::ErrorKind::ResourceBusy,
-                    format!("source still changing: it changed during each of {COPY_ATTEMPTS} copies; try again later"),
+                    format!(
+                        "source still changing: it changed during each of {COPY_ATTEMPTS} copies; try again later"
+                    ),
                 ),
             ),
         };
@@ -552,8 +554,9 @@ fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
                         | rustix::fs::OFlags::DIRECTORY
                         | rustix::fs::OFlags::NOFOLLOW
                         | rustix::fs::OFlags::CLOEXEC;
-                    let sub = rustix::fs::openat(&dir_fd, component, flags, rustix::fs::Mode::empty())
-                        .map_err(|e| read_error(&name, e))?;
+                    let sub =
+                        rustix::fs::openat(&dir_fd, component, flags, rustix::fs::Mode::empty())
+                            .map_err(|e| read_error(&name, e))?;
                     pending.push((sub, name));
                 }
                 FileType::RegularFile | FileType::Symlink => names.push(name),
@@ -583,8 +586,13 @@ fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
-    use std::time::{Duration, SystemTime};
+    use copy::lower_hex;
+    use sha2::{Digest, Sha256};
+    use std::fs::{self, Permissions};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::SystemTime;
+    use target::temp_file_name;
 
     const HELLO_SHA256: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
     const WORLD_SHA256: &str = "e258d248fda94c63753607f7c4494ee0fcbe92f1a76bfdac795c9d84101eb317";
@@ -597,6 +605,7 @@ mod tests {
     /// inside; removed when dropped.
     struct Scratch {
         root: PathBuf,
+        resolution: Resolution,
     }
 
     impl Scratch {
@@ -609,7 +618,10 @@ mod tests {
             let _ = fs::remove_dir_all(&root);
             fs::create_dir_all(root.join("source")).unwrap();
             fs::create_dir_all(root.join("archive")).unwrap();
-            Scratch { root }
+            Scratch {
+                root,
+                resolution: Resolution::Kernel,
+            }
         }
 
         fn source(&self) -> PathBuf {
@@ -643,6 +655,10 @@ mod tests {
                 filenames: &filenames,
                 source_dir: &source,
                 archive_dir: &archive_dir,
+                options: ArchiveOptions {
+                    resolution: self.resolution,
+                    ..ArchiveOptions::default()
+                },
             })
         }
 
@@ -694,6 +710,7 @@ mod tests {
             size: 6,
             sha256: sha256.into(),
             skipped: false,
+            verified: true,
         }
     }
 
@@ -779,7 +796,7 @@ mod tests {
         let empty = sha256_digest(io::empty()).unwrap();
         assert_eq!(empty.sha256, EMPTY_SHA256);
         assert_eq!(empty.size, 0);
-        assert_eq!(digest_of_bytes(b"hello\n"), hello);
+        assert_eq!(copy::digest_of_bytes(b"hello\n"), hello);
     }
 
     #[test]
@@ -817,12 +834,14 @@ mod tests {
                     size: 6,
                     sha256: WORLD_SHA256.into(),
                     skipped: false,
+                    verified: true,
                 },
                 ArchivedFile {
                     name: "a.txt".into(),
                     size: 6,
                     sha256: HELLO_SHA256.into(),
                     skipped: false,
+                    verified: true,
                 },
             ]
         );
@@ -924,7 +943,14 @@ mod tests {
 
     #[test]
     fn symlinks_leading_out_of_the_source_dir_are_refused() {
-        let scratch = Scratch::new("symlink-out");
+        for resolution in [Resolution::Kernel, Resolution::Walk] {
+            symlinks_leading_out_are_refused_with(resolution);
+        }
+    }
+
+    fn symlinks_leading_out_are_refused_with(resolution: Resolution) {
+        let mut scratch = Scratch::new("symlink-out");
+        scratch.resolution = resolution;
         fs::write(scratch.root.join("outside.txt"), b"secret\n").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", scratch.source().join("passwd")).unwrap();
         std::os::unix::fs::symlink("../outside.txt", scratch.source().join("outside")).unwrap();
@@ -938,10 +964,20 @@ mod tests {
 
     #[test]
     fn symlinks_inside_the_source_dir_are_followed() {
-        let scratch = Scratch::new("symlink-in");
+        for resolution in [Resolution::Kernel, Resolution::Walk] {
+            symlinks_inside_are_followed_with(resolution);
+        }
+    }
+
+    fn symlinks_inside_are_followed_with(resolution: Resolution) {
+        let mut scratch = Scratch::new("symlink-in");
+        scratch.resolution = resolution;
         scratch.put("real/a.txt", b"hello\n");
         std::os::unix::fs::symlink("real/a.txt", scratch.source().join("link.txt")).unwrap();
-        let report = scratch.run(&["link.txt"]).unwrap();
+        std::os::unix::fs::symlink(scratch.source().join("real"), scratch.source().join("abs"))
+            .unwrap();
+        let report = scratch.run(&["link.txt", "abs/a.txt"]).unwrap();
+        assert_eq!(report.files[1].sha256, HELLO_SHA256);
         assert_eq!(report.files[0].sha256, HELLO_SHA256);
         let copy = scratch.aip().join("link.txt");
         assert!(fs::symlink_metadata(&copy).unwrap().is_file());
@@ -1040,32 +1076,150 @@ mod tests {
     }
 
     #[test]
-    fn failures_leave_no_temporary_files() {
-        let scratch = Scratch::new("failure");
+    fn files_where_directories_must_be_are_permanent_and_named() {
+        let scratch = Scratch::new("file-in-the-way");
         scratch.put("a.txt", b"hello\n");
-        scratch.put("b.txt", b"world\n");
+        scratch.put("sub/b.txt", b"world\n");
 
-        // The AIP directory cannot be created.
         fs::write(scratch.aip(), b"in the way").unwrap();
-        match scratch.run(&["a.txt"]) {
-            Err(Error::Io { path, .. }) => assert_eq!(path, scratch.aip()),
-            other => panic!("expected Io, got {other:?}"),
-        }
+        let message = invalid_data_message(scratch.run(&["a.txt"]));
+        assert!(
+            message.contains("aip-0001\" is a regular file where a directory must be"),
+            "{message}"
+        );
         fs::remove_file(scratch.aip()).unwrap();
 
-        // The rename fails after the copy was written: a directory holds
-        // the second file's place.
-        fs::create_dir_all(scratch.aip().join("b.txt/inner")).unwrap();
-        match scratch.run(&["a.txt", "b.txt"]) {
-            Err(Error::Io { path, .. }) => assert_eq!(path, scratch.aip().join("b.txt")),
-            other => panic!("expected Io, got {other:?}"),
-        }
+        fs::create_dir_all(scratch.aip()).unwrap();
+        fs::write(scratch.aip().join("sub"), b"in the way").unwrap();
+        let message = invalid_data_message(scratch.run(&["a.txt", "sub/b.txt"]));
+        assert!(message.contains("sub\" is a regular file"), "{message}");
+        fs::remove_file(scratch.aip().join("sub")).unwrap();
+
+        // A directory where a file must go.
+        fs::create_dir_all(scratch.aip().join("a.txt/inner")).unwrap();
+        let message = invalid_data_message(scratch.run(&["sub/b.txt", "a.txt"]));
+        assert!(
+            message.contains("a.txt is a directory where an archived file must be"),
+            "{message}"
+        );
         assert!(
             scratch.temp_files().is_empty(),
             "{:?}",
             scratch.temp_files()
         );
         assert!(!scratch.aip().join(MANIFEST_NAME).exists());
+    }
+
+    #[test]
+    fn symlinks_where_archive_directories_must_be_are_refused() {
+        for resolution in [Resolution::Kernel, Resolution::Walk] {
+            let mut scratch = Scratch::new("archive-symlink");
+            scratch.resolution = resolution;
+            scratch.put("a.txt", b"hello\n");
+            scratch.put("sub/b.txt", b"world\n");
+            let elsewhere = scratch.root.join("elsewhere");
+            fs::create_dir_all(elsewhere.join("sub")).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, scratch.aip()).unwrap();
+            let message = invalid_data_message(scratch.run(&["a.txt"]));
+            assert!(
+                message.contains("aip-0001\" is a symbolic link"),
+                "{message}"
+            );
+            fs::remove_file(scratch.aip()).unwrap();
+
+            fs::create_dir_all(scratch.aip()).unwrap();
+            std::os::unix::fs::symlink(elsewhere.join("sub"), scratch.aip().join("sub")).unwrap();
+            let message = invalid_data_message(scratch.run(&["a.txt", "sub/b.txt"]));
+            assert!(message.contains("sub\" is a symbolic link"), "{message}");
+            assert_eq!(fs::read_dir(elsewhere.join("sub")).unwrap().count(), 0);
+            assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 1);
+            assert!(scratch.temp_files().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_copy_that_does_not_read_back_as_written_is_not_moved_into_place() {
+        let scratch = Scratch::new("corrupt");
+        scratch.put("a.txt", b"hello\n");
+        scratch.put("b.txt", b"world\n");
+        // An older copy of a.txt is in place: it must survive.
+        fs::create_dir_all(scratch.aip()).unwrap();
+        fs::write(scratch.aip().join("a.txt"), b"older\n").unwrap();
+        let filenames = vec!["a.txt".to_string(), "b.txt".to_string()];
+        let (source, archive_dir) = (scratch.source(), scratch.archive());
+        let job = |verify| ArchiveJob {
+            aipid: AIPID,
+            filenames: &filenames,
+            source_dir: &source,
+            archive_dir: &archive_dir,
+            options: ArchiveOptions {
+                verify,
+                hooks: TestHooks {
+                    corrupt_copies: true,
+                    ..TestHooks::default()
+                },
+                ..ArchiveOptions::default()
+            },
+        };
+        match archive(&job(true)) {
+            Err(error @ Error::Io { .. }) => {
+                assert_eq!(error.exit(), crate::exit::Exit::TempFail, "{error}");
+                assert!(
+                    error.to_string().contains("verify the archived copy"),
+                    "{error}"
+                );
+            }
+            other => panic!("expected Io, got {other:?}"),
+        }
+        assert_eq!(fs::read(scratch.aip().join("a.txt")).unwrap(), b"older\n");
+        assert!(!scratch.aip().join("b.txt").exists());
+        assert!(!scratch.aip().join(MANIFEST_NAME).exists());
+        assert!(
+            scratch.temp_files().is_empty(),
+            "{:?}",
+            scratch.temp_files()
+        );
+
+        // Without verification nothing notices: the reason verify is on.
+        let report = archive(&job(false)).unwrap();
+        assert!(report.files.iter().all(|f| !f.verified));
+        assert_ne!(fs::read(scratch.aip().join("b.txt")).unwrap(), b"world\n");
+    }
+
+    #[test]
+    fn the_report_sums_up_the_job() {
+        let scratch = Scratch::new("summary");
+        scratch.put("a.txt", b"hello\n");
+        scratch.put("sub/b.txt", b"world, again\n");
+        let report = scratch.run(&["a.txt", "sub/b.txt"]).unwrap();
+        assert_eq!(report.file_count, 2);
+        assert_eq!(report.total_bytes, 6 + 13);
+        let manifest = fs::read(&report.manifest).unwrap();
+        assert_eq!(
+            report.manifest_sha256,
+            lower_hex(&Sha256::digest(&manifest))
+        );
+        assert!(report.files.iter().all(|f| f.verified && !f.skipped));
+    }
+
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let scratch = Scratch::new("fifo");
+        let fifo = scratch.source().join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::os::unix::fs::symlink("/dev/null", scratch.source().join("null")).unwrap();
+        let message = invalid_data_message(scratch.run(&["pipe"]));
+        assert!(message.contains("is a FIFO"), "{message}");
+        // /dev/null is outside the source directory: refused before its kind matters.
+        let message = invalid_data_message(scratch.run(&["null"]));
+        assert!(message.contains("outside"), "{message}");
+        assert_eq!(fs::read_dir(scratch.archive()).unwrap().count(), 0);
     }
 
     #[test]

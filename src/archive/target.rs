@@ -149,7 +149,9 @@ impl ArchiveTree {
             Err(errno) => return Err(Error::io("open", shown, errno.into())),
         };
         let file = File::from(fd);
-        let kind = file.metadata().map_err(|e| Error::io("inspect", &shown, e))?;
+        let kind = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &shown, e))?;
         if kind.is_dir() {
             return Err(Error::InvalidData(format!(
                 "{} is a directory where an archived file must be",
@@ -172,12 +174,14 @@ impl ArchiveTree {
         for _ in 0..TEMP_NAME_ATTEMPTS {
             let counter = TEMP_NAME_COUNTER.fetch_add(1, Ordering::Relaxed);
             let temp_name = temp_file_name(file_name, std::process::id(), counter);
-            let flags = OFlags::WRONLY
-                | OFlags::CREATE
-                | OFlags::EXCL
-                | OFlags::NOFOLLOW
-                | OFlags::CLOEXEC;
-            match openat(&self.dirs[dir], temp_name.as_str(), flags, Mode::from_raw_mode(FILE_MODE)) {
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match openat(
+                &self.dirs[dir],
+                temp_name.as_str(),
+                flags,
+                Mode::from_raw_mode(FILE_MODE),
+            ) {
                 Ok(fd) => {
                     // The umask may have narrowed the mode given at creation.
                     rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))
@@ -198,14 +202,21 @@ impl ArchiveTree {
                 }
                 Err(Errno::EXIST) => continue,
                 Err(errno) => {
-                    return Err(Error::io("create a temporary file for", shown, errno.into()));
+                    return Err(Error::io(
+                        "create a temporary file for",
+                        shown,
+                        errno.into(),
+                    ));
                 }
             }
         }
         Err(Error::io(
             "create a temporary file for",
             shown,
-            io::Error::new(io::ErrorKind::AlreadyExists, "every temporary name tried was taken"),
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "every temporary name tried was taken",
+            ),
         ))
     }
 
@@ -254,7 +265,10 @@ impl ArchiveTree {
                             io::ErrorKind::ResourceBusy,
                             format!(
                                 "read back {} bytes with sha256 {}, but {} bytes with sha256 {} were written; no file of this request was moved into place",
-                                read_back.size, read_back.sha256, staged.digest.size, staged.digest.sha256
+                                read_back.size,
+                                read_back.sha256,
+                                staged.digest.size,
+                                staged.digest.sha256
                             ),
                         ),
                     ));
@@ -263,15 +277,19 @@ impl ArchiveTree {
         }
         for staged in &mut self.staged {
             let dir = &self.dirs[staged.dir];
-            renameat(dir, staged.temp_name.as_str(), dir, staged.final_name.as_str()).map_err(
-                |errno| match errno {
-                    Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => Error::InvalidData(format!(
-                        "{} is a directory where an archived file must be",
-                        staged.shown.display()
-                    )),
-                    other => Error::io("move into place", &staged.shown, other.into()),
-                },
-            )?;
+            renameat(
+                dir,
+                staged.temp_name.as_str(),
+                dir,
+                staged.final_name.as_str(),
+            )
+            .map_err(|errno| match errno {
+                Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => Error::InvalidData(format!(
+                    "{} is a directory where an archived file must be",
+                    staged.shown.display()
+                )),
+                other => Error::io("move into place", &staged.shown, other.into()),
+            })?;
             staged.renamed = true;
             if !self.dirty.contains(&Some(staged.dir)) {
                 self.dirty.push(Some(staged.dir));
@@ -294,7 +312,11 @@ impl Drop for ArchiveTree {
         for staged in &self.staged {
             if !staged.renamed {
                 // Best effort: the error being returned matters more than this one.
-                let _ = unlinkat(&self.dirs[staged.dir], staged.temp_name.as_str(), AtFlags::empty());
+                let _ = unlinkat(
+                    &self.dirs[staged.dir],
+                    staged.temp_name.as_str(),
+                    AtFlags::empty(),
+                );
             }
         }
     }
