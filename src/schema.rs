@@ -64,7 +64,7 @@ impl MessageSchema {
 
     /// Checks a parsed message; the error lists the first few violations with their JSON paths.
     pub fn validate(&self, message: &Value) -> Result<()> {
-        let problems: Vec<String> = self
+        let mut problems: Vec<String> = self
             .validator
             .iter_errors(message)
             .take(MAX_REPORTED)
@@ -81,6 +81,15 @@ impl MessageSchema {
                 )
             })
             .collect();
+        if problems.len() < MAX_REPORTED
+            && let Some(timestamp) = message.get("timestamp").and_then(Value::as_str)
+            && !calendar_values_are_real(timestamp)
+        {
+            problems.push(format!(
+                "/timestamp: {} is not a real date and time (month 1-12, a day the month has, hour 0-23, minute 0-59, second 0-60)",
+                truncate(&format!("{timestamp:?}"), 64)
+            ));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -97,6 +106,30 @@ impl MessageSchema {
             .map_err(|e| Error::InvalidData(format!("message body is not valid JSON: {e}")))?;
         self.validate(&value)?;
         Ok(value)
+    }
+}
+
+/// False when `timestamp` has the shape `YYYY-MM-DDTHH:MM:SS...` but its
+/// numbers name no moment (`9999-99-99T99:99:99Z`); the pattern checks the
+/// shape, this the calendar. Other shapes are left to the schema.
+pub fn calendar_values_are_real(timestamp: &str) -> bool {
+    let b = timestamp.as_bytes();
+    let shaped = b.len() >= 19
+        && b.iter().take(19).enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => matches!(c, b'T' | b't' | b' '),
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if !shaped {
+        return true;
+    }
+    // parse_rfc3339 wants an offset; the prototype's timestamps have none.
+    let has_offset = timestamp[19..].contains(['Z', 'z', '+', '-']);
+    if has_offset {
+        crate::time::parse_rfc3339(timestamp).is_some()
+    } else {
+        crate::time::parse_rfc3339(&format!("{timestamp}Z")).is_some()
     }
 }
 
@@ -178,6 +211,18 @@ mod tests {
         );
         assert!(check(with("priority", json!("urgent"))).is_err());
         assert!(check(with("timestamp", json!("yesterday"))).is_err());
+        for ts in [
+            "9999-99-99T99:99:99Z",
+            "2024-02-30T00:00:00",
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00",
+            "2024-01-01T24:00:00",
+            "2024-01-01T00:60:00+00:00",
+        ] {
+            let err = check(with("timestamp", json!(ts))).unwrap_err();
+            assert!(err.contains("not a real date"), "{ts}: {err}");
+        }
+        check(with("timestamp", json!("2024-02-29T23:59:60.5+01:00"))).unwrap();
         assert!(check(with("success", json!("yes"))).is_err());
         assert!(check(json!([1, 2])).is_err());
     }
