@@ -215,11 +215,10 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
         }
         let (mut temp, pending) = tree.create_temp(&name)?;
         let copied = copy_consistent(&source, Some(&mut temp), copy_options).map_err(copy_error)?;
-        drop(temp);
         if job.options.hooks.corrupt_copies {
             tree.corrupt(&pending)?;
         }
-        tree.stage(pending, copied.clone());
+        tree.stage(pending, copied.clone(), temp);
         match existing {
             Some(old) => log::warn!(
                 "replacing {} (sha256 {}, {} bytes) with a different {} (sha256 {}, {} bytes); the newest request wins",
@@ -255,8 +254,7 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
         let (mut temp, pending) = tree.create_temp(MANIFEST_NAME)?;
         temp.write_all(text.as_bytes())
             .map_err(|e| Error::io("write", &manifest_path, e))?;
-        drop(temp);
-        tree.stage(pending, manifest_digest.clone());
+        tree.stage(pending, manifest_digest.clone(), temp);
     }
     tree.commit(job.options.verify)?;
 

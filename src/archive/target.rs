@@ -35,6 +35,12 @@ const TEMP_NAME_STEM_MAX: usize = 200;
 /// host with the same pid, or a crashed run, left one behind.
 const TEMP_NAME_ATTEMPTS: u32 = 64;
 
+/// Up to this many staged files are synced one by one (their descriptors
+/// kept open); more are made durable with one `syncfs` of the archive file
+/// system, which is far cheaper than a sync per file but also writes out
+/// whatever else is pending on that file system.
+const SYNC_EACH_MAX: usize = 32;
+
 /// Makes temporary names unique among the threads of this process.
 static TEMP_NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -46,6 +52,8 @@ struct Staged {
     /// `aip/<name>`, for messages.
     shown: PathBuf,
     digest: ContentDigest,
+    /// Kept open to be synced, while few files are staged.
+    file: Option<File>,
     renamed: bool,
 }
 
@@ -196,6 +204,7 @@ impl ArchiveTree {
                             size: 0,
                             sha256: String::new(),
                         },
+                        file: None,
                         renamed: false,
                     });
                     return Ok((File::from(fd), PendingName(self.staged.len() - 1)));
@@ -220,9 +229,18 @@ impl ArchiveTree {
         ))
     }
 
-    /// Records what was written to a temporary file.
-    pub fn stage(&mut self, pending: PendingName, digest: ContentDigest) {
-        self.staged[pending.0].digest = digest;
+    /// Records what was written to a temporary file, and keeps the file
+    /// to sync it while few are staged.
+    pub fn stage(&mut self, pending: PendingName, digest: ContentDigest, file: File) {
+        let staged = &mut self.staged[pending.0];
+        staged.digest = digest;
+        if self.staged.len() <= SYNC_EACH_MAX {
+            self.staged[pending.0].file = Some(file);
+        } else {
+            for staged in &mut self.staged {
+                staged.file = None;
+            }
+        }
     }
 
     /// A test hook: changes one byte of a staged file, as a failing disk might.
@@ -248,11 +266,17 @@ impl ArchiveTree {
     /// moves them into place in order and syncs the directories. Returns
     /// whether the read-back was done.
     pub fn commit(&mut self, verify: bool) -> Result<(), Error> {
-        if !self.staged.is_empty() {
-            // One call makes all the data and the new entries durable: far
-            // cheaper than a sync per file when there are many.
+        if self.staged.len() > SYNC_EACH_MAX {
+            // One call makes all the data and the new entries durable.
             rustix::fs::syncfs(&self.dirs[0])
                 .map_err(|e| Error::io("sync the file system of", &self.aip_path, e.into()))?;
+        } else {
+            for staged in &mut self.staged {
+                if let Some(file) = staged.file.take() {
+                    file.sync_all()
+                        .map_err(|e| Error::io("sync", &staged.shown, e))?;
+                }
+            }
         }
         if verify {
             for staged in &self.staged {
