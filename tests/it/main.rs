@@ -3,6 +3,7 @@
 //! come from `scripts/test-servers.sh` (`make test`); without them the
 //! server tests fail, they never skip.
 
+mod archive;
 mod cli;
 mod corpus;
 mod crash;
