@@ -22,7 +22,8 @@ use crate::support::*;
 const INSIDE: &str = "inside\n";
 const OUTSIDE: &str = "SECRET outside the source directory\n";
 const HOOKS: &str = "SQS_ARCHIVE_TEST_HOOKS";
-const BOTH: [(Resolution, &str); 2] = [(Resolution::Kernel, ""), (Resolution::Walk, "resolve-walk")];
+const BOTH: [(Resolution, &str); 2] =
+    [(Resolution::Kernel, ""), (Resolution::Walk, "resolve-walk")];
 
 /// A workspace with a mock-queue profile `t`.
 struct Case {
@@ -61,11 +62,7 @@ impl Case {
 
     /// One `poll_messages` run over what was sent; the completions it sent.
     fn poll(&self, hooks: &str) -> Vec<(String, Value)> {
-        let out = self
-            .ws
-            .poll(&["--profile", "t"])
-            .env(HOOKS, hooks)
-            .run();
+        let out = self.ws.poll(&["--profile", "t"]).env(HOOKS, hooks).run();
         out.ok();
         drain(&self.client, "mock://completions")
             .into_iter()
@@ -101,7 +98,12 @@ fn listing(dir: &Path) -> Vec<(String, String)> {
         for entry in std::fs::read_dir(&d).unwrap() {
             let entry = entry.unwrap();
             let kind = entry.file_type().unwrap();
-            let rel = entry.path().strip_prefix(dir).unwrap().display().to_string();
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .display()
+                .to_string();
             if kind.is_dir() {
                 found.push((rel, "dir".into()));
                 pending.push(entry.path());
@@ -191,7 +193,10 @@ fn source_swap_race_archives_nothing_from_outside() {
             stop.store(true, Ordering::Relaxed);
         });
         // Both states of the race were met: the test exercised it.
-        assert!(inside > 0 && refused > 0, "{resolution:?}: {inside} inside, {refused} refused");
+        assert!(
+            inside > 0 && refused > 0,
+            "{resolution:?}: {inside} inside, {refused} refused"
+        );
         assert!(swaps.load(Ordering::Relaxed) > 100);
     }
 }
@@ -214,7 +219,10 @@ fn source_swap_race_through_the_poller() {
         assert_eq!(completions.len(), 20);
         for (_, c) in &completions {
             if c["success"] == true {
-                assert_eq!(c["result"]["files"][0]["sha256"], sha256_hex(INSIDE.as_bytes()));
+                assert_eq!(
+                    c["result"]["files"][0]["sha256"],
+                    sha256_hex(INSIDE.as_bytes())
+                );
             } else {
                 let message = c["message"].as_str().unwrap();
                 assert!(message.contains("exit 65"), "{message}");
@@ -255,7 +263,13 @@ fn symlinks_planted_in_the_archive_are_never_written_through() {
     assert_eq!(completions.len(), 2);
     for (_, c) in &completions {
         assert_eq!(c["success"], false, "{c}");
-        assert!(c["message"].as_str().unwrap().contains("is a symbolic link"), "{c}");
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("is a symbolic link"),
+            "{c}"
+        );
     }
     assert_eq!(listing(&elsewhere), before);
     assert_eq!(case.requests_left(), 0);
@@ -266,12 +280,15 @@ fn things_in_the_way_and_special_sources_are_permanent() {
     let case = Case::new("in-the-way", json!({"max_receive_count": 5}));
     case.ws.write("source/a.txt", "hello\n");
     case.ws.write("source/dir/x.txt", "x\n");
-    case.ws.write("archive/p1", "a file where the AIP directory goes\n");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(case.path("source/pipe"))
-        .status()
-        .unwrap()
-        .success());
+    case.ws
+        .write("archive/p1", "a file where the AIP directory goes\n");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(case.path("source/pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
     case.process("p1", &["a.txt"], "")
         .exit(65)
         .one_line_error()
@@ -291,17 +308,21 @@ fn things_in_the_way_and_special_sources_are_permanent() {
     for (_, c) in &completions {
         assert_eq!(c["success"], false, "{c}");
     }
-    assert_eq!(case.requests_left(), 0, "permanent failures are not retried");
+    assert_eq!(
+        case.requests_left(),
+        0,
+        "permanent failures are not retried"
+    );
 }
 
-/// A 64 MiB source, copied slowly (a test hook pauses after each 256 KiB),
+/// A 16 MiB source, copied slowly (a test hook pauses after each 256 KiB),
 /// rewritten in place by a writer that starts once the copy has begun.
 fn rewrite_during_copy<T: Send>(
     case: &Case,
     aipid: &str,
     run: impl FnOnce() -> T,
 ) -> (T, [String; 2]) {
-    const SIZE: usize = 64 << 20;
+    const SIZE: usize = 16 << 20;
     let old: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
     let new: Vec<u8> = (0..SIZE).map(|i| (i % 241) as u8 ^ 0x5a).collect();
     let source = case.path(&format!("source/{aipid}.bin"));
@@ -313,7 +334,10 @@ fn rewrite_during_copy<T: Send>(
         let writer = s.spawn(|| {
             let started = Instant::now();
             while temp_files_present(&aip).is_none() {
-                assert!(started.elapsed() < Duration::from_secs(60), "the copy never started");
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the copy never started"
+                );
                 std::thread::sleep(Duration::from_millis(5));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -338,13 +362,17 @@ fn temp_files_present(aip: &Path) -> Option<()> {
 #[test]
 fn a_source_rewritten_during_its_copy_is_never_reported_mixed() {
     let case = Case::new("rewrite", json!({"max_receive_count": 5}));
-    let (done, versions) =
-        rewrite_during_copy(&case, "p1", || case.process("p1", &["p1.bin"], "slow-copy=3"));
+    let (done, versions) = rewrite_during_copy(&case, "p1", || {
+        case.process("p1", &["p1.bin"], "slow-copy=10")
+    });
     match done.code() {
         0 => {
             let result: Value = serde_json::from_str(done.stdout().trim()).unwrap();
             let reported = result["files"][0]["sha256"].as_str().unwrap().to_string();
-            assert!(versions.contains(&reported), "reported {reported}, neither version");
+            assert!(
+                versions.contains(&reported),
+                "reported {reported}, neither version"
+            );
             assert_eq!(sha256_file(&case.path("archive/p1/p1.bin")), reported);
         }
         75 => {
@@ -354,12 +382,18 @@ fn a_source_rewritten_during_its_copy_is_never_reported_mixed() {
     }
 
     case.send(&request("p2", &["p2.bin"]));
-    let (completions, versions) = rewrite_during_copy(&case, "p2", || case.poll("slow-copy=3"));
+    let (completions, versions) = rewrite_during_copy(&case, "p2", || case.poll("slow-copy=10"));
     match completions.as_slice() {
         [(_, c)] => {
             assert_eq!(c["success"], true, "{c}");
-            let reported = c["result"]["files"][0]["sha256"].as_str().unwrap().to_string();
-            assert!(versions.contains(&reported), "reported {reported}, neither version");
+            let reported = c["result"]["files"][0]["sha256"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                versions.contains(&reported),
+                "reported {reported}, neither version"
+            );
             assert_eq!(sha256_file(&case.path("archive/p2/p2.bin")), reported);
         }
         // Put off for a retry: no completion, and the request is still there.
@@ -405,33 +439,37 @@ fn ten_thousand_names_fit_and_the_manifest_checks() {
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
-    let done = case.process("p1", &refs, "");
-    done.ok();
-    let result: Value = serde_json::from_str(done.stdout().trim()).expect("one JSON object");
-    assert_eq!(result["file_count"], 10_000);
-    assert_eq!(result["files"].as_array().unwrap().len(), 10_000);
-    let check = std::process::Command::new("sha256sum")
-        .args(["--quiet", "-c", "manifest-sha256.txt"])
-        .current_dir(case.path("archive/p1"))
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
-    assert_eq!(
-        result["manifest_sha256"],
-        sha256_file(&case.path("archive/p1/manifest-sha256.txt"))
-    );
-
-    case.send(&request("p2", &refs));
+    // Through the poller first: this run does the copying.
+    case.send(&request("p1", &refs));
     let completions = case.poll("");
     assert_eq!(completions.len(), 1);
     let (text, c) = &completions[0];
     assert!(text.len() <= 1 << 20, "{} bytes", text.len());
     assert_eq!(c["success"], true, "{}", &text[..text.len().min(500)]);
     assert_eq!(c["result"]["file_count"], 10_000);
-    assert_eq!(c["result"]["total_bytes"], result["total_bytes"]);
+    let total: usize = (0..10_000).map(|i| format!("file {i}\n").len()).sum();
+    assert_eq!(c["result"]["total_bytes"], total);
     assert_eq!(
         c["result"]["manifest_sha256"],
-        sha256_file(&case.path("archive/p2/manifest-sha256.txt"))
+        sha256_file(&case.path("archive/p1/manifest-sha256.txt"))
     );
+    let check = std::process::Command::new("sha256sum")
+        .args(["--quiet", "-c", "manifest-sha256.txt"])
+        .current_dir(case.path("archive/p1"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    // On its own, delivered again: the whole result, one JSON object.
+    let done = case.process("p1", &refs, "");
+    done.ok();
+    let result: Value = serde_json::from_str(done.stdout().trim()).expect("one JSON object");
+    assert_eq!(result["file_count"], 10_000);
+    assert_eq!(result["files"].as_array().unwrap().len(), 10_000);
+    assert_eq!(result["manifest_sha256"], c["result"]["manifest_sha256"]);
     assert!(c["result"].get("unparsed_stdout").is_none());
 }
