@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
 cargo bench --locked --bench perf 2>/dev/null
+bench/archive.sh target/static/process_message

@@ -143,6 +143,16 @@ fn swap_until(race: &Path, stop: &AtomicBool, swaps: &AtomicU64) {
     }
 }
 
+/// Sets its flag when dropped, so a failing assertion stops the swapper
+/// rather than leave the test waiting for it forever.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn race_layout(case: &Case) -> PathBuf {
     case.ws.write("source/race/real/passwd", INSIDE);
     case.ws.write("outside/passwd", OUTSIDE);
@@ -161,6 +171,7 @@ fn source_swap_race_archives_nothing_from_outside() {
         let (stop, swaps) = (AtomicBool::new(false), AtomicU64::new(0));
         let (mut inside, mut refused) = (0, 0);
         std::thread::scope(|s| {
+            let _stop = StopOnDrop(&stop);
             s.spawn(|| swap_until(&race, &stop, &swaps));
             for _ in 0..2_000 {
                 let job = ArchiveJob {
@@ -190,7 +201,6 @@ fn source_swap_race_archives_nothing_from_outside() {
                 let archived = std::fs::read_to_string(archive_dir.join("race1/race/real/passwd"));
                 assert_ne!(archived.as_deref().ok(), Some(OUTSIDE), "{resolution:?}");
             }
-            stop.store(true, Ordering::Relaxed);
         });
         // Both states of the race were met: the test exercised it.
         assert!(
@@ -211,10 +221,9 @@ fn source_swap_race_through_the_poller() {
             case.send(&request(&format!("race-{n}-{i}"), &["race/real/passwd"]));
         }
         let completions = std::thread::scope(|s| {
+            let _stop = StopOnDrop(&stop);
             s.spawn(|| swap_until(&race, &stop, &swaps));
-            let completions = case.poll(hooks);
-            stop.store(true, Ordering::Relaxed);
-            completions
+            case.poll(hooks)
         });
         assert_eq!(completions.len(), 20);
         for (_, c) in &completions {
