@@ -100,11 +100,13 @@ pub fn copy_consistent(
 ) -> Result<ContentDigest, CopyError> {
     for attempt in 1..=COPY_ATTEMPTS {
         let before = settled_markers(source).map_err(CopyError::Read)?;
-        if let Some(target) = target.as_deref_mut() {
+        if attempt > 1
+            && let Some(target) = target.as_deref_mut()
+        {
             target.set_len(0).map_err(CopyError::Write)?;
             target.rewind().map_err(CopyError::Write)?;
         }
-        let digest = copy_at(source, target.as_deref_mut(), options)?;
+        let digest = copy_at(source, before.size, target.as_deref_mut(), options)?;
         let after = markers(source).map_err(CopyError::Read)?;
         if before == after && digest.size == before.size {
             return Ok(digest);
@@ -121,10 +123,11 @@ pub fn copy_consistent(
 /// writing each chunk.
 fn copy_at(
     source: &File,
+    size_hint: u64,
     mut target: Option<&mut File>,
     options: CopyOptions,
 ) -> Result<ContentDigest, CopyError> {
-    let mut buffer = vec![0u8; CHUNK];
+    let mut buffer = vec![0u8; buffer_len(size_hint)];
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
     loop {
@@ -151,9 +154,20 @@ fn copy_at(
     })
 }
 
+/// A buffer no larger than needed for a file of `size` bytes (one byte more,
+/// to see the end in the same read), and at most [`CHUNK`].
+fn buffer_len(size: u64) -> usize {
+    usize::try_from(size.saturating_add(1)).map_or(CHUNK, |len| len.clamp(4096, CHUNK))
+}
+
 /// The size and SHA-256 of everything `reader` yields.
-pub fn sha256_digest(mut reader: impl Read) -> io::Result<ContentDigest> {
-    let mut buffer = vec![0u8; CHUNK];
+pub fn sha256_digest(reader: impl Read) -> io::Result<ContentDigest> {
+    sha256_digest_sized(reader, CHUNK as u64)
+}
+
+/// [`sha256_digest`] of a stream about `size_hint` bytes long.
+pub fn sha256_digest_sized(mut reader: impl Read, size_hint: u64) -> io::Result<ContentDigest> {
+    let mut buffer = vec![0u8; buffer_len(size_hint)];
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     loop {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, mkdirat, openat, renameat, statat, unlinkat};
 use rustix::io::Errno;
 
-use super::copy::sha256_digest;
+use super::copy::sha256_digest_sized;
 use super::{ContentDigest, file_kind_name, quoted};
 use crate::error::Error;
 
@@ -70,6 +70,9 @@ pub struct ArchiveTree {
     /// Directories that got a new entry (by index), to sync at the end;
     /// `None` stands for `archive_dir` itself.
     dirty: Vec<Option<usize>>,
+    /// Directories this job created (by index): nothing is in them yet
+    /// but what this job put there.
+    created: Vec<bool>,
     staged: Vec<Staged>,
 }
 
@@ -98,6 +101,7 @@ impl ArchiveTree {
             dirs: vec![aip],
             dir_index: HashMap::from([(String::new(), 0)]),
             dirty: Vec::new(),
+            created: vec![created],
             staged: Vec::new(),
         };
         if created {
@@ -137,6 +141,7 @@ impl ArchiveTree {
                 self.dirty.push(Some(index));
             }
             self.dirs.push(fd);
+            self.created.push(created);
             let new_index = self.dirs.len() - 1;
             self.dir_index.insert(walked.clone(), new_index);
             index = new_index;
@@ -149,6 +154,10 @@ impl ArchiveTree {
     /// replaces the link itself). A directory there is refused.
     pub fn existing(&mut self, name: &str) -> Result<Option<ContentDigest>, Error> {
         let (dir, file_name) = self.parent_of(name)?;
+        if self.created[dir] && name != super::MANIFEST_NAME {
+            // Made by this job a moment ago: no earlier copy can be in it.
+            return Ok(None);
+        }
         let shown = self.aip_path.join(name);
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
         let fd = match openat(&self.dirs[dir], file_name, flags, Mode::empty()) {
@@ -169,7 +178,7 @@ impl ArchiveTree {
         if !kind.is_file() {
             return Ok(None);
         }
-        sha256_digest(file)
+        sha256_digest_sized(file, kind.len())
             .map(Some)
             .map_err(|e| Error::io("read", shown, e))
     }
@@ -263,8 +272,7 @@ impl ArchiveTree {
 
     /// Makes every staged file durable, reads each back and compares its
     /// SHA-256 with the one computed while copying (when `verify`), then
-    /// moves them into place in order and syncs the directories. Returns
-    /// whether the read-back was done.
+    /// moves them into place in order and syncs the directories.
     pub fn commit(&mut self, verify: bool) -> Result<(), Error> {
         if self.staged.len() > SYNC_EACH_MAX {
             // One call makes all the data and the new entries durable.
@@ -363,7 +371,8 @@ fn read_back(dir: &OwnedFd, staged: &Staged) -> Result<ContentDigest, Error> {
     .map_err(|e| Error::io("open for verification", &staged.shown, e.into()))?;
     // Advice only: a file system that ignores it is read from its cache.
     let _ = rustix::fs::fadvise(&fd, 0, NonZeroU64::new(0), rustix::fs::Advice::DontNeed);
-    sha256_digest(File::from(fd)).map_err(|e| Error::io("read back", &staged.shown, e))
+    sha256_digest_sized(File::from(fd), staged.digest.size)
+        .map_err(|e| Error::io("read back", &staged.shown, e))
 }
 
 /// Creates directory `name` in `parent` (mode 0750) unless it exists, then
