@@ -237,6 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn oversized_results_lose_their_file_entries_first() {
+        let files: Vec<Value> = (0..1000)
+            .map(|i| json!({"name": format!("f{i}"), "sha256": "0".repeat(64)}))
+            .collect();
+        let result =
+            json!({"file_count": 1000, "total_bytes": 5, "manifest_sha256": "ab", "files": files});
+        let c = json!({"aipid": "x", "success": true, "result": result});
+        assert_eq!(shrink_result(c.clone(), 1 << 20), c);
+        let small = shrink_result(c.clone(), 2000);
+        assert!(small.to_string().len() <= 2000);
+        assert!(small["result"].get("files").is_none());
+        assert_eq!(small["result"]["files_omitted"], true);
+        assert_eq!(small["result"]["file_count"], 1000);
+        assert_eq!(small["result"]["manifest_sha256"], "ab");
+        // Too big even without them: left for the caller to shrink further.
+        assert_eq!(shrink_result(c.clone(), 10), c);
+    }
+
+    #[test]
     fn failure_completion_validates_even_for_garbage() {
         for body in [
             "not json",
