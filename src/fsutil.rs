@@ -1,4 +1,5 @@
-//! Small file-system helpers shared by the poller, the logger and the lock.
+//! Small file-system helpers shared by the poller, the logger, the lock and
+//! `process_message`.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -46,6 +47,30 @@ pub fn warn_if_secret_readable(settings: &crate::config::Settings) {
                 mode & 0o777,
                 file.display()
             );
+        }
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit.
+/// `process_message` holds a handle on each directory of an AIP and on up to
+/// 32 files being written; the usual soft limit of 1024 would make a large
+/// tree fail (and be retried) for no reason of its own.
+pub fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // `None` is "unlimited".
+    let limit = getrlimit(Resource::Nofile);
+    let below_hard = match (limit.current, limit.maximum) {
+        (Some(soft), Some(hard)) => soft < hard,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if below_hard {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            log::debug!("cannot raise the open-file limit: {e}");
         }
     }
 }

@@ -85,6 +85,7 @@ pub fn main() -> Exit {
         let text = String::from_utf8(input)
             .map_err(|_| Error::InvalidData("the message on stdin is not UTF-8".into()))?;
         let schema = MessageSchema::load(settings.schema_file.as_deref())?;
+        crate::fsutil::raise_open_file_limit();
         let result = process(&text, &aipid, &schema, &settings).map_err(retry_on_io)?;
         let mut line = result.to_string();
         if line.len() >= MAX_HANDLER_OUTPUT {
