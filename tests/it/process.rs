@@ -35,6 +35,13 @@ fn archives_and_prints_a_json_result() {
         result["files"][0]["sha256"],
         "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
     );
+    assert_eq!(result["files"][0]["verified"], true);
+    assert_eq!(result["file_count"], 1);
+    assert_eq!(result["total_bytes"], 6);
+    assert_eq!(
+        result["manifest_sha256"],
+        sha256_file(&ws.dir.join("archive/p1/manifest-sha256.txt"))
+    );
     assert_eq!(
         std::fs::read_to_string(ws.dir.join("archive/p1/a.txt")).unwrap(),
         "hello\n"
@@ -67,6 +74,11 @@ fn bad_data_exits_65_with_one_line() {
     process(&ws, "p1", request("p1", &["../etc/passwd"]))
         .exit(65)
         .one_line_error();
+    let impossible = json!({"action": "archive", "aipid": "p1", "filenames": ["a.txt"], "timestamp": "9999-99-99T99:99:99Z"}).to_string();
+    process(&ws, "p1", impossible)
+        .exit(65)
+        .one_line_error()
+        .stderr_has("not a real date and time");
     ws.cmd(PROCESS_MESSAGE)
         .env("SQS_ARCHIVE_PROFILE", "t")
         .stdin("{}")
