@@ -29,8 +29,8 @@ use md5::Digest as _;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{
-    ArchiveClient, BatchOutcome, OutgoingMessage, QueueStats, ReceiptHandle, ReceiveRequest,
-    ReceivedMessage, SentMessage, is_fifo,
+    ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, QueueStats, ReceiptHandle,
+    ReceiveRequest, ReceivedMessage, SentMessage, is_fifo,
 };
 use crate::error::{Error, Result, ServiceError};
 
@@ -496,7 +496,16 @@ impl ArchiveClient for MockArchiveClient {
             .collect())
     }
 
-    fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+    fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes> {
+        Ok(QueueAttributes {
+            stats: self.counts(queue)?,
+            ..QueueAttributes::default()
+        })
+    }
+}
+
+impl MockArchiveClient {
+    fn counts(&self, queue: &str) -> Result<QueueStats> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
         let now = now_ms();

@@ -21,7 +21,7 @@ use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
 use self::http::{Http, HttpOptions};
 use self::retry::RetryPolicy;
 use crate::client::{
-    ArchiveClient, BatchOutcome, OutgoingMessage, QueueStats, ReceiptHandle, ReceiveRequest,
+    ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SentMessage, is_fifo,
 };
 use crate::config::{Protocol, Settings};
@@ -396,24 +396,12 @@ impl ArchiveClient for SqsArchiveClient {
         }
     }
 
-    fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
-        let names = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ];
+    fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes> {
         match self.call(&Call::GetQueueAttributes {
             queue,
-            names: &names,
+            names: &QueueAttributes::NAMES,
         })? {
-            Reply::Attributes(a) => {
-                let n = |k: &str| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-                Ok(QueueStats {
-                    visible: n(names[0]),
-                    in_flight: n(names[1]),
-                    delayed: n(names[2]),
-                })
-            }
+            Reply::Attributes(a) => Ok(QueueAttributes::from_attributes(&a)),
             other => Err(unexpected("GetQueueAttributes", &other)),
         }
     }
