@@ -236,7 +236,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
     let mut out = std::io::stdout().lock();
     match &command.action {
         Action::Help => {
-            write_out(&mut out, format_args!("{HELP}{COMMON_HELP}\n"))?;
+            write_out(
+                &mut out,
+                format_args!("{HELP}{COMMON_HELP}\n\n{}", crate::config::keys_help()),
+            )?;
             return Ok(Exit::Ok);
         }
         Action::Version => {

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod logging;
 pub mod message;
+pub mod metrics;
 pub mod mock;
 pub mod poller;
 pub mod process;

@@ -245,7 +245,7 @@ pub fn main() -> Exit {
     crate::error::run_main("poll_messages", || {
         let (common, options) = parse_args(std::env::args_os().skip(1))?;
         if common.help {
-            println!("{HELP}\n{COMMON_HELP}");
+            println!("{HELP}\n{COMMON_HELP}\n\n{}", crate::config::keys_help());
             return Ok(Exit::Ok);
         }
         if common.version {
