@@ -10,6 +10,7 @@ mod credentials;
 mod deploy;
 mod docs;
 mod faults;
+mod logs;
 mod metrics;
 mod network;
 mod poller;
