@@ -36,6 +36,10 @@ Commands:
         Approximate visible, in-flight and delayed counts of both queues, as JSON.
   credentials
         Say which source supplies the AWS credentials (never prints a secret).
+  doctor
+        Check that this host is ready: profile, credentials, queues and their attributes,
+        directories, handler, lock, metrics and log files. One ok/warn/fail line each;
+        exits 0 when nothing failed, 1 otherwise.
 
 ";
 
@@ -59,6 +63,7 @@ pub enum Action {
     },
     Stats,
     Credentials,
+    Doctor,
     Help,
     Version,
 }
@@ -104,14 +109,19 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 rest_is_common(&mut parser, &mut common)?;
                 Action::Credentials
             }
+            Some("doctor") => {
+                rest_is_common(&mut parser, &mut common)?;
+                Action::Doctor
+            }
             Some(other) => {
                 return Err(Error::Usage(format!(
-                    "unknown command {other:?}: use send, receive, delete, stats or credentials"
+                    "unknown command {other:?}: use send, receive, delete, stats, credentials or doctor"
                 )));
             }
             None => {
                 return Err(Error::Usage(
-                    "a command is required: send, receive, delete, stats or credentials".into(),
+                    "a command is required: send, receive, delete, stats, credentials or doctor"
+                        .into(),
                 ));
             }
         }
@@ -249,6 +259,16 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             )?;
             return Ok(Exit::Ok);
         }
+        Action::Doctor => {
+            // The profile is the first check: a broken one is a fail line, not exit 78.
+            crate::logging::init(
+                command.common.log_level,
+                &env,
+                log::LevelFilter::Error,
+                None,
+            )?;
+            return Ok(crate::doctor::run(&command.common.source, env, &mut out));
+        }
         _ => {}
     }
     let settings = Settings::load(&command.common.source, env)?;
@@ -350,7 +370,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             let text = chain.describe()?;
             write_out(&mut out, format_args!("{text}\n"))?;
         }
-        Action::Help | Action::Version => unreachable!("handled above"),
+        Action::Help | Action::Version | Action::Doctor => unreachable!("handled above"),
     }
     Ok(Exit::Ok)
 }

@@ -9,6 +9,7 @@ mod crash;
 mod credentials;
 mod deploy;
 mod docs;
+mod doctor;
 mod faults;
 mod logs;
 mod metrics;
