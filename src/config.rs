@@ -227,7 +227,7 @@ impl K {
 /// The keys as `--help` lists them: name, variables, default, help.
 pub fn keys_help() -> String {
     let mut out = String::from(
-        "Configuration keys (profile file; variables override; flags as --key-name):\n",
+        "Configuration keys (in the profile file; the variables named override it):\n",
     );
     for key in KEYS {
         let _ = write!(out, "  {}", key.name);
@@ -256,8 +256,8 @@ pub struct Source {
     pub profile: Option<String>,
     pub config: Option<PathBuf>,
     pub env_file: Option<PathBuf>,
-    /// Flag values by key name; they win over everything.
-    pub flags: BTreeMap<&'static str, String>,
+    /// Values given on the command line, by key; they win over everything.
+    pub flags: BTreeMap<K, String>,
 }
 
 /// The resolved configuration.
@@ -633,7 +633,7 @@ struct Layers<'a> {
     file: Map<String, Value>,
     origin: String,
     env: &'a Env,
-    flags: &'a BTreeMap<&'static str, String>,
+    flags: &'a BTreeMap<K, String>,
     /// Keys read so far (every key must be).
     read: RefCell<BTreeSet<K>>,
 }
@@ -643,7 +643,7 @@ impl Layers<'_> {
     fn raw(&self, id: K) -> Option<(Value, Origin)> {
         let key = id.key();
         self.read.borrow_mut().insert(id);
-        if let Some(v) = self.flags.get(key.name) {
+        if let Some(v) = self.flags.get(&id) {
             return Some((
                 Value::String(v.clone()),
                 Origin(format!("flag --{}", key.name.replace('_', "-"))),
@@ -769,11 +769,7 @@ impl Layers<'_> {
 mod tests {
     use super::*;
 
-    fn resolve(
-        flags: &[(&'static str, &str)],
-        env: &[(&str, &str)],
-        file: Option<&str>,
-    ) -> Result<Settings> {
+    fn resolve(flags: &[(K, &str)], env: &[(&str, &str)], file: Option<&str>) -> Result<Settings> {
         let source = Source {
             flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             ..Source::default()
@@ -825,7 +821,7 @@ mod tests {
         let s = resolve(&[], &[("WAIT_TIME_SECONDS", "3")], Some(PROTOTYPE)).unwrap();
         assert_eq!(s.wait_time_seconds, 3, "environment beats file");
         let s = resolve(
-            &[("wait_time_seconds", "7")],
+            &[(K::wait_time_seconds, "7")],
             &[("WAIT_TIME_SECONDS", "3")],
             Some(PROTOTYPE),
         )
@@ -985,7 +981,7 @@ mod tests {
         }
         assert!(help.contains("0 to 20, default 20"), "{help}");
         let s = resolve(
-            &[("metrics_interval", "5")],
+            &[(K::metrics_interval, "5")],
             &[("SQS_ARCHIVE_METRICS_FILE", "m.prom")],
             None,
         )

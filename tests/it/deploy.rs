@@ -350,3 +350,43 @@ fn systemd_units_verify() {
     // It exits 0 on unknown keys and bad values, so any output is a finding.
     assert!(out.status.success() && report.trim().is_empty(), "{report}");
 }
+
+/// `--profile NAME`: `$SQS_ARCHIVE_CONFIG_DIR` first, then `./config`, then
+/// `/etc/sqs-archive`; when none has it, exit 78 naming every place searched.
+#[test]
+fn profiles_are_searched_in_config_dir_then_dot_config_then_etc() {
+    let mut ws = Workspace::new("search");
+    let etc = ws.dir.join("etc-root");
+    std::fs::create_dir_all(&etc).unwrap();
+    ws.set_env([(
+        "SQS_ARCHIVE_CONFIG_DIR".to_string(),
+        etc.display().to_string(),
+    )]);
+    let queue = |dir: &str| format!("mock://{dir}");
+    // The same profile in both places: SQS_ARCHIVE_CONFIG_DIR wins.
+    ws.write(
+        "etc-root/p.json",
+        &format!(r#"{{"backend":"mock","mock_dir":"mock","request_queue_url":"{}","completion_queue_url":"{}"}}"#, queue("from-config-dir"), queue("x")),
+    );
+    ws.write(
+        "config/p.json",
+        &format!(r#"{{"backend":"mock","mock_dir":"mock","request_queue_url":"{}","completion_queue_url":"{}"}}"#, queue("from-dot-config"), queue("x")),
+    );
+    ws.sqs_archive(&["--profile", "p", "stats"])
+        .run()
+        .ok()
+        .stdout_has("from-config-dir");
+    // Only in ./config: found there.
+    std::fs::remove_file(etc.join("p.json")).unwrap();
+    ws.sqs_archive(&["--profile", "p", "stats"])
+        .run()
+        .ok()
+        .stdout_has("from-dot-config");
+    // Nowhere: one line naming the three places, exit 78.
+    let out = ws.sqs_archive(&["--profile", "nowhere", "stats"]).run();
+    out.exit(78)
+        .one_line_error()
+        .stderr_has(&format!("{}/nowhere.json", etc.display()))
+        .stderr_has("config/nowhere.json")
+        .stderr_has("/etc/sqs-archive/nowhere.json");
+}
