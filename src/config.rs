@@ -491,12 +491,7 @@ fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
         Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
             return Ok(env);
         }
-        Err(dotenvy::Error::Io(e)) => {
-            return Err(Error::config(
-                path.display().to_string(),
-                format!("cannot read env file: {e}"),
-            ));
-        }
+        Err(dotenvy::Error::Io(e)) => return Err(Error::io("read env file", path, e)),
         Err(e) => return Err(Error::config(path.display().to_string(), e.to_string())),
     };
     for item in iter {
@@ -569,9 +564,9 @@ fn profile_path(source: &Source, env: &Env) -> Result<Option<PathBuf>> {
         }
         let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
         return Err(Error::config(
-            format!("profile {name:?}"),
+            "--profile",
             format!(
-                "not found; searched {} (set SQS_ARCHIVE_CONFIG_DIR, or pass --config FILE)",
+                "profile {name:?} does not exist; searched {} (set SQS_ARCHIVE_CONFIG_DIR, or pass --config FILE)",
                 searched.join(", ")
             ),
         ));
@@ -726,7 +721,9 @@ impl Layers<'_> {
                 .map(|i| i.as_str().map(String::from))
                 .collect::<Option<Vec<_>>>()
                 .map(Some)
-                .ok_or_else(|| at().wrong_type(id, None)),
+                .ok_or_else(|| {
+                    Error::config(at().0, format!("{} must be a list of strings", id.name()))
+                }),
             Some(v) => Err(at().wrong_type(id, Some(v))),
         }
     }
@@ -951,7 +948,7 @@ mod tests {
             ("adir", "is a directory"),
             ("latin1", "not UTF-8"),
             ("bad", "not valid JSON"),
-            ("absent", "not found"),
+            ("absent", "does not exist"),
         ] {
             let source = Source {
                 profile: Some(profile.into()),
@@ -1005,7 +1002,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("profile \"nope\"") && e.contains("not found") && e.contains("nope.json"),
+            e.contains("profile \"nope\" does not exist") && e.contains("nope.json"),
             "{e}"
         );
         for place in [
