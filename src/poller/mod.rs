@@ -78,7 +78,7 @@ pub fn parse_args(
         }
         match flag.name() {
             "--loop" => options.keep_polling = true,
-            "--quiet" | "-q" => options.quiet = true,
+            "--quiet" => options.quiet = true,
             "--max-messages" => {
                 options.max_messages = Some(number(&mut parser, "--max-messages", 1, u64::MAX)?)
             }
@@ -935,14 +935,23 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let (_, o) =
-            parse_args(["--loop", "--max-messages", "5", "--max-runtime", "60"].map(Into::into))
-                .unwrap();
+        let (_, o) = parse_args(
+            [
+                "--loop",
+                "--quiet",
+                "--max-messages",
+                "5",
+                "--max-runtime",
+                "60",
+            ]
+            .map(Into::into),
+        )
+        .unwrap();
         assert_eq!(
             o,
             PollOptions {
                 keep_polling: true,
-                quiet: false,
+                quiet: true,
                 max_messages: Some(5),
                 max_runtime: Some(Duration::from_secs(60))
             }

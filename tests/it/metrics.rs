@@ -195,3 +195,39 @@ fn metrics_after_a_drain_and_a_failing_run_parse_and_carry_over() {
         .collect();
     assert_eq!(leftovers.len(), 1, "no temporary files: {leftovers:?}");
 }
+
+/// Under `--loop` the file is written every `metrics_interval`, before the run ends.
+#[test]
+fn a_loop_writes_metrics_every_interval() {
+    let ws = Workspace::new("metrics-loop");
+    let metrics = ws.dir.join("sqs_archive.prom");
+    ws.mock_profile(
+        "t",
+        json!({"metrics_file": metrics.display().to_string(), "metrics_interval": 1}),
+    );
+    let child = ws.poll(&["--profile", "t", "--loop"]).spawn();
+    let start = std::time::Instant::now();
+    while !metrics.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no metrics file while the loop runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (m, _) = parse_with_prometheus_client(&metrics);
+    assert_eq!(get(&m, "sqs_archive_last_exit_code"), 0.0);
+    assert_eq!(
+        get(
+            &m,
+            r#"sqs_archive_queue_messages{queue="request",state="visible"}"#
+        ),
+        0.0
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = wait_bounded(child, std::time::Duration::from_secs(60));
+    assert!(out.status.success());
+}
