@@ -296,7 +296,21 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     // The collector reads only *.prom; a dot-name without that suffix is never picked up half-written.
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&temp)?;
+        // create_new: never follow a link someone left at the temporary name.
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+        };
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Left by an earlier process with our pid that did not finish.
+                std::fs::remove_file(&temp)?;
+                create()?
+            }
+            other => other?,
+        };
         // Readable by the collector's user whatever the umask; it holds no secret.
         f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
         f.write_all(text.as_bytes())?;
