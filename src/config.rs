@@ -69,6 +69,11 @@ pub const KEYS: &[Key] = &[
         help: "AWS region, e.g. eu-west-1",
     },
     Key {
+        name: "aws_profile",
+        env: &["AWS_PROFILE"],
+        help: "profile of the shared files ~/.aws/config and ~/.aws/credentials",
+    },
+    Key {
         name: "endpoint_url",
         env: &["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"],
         help: "SQS endpoint; default https://sqs.<region>.amazonaws.com",
@@ -221,7 +226,11 @@ pub struct Settings {
     pub backend: Backend,
     pub request_queue_url: Option<String>,
     pub completion_queue_url: Option<String>,
-    pub region: String,
+    /// The region set by a flag, the environment or the profile file; see
+    /// [`crate::endpoint::Target::resolve`] for the rest of the search.
+    pub region: Option<crate::endpoint::Region>,
+    /// The shared-file profile (`aws_profile`, `AWS_PROFILE`).
+    pub aws_profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub protocol: Protocol,
     pub config_keys: ConfigKeys,
@@ -326,14 +335,9 @@ impl Settings {
         };
         let request_queue_url = layers.string("request_queue_url")?.map(|v| v.0);
         let completion_queue_url = layers.string("completion_queue_url")?.map(|v| v.0);
-        let region = match layers.string("region")? {
-            Some((r, _)) => r,
-            None => request_queue_url
-                .as_deref()
-                .or(completion_queue_url.as_deref())
-                .and_then(region_from_url)
-                .unwrap_or_else(|| "us-east-1".into()),
-        };
+        let region = layers
+            .string("region")?
+            .map(|(name, at)| crate::endpoint::Region { name, origin: at.0 });
         let endpoint_url = layers.string("endpoint_url")?.map(|v| v.0);
         if let Some(url) = &endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -375,6 +379,7 @@ impl Settings {
             backend,
             protocol,
             region,
+            aws_profile: layers.string("aws_profile")?.map(|v| v.0),
             endpoint_url,
             config_keys: ConfigKeys {
                 access_key_id: layers.file_string("aws_access_key_id")?,
@@ -432,13 +437,6 @@ impl Settings {
             .as_deref()
             .ok_or_else(|| missing(key, self.file.as_deref()))
     }
-
-    /// The endpoint requests are sent to: `endpoint_url` if set, else the regional one.
-    pub fn endpoint(&self) -> String {
-        self.endpoint_url
-            .clone()
-            .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", self.region))
-    }
 }
 
 /// Error for a required key that has no value anywhere.
@@ -455,16 +453,6 @@ pub fn missing(key: &str, file: Option<&Path>) -> Error {
         format!(" or with {vars}")
     };
     Error::config(key, format!("no value: set {key} {place}{or_env}"))
-}
-
-/// `https://sqs.eu-west-1.amazonaws.com/...` → `eu-west-1`.
-fn region_from_url(url: &str) -> Option<String> {
-    let host = url.split("://").nth(1)?.split(['/', ':']).next()?;
-    let mut parts = host.split('.');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("sqs"), Some(region), Some("amazonaws")) => Some(region.to_string()),
-        _ => None,
-    }
 }
 
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
@@ -686,7 +674,7 @@ mod tests {
     fn prototype_keys_load_unchanged() {
         let s = resolve(&[], &[], Some(PROTOTYPE)).unwrap();
         assert_eq!(s.backend, Backend::Sqs);
-        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.region.as_ref().unwrap().name, "eu-west-1");
         assert_eq!(s.max_number_of_messages, 5);
         assert_eq!(s.wait_time_seconds, 10);
         assert_eq!(s.config_keys.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
@@ -694,7 +682,6 @@ mod tests {
             s.queue_url(QueueRole::Completion).unwrap(),
             "https://sqs.eu-west-1.amazonaws.com/123/done"
         );
-        assert_eq!(s.endpoint(), "https://sqs.eu-west-1.amazonaws.com");
         assert!(
             s.http_timeout > Duration::from_secs(10),
             "read timeout outlasts the long poll"
@@ -722,14 +709,16 @@ mod tests {
             Some(r#"{"region":"x-1"}"#),
         )
         .unwrap();
-        assert_eq!(s.region, "ap-south-1");
+        assert_eq!(s.region.as_ref().unwrap().name, "ap-south-1");
         let s = resolve(
             &[],
             &[("AWS_REGION", "a"), ("AWS_DEFAULT_REGION", "b")],
             None,
         )
         .unwrap();
-        assert_eq!(s.region, "a", "AWS_REGION before AWS_DEFAULT_REGION");
+        let region = s.region.unwrap();
+        assert_eq!(region.name, "a", "AWS_REGION before AWS_DEFAULT_REGION");
+        assert_eq!(region.origin, "environment variable AWS_REGION");
         let s = resolve(
             &[],
             &[
@@ -740,24 +729,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.endpoint(),
-            "http://127.0.0.1:2",
+            s.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:2"),
             "service-specific endpoint wins"
         );
-    }
-
-    #[test]
-    fn region_defaults_from_queue_url() {
-        let s = resolve(
-            &[],
-            &[(
-                "SQS_REQUEST_QUEUE_URL",
-                "https://sqs.ca-central-1.amazonaws.com/1/q",
-            )],
-            None,
-        )
-        .unwrap();
-        assert_eq!(s.region, "ca-central-1");
     }
 
     #[test]

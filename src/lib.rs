@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod credentials;
+pub mod endpoint;
 pub mod env;
 pub mod error;
 pub mod exit;
