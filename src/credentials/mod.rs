@@ -360,7 +360,13 @@ impl CredentialChain {
     /// The profile to read and whether someone named it (then it must exist).
     fn profile_name(&self) -> (String, Option<&'static str>) {
         if let Some(name) = &self.profile {
-            return (name.clone(), Some("aws_profile"));
+            // The settings fold AWS_PROFILE into aws_profile; name the one the user wrote.
+            let by = if self.env.get("AWS_PROFILE") == Some(name.as_str()) {
+                "AWS_PROFILE"
+            } else {
+                "aws_profile"
+            };
+            return (name.clone(), Some(by));
         }
         match self.env.get("AWS_PROFILE") {
             Some(name) => (name.to_string(), Some("AWS_PROFILE")),

@@ -9,6 +9,7 @@ mod crash;
 mod credentials;
 mod deploy;
 mod docs;
+mod fakes;
 mod faults;
 mod network;
 mod poller;
