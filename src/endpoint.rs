@@ -78,7 +78,7 @@ pub fn service_endpoint(service: &str, region: &str, variant: Variant) -> String
     } else {
         partition.dns_suffix()
     };
-    let fips_host = variant.fips && !(partition == Partition::AwsUsGov && !variant.dual_stack);
+    let fips_host = variant.fips && (partition != Partition::AwsUsGov || variant.dual_stack);
     let name = if fips_host {
         format!("{service}-fips")
     } else {

@@ -342,7 +342,7 @@ impl CredentialChain {
         match step {
             Step::Environment => env::from_environment(&self.env),
             Step::ProfileConfig => from_config_keys(&self.config),
-            Step::SharedProfile => self.from_shared_profile(),
+            Step::SharedProfile => self.shared_profile(),
             Step::WebIdentity => match env::web_identity(&self.env)? {
                 None => Ok(Lookup::NotFound(
                     "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN not set)".into(),
@@ -374,7 +374,7 @@ impl CredentialChain {
         }
     }
 
-    fn from_shared_profile(&self) -> Result<Lookup> {
+    fn shared_profile(&self) -> Result<Lookup> {
         let (name, named_by) = self.profile_name();
         let files = SharedFiles::load(&self.env)?;
         match profile::plan(&files, &name, named_by)? {

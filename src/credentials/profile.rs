@@ -451,8 +451,10 @@ mod tests {
     }
 
     fn files(config: &str, credentials: &str) -> SharedFiles {
-        let mut files = SharedFiles::default();
-        files.searched = vec!["/h/.aws/config".into(), "/h/.aws/credentials".into()];
+        let mut files = SharedFiles {
+            searched: vec!["/h/.aws/config".into(), "/h/.aws/credentials".into()],
+            ..SharedFiles::default()
+        };
         files
             .add(Kind::Config, "/h/.aws/config".into(), config)
             .unwrap();

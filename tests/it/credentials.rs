@@ -635,9 +635,7 @@ fn credential_process_success_and_three_clear_failures() {
     };
     let ok = script(
         "ok.sh",
-        &format!(
-            "printf '{{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"%s\"}}' \"$1\" \"$2\"",
-        ),
+        r#"printf '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s"}' "$1" "$2""#,
     );
     let failing = script(
         "failing.sh",
