@@ -496,7 +496,7 @@ fn mask_access_key_id(id: &str) -> String {
 /// Text from outside (a process's stderr, an STS message) made fit for one
 /// log or error line: control characters escaped, at most `limit` characters
 /// from the end.
-// TODO(issue-10): swap for the shared escaping in `crate::text` once it lands.
+/// (A private stand-in for issue 10's shared `crate::text` escaping, to be swapped for it.)
 fn escape_tail(text: &str, limit: usize) -> String {
     let text = text.trim();
     let chars: Vec<char> = text.chars().collect();

@@ -205,9 +205,8 @@ pub enum PlanLookup {
 }
 
 /// Decides what profile `name` asks for. `named_by` says who chose the
-/// profile (`AWS_PROFILE`, `aws_profile`); a chosen profile must exist, and
-/// one without any credentials setting is an error too: the chain never
-/// goes on to another identity than the one asked for.
+/// profile (`AWS_PROFILE`, `aws_profile`); a chosen profile must exist, so a
+/// misspelled name never leads on to another identity.
 pub fn plan(files: &SharedFiles, name: &str, named_by: Option<&str>) -> Result<PlanLookup> {
     if files.profile(name).is_none() {
         return match named_by {
@@ -228,19 +227,13 @@ pub fn plan(files: &SharedFiles, name: &str, named_by: Option<&str>) -> Result<P
     }
     match plan_profile(files, name, &mut Vec::new())? {
         Some(plan) => Ok(PlanLookup::Found(plan)),
-        None => {
-            let message = format!(
-                "profile {name} in {} has no credentials (no keys, credential_process, role_arn \
-                 or web_identity_token_file)",
-                files.searched()
-            );
-            match named_by {
-                Some(by) => Err(Error::Credentials(format!(
-                    "{message}; it was named by {by}"
-                ))),
-                None => Ok(PlanLookup::NotFound(format!("shared files ({message})"))),
-            }
-        }
+        // A profile that only sets a region configures no credentials: the
+        // chain goes on, as in the SDKs (it is not a source that failed).
+        None => Ok(PlanLookup::NotFound(format!(
+            "shared files (profile {name} in {} has no credentials: no keys, \
+             credential_process, role_arn or web_identity_token_file)",
+            files.searched()
+        ))),
     }
 }
 
@@ -562,7 +555,6 @@ mod tests {
             ("mfa", "mfa_serial"),
             ("webonly", "web_identity_token_file needs role_arn"),
             ("half", "has no aws_secret_access_key"),
-            ("empty", "has no credentials"),
             ("badduration", "duration_seconds \"soon\""),
             ("nope", "profile nope (from AWS_PROFILE) does not exist"),
         ] {
@@ -575,6 +567,10 @@ mod tests {
             "{message}"
         );
         assert!(plan_error(&f, "sso").contains("does not support"));
+        // A profile with only a region configures no credentials; the chain goes on.
+        assert!(
+            matches!(plan_of(&f, "empty"), Ok(PlanLookup::NotFound(ref why)) if why.contains("has no credentials"))
+        );
         // Nobody named it: an absent default profile is just not there.
         assert!(matches!(
             plan(&f, "default", None),
