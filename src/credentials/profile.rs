@@ -368,10 +368,10 @@ fn plan_profile(
             where_(file)
         )));
     }
-    if let Some(sso) = SSO_KEYS.iter().find_map(|key| get(key)) {
+    if let Some((key, sso)) = SSO_KEYS.iter().find_map(|key| Some((key, get(key)?))) {
         return Err(refuse(
             sso,
-            "IAM Identity Center (sso_*)",
+            &format!("IAM Identity Center ({key})"),
             &format!(
                 "set credential_process = aws configure export-credentials --profile {name} \
                  --format process in another profile, or export keys with `aws configure \
