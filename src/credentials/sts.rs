@@ -307,7 +307,11 @@ pub fn parse_answer(
         .map_err(|_| format!("HTTP {status}, and the answer is not STS XML"))?;
     let root = document.root_element();
     if root.tag_name().name() == "ErrorResponse" || !(200..300).contains(&status) {
-        let error = child(root, "Error").unwrap_or(root);
+        // AWS writes `ErrorResponse/Error`, moto `ErrorResponse/Errors/Error`.
+        let error = root
+            .descendants()
+            .find(|n| n.is_element() && n.tag_name().name() == "Error")
+            .unwrap_or(root);
         let code = text(error, "Code").unwrap_or("(no code)");
         let message = text(error, "Message").unwrap_or("");
         return Err(format!(
@@ -417,6 +421,28 @@ on resource: arn:aws:iam::123456789012:role/r</Message>
         assert_eq!(c.expiration, at("2014-10-24T23:00:23Z"));
         // The wrong action's result is not taken for the right one.
         assert!(parse_answer(200, WEB_IDENTITY_ANSWER, "AssumeRole").is_err());
+    }
+
+    #[test]
+    fn reads_answers_captured_from_moto() {
+        let c = parse_answer(
+            200,
+            include_str!("../../tests/fixtures/sts/assume-role-moto.xml"),
+            "AssumeRole",
+        )
+        .unwrap();
+        assert!(c.access_key_id.starts_with("ASIA"), "{}", c.access_key_id);
+        assert!(!c.session_token.is_empty());
+        let e = parse_answer(
+            403,
+            include_str!("../../tests/fixtures/sts/assume-role-denied-moto.xml"),
+            "AssumeRole",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("HTTP 403 AccessDenied: User: arn:aws:iam::123456789012:user/"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -580,13 +580,16 @@ fn web_identity_from_the_environment_assumes_the_role_and_never_asks_imds() {
 
 #[test]
 fn role_arn_with_source_profile_signs_with_the_role() {
-    let (ws, server, queue) = moto_workspace("creds-role");
+    let (mut ws, server, queue) = moto_workspace("creds-role");
+    let imds = counting_imds(&server);
+    with_imds(&mut ws, &imds);
     let (id, secret) = assumer();
     ws.write(
         "home/.aws/config",
         &format!(
             "[profile archiver]\nrole_arn = {}\nsource_profile = base\nrole_session_name = it-archiver\n\
-             duration_seconds = 900\nexternal_id = it-external\n",
+             duration_seconds = 900\nexternal_id = it-external\n\
+             [profile forbidden]\nrole_arn = arn:aws:iam::123456789012:role/not-allowed\nsource_profile = base\n",
             role_arn()
         ),
     );
@@ -621,6 +624,15 @@ fn role_arn_with_source_profile_signs_with_the_role() {
         .stdout_has("access key ASIA");
     no_secrets(&out, &[&secret, &id]);
     assert_eq!(bodies(&drain(&server.client(), &queue)).len(), 1);
+    // STS refuses: an error naming the role and the refusal, and the
+    // instance role is never asked instead.
+    let out = with(send(&ws, "role-2"), "forbidden").run();
+    out.exit(77)
+        .one_line_error()
+        .stderr_has("AssumeRole arn:aws:iam::123456789012:role/not-allowed (profile forbidden in ")
+        .stderr_has("HTTP 403 AccessDenied");
+    no_secrets(&out, &[&secret]);
+    assert_eq!(imds.requests().len(), 0, "the instance role was asked");
 }
 
 #[test]
