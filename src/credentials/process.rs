@@ -27,6 +27,9 @@ const MAX_STDOUT: u64 = 64 * 1024;
 /// How much of stderr's end a failure report shows.
 const STDERR_TAIL_CHARS: usize = 400;
 
+/// How much of stderr's end is kept while the process runs.
+const STDERR_TAIL_BYTES: usize = 4096;
+
 /// The timeout from `SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT` (seconds, 1 to 3600).
 pub fn timeout(env: &Env) -> Result<Duration> {
     const VAR: &str = "SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT";
@@ -158,9 +161,19 @@ fn run_bounded(
             bytes
         });
         let err_reader = scope.spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stderr.read_to_end(&mut bytes);
-            bytes
+            // Only the end is reported: keep a bounded tail however much it writes.
+            let mut tail = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&chunk[..n]);
+                if tail.len() > STDERR_TAIL_BYTES {
+                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+                }
+            }
+            tail
         });
         let deadline = Instant::now() + timeout;
         let status = loop {
@@ -358,6 +371,21 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
+
+        let chatty = script(
+            &dir,
+            "chatty",
+            "head -c 20000000 /dev/zero | tr '\\0' x >&2; echo the-end >&2; exit 1",
+        );
+        let e = run(&chatty, "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("xxxthe-end"),
+            "{}",
+            &e[e.len().saturating_sub(80)..]
+        );
+        assert!(e.len() < 1000, "{}", e.len());
 
         let hanging = script(&dir, "hanging", "sleep 30 & sleep 30");
         let started = Instant::now();

@@ -211,7 +211,8 @@ pub fn plan(files: &SharedFiles, name: &str, named_by: Option<&str>) -> Result<P
     if files.profile(name).is_none() {
         return match named_by {
             Some(by) => Err(Error::Credentials(format!(
-                "profile {name} (from {by}) does not exist: no [{}] in {}",
+                "profile {} (from {by}) does not exist: no [{}] in {}",
+                super::escape_tail(name, 100),
                 if name == "default" {
                     "default".to_string()
                 } else {
