@@ -703,7 +703,7 @@ fn credential_process_success_and_three_clear_failures() {
 
 #[test]
 fn a_misspelled_profile_is_an_error_and_imds_is_never_asked() {
-    let (mut ws, server, _queue) = moto_workspace("creds-noprofile");
+    let (mut ws, server, queue) = moto_workspace("creds-noprofile");
     let imds = counting_imds(&server);
     with_imds(&mut ws, &imds);
     ws.write("home/.aws/config", "[profile real]\nregion = us-east-1\n");
@@ -716,6 +716,15 @@ fn a_misspelled_profile_is_an_error_and_imds_is_never_asked() {
         .stderr_has("profile doesnotexist (from AWS_PROFILE) does not exist")
         .stderr_has(&ws.path("home/.aws/config"))
         .stderr_has(&ws.path("home/.aws/credentials"));
+    // The same through the aws_profile key of the sqs-archive profile file.
+    let mut keys = server.profile(&queue, &queue);
+    keys["aws_profile"] = json!("doesnotexist");
+    ws.profile("named", keys);
+    ws.sqs_archive(&["--profile", "named", "stats"])
+        .run()
+        .exit(77)
+        .one_line_error()
+        .stderr_has("profile doesnotexist (from aws_profile) does not exist");
     assert_eq!(imds.requests().len(), 0, "the instance role was asked");
     // The same fake is used when nothing is configured: it works, so 0 above means something.
     ws.sqs_archive(&["--profile", "t", "stats"]).run().ok();
