@@ -363,12 +363,31 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             write_out(&mut out, format_args!("{}\n", Value::Object(report)))?;
         }
         Action::Credentials => {
+            // The region and endpoint are shown even when they cannot be
+            // resolved; the credentials are what this command is about.
+            let target = crate::endpoint::Target::resolve(&settings);
             let chain = crate::credentials::CredentialChain::new(
                 settings.env.clone(),
                 settings.config_keys.clone(),
-            );
-            let text = chain.describe()?;
-            write_out(&mut out, format_args!("{text}\n"))?;
+            )
+            .with_profile(settings.aws_profile.clone())
+            .with_region(target.as_ref().ok().map(|t| t.region.name.clone()));
+            let (step, credentials) = chain.report()?;
+            let (region, endpoint) = match &target {
+                Ok(t) => (
+                    t.region.to_string(),
+                    format!("{} ({})", t.endpoint, t.endpoint_origin),
+                ),
+                Err(e) => (format!("not resolved: {e}"), "not resolved".to_string()),
+            };
+            write_out(
+                &mut out,
+                format_args!(
+                    "{}\nchain step: {}\nregion: {region}\nendpoint: {endpoint}\n",
+                    credentials.describe(),
+                    step.describe()
+                ),
+            )?;
         }
         Action::Help | Action::Version | Action::Doctor => unreachable!("handled above"),
     }

@@ -151,9 +151,11 @@ keys! {
     completion_queue_url ["SQS_COMPLETION_QUEUE_URL"] text(None)
         => "URL of the completion queue (required)";
     region ["AWS_REGION", "AWS_DEFAULT_REGION"] text(None)
-        => "AWS region, e.g. eu-west-1; default: from the queue URL, else us-east-1";
+        => "AWS region, e.g. eu-west-1; default: the shared config's, else from the queue URL";
+    aws_profile ["AWS_PROFILE"] text(None)
+        => "profile of the shared files ~/.aws/config and ~/.aws/credentials";
     endpoint_url ["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"] text(None)
-        => "SQS endpoint (http:// or https://); default https://sqs.<region>.amazonaws.com";
+        => "SQS endpoint (http:// or https://); default: the region's SQS endpoint";
     protocol ["SQS_ARCHIVE_PROTOCOL"] Kind::Choice(&["query", "json"])
         => "query (XML) or json (AWS JSON 1.0)";
     aws_access_key_id [] Kind::FileText
@@ -266,7 +268,11 @@ pub struct Settings {
     pub backend: Backend,
     pub request_queue_url: Option<String>,
     pub completion_queue_url: Option<String>,
-    pub region: String,
+    /// The region set by a flag, the environment or the profile file; see
+    /// [`crate::endpoint::Target::resolve`] for the rest of the search.
+    pub region: Option<crate::endpoint::Region>,
+    /// The shared-file profile (`aws_profile`, `AWS_PROFILE`).
+    pub aws_profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub protocol: Protocol,
     pub config_keys: ConfigKeys,
@@ -355,14 +361,9 @@ impl Settings {
         };
         let request_queue_url = layers.text(K::request_queue_url)?;
         let completion_queue_url = layers.text(K::completion_queue_url)?;
-        let region = match layers.text(K::region)? {
-            Some(r) => r,
-            None => request_queue_url
-                .as_deref()
-                .or(completion_queue_url.as_deref())
-                .and_then(region_from_url)
-                .unwrap_or_else(|| "us-east-1".into()),
-        };
+        let region = layers
+            .text_at(K::region)?
+            .map(|(name, at)| crate::endpoint::Region { name, origin: at.0 });
         let endpoint_url = layers.text(K::endpoint_url)?;
         if let Some(url) = &endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -379,6 +380,7 @@ impl Settings {
             backend,
             protocol,
             region,
+            aws_profile: layers.text(K::aws_profile)?,
             endpoint_url,
             config_keys: ConfigKeys {
                 access_key_id: layers.file_text(K::aws_access_key_id)?,
@@ -442,13 +444,6 @@ impl Settings {
             .as_deref()
             .ok_or_else(|| missing(key, self.file.as_deref()))
     }
-
-    /// The endpoint requests are sent to: `endpoint_url` if set, else the regional one.
-    pub fn endpoint(&self) -> String {
-        self.endpoint_url
-            .clone()
-            .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", self.region))
-    }
 }
 
 /// Error for a required key that has no value anywhere.
@@ -467,16 +462,6 @@ pub fn missing(key: K, file: Option<&Path>) -> Error {
         key.name,
         format!("no value: set {} {place}{or_env}", key.name),
     )
-}
-
-/// `https://sqs.eu-west-1.amazonaws.com/...` → `eu-west-1`.
-fn region_from_url(url: &str) -> Option<String> {
-    let host = url.split("://").nth(1)?.split(['/', ':']).next()?;
-    let mut parts = host.split('.');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("sqs"), Some(region), Some("amazonaws")) => Some(region.to_string()),
-        _ => None,
-    }
 }
 
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
@@ -672,9 +657,17 @@ impl Layers<'_> {
         let Kind::Text { default } = id.key().kind else {
             unreachable!("{id:?} is not a text key");
         };
+        Ok(self
+            .text_at(id)?
+            .map(|(v, _)| v)
+            .or(default.map(String::from)))
+    }
+
+    /// A text key's own value (no default), with where it was set.
+    fn text_at(&self, id: K) -> Result<Option<(String, Origin)>> {
         match self.raw(id) {
-            Some((Value::String(s), _)) if !s.is_empty() => Ok(Some(s)),
-            None | Some((Value::String(_), _)) => Ok(default.map(String::from)),
+            Some((Value::String(s), at)) if !s.is_empty() => Ok(Some((s, at))),
+            None | Some((Value::String(_), _)) => Ok(None),
             Some((v, at)) => Err(at.wrong_type(id, Some(&v))),
         }
     }
@@ -794,7 +787,7 @@ mod tests {
     fn prototype_keys_load_unchanged() {
         let s = resolve(&[], &[], Some(PROTOTYPE)).unwrap();
         assert_eq!(s.backend, Backend::Sqs);
-        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.region.as_ref().unwrap().name, "eu-west-1");
         assert_eq!(s.max_number_of_messages, 5);
         assert_eq!(s.wait_time_seconds, 10);
         assert_eq!(s.config_keys.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
@@ -802,7 +795,6 @@ mod tests {
             s.queue_url(QueueRole::Completion).unwrap(),
             "https://sqs.eu-west-1.amazonaws.com/123/done"
         );
-        assert_eq!(s.endpoint(), "https://sqs.eu-west-1.amazonaws.com");
         assert!(
             s.http_timeout > Duration::from_secs(10),
             "read timeout outlasts the long poll"
@@ -830,14 +822,16 @@ mod tests {
             Some(r#"{"region":"x-1"}"#),
         )
         .unwrap();
-        assert_eq!(s.region, "ap-south-1");
+        assert_eq!(s.region.as_ref().unwrap().name, "ap-south-1");
         let s = resolve(
             &[],
             &[("AWS_REGION", "a"), ("AWS_DEFAULT_REGION", "b")],
             None,
         )
         .unwrap();
-        assert_eq!(s.region, "a", "AWS_REGION before AWS_DEFAULT_REGION");
+        let region = s.region.unwrap();
+        assert_eq!(region.name, "a", "AWS_REGION before AWS_DEFAULT_REGION");
+        assert_eq!(region.origin, "environment variable AWS_REGION");
         let s = resolve(
             &[],
             &[
@@ -848,24 +842,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.endpoint(),
-            "http://127.0.0.1:2",
+            s.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:2"),
             "service-specific endpoint wins"
         );
-    }
-
-    #[test]
-    fn region_defaults_from_queue_url() {
-        let s = resolve(
-            &[],
-            &[(
-                "SQS_REQUEST_QUEUE_URL",
-                "https://sqs.ca-central-1.amazonaws.com/1/q",
-            )],
-            None,
-        )
-        .unwrap();
-        assert_eq!(s.region, "ca-central-1");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod doctor;
+pub mod endpoint;
 pub mod env;
 pub mod error;
 pub mod exit;

@@ -79,11 +79,18 @@ impl SqsArchiveClient {
 
     /// A client configured by the settings, with the standard credential chain.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let credentials = Arc::new(CredentialChain::new(
-            settings.env.clone(),
-            settings.config_keys.clone(),
-        ));
-        let endpoint = settings.endpoint();
+        let target = crate::endpoint::Target::resolve(settings)?;
+        let credentials = Arc::new(
+            CredentialChain::new(settings.env.clone(), settings.config_keys.clone())
+                .with_profile(settings.aws_profile.clone())
+                .with_region(Some(target.region.name.clone())),
+        );
+        let endpoint = target.endpoint;
+        log::debug!(
+            "SQS endpoint {endpoint} ({}), signing region {}",
+            target.endpoint_origin,
+            target.region
+        );
         let options = SqsOptions {
             http: HttpOptions {
                 timeout: settings.http_timeout,
@@ -91,7 +98,7 @@ impl SqsArchiveClient {
                 proxy: proxy_for(&endpoint, &settings.env),
             },
             endpoint,
-            region: settings.region.clone(),
+            region: target.region.name,
             protocol: settings.protocol,
             max_attempts: settings.max_attempts,
             max_message_size: settings.max_message_size,

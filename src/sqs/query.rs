@@ -372,7 +372,7 @@ impl Params {
 /// Form-encodes: RFC 3986 unreserved characters stay, a space becomes `+`,
 /// the rest `%XX`. This is byte for byte what botocore sends, and moto
 /// re-encodes the form this way when it checks the signature.
-fn encode_into(out: &mut String, s: &str) {
+pub(crate) fn encode_into(out: &mut String, s: &str) {
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);

@@ -284,7 +284,7 @@ fn configuration_errors_say_what_and_where() {
         .exit(78)
         .one_line_error()
         .stderr_has("wait_time_seconds");
-    ws.write("config/nokeys.json", "{\"request_queue_url\": \"http://127.0.0.1:9/1/q\", \"endpoint_url\": \"http://127.0.0.1:9\"}");
+    ws.write("config/nokeys.json", "{\"request_queue_url\": \"http://127.0.0.1:9/1/q\", \"endpoint_url\": \"http://127.0.0.1:9\", \"region\": \"us-east-1\"}");
     run(with(&["--profile", "nokeys"]))
         .exit(77)
         .one_line_error()

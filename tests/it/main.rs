@@ -10,6 +10,7 @@ mod credentials;
 mod deploy;
 mod docs;
 mod doctor;
+mod fakes;
 mod faults;
 mod logs;
 mod metrics;
