@@ -61,6 +61,7 @@ fn quiet_run_against_an_unreachable_endpoint_prints_its_error() {
         json!({
             "backend": "sqs",
             "endpoint_url": "http://127.0.0.1:9",
+            "region": "us-east-1",
             "request_queue_url": "http://127.0.0.1:9/123456789012/req",
             "completion_queue_url": "http://127.0.0.1:9/123456789012/done",
             "max_attempts": 1,
