@@ -117,6 +117,30 @@ impl ServiceError {
         matches!(self.short_code(), "NonExistentQueue" | "QueueDoesNotExist")
     }
 
+    /// True when the service refused the message itself: too long, a
+    /// character SQS does not allow, a parameter out of range. Sending the
+    /// same message again cannot succeed; a smaller or different one may.
+    /// Applies to a `SendMessage` answer and to one entry of a
+    /// `SendMessageBatch` answer alike (entries carry the same codes).
+    pub fn is_permanent_refusal(&self) -> bool {
+        !self.is_retryable()
+            && !self.is_auth()
+            && !self.is_missing_queue()
+            && matches!(
+                self.short_code(),
+                "InvalidParameterValue"
+                    | "InvalidParameterValueException"
+                    | "InvalidMessageContents"
+                    | "MessageTooLong"
+                    | "BatchRequestTooLong"
+                    | "InvalidAttributeValue"
+                    | "InvalidParameterCombination"
+                    | "MissingParameter"
+                    | "ValidationError"
+                    | "ValidationException"
+            )
+    }
+
     /// True when a receipt handle is stale (the message was received again or deleted).
     pub fn is_stale_receipt(&self) -> bool {
         matches!(
@@ -181,6 +205,19 @@ impl Error {
             Error::Transport { .. } => true,
             // A truncated or garbled answer is most often a connection cut short.
             Error::Protocol { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when a send was refused for the message itself (see
+    /// [`ServiceError::is_permanent_refusal`]), by the service or by the
+    /// client's own checks before sending ([`crate::client::prepare`]):
+    /// trying the same message again cannot succeed. Meaningful on the
+    /// result of a send call.
+    pub fn is_permanent_refusal(&self) -> bool {
+        match self {
+            Error::Service(e) => e.is_permanent_refusal(),
+            Error::InvalidData(_) => true,
             _ => false,
         }
     }

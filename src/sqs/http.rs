@@ -72,14 +72,24 @@ impl Http {
         })
     }
 
-    /// POSTs a body; any status is an answer, only failing to get one is an error.
+    /// POSTs a body; any status is an answer, only failing to get one is an
+    /// error. `timeout`, when given, replaces the agent's for this call (a
+    /// long poll's wait plus a margin).
     pub fn post(
         &self,
         url: &str,
         headers: &[(String, String)],
         body: &[u8],
+        timeout: Option<Duration>,
     ) -> std::result::Result<HttpResponse, String> {
         let mut request = self.agent.post(url);
+        if let Some(timeout) = timeout {
+            request = request
+                .config()
+                .timeout_global(Some(timeout))
+                .timeout_connect(Some(Duration::from_secs(5).min(timeout)))
+                .build();
+        }
         for (k, v) in headers {
             request = request.header(k, v);
         }

@@ -125,6 +125,7 @@ pub fn request_body(call: &Call) -> Value {
             max_messages,
             wait_seconds,
             visibility_timeout,
+            attempt_id,
         } => {
             let mut body = json!({
                 "QueueUrl": queue,
@@ -136,6 +137,9 @@ pub fn request_body(call: &Call) -> Value {
             });
             if let Some(v) = visibility_timeout {
                 body["VisibilityTimeout"] = json!(v);
+            }
+            if let Some(id) = attempt_id {
+                body["ReceiveRequestAttemptId"] = json!(id);
             }
             body
         }
@@ -433,6 +437,7 @@ mod tests {
             max_messages: 1,
             wait_seconds: 0,
             visibility_timeout: None,
+            attempt_id: None,
         }
     }
 
@@ -535,6 +540,7 @@ mod tests {
                 max_messages: 10,
                 wait_seconds: 20,
                 visibility_timeout: Some(30),
+                attempt_id: None,
             }),
             json!({
                 "QueueUrl": "q",

@@ -38,12 +38,16 @@ impl Codec for QueryCodec {
                 max_messages,
                 wait_seconds,
                 visibility_timeout,
+                attempt_id,
             } => {
                 p.add("QueueUrl", queue);
                 p.add("MaxNumberOfMessages", &max_messages.to_string());
                 p.add("WaitTimeSeconds", &wait_seconds.to_string());
                 if let Some(v) = visibility_timeout {
                     p.add("VisibilityTimeout", &v.to_string());
+                }
+                if let Some(id) = attempt_id {
+                    p.add("ReceiveRequestAttemptId", id);
                 }
                 p.add("AttributeName.1", "All");
                 p.add("MessageSystemAttributeName.1", "All");
@@ -423,6 +427,7 @@ mod tests {
             max_messages: 10,
             wait_seconds: 20,
             visibility_timeout: Some(30),
+            attempt_id: None,
         });
         assert!(
             body.contains(
@@ -445,6 +450,7 @@ mod tests {
             max_messages: 1,
             wait_seconds: 0,
             visibility_timeout: None,
+            attempt_id: None,
         };
         let Reply::Received(m) = decode(&call, 200, RECEIVE).unwrap() else {
             panic!()
@@ -482,6 +488,7 @@ mod tests {
             max_messages: 1,
             wait_seconds: 0,
             visibility_timeout: None,
+            attempt_id: None,
         };
         for cut in [10, 100, RECEIVE.len() - 5] {
             let e = decode(&call, 200, &RECEIVE[..cut]).unwrap_err();
@@ -575,6 +582,7 @@ mod tests {
                 max_messages: 1,
                 wait_seconds: 0,
                 visibility_timeout: None,
+                attempt_id: None,
             };
             let Reply::Received(m) = fixture(
                 &call,

@@ -101,6 +101,7 @@ impl Server {
                     ..HttpOptions::default()
                 },
                 max_message_size: 1 << 20,
+                receive_margin: std::time::Duration::from_secs(10),
             },
             Arc::new(credentials),
         )
