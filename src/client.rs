@@ -267,9 +267,11 @@ pub fn prepare<'a>(
     Ok(PreparedMessage {
         body: &message.body,
         group_id: Some(group_id),
-        dedup_id: Some(message.dedup_id.clone().unwrap_or_else(|| {
-            crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
-        })),
+        dedup_id: Some(
+            message.dedup_id.clone().unwrap_or_else(|| {
+                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
+            }),
+        ),
     })
 }
 

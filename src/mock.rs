@@ -814,7 +814,10 @@ mod tests {
         c.send_message(q, &OutgoingMessage::new("two")).unwrap();
         assert_eq!(c.queue_stats(q).unwrap().visible, 2, "stats skips it");
         assert!(!bad.exists());
-        assert!(root.join("q/corrupt/00000000000000000001-0000000000-bad.json").exists());
+        assert!(
+            root.join("q/corrupt/00000000000000000001-0000000000-bad.json")
+                .exists()
+        );
         let got = recv(&c, q, 10, 30);
         assert_eq!(
             got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
