@@ -327,6 +327,8 @@ impl std::error::Error for Error {
 /// Runs a binary's body: prints an error once, as one line on stderr, and
 /// returns the exit code. Every binary's `main` is this and nothing more.
 pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
+    // Before any file is opened, so none can take a closed stdout's number.
+    crate::stdio::guard();
     match body() {
         Ok(exit) => exit,
         Err(Error::BrokenPipe) => Exit::Ok,

@@ -127,6 +127,36 @@ pub fn url(url: &str) -> String {
     escape(&masked).into_owned()
 }
 
+/// A JSON value as one line, with the characters [`escape`] would rewrite
+/// written as `\uXXXX` escapes: the same JSON value, inert on a terminal
+/// (serde_json alone escapes only C0 controls, `"` and `\\`).
+pub fn json_line(value: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, SafeFormatter);
+    serde::Serialize::serialize(value, &mut serializer).expect("a JSON value serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// serde_json's compact output with unsafe characters as `\uXXXX`.
+struct SafeFormatter;
+
+impl serde_json::ser::Formatter for SafeFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(i) = rest.find(is_unsafe) {
+            writer.write_all(rest[..i].as_bytes())?;
+            let c = rest[i..].chars().next().expect("found a char there");
+            write!(writer, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +200,14 @@ mod tests {
         assert_eq!(quoted("a\"b\\c\x1b", 100), r#""a\"b\\c\x1b""#);
         assert_eq!(quoted("ééé", 3), "\"é\"... (6 bytes)");
         assert_eq!(quoted("x\u{202e}y", 100), "\"x\\u{202e}y\"");
+    }
+
+    #[test]
+    fn json_lines_keep_the_value_and_escape_bidi_and_c1() {
+        let v = serde_json::json!({"aipid": "a\u{1b}[2J\u{7}\u{9b}\u{202e}b", "n": 1});
+        let line = json_line(&v);
+        assert_eq!(line, r#"{"aipid":"a\u001b[2J\u0007\u009b\u202eb","n":1}"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap(), v);
     }
 
     #[test]
