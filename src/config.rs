@@ -268,15 +268,12 @@ impl Settings {
         let env = apply_env_file(source, process_env)?;
         let (file, text) = match profile_path(source, &env)? {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::config(
+                let text = read_config_file(&path).map_err(|e| match (&e, &source.profile) {
+                    (ReadProblem::NotFound, Some(p)) => Error::config(
                         path.display().to_string(),
-                        match &source.profile {
-                            Some(p) => format!("profile {p:?} does not exist (looked for this file); pass --profile with a file in config/ or --config FILE"),
-                            None => "file not found".to_string(),
-                        },
+                        format!("profile {p:?} does not exist (looked for this file); pass --profile with a file in config/ or --config FILE"),
                     ),
-                    _ => Error::io("read configuration", &path, e),
+                    _ => e.into_error(&path),
                 })?;
                 (Some(path), Some(text))
             }
@@ -467,6 +464,43 @@ fn region_from_url(url: &str) -> Option<String> {
     }
 }
 
+/// Why a configuration file could not be read. Every one is a
+/// configuration problem (exit 78): the file is named, its content never
+/// shown (a `.env` line may hold a secret).
+#[derive(Debug)]
+pub enum ReadProblem {
+    NotFound,
+    IsDirectory,
+    NotUtf8,
+    Other(std::io::Error),
+}
+
+impl ReadProblem {
+    /// The configuration error for `path`.
+    pub fn into_error(self, path: &Path) -> Error {
+        let message = match self {
+            ReadProblem::NotFound => "file not found".to_string(),
+            ReadProblem::IsDirectory => "is a directory, not a file".to_string(),
+            ReadProblem::NotUtf8 => "is not UTF-8 text".to_string(),
+            ReadProblem::Other(e) => format!("cannot be read: {e}"),
+        };
+        Error::config(path.display().to_string(), message)
+    }
+}
+
+/// Reads a configuration file (profile, `.env`, schema, CA bundle) as text.
+pub fn read_config_file(path: &Path) -> std::result::Result<String, ReadProblem> {
+    if path.is_dir() {
+        return Err(ReadProblem::IsDirectory);
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ReadProblem::NotFound,
+        std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
+        std::io::ErrorKind::InvalidData => ReadProblem::NotUtf8,
+        _ => ReadProblem::Other(e),
+    })
+}
+
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
     // poll_messages passes its --env-file on to the handler in SQS_ARCHIVE_ENV_FILE.
     let (path, required) = match (&source.env_file, env.get("SQS_ARCHIVE_ENV_FILE")) {
@@ -474,19 +508,46 @@ fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
         (None, Some(p)) => (PathBuf::from(p), true),
         (None, None) => (PathBuf::from(".env"), false),
     };
-    let iter = match dotenvy::from_path_iter(&path) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            return Ok(env);
-        }
-        Err(dotenvy::Error::Io(e)) => return Err(Error::io("read env file", path, e)),
-        Err(e) => return Err(Error::config(path.display().to_string(), e.to_string())),
+    let text = match read_config_file(&path) {
+        Ok(text) => text,
+        Err(ReadProblem::NotFound) if !required => return Ok(env),
+        Err(e) => return Err(e.into_error(&path)),
     };
-    for item in iter {
-        let (k, v) = item.map_err(|e| Error::config(path.display().to_string(), e.to_string()))?;
+    for (k, v) in parse_env_file(&text, &path)? {
         env.set_default(k, v);
     }
     Ok(env)
+}
+
+/// The variables of a `.env` file. A malformed line is reported by its
+/// number alone: its text may be `SECRET=...` with a typo.
+fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|item| {
+            item.map_err(|e| {
+                let message = match &e {
+                    dotenvy::Error::LineParse(rest, _) => match line_of(text, rest) {
+                        Some(n) => format!("line {n} is not NAME=value (or a comment)"),
+                        None => "a line is not NAME=value (or a comment)".to_string(),
+                    },
+                    dotenvy::Error::EnvVar(_) => "a variable it refers to is not set".to_string(),
+                    _ => "cannot be parsed".to_string(),
+                };
+                Error::config(path.display().to_string(), message)
+            })
+        })
+        .collect()
+}
+
+/// The 1-based line number where `fragment` (the text dotenvy could not
+/// parse, from the bad line on) starts in `text`.
+fn line_of(text: &str, fragment: &str) -> Option<usize> {
+    let fragment = fragment.trim_end();
+    if fragment.is_empty() {
+        return None;
+    }
+    let at = text.find(fragment)?;
+    Some(text[..at].matches('\n').count() + 1)
 }
 
 fn profile_path(source: &Source, env: &Env) -> Result<Option<PathBuf>> {
@@ -863,6 +924,49 @@ mod tests {
                 .to_string()
                 .contains("missing.env")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line_never_its_text() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.env");
+        std::fs::write(
+            &path,
+            "# comment\nA=1\n\nAWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\nB=2\n",
+        )
+        .unwrap();
+        let source = Source {
+            env_file: Some(path.clone()),
+            ..Source::default()
+        };
+        let e = Settings::load(&source, Env::from_pairs::<&str, &str>([])).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.exit(), crate::exit::Exit::Config, "{text}");
+        assert!(
+            text.contains("bad.env") && text.contains("line 4"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("wJalr") && !text.contains("AWS_SECRET"),
+            "{text}"
+        );
+        // A directory, bytes that are not UTF-8: configuration problems too.
+        for (name, make) in [("d.env", 0), ("latin1.env", 1)] {
+            let p = dir.join(name);
+            if make == 0 {
+                std::fs::create_dir_all(&p).unwrap();
+            } else {
+                std::fs::write(&p, b"A=\xe9t\xe9\n").unwrap();
+            }
+            let source = Source {
+                env_file: Some(p),
+                ..Source::default()
+            };
+            let e = Settings::load(&source, Env::from_pairs::<&str, &str>([])).unwrap_err();
+            assert_eq!(e.exit(), crate::exit::Exit::Config, "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

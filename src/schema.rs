@@ -38,7 +38,8 @@ impl MessageSchema {
 
     /// Loads and compiles a schema file.
     pub fn from_file(path: &Path) -> Result<MessageSchema> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read schema", path, e))?;
+        // A schema file is configuration: any problem reading it is exit 78.
+        let text = crate::config::read_config_file(path).map_err(|e| e.into_error(path))?;
         Self::compile(&text, &path.display().to_string())
     }
 

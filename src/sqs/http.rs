@@ -43,8 +43,9 @@ impl Http {
         };
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &options.ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| Error::io("read CA bundle", path, e))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+            let pem = crate::config::read_config_file(path).map_err(|e| e.into_error(path))?;
+            let pem = pem.as_bytes();
+            let certs: Vec<_> = ureq::tls::parse_pem(pem)
                 .filter_map(|item| match item {
                     Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
                     _ => None,
