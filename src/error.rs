@@ -333,7 +333,7 @@ pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
         Ok(exit) => exit,
         Err(Error::BrokenPipe) => Exit::Ok,
         Err(e) => {
-            log::debug!("{program} failed: {e:?}");
+            log::debug!("{program} failed: {}", crate::text::escape(&format!("{e:?}")));
             eprintln!("{program}: error: {e}");
             e.exit()
         }
