@@ -511,6 +511,14 @@ fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
     let text = match read_config_file(&path) {
         Ok(text) => text,
         Err(ReadProblem::NotFound) if !required => return Ok(env),
+        // A file named on purpose that is not there: 66, as in the README.
+        Err(ReadProblem::NotFound) => {
+            return Err(Error::io(
+                "read env file",
+                path,
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        }
         Err(e) => return Err(e.into_error(&path)),
     };
     for (k, v) in parse_env_file(&text, &path)? {

@@ -329,11 +329,22 @@ impl std::error::Error for Error {
 pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
     // Before any file is opened, so none can take a closed stdout's number.
     crate::stdio::guard();
+    // A bug ends the process with one line and 70, in every build (a
+    // release build would abort with SIGABRT, a debug build exit 101).
+    let name = program.to_string();
+    std::panic::set_hook(Box::new(move |info| {
+        let line = crate::text::excerpt(&info.to_string(), 500);
+        eprintln!("{name}: internal error (a bug; please report it): {line}");
+        std::process::exit(i32::from(Exit::Software.as_u8()));
+    }));
     match body() {
         Ok(exit) => exit,
         Err(Error::BrokenPipe) => Exit::Ok,
         Err(e) => {
-            log::debug!("{program} failed: {}", crate::text::escape(&format!("{e:?}")));
+            log::debug!(
+                "{program} failed: {}",
+                crate::text::escape(&format!("{e:?}"))
+            );
             eprintln!("{program}: error: {e}");
             e.exit()
         }

@@ -11,8 +11,6 @@ use std::process::ExitCode;
 pub enum Exit {
     /// 0: the job was done.
     Ok,
-    /// 1: an error that fits no other class.
-    Failure,
     /// 64: the command line was wrong.
     Usage,
     /// 65: the input data (a message, a file name, an aipid) was wrong; retrying will not help.
@@ -21,7 +19,7 @@ pub enum Exit {
     NoInput,
     /// 69: a service (SQS, the endpoint, a queue) is unavailable or does not exist.
     Unavailable,
-    /// 70: an internal error (a bug); please report it.
+    /// 70: an internal error (a bug: a panic); please report it.
     Software,
     /// 74: reading or writing a local file failed.
     IoErr,
@@ -40,7 +38,6 @@ impl Exit {
     pub fn as_u8(self) -> u8 {
         match self {
             Exit::Ok => 0,
-            Exit::Failure => 1,
             Exit::Usage => 64,
             Exit::DataErr => 65,
             Exit::NoInput => 66,
@@ -58,7 +55,6 @@ impl Exit {
     pub fn from_code(code: i32) -> Option<Exit> {
         [
             Exit::Ok,
-            Exit::Failure,
             Exit::Usage,
             Exit::DataErr,
             Exit::NoInput,

@@ -238,6 +238,18 @@ impl Workspace {
         run
     }
 
+    /// `sqs_archive` with its stdout redirected by the shell: `">&-"`
+    /// (closed) or `">/dev/full"`, as an operator's script would.
+    pub fn sqs_archive_stdout(&self, redirect: &str, args: &[&str]) -> Run {
+        let mut run = self.cmd("sh");
+        run.command
+            .arg("-c")
+            .arg(format!("exec \"$0\" \"$@\" {redirect}"))
+            .arg(SQS_ARCHIVE)
+            .args(args);
+        run
+    }
+
     pub fn poll(&self, args: &[&str]) -> Run {
         let mut run = self.cmd(POLL_MESSAGES);
         run.command.args(args);
