@@ -369,7 +369,8 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 let stats = client.queue_stats(url)?;
                 report.insert(name.into(), json!({"queue_url": url, "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
             }
-            write_out(&mut out, format_args!("{}\n", Value::Object(report)))?;
+            let report = crate::text::json_line(&Value::Object(report));
+            write_out(&mut out, format_args!("{report}\n"))?;
         }
         Action::Credentials => {
             let chain = crate::credentials::CredentialChain::new(

@@ -337,7 +337,7 @@ impl Settings {
         {
             return Err(layers
                 .origin_of("endpoint_url")
-                .invalid("endpoint_url", url));
+                .invalid("endpoint_url", &crate::text::url(url)));
         }
         let wait_time_seconds = layers.int("wait_time_seconds", 0, 20, 20)? as u32;
         let http_timeout_seconds = layers.int("http_timeout_seconds", 1, 3600, 10)?;

@@ -94,7 +94,15 @@ fn produce(code: i32) -> Option<crate::support::Done> {
         0 => mock("exit0").sqs_archive(&stats).run(),
         64 => mock("exit64").sqs_archive(&["--bogus"]).run(),
         65 => mock("exit65")
-            .sqs_archive(&["--profile", "t", "send", "--aipid", "../x", "--filenames", "a"])
+            .sqs_archive(&[
+                "--profile",
+                "t",
+                "send",
+                "--aipid",
+                "../x",
+                "--filenames",
+                "a",
+            ])
             .run(),
         66 => mock("exit66")
             .sqs_archive(&["--env-file", "missing.env", "--profile", "t", "stats"])
@@ -116,7 +124,10 @@ fn produce(code: i32) -> Option<crate::support::Done> {
         }
         75 => {
             let server = FakeHttp::start(|_| {
-                (503, r#"{"__type":"ServiceUnavailable","message":"busy"}"#.into())
+                (
+                    503,
+                    r#"{"__type":"ServiceUnavailable","message":"busy"}"#.into(),
+                )
             });
             let ws = fake_endpoint("exit75", &server.url);
             ws.sqs_archive(&stats).run()
@@ -153,7 +164,10 @@ fn every_row_of_the_exit_code_table_is_produced_by_the_binaries() {
     assert!(table.len() >= 10, "{table:?}");
     for (code, meaning) in &table {
         if let Some((_, word, why)) = NOT_PRODUCIBLE.iter().find(|(c, _, _)| c == code) {
-            assert!(meaning.contains(word), "row {code} must say {word:?}: {why}");
+            assert!(
+                meaning.contains(word),
+                "row {code} must say {word:?}: {why}"
+            );
             continue;
         }
         let done = produce(*code).unwrap_or_else(|| panic!("nothing here produces exit {code}"));
