@@ -148,7 +148,7 @@ impl serde_json::ser::Formatter for SafeFormatter {
     ) -> std::io::Result<()> {
         let mut rest = fragment;
         while let Some(i) = rest.find(is_unsafe) {
-            writer.write_all(rest[..i].as_bytes())?;
+            writer.write_all(&rest.as_bytes()[..i])?;
             let c = rest[i..].chars().next().expect("found a char there");
             write!(writer, "\\u{:04x}", c as u32)?;
             rest = &rest[i + c.len_utf8()..];
