@@ -269,11 +269,14 @@ impl Settings {
         let (file, text) = match profile_path(source, &env)? {
             Some(path) => {
                 let text = read_config_file(&path).map_err(|e| match (&e, &source.profile) {
-                    (ReadProblem::NotFound, Some(p)) => Error::config(
+                    (ReadProblem::NotFound(_), Some(p)) => Error::config(
                         path.display().to_string(),
                         format!("profile {p:?} does not exist (looked for this file); pass --profile with a file in config/ or --config FILE"),
                     ),
-                    _ => e.into_error(&path),
+                    (ReadProblem::NotFound(_), None) => {
+                        Error::config(path.display().to_string(), "file not found")
+                    }
+                    _ => e.into_error("read profile", &path),
                 })?;
                 (Some(path), Some(text))
             }
@@ -469,22 +472,27 @@ fn region_from_url(url: &str) -> Option<String> {
 /// shown (a `.env` line may hold a secret).
 #[derive(Debug)]
 pub enum ReadProblem {
-    NotFound,
+    NotFound(std::io::Error),
     IsDirectory,
     NotUtf8,
     Other(std::io::Error),
 }
 
 impl ReadProblem {
-    /// The configuration error for `path`.
-    pub fn into_error(self, path: &Path) -> Error {
-        let message = match self {
-            ReadProblem::NotFound => "file not found".to_string(),
-            ReadProblem::IsDirectory => "is a directory, not a file".to_string(),
-            ReadProblem::NotUtf8 => "is not UTF-8 text".to_string(),
-            ReadProblem::Other(e) => format!("cannot be read: {e}"),
+    /// The error for `path` (`action` is e.g. `"read CA bundle"`): a
+    /// configuration error (78), except a file named on purpose that does
+    /// not exist (66, as the README says).
+    pub fn into_error(self, action: &'static str, path: &Path) -> Error {
+        let why = match self {
+            ReadProblem::NotFound(e) => return Error::io(action, path, e),
+            ReadProblem::IsDirectory => "it is a directory, not a file".to_string(),
+            ReadProblem::NotUtf8 => "it is not UTF-8 text".to_string(),
+            ReadProblem::Other(e) => e.to_string(),
         };
-        Error::config(path.display().to_string(), message)
+        Error::config(
+            path.display().to_string(),
+            format!("cannot {action}: {why}"),
+        )
     }
 }
 
@@ -494,7 +502,7 @@ pub fn read_config_file(path: &Path) -> std::result::Result<String, ReadProblem>
         return Err(ReadProblem::IsDirectory);
     }
     std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ReadProblem::NotFound,
+        std::io::ErrorKind::NotFound => ReadProblem::NotFound(e),
         std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
         std::io::ErrorKind::InvalidData => ReadProblem::NotUtf8,
         _ => ReadProblem::Other(e),
@@ -510,16 +518,8 @@ fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
     };
     let text = match read_config_file(&path) {
         Ok(text) => text,
-        Err(ReadProblem::NotFound) if !required => return Ok(env),
-        // A file named on purpose that is not there: 66, as in the README.
-        Err(ReadProblem::NotFound) => {
-            return Err(Error::io(
-                "read env file",
-                path,
-                std::io::ErrorKind::NotFound.into(),
-            ));
-        }
-        Err(e) => return Err(e.into_error(&path)),
+        Err(ReadProblem::NotFound(_)) if !required => return Ok(env),
+        Err(e) => return Err(e.into_error("read env file", &path)),
     };
     for (k, v) in parse_env_file(&text, &path)? {
         env.set_default(k, v);

@@ -39,7 +39,8 @@ impl MessageSchema {
     /// Loads and compiles a schema file.
     pub fn from_file(path: &Path) -> Result<MessageSchema> {
         // A schema file is configuration: any problem reading it is exit 78.
-        let text = crate::config::read_config_file(path).map_err(|e| e.into_error(path))?;
+        let text =
+            crate::config::read_config_file(path).map_err(|e| e.into_error("read schema", path))?;
         Self::compile(&text, &path.display().to_string())
     }
 
@@ -117,10 +118,15 @@ fn explain(path: &str) -> Option<String> {
     }
 }
 
-/// Shortens foreign text for a log line: [`crate::text::excerpt`], kept
-/// under this name for the poller until it calls `text` directly.
+/// Shortens text on a character boundary, newlines as spaces. Kept, with
+/// its old behaviour, for `poller` (completion fields) until it moves to
+/// [`crate::text`]; for anything printed or logged use `text::excerpt`.
 pub fn truncate(text: &str, max_chars: usize) -> String {
-    crate::text::excerpt(text, max_chars)
+    let mut out: String = text.chars().take(max_chars).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out.replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]
@@ -223,7 +229,7 @@ mod tests {
 
     #[test]
     fn truncate_keeps_one_line() {
-        assert_eq!(truncate("ab\ncd", 10), "ab\\ncd");
+        assert_eq!(truncate("ab\ncd", 10), "ab cd");
         assert_eq!(truncate("abcdef", 3), "abc…");
     }
 }

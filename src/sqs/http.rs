@@ -43,7 +43,8 @@ impl Http {
         };
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &options.ca_bundle {
-            let pem = crate::config::read_config_file(path).map_err(|e| e.into_error(path))?;
+            let pem = crate::config::read_config_file(path)
+                .map_err(|e| e.into_error("read CA bundle", path))?;
             let pem = pem.as_bytes();
             let certs: Vec<_> = ureq::tls::parse_pem(pem)
                 .filter_map(|item| match item {

@@ -270,7 +270,11 @@ const CONFIGS: &[(&str, &str, bool)] = &[
         "workers must be a whole number from 1 to 64",
         true,
     ),
-    ("not-utf8.json", "is not UTF-8 text", true),
+    (
+        "not-utf8.json",
+        "cannot read profile: it is not UTF-8 text",
+        true,
+    ),
     ("null-only.json", "expected a JSON object", true),
     (
         "out-of-range.json",
@@ -322,7 +326,7 @@ fn a_profile_that_is_a_directory_is_a_configuration_error() {
         .exit(78)
         .one_line_error()
         .stderr_has("dir.json")
-        .stderr_has("is a directory");
+        .stderr_has("it is a directory");
     std::fs::create_dir_all(ws.dir.join(".env")).unwrap();
     ws.mock_profile("t", json!({}));
     ws.sqs_archive(&["--profile", "t", "stats"])
@@ -455,7 +459,7 @@ const QUERY_ANSWERS: &[Answer] = &[
     answer("empty.xml", "stats", 200, 76, "not well-formed XML", None),
     answer("entity-expansion.xml", "stats", 200, 76, "not well-formed XML", None),
     answer("error-invalid-parameter.xml", "stats", 400, 65, "InvalidParameterValue", None),
-    answer("error-multiline-message.xml", "stats", 400, 65, "line one line two", None),
+    answer("error-multiline-message.xml", "stats", 400, 65, "line one\\nline two", None),
     answer("error-nonexistent-queue.xml", "stats", 400, 69, "NonExistentQueue", None),
     answer("error-signature.xml", "stats", 403, 77, "SignatureDoesNotMatch", None),
     answer("error-throttling.xml", "stats", 400, 75, "Throttling", None),
@@ -505,7 +509,7 @@ const JSON_ANSWERS: &[Answer] = &[
     answer("receive-missing-receipt.json", "receive", 200, 76, "ReceiptHandle", None),
     answer("receive-null-message.json", "receive", 200, 76, "ReceiveMessage", None),
     answer("receive-one-of-two-bad-md5.json", "receive", 200, 0, "m-bad", Some("m-good")),
-    answer("receive-unicode-body.json", "receive", 200, 0, "", Some("é 📦 \u{202e} <&>")),
+    answer("receive-unicode-body.json", "receive", 200, 0, "", Some("é 📦 \\u202e <&>")),
     answer("receive-wrong-types.json", "receive", 200, 76, "MessageId", None),
     answer("too-many-requests.json", "receive", 429, 75, "HTTP429", None),
     answer("truncated.json", "stats", 200, 76, "GetQueueAttributes", None),
