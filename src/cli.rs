@@ -367,7 +367,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             ] {
                 let url = settings.queue_url(role)?;
                 let stats = client.queue_stats(url)?;
-                report.insert(name.into(), json!({"queue_url": url, "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
+                report.insert(name.into(), json!({"queue_url": crate::text::url(url), "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
             }
             let report = crate::text::json_line(&Value::Object(report));
             write_out(&mut out, format_args!("{report}\n"))?;
