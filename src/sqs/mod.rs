@@ -175,7 +175,7 @@ impl SqsArchiveClient {
             .map_err(|detail| Error::Transport {
                 action,
                 endpoint: format!("{}{}", crate::text::url(&self.url), self.route),
-                detail: crate::text::excerpt(&detail, 300),
+                detail: crate::text::excerpt(&without_secrets(&detail, &self.url), 300),
             })?;
         self.codec
             .decode(call, response.status, &response.headers, &response.body)
@@ -183,6 +183,17 @@ impl SqsArchiveClient {
 
     fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {
         crate::client::prepare(queue, message, self.max_message_size)
+    }
+}
+
+/// An HTTP library's error text with the endpoint's `user:password@` (if
+/// the URL has one) masked, in case the library quotes the URL.
+fn without_secrets(detail: &str, url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) if at > 0 => detail.replace(&url[start..start + at], "***"),
+        _ => detail.to_string(),
     }
 }
 
@@ -448,5 +459,17 @@ mod tests {
         );
         let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(proxy_for("http://x", &env), None);
+    }
+
+    #[test]
+    fn transport_details_lose_the_endpoint_password() {
+        assert_eq!(
+            without_secrets(
+                "bad uri http://me:pw@host:1/ (me:pw)",
+                "http://me:pw@host:1/"
+            ),
+            "bad uri http://***@host:1/ (***)"
+        );
+        assert_eq!(without_secrets("refused", "http://host:1/"), "refused");
     }
 }
