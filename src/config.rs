@@ -467,9 +467,9 @@ fn region_from_url(url: &str) -> Option<String> {
     }
 }
 
-/// Why a configuration file could not be read. Every one is a
-/// configuration problem (exit 78): the file is named, its content never
-/// shown (a `.env` line may hold a secret).
+/// Why a configuration file could not be read: a configuration problem
+/// (exit 78), or a file named on purpose that is not there (66). The file is
+/// named, its content never shown (a `.env` line may hold a secret).
 #[derive(Debug)]
 pub enum ReadProblem {
     NotFound(std::io::Error),
@@ -554,7 +554,10 @@ fn line_of(text: &str, fragment: &str) -> Option<usize> {
     if fragment.is_empty() {
         return None;
     }
-    let at = text.find(fragment)?;
+    // Where the fragment starts a line: `X` must not be found inside `AX=1`.
+    let (at, _) = text
+        .match_indices(fragment)
+        .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')?;
     Some(text[..at].matches('\n').count() + 1)
 }
 
@@ -942,7 +945,7 @@ mod tests {
         let path = dir.join("bad.env");
         std::fs::write(
             &path,
-            "# comment\nA=1\n\nAWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\nB=2\n",
+            "# comment\nA=1 # AWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\n\nAWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\nB=2\n",
         )
         .unwrap();
         let source = Source {
