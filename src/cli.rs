@@ -296,13 +296,29 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             let queue = settings.queue_url(QueueRole::Request)?;
             let client = crate::backend::connect(&settings)?;
             let sent = client.send_message(queue, &outgoing(&request))?;
+            let id = crate::text::escape(&sent.message_id);
             log::info!(
-                "sent request {} for aipid {aipid} to {queue}",
-                sent.message_id
+                "sent request {id} for aipid {aipid} to {}",
+                crate::text::url(queue)
             );
-            write_out(&mut out, format_args!("{}\n", sent.message_id))?;
+            // The request is on the queue now: a failure to print its id must
+            // not read as a failure to send (a retry would send it twice).
+            if let Err(e) = write_line(&mut out, format_args!("{}\n", sent.message_id)) {
+                eprintln!(
+                    "sqs_archive: warning: the request was sent as message {id}, but its id could not be printed: {e}"
+                );
+            }
         }
         Action::Receive { max, wait, delete } => {
+            // A completion deleted must have been delivered: with no stdout
+            // at all, receive nothing.
+            if delete && crate::stdio::stdout_closed() {
+                return Err(Error::io(
+                    "write",
+                    "stdout",
+                    crate::stdio::closed_stdout_error(),
+                ));
+            }
             let queue = settings.queue_url(QueueRole::Completion)?;
             let client = crate::backend::connect(&settings)?;
             let request = ReceiveRequest {
@@ -311,24 +327,34 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 visibility_timeout: Some(settings.visibility_timeout),
             };
             let messages = client.receive_messages(queue, &request)?;
+            // Each line is flushed and checked before the next; only lines
+            // that were written are deleted, and a failed write ends the
+            // command with its error after those deletes.
+            let mut written = Vec::new();
+            let mut write_error = None;
             for m in &messages {
                 let body = serde_json::from_str::<Value>(&m.body)
                     .unwrap_or_else(|_| Value::String(m.body.clone()));
-                let line = json!({
+                let line = crate::text::json_line(&json!({
                     "message_id": m.message_id,
                     "receive_count": m.receive_count,
                     "receipt_handle": m.receipt_handle.as_str(),
                     "attributes": m.attributes,
                     "body": body,
-                });
-                write_out(&mut out, format_args!("{line}\n"))?;
+                }));
+                match write_line(&mut out, format_args!("{line}\n")) {
+                    Ok(()) => written.push(m),
+                    Err(e) => {
+                        write_error = Some(e);
+                        break;
+                    }
+                }
             }
-            out.flush().map_err(|e| Error::io("write", "stdout", e))?;
-            if delete && !messages.is_empty() {
+            if delete && !written.is_empty() {
                 let receipts: Vec<ReceiptHandle> =
-                    messages.iter().map(|m| m.receipt_handle.clone()).collect();
+                    written.iter().map(|m| m.receipt_handle.clone()).collect();
                 let mut failed = 0;
-                for (m, outcome) in messages
+                for (m, outcome) in written
                     .iter()
                     .zip(client.delete_message_batch(queue, &receipts)?)
                 {
@@ -336,13 +362,19 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                         failed += 1;
                         eprintln!(
                             "sqs_archive: warning: message {} printed but not deleted: {e}",
-                            m.message_id
+                            crate::text::escape(&m.message_id)
                         );
                     }
+                }
+                if let Some(e) = write_error {
+                    return Err(e);
                 }
                 if failed > 0 {
                     return Ok(Exit::TempFail);
                 }
+            }
+            if let Some(e) = write_error {
+                return Err(e);
             }
         }
         Action::Delete { receipt, queue } => {
@@ -358,9 +390,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             ] {
                 let url = settings.queue_url(role)?;
                 let stats = client.queue_stats(url)?;
-                report.insert(name.into(), json!({"queue_url": url, "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
+                report.insert(name.into(), json!({"queue_url": crate::text::url(url), "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
             }
-            write_out(&mut out, format_args!("{}\n", Value::Object(report)))?;
+            let report = crate::text::json_line(&Value::Object(report));
+            write_out(&mut out, format_args!("{report}\n"))?;
         }
         Action::Credentials => {
             // The region and endpoint are shown even when they cannot be
@@ -394,9 +427,28 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a
+/// message. A stdout closed before the start (`>&-`) is an error: the
+/// write would otherwise vanish without one (see [`crate::stdio`]).
 fn write_out(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
+    if crate::stdio::stdout_closed() {
+        return Err(Error::io(
+            "write",
+            "stdout",
+            crate::stdio::closed_stdout_error(),
+        ));
+    }
     match out.write_fmt(args) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+        Err(e) => Err(Error::io("write", "stdout", e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// [`write_out`], then flushed: when it returns `Ok` the line has left the process.
+fn write_line(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
+    write_out(out, args)?;
+    match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
         Err(e) => Err(Error::io("write", "stdout", e)),
         Ok(()) => Ok(()),

@@ -226,6 +226,66 @@ pub fn is_fifo(queue: &str) -> bool {
     queue.trim_end_matches('/').ends_with(".fifo")
 }
 
+/// A message as it goes to a queue: checked, FIFO fields resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedMessage<'a> {
+    pub body: &'a str,
+    /// FIFO queues only.
+    pub group_id: Option<&'a str>,
+    /// FIFO queues only: the given id, or the body's SHA-256 in hex.
+    pub dedup_id: Option<String>,
+}
+
+/// The send rules every client applies before a message leaves, in one
+/// place: the body must fit `max_size` (the profile's `max_message_size`),
+/// and on a FIFO queue it needs a group id and gets a deduplication id
+/// derived from the body when it has none, so the queue needs no
+/// content-based deduplication. A standard queue ignores the FIFO fields.
+/// The errors are permanent refusals ([`crate::error::Error::is_permanent_refusal`]).
+pub fn prepare<'a>(
+    queue: &str,
+    message: &'a OutgoingMessage,
+    max_size: usize,
+) -> Result<PreparedMessage<'a>> {
+    use sha2::Digest as _;
+    if message.body.len() > max_size {
+        return Err(crate::error::Error::InvalidData(format!(
+            "message body is {} bytes, over the queue's limit of {max_size} bytes (max_message_size)",
+            message.body.len(),
+        )));
+    }
+    if !is_fifo(queue) {
+        return Ok(PreparedMessage {
+            body: &message.body,
+            group_id: None,
+            dedup_id: None,
+        });
+    }
+    let group_id = message.group_id.as_deref().ok_or_else(|| {
+        crate::error::Error::InvalidData("a FIFO queue needs a message group id".into())
+    })?;
+    Ok(PreparedMessage {
+        body: &message.body,
+        group_id: Some(group_id),
+        dedup_id: Some(
+            message.dedup_id.clone().unwrap_or_else(|| {
+                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
+            }),
+        ),
+    })
+}
+
+/// A batch's bodies together must fit `max_size` too (SQS counts the sum).
+pub fn check_batch_size(messages: &[OutgoingMessage], max_size: usize) -> Result<()> {
+    let total: usize = messages.iter().map(|m| m.body.len()).sum();
+    if total > max_size {
+        return Err(crate::error::Error::InvalidData(format!(
+            "batch of {total} bytes is over the limit of {max_size} bytes"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +295,29 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn prepare_checks_size_and_fills_fifo_fields() {
+        let m = OutgoingMessage::new("body");
+        let p = prepare("https://sqs/1/q", &m, 10).unwrap();
+        assert_eq!((p.group_id, p.dedup_id), (None, None));
+        let e = prepare("https://sqs/1/q", &m, 3).unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        let e = prepare("https://sqs/1/q.fifo", &m, 10).unwrap_err();
+        assert!(e.to_string().contains("group id"), "{e}");
+        let fifo = OutgoingMessage {
+            group_id: Some("g".into()),
+            ..m.clone()
+        };
+        let p = prepare("mock://q.fifo", &fifo, 10).unwrap();
+        assert_eq!(p.group_id, Some("g"));
+        assert_eq!(
+            p.dedup_id.as_deref(),
+            Some("230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5")
+        );
+        assert!(check_batch_size(&[m.clone(), m.clone()], 7).is_err());
+        check_batch_size(&[m.clone(), m], 8).unwrap();
     }
 
     #[test]

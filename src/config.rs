@@ -370,7 +370,7 @@ impl Settings {
         {
             return Err(layers
                 .origin_of(K::endpoint_url)
-                .invalid(K::endpoint_url, url));
+                .invalid(K::endpoint_url, &crate::text::url(url)));
         }
         let wait_time_seconds = layers.int(K::wait_time_seconds)? as u32;
         let http_timeout_seconds = layers.int(K::http_timeout_seconds)?;
@@ -464,6 +464,48 @@ pub fn missing(key: K, file: Option<&Path>) -> Error {
     )
 }
 
+/// Why a configuration file could not be read: a configuration problem
+/// (exit 78), or a file named on purpose that is not there (66). The file is
+/// named, its content never shown (a `.env` line may hold a secret).
+#[derive(Debug)]
+pub enum ReadProblem {
+    NotFound(std::io::Error),
+    IsDirectory,
+    NotUtf8,
+    Other(std::io::Error),
+}
+
+impl ReadProblem {
+    /// The error for `path` (`action` is e.g. `"read CA bundle"`): a
+    /// configuration error (78), except a file named on purpose that does
+    /// not exist (66, as the README says).
+    pub fn into_error(self, action: &'static str, path: &Path) -> Error {
+        let why = match self {
+            ReadProblem::NotFound(e) => return Error::io(action, path, e),
+            ReadProblem::IsDirectory => "it is a directory, not a file".to_string(),
+            ReadProblem::NotUtf8 => "it is not UTF-8 text".to_string(),
+            ReadProblem::Other(e) => e.to_string(),
+        };
+        Error::config(
+            path.display().to_string(),
+            format!("cannot {action}: {why}"),
+        )
+    }
+}
+
+/// Reads a configuration file (profile, `.env`, schema, CA bundle) as text.
+pub fn read_config_file(path: &Path) -> std::result::Result<String, ReadProblem> {
+    if path.is_dir() {
+        return Err(ReadProblem::IsDirectory);
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ReadProblem::NotFound(e),
+        std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
+        std::io::ErrorKind::InvalidData => ReadProblem::NotUtf8,
+        _ => ReadProblem::Other(e),
+    })
+}
+
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
     // poll_messages passes its --env-file on to the handler in SQS_ARCHIVE_ENV_FILE.
     let (path, required) = match (&source.env_file, env.get("SQS_ARCHIVE_ENV_FILE")) {
@@ -471,16 +513,12 @@ fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
         (None, Some(p)) => (PathBuf::from(p), true),
         (None, None) => (PathBuf::from(".env"), false),
     };
-    let iter = match dotenvy::from_path_iter(&path) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            return Ok(env);
-        }
-        Err(dotenvy::Error::Io(e)) => return Err(Error::io("read env file", path, e)),
-        Err(e) => return Err(Error::config(path.display().to_string(), e.to_string())),
+    let text = match read_config_file(&path) {
+        Ok(text) => text,
+        Err(ReadProblem::NotFound(_)) if !required => return Ok(env),
+        Err(e) => return Err(e.into_error("read env file", &path)),
     };
-    for item in iter {
-        let (k, v) = item.map_err(|e| Error::config(path.display().to_string(), e.to_string()))?;
+    for (k, v) in parse_env_file(&text, &path)? {
         env.set_default(k, v);
     }
     Ok(env)
@@ -499,20 +537,44 @@ pub fn search_dirs(env: &Env) -> Vec<PathBuf> {
 
 /// Reads a profile file; every failure is a configuration error (78).
 fn read_profile(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "file not found".to_string(),
-            std::io::ErrorKind::IsADirectory => "is a directory, not a profile file".to_string(),
-            _ => format!("cannot read: {e}"),
-        };
-        Error::config(path.display().to_string(), why)
-    })?;
-    String::from_utf8(bytes).map_err(|e| {
-        Error::config(
-            path.display().to_string(),
-            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-        )
+    read_config_file(path).map_err(|e| match e {
+        ReadProblem::NotFound(_) => Error::config(path.display().to_string(), "file not found"),
+        e => e.into_error("read profile", path),
     })
+}
+
+/// The variables of a `.env` file. A malformed line is reported by its
+/// number alone: its text may be `SECRET=...` with a typo.
+fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|item| {
+            item.map_err(|e| {
+                let message = match &e {
+                    dotenvy::Error::LineParse(rest, _) => match line_of(text, rest) {
+                        Some(n) => format!("line {n} is not NAME=value (or a comment)"),
+                        None => "a line is not NAME=value (or a comment)".to_string(),
+                    },
+                    dotenvy::Error::EnvVar(_) => "a variable it refers to is not set".to_string(),
+                    _ => "cannot be parsed".to_string(),
+                };
+                Error::config(path.display().to_string(), message)
+            })
+        })
+        .collect()
+}
+
+/// The 1-based line number where `fragment` (the text dotenvy could not
+/// parse, from the bad line on) starts in `text`.
+fn line_of(text: &str, fragment: &str) -> Option<usize> {
+    let fragment = fragment.trim_end();
+    if fragment.is_empty() {
+        return None;
+    }
+    // Where the fragment starts a line: `X` must not be found inside `AX=1`.
+    let (at, _) = text
+        .match_indices(fragment)
+        .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')?;
+    Some(text[..at].matches('\n').count() + 1)
 }
 
 fn profile_path(source: &Source, env: &Env) -> Result<Option<PathBuf>> {
@@ -1027,6 +1089,49 @@ mod tests {
                 .to_string()
                 .contains("missing.env")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line_never_its_text() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.env");
+        std::fs::write(
+            &path,
+            "# comment\nA=1 # AWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\n\nAWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\nB=2\n",
+        )
+        .unwrap();
+        let source = Source {
+            env_file: Some(path.clone()),
+            ..Source::default()
+        };
+        let e = Settings::load(&source, Env::from_pairs::<&str, &str>([])).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.exit(), crate::exit::Exit::Config, "{text}");
+        assert!(
+            text.contains("bad.env") && text.contains("line 4"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("wJalr") && !text.contains("AWS_SECRET"),
+            "{text}"
+        );
+        // A directory, bytes that are not UTF-8: configuration problems too.
+        for (name, make) in [("d.env", 0), ("latin1.env", 1)] {
+            let p = dir.join(name);
+            if make == 0 {
+                std::fs::create_dir_all(&p).unwrap();
+            } else {
+                std::fs::write(&p, b"A=\xe9t\xe9\n").unwrap();
+            }
+            let source = Source {
+                env_file: Some(p),
+                ..Source::default()
+            };
+            let e = Settings::load(&source, Env::from_pairs::<&str, &str>([])).unwrap_err();
+            assert_eq!(e.exit(), crate::exit::Exit::Config, "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -72,9 +72,9 @@ impl fmt::Display for Check {
 
 /// Runs every check, printing each line as it is known; 0 when none failed, else 1.
 pub fn run(source: &Source, env: Env, out: &mut dyn Write) -> Exit {
-    let mut failed = false;
+    let mut failed = 0;
     let mut report = |check: Check| {
-        failed |= check.status == Status::Fail;
+        failed += usize::from(check.status == Status::Fail);
         // A closed stdout must not hide the verdict: the exit code still says it.
         let _ = writeln!(out, "{check}");
         let _ = out.flush();
@@ -91,13 +91,24 @@ pub fn run(source: &Source, env: Env, out: &mut dyn Write) -> Exit {
         }
         Err(e) => {
             report(Check::fail(format!("profile: {e}")));
-            return Exit::Failure;
+            return verdict(1);
         }
     };
     for check in checks(&settings) {
         report(check);
     }
-    if failed { Exit::Failure } else { Exit::Ok }
+    verdict(failed)
+}
+
+/// The exit code, and on failure the one stderr line every failing command
+/// prints (the report itself is on stdout, and may be closed or piped away).
+fn verdict(failed: usize) -> Exit {
+    if failed == 0 {
+        return Exit::Ok;
+    }
+    let s = if failed == 1 { "" } else { "s" };
+    eprintln!("sqs_archive: error: doctor: {failed} check{s} failed");
+    Exit::Failure
 }
 
 /// Every check after the profile, in the order printed.

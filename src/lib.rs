@@ -26,5 +26,7 @@ pub mod random;
 pub mod schema;
 pub mod secret;
 pub mod sqs;
+pub mod stdio;
+pub mod text;
 pub mod time;
 pub mod usage;

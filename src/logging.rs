@@ -4,7 +4,8 @@
 //! `--log-level`, else `SQS_ARCHIVE_LOG`, else the program's default. HTTP
 //! and TLS libraries are held at `warn` below `trace`, so debug logs show
 //! our calls without their internals; even at `trace`, ureq's dump of the
-//! raw bytes stays off (it would show the session token).
+//! raw bytes stays off (it would show the session token). Each line is
+//! escaped by [`crate::text::escape`]: one event, one inert line.
 //!
 //! Three deployment details:
 //! - under systemd (`JOURNAL_STREAM` names the stderr we have), lines carry
@@ -73,7 +74,12 @@ pub fn init_quiet(
         // the signature, the messages. Never worth that.
         .filter_module("ureq_proto", libraries.min(LevelFilter::Debug))
         .filter_module("rustls", libraries)
+        // Every line escaped (`text::escape`): log lines quote servers,
+        // handlers and messages, and a log is read on a terminal. Text
+        // escaped before is left as it is (escaping is idempotent).
         .format(move |buf, record| {
+            let line = record.args().to_string();
+            let line = crate::text::escape(&line);
             if journal {
                 writeln!(
                     buf,
@@ -81,7 +87,7 @@ pub fn init_quiet(
                     priority(record.level()),
                     record.level(),
                     std::process::id(),
-                    record.args()
+                    line
                 )
             } else {
                 writeln!(
@@ -90,7 +96,7 @@ pub fn init_quiet(
                     buf.timestamp_millis(),
                     record.level(),
                     std::process::id(),
-                    record.args()
+                    line
                 )
             }
         });

@@ -493,30 +493,6 @@ fn mask_access_key_id(id: &str) -> String {
     format!("{head}…{tail}")
 }
 
-/// Text from outside (a process's stderr, an STS message) made fit for one
-/// log or error line: control characters escaped, at most `limit` characters
-/// from the end.
-/// (A private stand-in for issue 10's shared `crate::text` escaping, to be swapped for it.)
-fn escape_tail(text: &str, limit: usize) -> String {
-    let text = text.trim();
-    let chars: Vec<char> = text.chars().collect();
-    let start = chars.len().saturating_sub(limit);
-    let mut out = String::new();
-    if start > 0 {
-        out.push('…');
-    }
-    for c in &chars[start..] {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", *c as u32)),
-            c => out.push(*c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 #[path = "../../tests/it/fakes.rs"]
 pub(crate) mod fakes;
@@ -622,15 +598,6 @@ mod tests {
         assert_eq!(mask_access_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
         assert_eq!(mask_access_key_id("AKIDSHORT"), "…");
         assert_eq!(mask_access_key_id(""), "…");
-    }
-
-    #[test]
-    fn escaped_tails_are_one_line() {
-        assert_eq!(
-            escape_tail("a\nb\tc\u{1b}[31m", 100),
-            "a\\nb\\tc\\u{1b}[31m"
-        );
-        assert_eq!(escape_tail("0123456789", 4), "…6789");
     }
 
     #[test]

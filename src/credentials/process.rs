@@ -13,10 +13,11 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Credentials, escape_tail};
+use super::Credentials;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::text::tail;
 
 /// How long the process may run, unless `SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -191,7 +192,7 @@ fn run_bounded(
         }
         let out = out_reader.join().unwrap_or_default();
         let err = err_reader.join().unwrap_or_default();
-        let tail = escape_tail(&String::from_utf8_lossy(&err), STDERR_TAIL_CHARS);
+        let tail = tail(&String::from_utf8_lossy(&err), STDERR_TAIL_CHARS);
         let said = if tail.is_empty() {
             String::new()
         } else {
@@ -367,7 +368,7 @@ mod tests {
             .to_string();
         assert!(e.contains("exited with exit status: 3"), "{e}");
         assert!(
-            e.contains(r"stderr: line one\ntoken expired\u{1b}[31m"),
+            e.contains(r"stderr: line one\ntoken expired\x1b[31m"),
             "{e}"
         );
         assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");

@@ -212,7 +212,7 @@ pub fn plan(files: &SharedFiles, name: &str, named_by: Option<&str>) -> Result<P
         return match named_by {
             Some(by) => Err(Error::Credentials(format!(
                 "profile {} (from {by}) does not exist: no [{}] in {}",
-                super::escape_tail(name, 100),
+                crate::text::tail(name, 100),
                 if name == "default" {
                     "default".to_string()
                 } else {

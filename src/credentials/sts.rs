@@ -13,12 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use roxmltree::{Document, Node};
 
-use super::{Credentials, escape_tail};
+use super::Credentials;
 use crate::endpoint::{Variant, parse_flag, service_endpoint};
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::sqs::http::{Http, HttpOptions};
+use crate::text::excerpt;
 
 /// The STS API version of the query protocol.
 const VERSION: &str = "2011-06-15";
@@ -168,7 +169,7 @@ impl Sts {
             proxy: crate::sqs::proxy_for(url, &self.env),
         })?;
         let response = http
-            .post(url, headers, body.as_bytes())
+            .post(url, headers, body.as_bytes(), None)
             .map_err(|e| Error::Credentials(format!("{what}: calling {url} failed: {e}")))?;
         Ok((
             response.status,
@@ -316,8 +317,8 @@ pub fn parse_answer(
         let message = text(error, "Message").unwrap_or("");
         return Err(format!(
             "HTTP {status} {}: {}",
-            escape_tail(code, 64),
-            escape_tail(message, 300)
+            excerpt(code, 64),
+            excerpt(message, 300)
         ));
     }
     let credentials = child(root, &format!("{action}Result"))

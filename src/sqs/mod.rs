@@ -38,6 +38,10 @@ pub struct SqsOptions {
     pub max_attempts: u32,
     pub http: HttpOptions,
     pub max_message_size: usize,
+    /// Added to a receive's own wait for that call's HTTP timeout
+    /// (`http_timeout_seconds`): a `--wait` longer than the profile's
+    /// `wait_time_seconds` must not be cut short by a timeout made for it.
+    pub receive_margin: Duration,
 }
 
 /// Talks to SQS over HTTP.
@@ -50,6 +54,7 @@ pub struct SqsArchiveClient {
     credentials: Arc<dyn ProvideCredentials>,
     retry: RetryPolicy,
     max_message_size: usize,
+    receive_margin: Duration,
     /// `" through proxy URL"` (user info hidden) or empty: a transport error names the hop that failed.
     route: String,
 }
@@ -68,6 +73,7 @@ impl SqsArchiveClient {
             credentials,
             retry: RetryPolicy::new(options.max_attempts),
             max_message_size: options.max_message_size,
+            receive_margin: options.receive_margin,
             route: options
                 .http
                 .proxy
@@ -91,6 +97,10 @@ impl SqsArchiveClient {
             target.endpoint_origin,
             target.region
         );
+        // `http_timeout` is the profile's wait plus `http_timeout_seconds`.
+        let receive_margin = settings
+            .http_timeout
+            .saturating_sub(Duration::from_secs(u64::from(settings.wait_time_seconds)));
         let options = SqsOptions {
             http: HttpOptions {
                 timeout: settings.http_timeout,
@@ -102,6 +112,7 @@ impl SqsArchiveClient {
             protocol: settings.protocol,
             max_attempts: settings.max_attempts,
             max_message_size: settings.max_message_size,
+            receive_margin,
         };
         Self::new(options, credentials)
     }
@@ -159,45 +170,37 @@ impl SqsArchiveClient {
             SystemTime::now(),
         )?;
         headers.extend(signed);
+        let timeout = match call {
+            Call::ReceiveMessage { wait_seconds, .. } => {
+                Some(Duration::from_secs(u64::from(*wait_seconds)) + self.receive_margin)
+            }
+            _ => None,
+        };
         let response = self
             .http
-            .post(&self.url, &headers, &encoded.body)
+            .post(&self.url, &headers, &encoded.body, timeout)
             .map_err(|detail| Error::Transport {
                 action,
-                endpoint: format!("{}{}", self.url, self.route),
-                detail,
+                endpoint: format!("{}{}", crate::text::url(&self.url), self.route),
+                detail: crate::text::excerpt(&without_secrets(&detail, &self.url), 300),
             })?;
         self.codec
             .decode(call, response.status, &response.headers, &response.body)
     }
 
     fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {
-        if message.body.len() > self.max_message_size {
-            return Err(Error::InvalidData(format!(
-                "message body is {} bytes, over the queue's limit of {} bytes (max_message_size)",
-                message.body.len(),
-                self.max_message_size
-            )));
-        }
-        if !is_fifo(queue) {
-            return Ok(SendEntry {
-                body: &message.body,
-                group_id: None,
-                dedup_id: None,
-            });
-        }
-        let group_id = message
-            .group_id
-            .as_deref()
-            .ok_or_else(|| Error::InvalidData("a FIFO queue needs a message group id".into()))?;
-        Ok(SendEntry {
-            body: &message.body,
-            group_id: Some(group_id),
-            // Derived from the body so the queue needs no content-based deduplication.
-            dedup_id: Some(message.dedup_id.clone().unwrap_or_else(|| {
-                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
-            })),
-        })
+        crate::client::prepare(queue, message, self.max_message_size)
+    }
+}
+
+/// An HTTP library's error text with the endpoint's `user:password@` (if
+/// the URL has one) masked, in case the library quotes the URL.
+fn without_secrets(detail: &str, url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) if at > 0 => detail.replace(&url[start..start + at], "***"),
+        _ => detail.to_string(),
     }
 }
 
@@ -308,13 +311,7 @@ impl ArchiveClient for SqsArchiveClient {
         queue: &str,
         messages: &[OutgoingMessage],
     ) -> Result<BatchOutcome<SentMessage>> {
-        let total: usize = messages.iter().map(|m| m.body.len()).sum();
-        if total > self.max_message_size {
-            return Err(Error::InvalidData(format!(
-                "batch of {} bytes is over the limit of {} bytes",
-                total, self.max_message_size
-            )));
-        }
+        crate::client::check_batch_size(messages, self.max_message_size)?;
         let entries = messages
             .iter()
             .map(|m| self.entry(queue, m))
@@ -334,11 +331,14 @@ impl ArchiveClient for SqsArchiveClient {
         queue: &str,
         request: &ReceiveRequest,
     ) -> Result<Vec<ReceivedMessage>> {
+        // One id for every try of this receive (see `Call::ReceiveMessage`).
+        let attempt_id = is_fifo(queue).then(crate::random::hex_id);
         let call = Call::ReceiveMessage {
             queue,
             max_messages: request.max_messages.clamp(1, 10),
             wait_seconds: request.wait_seconds.min(20),
             visibility_timeout: request.visibility_timeout,
+            attempt_id: attempt_id.as_deref(),
         };
         match self.call(&call)? {
             Reply::Received(messages) => Ok(messages
@@ -466,5 +466,17 @@ mod tests {
         );
         let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(proxy_for("http://x", &env), None);
+    }
+
+    #[test]
+    fn transport_details_lose_the_endpoint_password() {
+        assert_eq!(
+            without_secrets(
+                "bad uri http://me:pw@host:1/ (me:pw)",
+                "http://me:pw@host:1/"
+            ),
+            "bad uri http://***@host:1/ (***)"
+        );
+        assert_eq!(without_secrets("refused", "http://host:1/"), "refused");
     }
 }

@@ -101,6 +101,7 @@ impl Server {
                     ..HttpOptions::default()
                 },
                 max_message_size: 1 << 20,
+                receive_margin: std::time::Duration::from_secs(10),
             },
             Arc::new(credentials),
         )
@@ -234,6 +235,18 @@ impl Workspace {
     pub fn sqs_archive(&self, args: &[&str]) -> Run {
         let mut run = self.cmd(SQS_ARCHIVE);
         run.command.args(args);
+        run
+    }
+
+    /// `sqs_archive` with its stdout redirected by the shell: `">&-"`
+    /// (closed) or `">/dev/full"`, as an operator's script would.
+    pub fn sqs_archive_stdout(&self, redirect: &str, args: &[&str]) -> Run {
+        let mut run = self.cmd("sh");
+        run.command
+            .arg("-c")
+            .arg(format!("exec \"$0\" \"$@\" {redirect}"))
+            .arg(SQS_ARCHIVE)
+            .args(args);
         run
     }
 
