@@ -144,6 +144,7 @@ impl Backend {
                     ..HttpOptions::default()
                 },
                 max_message_size: 1 << 20,
+                receive_margin: std::time::Duration::from_secs(10),
             },
             Arc::new(Credentials {
                 access_key_id: key,

@@ -4,7 +4,8 @@
 # the local mock round trip from inside the unpacked tree with an empty
 # environment (the same round trip as static-smoke.sh, on the tree's own
 # config/, schemas/ and examples/), checks that the AWS sample profile loads,
-# and verifies the systemd units when systemd-analyze is there.
+# runs deploy/install.sh into a scratch root with a prefix, and verifies the
+# installed systemd units with systemd-analyze.
 # Only loopback is contacted.
 #
 # usage: scripts/dist-smoke.sh [TARBALL]   (default: the one for Cargo.toml's version)
@@ -78,18 +79,34 @@ if [[ $code -ne 69 ]] || grep -qiE 'lookup|resolv|name or service' <<<"$msg"; th
     fail "localhost through the static binary: exit $code: $msg"
 fi
 
-units=skipped
-if command -v systemd-analyze >/dev/null; then
-    # The units name /opt/sqs-archive; verify copies that point at this tree.
-    mkdir -p "$work/units"
-    for u in sqs-archive-poll.service sqs-archive-poll.timer; do
-        sed "s#/opt/sqs-archive#$tree#g" "deploy/$u" >"$work/units/$u"
-    done
-    # systemd-analyze exits 0 on unknown keys and bad values; any output is a finding.
-    report=$(systemd-analyze verify "$work/units/sqs-archive-poll.service" "$work/units/sqs-archive-poll.timer" 2>&1) ||
-        fail "systemd-analyze verify failed: $report"
-    [[ -z "$report" ]] || fail "systemd-analyze verify: $report"
-    units=verified
-fi
+# deploy/install.sh into a scratch root, with a prefix of its own: the
+# binaries run from there, the rewritten units name them, and doctor reads the
+# installed profile through the search order.
+stage="$work/root"
+deploy/install.sh --destdir "$stage" --prefix /opt/sqsa --sysconfdir /etc/sqsa >/dev/null
+for b in sqs_archive poll_messages process_message; do
+    [[ -x "$stage/opt/sqsa/bin/$b" ]] || fail "install.sh did not install bin/$b"
+done
+[[ -f "$stage/etc/sqsa/aws.json" && -f "$stage/etc/sqsa/aws.env" ]] || fail "install.sh did not install the profile"
+grep -q "ExecStart=/opt/sqsa/bin/poll_messages .*--env-file /etc/sqsa/aws.env" "$stage/opt/sqsa/share/sqs-archive/deploy/sqs-archive-poll.service" ||
+    fail "install.sh did not rewrite the unit for its prefix"
+set +e
+msg=$(run SQS_ARCHIVE_CONFIG_DIR="$stage/etc/sqsa" "$stage/opt/sqsa/bin/sqs_archive" --profile aws credentials 2>&1)
+code=$?
+set -e
+[[ $code -eq 77 ]] || fail "the installed profile: exit $code: $msg"
+
+# systemd-analyze verify on the installed units, pointed at the staged binaries.
+# Not optional: .ci/run installs systemd where it is missing.
+command -v systemd-analyze >/dev/null || fail "systemd-analyze not found: install the systemd package"
+mkdir -p "$work/units"
+for u in sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-notify@.service; do
+    sed "s#/opt/sqsa/bin#$stage/opt/sqsa/bin#g" "$stage/opt/sqsa/share/sqs-archive/deploy/$u" >"$work/units/$u"
+done
+# systemd-analyze exits 0 on unknown keys and bad values; any output is a finding.
+report=$(cd "$work/units" && systemd-analyze verify sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-notify@.service 2>&1) ||
+    fail "systemd-analyze verify failed: $report"
+[[ -z "$report" ]] || fail "systemd-analyze verify: $report"
+units=verified
 
 echo "dist-smoke: ok: $(basename "$tarball"), $(head -1 BUILD), static, round trip in place, units $units ($((SECONDS - started)) s)"

@@ -7,7 +7,9 @@
 #   schemas/    the message schema
 #   examples/source/  files for the local round trip
 #   var/archive/      where the local profile archives to
-#   deploy/     crontab.example, sqs-archive-poll.service/.timer, INSTALL.md
+#   deploy/     install.sh (to /usr/local/bin and /etc/sqs-archive, or a prefix),
+#               crontab.example, sqs-archive-poll.service/.timer,
+#               sqs-archive-notify@.service, logrotate.example, INSTALL.md
 #   README.md, ARCHITECTURE.md, LICENSE (those present)
 #   SHA256SUMS  of the binaries (sha256sum -c SHA256SUMS)
 #   BUILD       version, target, commit, toolchain
@@ -33,8 +35,10 @@ for b in "${bins[@]}"; do
     got=$("$bin" --version)
     [[ "$got" == "$b $version" ]] || die "$bin --version says \"$got\", expected \"$b $version\": run make static"
 done
-for f in config/local.json config/aws.example.json deploy/crontab.example \
-    deploy/sqs-archive-poll.service deploy/sqs-archive-poll.timer deploy/INSTALL.md; do
+deploy_files=(deploy/install.sh deploy/crontab.example deploy/sqs-archive-poll.service
+    deploy/sqs-archive-poll.timer deploy/sqs-archive-notify@.service deploy/logrotate.example
+    deploy/INSTALL.md)
+for f in config/local.json config/aws.example.json "${deploy_files[@]}"; do
     [[ -f "$f" ]] || die "$f is missing"
 done
 # The AWS sample is copied to hosts as is: it must hold no key.
@@ -54,8 +58,8 @@ install -m 755 "${bins[@]/#/target/static/}" "$root/bin/"
 install -m 644 config/local.json config/aws.example.json "$root/config/"
 install -m 644 schemas/*.json "$root/schemas/"
 cp -R examples/source "$root/examples/"
-install -m 644 deploy/crontab.example deploy/sqs-archive-poll.service \
-    deploy/sqs-archive-poll.timer deploy/INSTALL.md "$root/deploy/"
+install -m 644 "${deploy_files[@]}" "$root/deploy/"
+chmod 755 "$root/deploy/install.sh"
 for doc in README.md ARCHITECTURE.md LICENSE LICENSE.md; do
     if [[ -f "$doc" ]]; then install -m 644 "$doc" "$root/"; fi
 done

@@ -35,8 +35,17 @@ to moto; checked with raw botocore-signed requests) and boto3's JSON protocol:
     5.2 answers it with HTTP 500: IAMRequest reads headers["Authorization"]
     and the KeyError escapes as an HTML "Internal Server Error" page).
 
+Then, signed with the new key (its policy allows exactly these IAM calls),
+it sets up what the credential tests assume roles with:
+  * role sqs-archive-it-role, whose inline policy allows sqs:*,
+  * user sqs-archive-it-assumer, allowed only sts:AssumeRole, and its key,
+and proves that the assumer's own key is refused by SQS while the keys of the
+role it assumes are accepted. A send that succeeds with a profile whose source
+is the assumer therefore proves that the role's keys signed it.
+
 Output: shell assignments (KEY='value') for the key id, secret, region and
-endpoint, written to --env-out (mode 600) if given, else to stdout.
+endpoint, the role ARN and the assumer's key, written to --env-out (mode 600)
+if given, else to stdout.
 """
 
 from __future__ import annotations
@@ -62,8 +71,17 @@ USER_NAME = "sqs-archive-it"
 POLICY_NAME = "sqs-archive-it-sqs-all"
 POLICY_DOCUMENT = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}],
+    "Statement": [
+        {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+        # Only for the role set-up below.
+        {"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:CreateUser",
+                                       "iam:PutUserPolicy", "iam:CreateAccessKey"],
+         "Resource": "*"},
+    ],
 }
+ROLE_NAME = "sqs-archive-it-role"
+ASSUMER_NAME = "sqs-archive-it-assumer"
+ACCOUNT_ID = "123456789012"
 
 
 def fail(msg: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
@@ -135,6 +153,49 @@ def expect_rejected(endpoint: str, region: str, key_id: str, secret: str,
     print(f"moto_bootstrap: ok: {what} rejected with HTTP 403 {expected_code}", file=sys.stderr)
 
 
+def set_up_role(endpoint: str, region: str, key_id: str, secret: str) -> tuple[str, str, str]:
+    """A role allowed sqs:*, a user allowed only sts:AssumeRole; proves which key SQS accepts."""
+    iam = client("iam", endpoint, region, key_id, secret)
+    try:
+        assumer_arn = iam.create_user(UserName=ASSUMER_NAME)["User"]["Arn"]
+        role_arn = iam.create_role(
+            RoleName=ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"AWS": assumer_arn}}],
+            }),
+        )["Role"]["Arn"]
+        iam.put_role_policy(RoleName=ROLE_NAME, PolicyName="sqs-all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}))
+        iam.put_user_policy(UserName=ASSUMER_NAME, PolicyName="assume-only", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}))
+        assumer = iam.create_access_key(UserName=ASSUMER_NAME)["AccessKey"]
+    except botocore.exceptions.ClientError as exc:
+        fail(f"role set-up failed ({error_code(exc)}): {exc}")
+    assumer_id, assumer_secret = assumer["AccessKeyId"], assumer["SecretAccessKey"]
+
+    status, _, body = signed_query(endpoint, region, assumer_id, assumer_secret,
+                                   {"Action": "ListQueues", "Version": "2012-11-05"})
+    if status != 403:
+        fail(f"the assume-only user's own key was not refused by SQS: HTTP {status}: {body[:300]}")
+    sts = client("sts", endpoint, region, assumer_id, assumer_secret)
+    try:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="bootstrap")["Credentials"]
+        boto3.session.Session().client(
+            "sqs", endpoint_url=endpoint, region_name=region,
+            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        ).list_queues()
+    except botocore.exceptions.ClientError as exc:
+        fail(f"the assumed role's keys were refused ({error_code(exc)}): {exc}")
+    print(f"moto_bootstrap: ok: {ASSUMER_NAME} is refused by SQS (HTTP 403) and its role "
+          f"{role_arn} is accepted", file=sys.stderr)
+    return role_arn, assumer_id, assumer_secret
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoint", required=True, help="moto_server URL, e.g. http://127.0.0.1:5000")
@@ -193,11 +254,16 @@ def main() -> None:
     print("moto_bootstrap: ok: ListQueues signed with the new key succeeded "
           "(query and JSON protocol)", file=sys.stderr)
 
+    role_arn, assumer_id, assumer_secret = set_up_role(args.endpoint, args.region, key_id, secret)
+
     values = {
         "URL": args.endpoint,
         "ACCESS_KEY_ID": key_id,
         "SECRET_ACCESS_KEY": secret,
         "REGION": args.region,
+        "ROLE_ARN": role_arn,
+        "ASSUMER_ACCESS_KEY_ID": assumer_id,
+        "ASSUMER_SECRET_ACCESS_KEY": assumer_secret,
     }
     text = "".join(f"{args.prefix}{k}={shlex.quote(v)}\n" for k, v in values.items())
     if args.env_out:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local SQS emulators for sqs-archive's integration tests.
 #
-#   scripts/test-servers.sh install          # idempotent: .venv (moto, boto3) + node_modules (fauxqs)
+#   scripts/test-servers.sh install          # idempotent: .venv (moto, boto3, prometheus-client) + node_modules (fauxqs)
 #   scripts/test-servers.sh run -- CMD ARGS  # install, start both servers, run CMD with the
 #                                            # SQS_ARCHIVE_IT_* variables exported, stop both,
 #                                            # exit with CMD's exit code
@@ -22,6 +22,9 @@
 #   SQS_ARCHIVE_IT_MOTO_URL  SQS_ARCHIVE_IT_MOTO_ACCESS_KEY_ID
 #   SQS_ARCHIVE_IT_MOTO_SECRET_ACCESS_KEY  SQS_ARCHIVE_IT_MOTO_REGION
 #   SQS_ARCHIVE_IT_MOTO_ACCOUNT_ID (123456789012)
+#   SQS_ARCHIVE_IT_MOTO_ROLE_ARN (a role allowed sqs:*)
+#   SQS_ARCHIVE_IT_MOTO_ASSUMER_ACCESS_KEY_ID  SQS_ARCHIVE_IT_MOTO_ASSUMER_SECRET_ACCESS_KEY
+#     (a user allowed only sts:AssumeRole on that role)
 #   SQS_ARCHIVE_IT_FAUXQS_URL  SQS_ARCHIVE_IT_FAUXQS_ACCESS_KEY_ID
 #   SQS_ARCHIVE_IT_FAUXQS_SECRET_ACCESS_KEY  SQS_ARCHIVE_IT_FAUXQS_REGION
 #   SQS_ARCHIVE_IT_FAUXQS_ACCOUNT_ID (000000000000)
@@ -41,7 +44,8 @@ REGION=us-east-1
 
 # Top-level Python requirements, and the full set they resolved to (pip freeze),
 # used as constraints so a fresh machine gets the same versions.
-PY_REQUIREMENTS=("moto[server]==5.2.5" "boto3==1.44.8")
+# prometheus-client: its parser checks the metrics file (tests/it/metrics.rs).
+PY_REQUIREMENTS=("moto[server]==5.2.5" "boto3==1.44.8" "prometheus-client==0.26.0")
 PY_CONSTRAINTS='annotated-types==0.8.0
 antlr4-python3-runtime==4.13.2
 attrs==26.1.0
@@ -74,6 +78,7 @@ lazy-object-proxy==1.13.0
 MarkupSafe==3.0.4
 moto==5.2.5
 mpmath==1.3.0
+prometheus-client==0.26.0
 networkx==3.6.1
 openapi-schema-validator==0.9.0
 openapi-spec-validator==0.9.0
@@ -121,7 +126,7 @@ install_python() {
     local want have=""
     want="$(printf '%s\n' "${PY_REQUIREMENTS[@]}" "$PY_CONSTRAINTS" "$("$PYTHON" -c 'import sys; print(sys.version)')" | hash_of)"
     [[ -f "$VENV/.sqs-archive-stamp" ]] && have="$(cat "$VENV/.sqs-archive-stamp")"
-    if [[ "$have" == "$want" && -x "$VENV/bin/moto_server" ]] && "$VENV/bin/python" -c 'import moto, boto3' 2>/dev/null; then
+    if [[ "$have" == "$want" && -x "$VENV/bin/moto_server" ]] && "$VENV/bin/python" -c 'import moto, boto3, prometheus_client' 2>/dev/null; then
         return 0
     fi
     if [[ -d "$VENV" ]] && ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
@@ -383,7 +388,9 @@ write_env_file() {
     {
         for v in SQS_ARCHIVE_IT_MOTO_URL SQS_ARCHIVE_IT_MOTO_ACCESS_KEY_ID \
             SQS_ARCHIVE_IT_MOTO_SECRET_ACCESS_KEY SQS_ARCHIVE_IT_MOTO_REGION \
-            SQS_ARCHIVE_IT_MOTO_ACCOUNT_ID SQS_ARCHIVE_IT_FAUXQS_URL \
+            SQS_ARCHIVE_IT_MOTO_ACCOUNT_ID SQS_ARCHIVE_IT_MOTO_ROLE_ARN \
+            SQS_ARCHIVE_IT_MOTO_ASSUMER_ACCESS_KEY_ID SQS_ARCHIVE_IT_MOTO_ASSUMER_SECRET_ACCESS_KEY \
+            SQS_ARCHIVE_IT_FAUXQS_URL \
             SQS_ARCHIVE_IT_FAUXQS_ACCESS_KEY_ID SQS_ARCHIVE_IT_FAUXQS_SECRET_ACCESS_KEY \
             SQS_ARCHIVE_IT_FAUXQS_REGION SQS_ARCHIVE_IT_FAUXQS_ACCOUNT_ID \
             SQS_ARCHIVE_IT_SERVER_LOG_DIR; do

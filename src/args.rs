@@ -14,8 +14,8 @@ use crate::error::Error;
 /// Help text for the shared flags, appended to each binary's own.
 pub const COMMON_HELP: &str = "\
 Configuration (lowest precedence first: defaults, profile file, environment, flags):
-  --profile NAME     read config/NAME.json (directory: $SQS_ARCHIVE_CONFIG_DIR or ./config);
-                     default $SQS_ARCHIVE_PROFILE
+  --profile NAME     read NAME.json from the first of $SQS_ARCHIVE_CONFIG_DIR, ./config,
+                     /etc/sqs-archive that has it; default $SQS_ARCHIVE_PROFILE
   --config FILE      read this profile file instead
   --env-file FILE    read variables from FILE (default: ./.env if present); variables
                      already set in the environment win

@@ -36,6 +36,10 @@ Commands:
         Approximate visible, in-flight and delayed counts of both queues, as JSON.
   credentials
         Say which source supplies the AWS credentials (never prints a secret).
+  doctor
+        Check that this host is ready: profile, credentials, queues and their attributes,
+        directories, handler, lock, metrics and log files. One ok/warn/fail line each;
+        exits 0 when nothing failed, 1 otherwise.
 
 ";
 
@@ -59,6 +63,7 @@ pub enum Action {
     },
     Stats,
     Credentials,
+    Doctor,
     Help,
     Version,
 }
@@ -104,14 +109,19 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 rest_is_common(&mut parser, &mut common)?;
                 Action::Credentials
             }
+            Some("doctor") => {
+                rest_is_common(&mut parser, &mut common)?;
+                Action::Doctor
+            }
             Some(other) => {
                 return Err(Error::Usage(format!(
-                    "unknown command {other:?}: use send, receive, delete, stats or credentials"
+                    "unknown command {other:?}: use send, receive, delete, stats, credentials or doctor"
                 )));
             }
             None => {
                 return Err(Error::Usage(
-                    "a command is required: send, receive, delete, stats or credentials".into(),
+                    "a command is required: send, receive, delete, stats, credentials or doctor"
+                        .into(),
                 ));
             }
         }
@@ -236,7 +246,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
     let mut out = std::io::stdout().lock();
     match &command.action {
         Action::Help => {
-            write_out(&mut out, format_args!("{HELP}{COMMON_HELP}\n"))?;
+            write_out(
+                &mut out,
+                format_args!("{HELP}{COMMON_HELP}\n\n{}", crate::config::keys_help()),
+            )?;
             return Ok(Exit::Ok);
         }
         Action::Version => {
@@ -245,6 +258,16 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 format_args!("sqs_archive {}\n", env!("CARGO_PKG_VERSION")),
             )?;
             return Ok(Exit::Ok);
+        }
+        Action::Doctor => {
+            // The profile is the first check: a broken one is a fail line, not exit 78.
+            crate::logging::init(
+                command.common.log_level,
+                &env,
+                log::LevelFilter::Error,
+                None,
+            )?;
+            return Ok(crate::doctor::run(&command.common.source, env, &mut out));
         }
         _ => {}
     }
@@ -273,13 +296,29 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             let queue = settings.queue_url(QueueRole::Request)?;
             let client = crate::backend::connect(&settings)?;
             let sent = client.send_message(queue, &outgoing(&request))?;
+            let id = crate::text::escape(&sent.message_id);
             log::info!(
-                "sent request {} for aipid {aipid} to {queue}",
-                sent.message_id
+                "sent request {id} for aipid {aipid} to {}",
+                crate::text::url(queue)
             );
-            write_out(&mut out, format_args!("{}\n", sent.message_id))?;
+            // The request is on the queue now: a failure to print its id must
+            // not read as a failure to send (a retry would send it twice).
+            if let Err(e) = write_line(&mut out, format_args!("{}\n", sent.message_id)) {
+                eprintln!(
+                    "sqs_archive: warning: the request was sent as message {id}, but its id could not be printed: {e}"
+                );
+            }
         }
         Action::Receive { max, wait, delete } => {
+            // A completion deleted must have been delivered: with no stdout
+            // at all, receive nothing.
+            if delete && crate::stdio::stdout_closed() {
+                return Err(Error::io(
+                    "write",
+                    "stdout",
+                    crate::stdio::closed_stdout_error(),
+                ));
+            }
             let queue = settings.queue_url(QueueRole::Completion)?;
             let client = crate::backend::connect(&settings)?;
             let request = ReceiveRequest {
@@ -288,24 +327,34 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 visibility_timeout: Some(settings.visibility_timeout),
             };
             let messages = client.receive_messages(queue, &request)?;
+            // Each line is flushed and checked before the next; only lines
+            // that were written are deleted, and a failed write ends the
+            // command with its error after those deletes.
+            let mut written = Vec::new();
+            let mut write_error = None;
             for m in &messages {
                 let body = serde_json::from_str::<Value>(&m.body)
                     .unwrap_or_else(|_| Value::String(m.body.clone()));
-                let line = json!({
+                let line = crate::text::json_line(&json!({
                     "message_id": m.message_id,
                     "receive_count": m.receive_count,
                     "receipt_handle": m.receipt_handle.as_str(),
                     "attributes": m.attributes,
                     "body": body,
-                });
-                write_out(&mut out, format_args!("{line}\n"))?;
+                }));
+                match write_line(&mut out, format_args!("{line}\n")) {
+                    Ok(()) => written.push(m),
+                    Err(e) => {
+                        write_error = Some(e);
+                        break;
+                    }
+                }
             }
-            out.flush().map_err(|e| Error::io("write", "stdout", e))?;
-            if delete && !messages.is_empty() {
+            if delete && !written.is_empty() {
                 let receipts: Vec<ReceiptHandle> =
-                    messages.iter().map(|m| m.receipt_handle.clone()).collect();
+                    written.iter().map(|m| m.receipt_handle.clone()).collect();
                 let mut failed = 0;
-                for (m, outcome) in messages
+                for (m, outcome) in written
                     .iter()
                     .zip(client.delete_message_batch(queue, &receipts)?)
                 {
@@ -313,13 +362,19 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                         failed += 1;
                         eprintln!(
                             "sqs_archive: warning: message {} printed but not deleted: {e}",
-                            m.message_id
+                            crate::text::escape(&m.message_id)
                         );
                     }
+                }
+                if let Some(e) = write_error {
+                    return Err(e);
                 }
                 if failed > 0 {
                     return Ok(Exit::TempFail);
                 }
+            }
+            if let Some(e) = write_error {
+                return Err(e);
             }
         }
         Action::Delete { receipt, queue } => {
@@ -335,26 +390,65 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             ] {
                 let url = settings.queue_url(role)?;
                 let stats = client.queue_stats(url)?;
-                report.insert(name.into(), json!({"queue_url": url, "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
+                report.insert(name.into(), json!({"queue_url": crate::text::url(url), "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed}));
             }
-            write_out(&mut out, format_args!("{}\n", Value::Object(report)))?;
+            let report = crate::text::json_line(&Value::Object(report));
+            write_out(&mut out, format_args!("{report}\n"))?;
         }
         Action::Credentials => {
+            // The region and endpoint are shown even when they cannot be
+            // resolved; the credentials are what this command is about.
+            let target = crate::endpoint::Target::resolve(&settings);
             let chain = crate::credentials::CredentialChain::new(
                 settings.env.clone(),
                 settings.config_keys.clone(),
-            );
-            let text = chain.describe()?;
-            write_out(&mut out, format_args!("{text}\n"))?;
+            )
+            .with_profile(settings.aws_profile.clone())
+            .with_region(target.as_ref().ok().map(|t| t.region.name.clone()));
+            let (step, credentials) = chain.report()?;
+            let (region, endpoint) = match &target {
+                Ok(t) => (
+                    t.region.to_string(),
+                    format!("{} ({})", t.endpoint, t.endpoint_origin),
+                ),
+                Err(e) => (format!("not resolved: {e}"), "not resolved".to_string()),
+            };
+            write_out(
+                &mut out,
+                format_args!(
+                    "{}\nchain step: {}\nregion: {region}\nendpoint: {endpoint}\n",
+                    credentials.describe(),
+                    step.describe()
+                ),
+            )?;
         }
-        Action::Help | Action::Version => unreachable!("handled above"),
+        Action::Help | Action::Version | Action::Doctor => unreachable!("handled above"),
     }
     Ok(Exit::Ok)
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a
+/// message. A stdout closed before the start (`>&-`) is an error: the
+/// write would otherwise vanish without one (see [`crate::stdio`]).
 fn write_out(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
+    if crate::stdio::stdout_closed() {
+        return Err(Error::io(
+            "write",
+            "stdout",
+            crate::stdio::closed_stdout_error(),
+        ));
+    }
     match out.write_fmt(args) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+        Err(e) => Err(Error::io("write", "stdout", e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// [`write_out`], then flushed: when it returns `Ok` the line has left the process.
+fn write_line(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
+    write_out(out, args)?;
+    match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
         Err(e) => Err(Error::io("write", "stdout", e)),
         Ok(()) => Ok(()),

@@ -94,6 +94,72 @@ pub struct QueueStats {
     pub delayed: u64,
 }
 
+/// A queue's dead-letter policy (`RedrivePolicy`): after `max_receive_count`
+/// receives, SQS itself moves a message to `dead_letter_target_arn`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedrivePolicy {
+    pub dead_letter_target_arn: String,
+    pub max_receive_count: u32,
+}
+
+/// A queue's counts and the parts of its configuration the tools check
+/// against their own settings (completion size, visibility, redrive).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueAttributes {
+    pub stats: QueueStats,
+    /// `MaximumMessageSize` in bytes; `None` when the queue does not say.
+    pub maximum_message_size: Option<u32>,
+    /// `VisibilityTimeout`: the queue's default, in seconds.
+    pub visibility_timeout: Option<u32>,
+    /// `RedrivePolicy`, when the queue has a dead-letter queue.
+    pub redrive_policy: Option<RedrivePolicy>,
+}
+
+impl QueueAttributes {
+    /// The attribute names [`QueueAttributes::from_attributes`] reads.
+    pub const NAMES: [&'static str; 6] = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+        "MaximumMessageSize",
+        "VisibilityTimeout",
+        "RedrivePolicy",
+    ];
+
+    /// Reads a `GetQueueAttributes` answer. Missing or unreadable values are
+    /// left unknown (`None`, or 0 for the counts), never guessed.
+    pub fn from_attributes(a: &BTreeMap<String, String>) -> QueueAttributes {
+        let count = |k: &str| a.get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        let number = |k: &str| a.get(k).and_then(|v| v.trim().parse().ok());
+        QueueAttributes {
+            stats: QueueStats {
+                visible: count("ApproximateNumberOfMessages"),
+                in_flight: count("ApproximateNumberOfMessagesNotVisible"),
+                delayed: count("ApproximateNumberOfMessagesDelayed"),
+            },
+            maximum_message_size: number("MaximumMessageSize"),
+            visibility_timeout: number("VisibilityTimeout"),
+            redrive_policy: a.get("RedrivePolicy").and_then(|p| parse_redrive_policy(p)),
+        }
+    }
+}
+
+/// `RedrivePolicy` is a JSON document inside an attribute; SQS writes
+/// `maxReceiveCount` as a number or as a string, depending on who set it.
+fn parse_redrive_policy(text: &str) -> Option<RedrivePolicy> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let arn = v.get("deadLetterTargetArn")?.as_str()?.to_string();
+    let count = match v.get("maxReceiveCount")? {
+        serde_json::Value::Number(n) => u32::try_from(n.as_u64()?).ok()?,
+        serde_json::Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    Some(RedrivePolicy {
+        dead_letter_target_arn: arn,
+        max_receive_count: count,
+    })
+}
+
 /// One entry's outcome in a batch call; entries keep the order of the input.
 pub type BatchOutcome<T> = Vec<Result<T>>;
 
@@ -146,10 +212,148 @@ pub trait ArchiveClient: Send + Sync {
     ) -> Result<BatchOutcome<()>>;
 
     /// Approximate message counts.
-    fn queue_stats(&self, queue: &str) -> Result<QueueStats>;
+    fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        Ok(self.queue_attributes(queue)?.stats)
+    }
+
+    /// Counts plus the configuration the tools check (size limit, visibility,
+    /// redrive policy), in one `GetQueueAttributes` call.
+    fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes>;
 }
 
 /// True when the queue URL names a FIFO queue.
 pub fn is_fifo(queue: &str) -> bool {
     queue.trim_end_matches('/').ends_with(".fifo")
+}
+
+/// A message as it goes to a queue: checked, FIFO fields resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedMessage<'a> {
+    pub body: &'a str,
+    /// FIFO queues only.
+    pub group_id: Option<&'a str>,
+    /// FIFO queues only: the given id, or the body's SHA-256 in hex.
+    pub dedup_id: Option<String>,
+}
+
+/// The send rules every client applies before a message leaves, in one
+/// place: the body must fit `max_size` (the profile's `max_message_size`),
+/// and on a FIFO queue it needs a group id and gets a deduplication id
+/// derived from the body when it has none, so the queue needs no
+/// content-based deduplication. A standard queue ignores the FIFO fields.
+/// The errors are permanent refusals ([`crate::error::Error::is_permanent_refusal`]).
+pub fn prepare<'a>(
+    queue: &str,
+    message: &'a OutgoingMessage,
+    max_size: usize,
+) -> Result<PreparedMessage<'a>> {
+    use sha2::Digest as _;
+    if message.body.len() > max_size {
+        return Err(crate::error::Error::InvalidData(format!(
+            "message body is {} bytes, over the queue's limit of {max_size} bytes (max_message_size)",
+            message.body.len(),
+        )));
+    }
+    if !is_fifo(queue) {
+        return Ok(PreparedMessage {
+            body: &message.body,
+            group_id: None,
+            dedup_id: None,
+        });
+    }
+    let group_id = message.group_id.as_deref().ok_or_else(|| {
+        crate::error::Error::InvalidData("a FIFO queue needs a message group id".into())
+    })?;
+    Ok(PreparedMessage {
+        body: &message.body,
+        group_id: Some(group_id),
+        dedup_id: Some(
+            message.dedup_id.clone().unwrap_or_else(|| {
+                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
+            }),
+        ),
+    })
+}
+
+/// A batch's bodies together must fit `max_size` too (SQS counts the sum).
+pub fn check_batch_size(messages: &[OutgoingMessage], max_size: usize) -> Result<()> {
+    let total: usize = messages.iter().map(|m| m.body.len()).sum();
+    if total > max_size {
+        return Err(crate::error::Error::InvalidData(format!(
+            "batch of {total} bytes is over the limit of {max_size} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn prepare_checks_size_and_fills_fifo_fields() {
+        let m = OutgoingMessage::new("body");
+        let p = prepare("https://sqs/1/q", &m, 10).unwrap();
+        assert_eq!((p.group_id, p.dedup_id), (None, None));
+        let e = prepare("https://sqs/1/q", &m, 3).unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        let e = prepare("https://sqs/1/q.fifo", &m, 10).unwrap_err();
+        assert!(e.to_string().contains("group id"), "{e}");
+        let fifo = OutgoingMessage {
+            group_id: Some("g".into()),
+            ..m.clone()
+        };
+        let p = prepare("mock://q.fifo", &fifo, 10).unwrap();
+        assert_eq!(p.group_id, Some("g"));
+        assert_eq!(
+            p.dedup_id.as_deref(),
+            Some("230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5")
+        );
+        assert!(check_batch_size(&[m.clone(), m.clone()], 7).is_err());
+        check_batch_size(&[m.clone(), m], 8).unwrap();
+    }
+
+    #[test]
+    fn reads_counts_size_visibility_and_redrive() {
+        let a = QueueAttributes::from_attributes(&attrs(&[
+            ("ApproximateNumberOfMessages", "7"),
+            ("ApproximateNumberOfMessagesNotVisible", "2"),
+            ("MaximumMessageSize", "262144"),
+            ("VisibilityTimeout", "30"),
+            (
+                "RedrivePolicy",
+                r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:dlq","maxReceiveCount":"3"}"#,
+            ),
+        ]));
+        assert_eq!(a.stats.visible, 7);
+        assert_eq!(a.stats.in_flight, 2);
+        assert_eq!(a.stats.delayed, 0);
+        assert_eq!(a.maximum_message_size, Some(262_144));
+        assert_eq!(a.visibility_timeout, Some(30));
+        let r = a.redrive_policy.unwrap();
+        assert_eq!(r.max_receive_count, 3);
+        assert_eq!(r.dead_letter_target_arn, "arn:aws:sqs:us-east-1:1:dlq");
+    }
+
+    #[test]
+    fn redrive_count_as_number_and_garbage_as_unknown() {
+        let a = QueueAttributes::from_attributes(&attrs(&[(
+            "RedrivePolicy",
+            r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":5}"#,
+        )]));
+        assert_eq!(a.redrive_policy.unwrap().max_receive_count, 5);
+        let b = QueueAttributes::from_attributes(&attrs(&[
+            ("RedrivePolicy", "{not json"),
+            ("MaximumMessageSize", "big"),
+        ]));
+        assert_eq!(b.redrive_policy, None);
+        assert_eq!(b.maximum_message_size, None);
+    }
 }

@@ -1,16 +1,26 @@
-//! Configuration: profiles in `config/`, `.env`, environment variables, flags.
+//! Configuration: profile files, `.env`, environment variables, flags.
 //!
 //! Precedence, lowest first: built-in defaults, the profile file
-//! (`config/NAME.json` or `--config FILE`), the environment (a `.env` file
+//! (`--profile NAME` or `--config FILE`), the environment (a `.env` file
 //! fills in only variables the process does not already have), then
 //! command-line flags. Relative paths are relative to the working directory,
 //! as in the prototype; run the tools from the install directory.
 //!
-//! Every key is listed once in [`KEYS`], with the variable that overrides it,
-//! so an error can always say where a value can be set. Loading is a pure
-//! function of the file text, an [`Env`] and the flags.
+//! `--profile NAME` looks for `NAME.json` in `$SQS_ARCHIVE_CONFIG_DIR`, then
+//! `./config`, then `/etc/sqs-archive` ([`search_dirs`]); the first file found
+//! is read, and when there is none the error lists every place searched.
+//!
+//! Every key is declared once, in the [`keys!`] table below: its name, the
+//! variables that override it, its type, range and default, and a line of
+//! help. That table drives parsing ([`Settings::resolve`] reads each key
+//! through its [`K`] identifier, so a misspelt key does not compile), the
+//! `--help` text ([`keys_help`]) and the README check (`tests/it/docs.rs`).
+//! Loading is a pure function of the file text, an [`Env`] and the flags;
+//! every configuration problem is an [`Error::Config`] (exit 78).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,176 +49,210 @@ pub enum Protocol {
     Json,
 }
 
-/// One configuration key: its name in the profile file and the variables that override it.
+/// The system-wide configuration directory, searched last.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/sqs-archive";
+
+/// The type, range and default of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One of a few words; the first is the default.
+    Choice(&'static [&'static str]),
+    /// Text (a URL, a name, a path); `default` as written, or `None` when
+    /// there is none or it is derived (the help says how).
+    Text { default: Option<&'static str> },
+    /// A whole number from `min` to `max`.
+    Int { min: u64, max: u64, default: u64 },
+    /// `true` or `false` (also `1`/`0`, `yes`/`no` in variables and flags).
+    Bool { default: bool },
+    /// A non-empty list of strings (a program and its arguments); profile file only.
+    Argv,
+    /// Text read from the profile file only: its variables belong to the credential chain.
+    FileText,
+}
+
+impl Kind {
+    /// The default as the README and `--help` show it; `None` when there is none.
+    pub fn default_text(&self) -> Option<String> {
+        match self {
+            Kind::Choice(words) => words.first().map(|w| w.to_string()),
+            Kind::Text { default } => default.map(String::from),
+            Kind::Int { default, .. } => Some(default.to_string()),
+            Kind::Bool { default } => Some(default.to_string()),
+            Kind::Argv | Kind::FileText => None,
+        }
+    }
+
+    /// What a value must look like, for errors and help.
+    pub fn expected(&self) -> String {
+        match self {
+            Kind::Choice(words) => {
+                let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+                quoted.join(" or ")
+            }
+            Kind::Text { .. } | Kind::FileText => "a string".into(),
+            Kind::Int { min, max, .. } => format!("a whole number from {min} to {max}"),
+            Kind::Bool { .. } => "true or false".into(),
+            Kind::Argv => "a non-empty list of strings (program and arguments)".into(),
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug)]
 pub struct Key {
+    /// How the code names it.
+    pub id: K,
+    /// Its name in the profile file (and, with dashes, as a flag).
     pub name: &'static str,
+    /// Variables that override the file, first found wins.
     pub env: &'static [&'static str],
+    pub kind: Kind,
+    /// One line for `--help` and the README.
     pub help: &'static str,
 }
 
-/// Every key a profile may hold.
-pub const KEYS: &[Key] = &[
-    Key {
-        name: "backend",
-        env: &["SQS_ARCHIVE_BACKEND"],
-        help: "\"sqs\" or \"mock\"",
-    },
-    Key {
-        name: "request_queue_url",
-        env: &["SQS_REQUEST_QUEUE_URL"],
-        help: "URL of the request queue",
-    },
-    Key {
-        name: "completion_queue_url",
-        env: &["SQS_COMPLETION_QUEUE_URL"],
-        help: "URL of the completion queue",
-    },
-    Key {
-        name: "region",
-        env: &["AWS_REGION", "AWS_DEFAULT_REGION"],
-        help: "AWS region, e.g. eu-west-1",
-    },
-    Key {
-        name: "endpoint_url",
-        env: &["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"],
-        help: "SQS endpoint; default https://sqs.<region>.amazonaws.com",
-    },
-    Key {
-        name: "protocol",
-        env: &["SQS_ARCHIVE_PROTOCOL"],
-        help: "\"query\" (default) or \"json\"",
-    },
-    Key {
-        name: "aws_access_key_id",
-        env: &["AWS_ACCESS_KEY_ID"],
-        help: "access key id",
-    },
-    Key {
-        name: "aws_secret_access_key",
-        env: &["AWS_SECRET_ACCESS_KEY"],
-        help: "secret access key",
-    },
-    Key {
-        name: "aws_session_token",
-        env: &["AWS_SESSION_TOKEN"],
-        help: "session token",
-    },
-    Key {
-        name: "schema_file",
-        env: &["SCHEMA_FILE"],
-        help: "JSON schema for messages; default: the built-in one",
-    },
-    Key {
-        name: "max_number_of_messages",
-        env: &["MAX_NUMBER_OF_MESSAGES"],
-        help: "messages per receive, 1 to 10",
-    },
-    Key {
-        name: "wait_time_seconds",
-        env: &["WAIT_TIME_SECONDS"],
-        help: "long-poll wait, 0 to 20",
-    },
-    Key {
-        name: "visibility_timeout",
-        env: &["VISIBILITY_TIMEOUT"],
-        help: "seconds a received message stays hidden, 0 to 43200",
-    },
-    Key {
-        name: "max_attempts",
-        env: &["AWS_MAX_ATTEMPTS"],
-        help: "tries per SQS call, 1 to 20",
-    },
-    Key {
-        name: "http_timeout_seconds",
-        env: &["SQS_ARCHIVE_HTTP_TIMEOUT"],
-        help: "HTTP timeout beyond the long-poll wait",
-    },
-    Key {
-        name: "max_message_size",
-        env: &["SQS_ARCHIVE_MAX_MESSAGE_SIZE"],
-        help: "largest body in bytes, default 1048576",
-    },
-    Key {
-        name: "mock_dir",
-        env: &["SQS_ARCHIVE_MOCK_DIR"],
-        help: "directory of the mock queues",
-    },
-    Key {
-        name: "workers",
-        env: &["SQS_ARCHIVE_WORKERS"],
-        help: "handler threads, 1 to 64",
-    },
-    Key {
-        name: "handler",
-        env: &[],
-        help: "handler argv list; default: process_message next to poll_messages",
-    },
-    Key {
-        name: "handler_timeout",
-        env: &["SQS_ARCHIVE_HANDLER_TIMEOUT"],
-        help: "seconds before a handler is killed (SQS hides a message 12 hours at most)",
-    },
-    Key {
-        name: "kill_grace_seconds",
-        env: &[],
-        help: "seconds between SIGTERM and SIGKILL",
-    },
-    Key {
-        name: "shutdown_grace_seconds",
-        env: &[],
-        help: "seconds running handlers get to finish after SIGTERM",
-    },
-    Key {
-        name: "max_receive_count",
-        env: &[],
-        help: "receives before a failing request is given up",
-    },
-    Key {
-        name: "use_redrive_policy",
-        env: &[],
-        help: "leave given-up requests to the queue's dead-letter policy",
-    },
-    Key {
-        name: "retry_base_seconds",
-        env: &[],
-        help: "first retry delay of a failed request",
-    },
-    Key {
-        name: "retry_max_seconds",
-        env: &[],
-        help: "longest retry delay of a failed request",
-    },
-    Key {
-        name: "pass_aws_credentials_to_handler",
-        env: &[],
-        help: "let the handler see AWS_* secrets",
-    },
-    Key {
-        name: "lock_file",
-        env: &["SQS_ARCHIVE_LOCK_FILE"],
-        help: "lock that keeps poll_messages runs from overlapping",
-    },
-    Key {
-        name: "log_file",
-        env: &["SQS_ARCHIVE_LOG_FILE"],
-        help: "append logs here instead of stderr",
-    },
-    Key {
-        name: "source_dir",
-        env: &["ARCHIVE_SOURCE_DIR"],
-        help: "where files to archive are read",
-    },
-    Key {
-        name: "archive_dir",
-        env: &["ARCHIVE_DIR"],
-        help: "where archives are written",
-    },
-    Key {
-        name: "verify",
-        env: &[],
-        help: "read each archived file back and compare its SHA-256",
-    },
-];
+/// Declares the keys: `name [VARIABLES] kind => "help";`. The name is an
+/// identifier, so code that reads a key that does not exist fails to compile.
+macro_rules! keys {
+    ($($name:ident [$($env:literal),*] $kind:expr => $help:literal;)*) => {
+        /// A configuration key, by name; [`KEYS`] describes each.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum K {
+            $($name),*
+        }
+
+        /// Every key a profile may hold, in the order of [`K`].
+        pub const KEYS: &[Key] = &[
+            $(Key {
+                id: K::$name,
+                name: stringify!($name),
+                env: &[$($env),*],
+                kind: $kind,
+                help: $help,
+            }),*
+        ];
+    };
+}
+
+const fn int(min: u64, max: u64, default: u64) -> Kind {
+    Kind::Int { min, max, default }
+}
+
+const fn text(default: Option<&'static str>) -> Kind {
+    Kind::Text { default }
+}
+
+keys! {
+    backend ["SQS_ARCHIVE_BACKEND"] Kind::Choice(&["sqs", "mock"])
+        => "sqs, or mock for the directory queue";
+    request_queue_url ["SQS_REQUEST_QUEUE_URL"] text(None)
+        => "URL of the request queue (required)";
+    completion_queue_url ["SQS_COMPLETION_QUEUE_URL"] text(None)
+        => "URL of the completion queue (required)";
+    region ["AWS_REGION", "AWS_DEFAULT_REGION"] text(None)
+        => "AWS region, e.g. eu-west-1; default: the shared config's, else from the queue URL";
+    aws_profile ["AWS_PROFILE"] text(None)
+        => "profile of the shared files ~/.aws/config and ~/.aws/credentials";
+    endpoint_url ["AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"] text(None)
+        => "SQS endpoint (http:// or https://); default: the region's SQS endpoint";
+    protocol ["SQS_ARCHIVE_PROTOCOL"] Kind::Choice(&["query", "json"])
+        => "query (XML) or json (AWS JSON 1.0)";
+    aws_access_key_id [] Kind::FileText
+        => "access key id (AWS_ACCESS_KEY_ID is read by the credential chain)";
+    aws_secret_access_key [] Kind::FileText
+        => "secret access key (AWS_SECRET_ACCESS_KEY is read by the credential chain)";
+    aws_session_token [] Kind::FileText
+        => "session token (AWS_SESSION_TOKEN is read by the credential chain)";
+    schema_file ["SCHEMA_FILE"] text(None)
+        => "JSON schema for messages; default: the built-in one";
+    max_number_of_messages ["MAX_NUMBER_OF_MESSAGES"] int(1, 10, 10)
+        => "messages per receive";
+    wait_time_seconds ["WAIT_TIME_SECONDS"] int(0, 20, 20)
+        => "long-poll wait in seconds";
+    visibility_timeout ["VISIBILITY_TIMEOUT"] int(0, 43_200, 60)
+        => "seconds a received message stays hidden";
+    max_attempts ["AWS_MAX_ATTEMPTS"] int(1, 20, 5)
+        => "tries per SQS call";
+    http_timeout_seconds ["SQS_ARCHIVE_HTTP_TIMEOUT"] int(1, 3600, 10)
+        => "HTTP timeout in seconds beyond the long-poll wait";
+    max_message_size ["SQS_ARCHIVE_MAX_MESSAGE_SIZE"] int(1024, 1 << 30, 1 << 20)
+        => "largest message body in bytes; larger ones are refused before sending";
+    mock_dir ["SQS_ARCHIVE_MOCK_DIR"] text(Some("var/mock-queues"))
+        => "directory of the mock queues";
+    workers ["SQS_ARCHIVE_WORKERS"] int(1, 64, 4)
+        => "handler threads";
+    handler [] Kind::Argv
+        => "handler argv list; default: process_message next to poll_messages";
+    handler_timeout ["SQS_ARCHIVE_HANDLER_TIMEOUT"] int(1, 43_000, 3600)
+        => "seconds before a handler is stopped (SQS hides a message 12 hours at most)";
+    kill_grace_seconds [] int(0, 3600, 10)
+        => "seconds between SIGTERM and SIGKILL of a handler";
+    shutdown_grace_seconds [] int(0, 86_400, 60)
+        => "seconds running handlers get to finish after SIGTERM";
+    max_receive_count [] int(1, 1000, 5)
+        => "receives before a failing request is given up";
+    use_redrive_policy [] Kind::Bool { default: false }
+        => "leave given-up requests to the queue's dead-letter (redrive) policy";
+    retry_base_seconds [] int(0, 43_200, 10)
+        => "first retry delay of a failed request";
+    retry_max_seconds [] int(0, 43_200, 900)
+        => "longest retry delay of a failed request";
+    pass_aws_credentials_to_handler [] Kind::Bool { default: false }
+        => "let the handler see AWS_* secrets";
+    lock_file ["SQS_ARCHIVE_LOCK_FILE"] text(Some("var/poll_messages.lock"))
+        => "lock that keeps poll_messages runs from overlapping";
+    log_file ["SQS_ARCHIVE_LOG_FILE"] text(None)
+        => "append poll_messages' log here instead of stderr; reopened on SIGHUP";
+    metrics_file ["SQS_ARCHIVE_METRICS_FILE"] text(None)
+        => "Prometheus text file poll_messages writes after each run; default: none";
+    metrics_interval ["SQS_ARCHIVE_METRICS_INTERVAL"] int(1, 86_400, 60)
+        => "seconds between metrics_file writes under --loop";
+    source_dir ["ARCHIVE_SOURCE_DIR"] text(Some("examples/source"))
+        => "where files to archive are read";
+    archive_dir ["ARCHIVE_DIR"] text(Some("var/archive"))
+        => "where archives are written";
+    verify [] Kind::Bool { default: true }
+        => "read each archived file back after it is durable and compare its SHA-256";
+}
+
+impl K {
+    /// This key's row of [`KEYS`].
+    pub fn key(self) -> &'static Key {
+        &KEYS[self as usize]
+    }
+
+    /// The key's name in the profile file.
+    pub fn name(self) -> &'static str {
+        self.key().name
+    }
+}
+
+/// The keys as `--help` lists them: name, variables, default, help.
+pub fn keys_help() -> String {
+    let mut out = String::from(
+        "Configuration keys (in the profile file; the variables named override it):\n",
+    );
+    for key in KEYS {
+        let _ = write!(out, "  {}", key.name);
+        if !key.env.is_empty() {
+            let _ = write!(out, " (${})", key.env.join(", $"));
+        }
+        let _ = write!(out, "\n      {}", key.help);
+        match key.kind {
+            Kind::Int { min, max, default } => {
+                let _ = write!(out, "; {min} to {max}, default {default}");
+            }
+            _ => {
+                if let Some(d) = key.kind.default_text() {
+                    let _ = write!(out, "; default {d}");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// Where to find the configuration, as chosen on the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -216,8 +260,8 @@ pub struct Source {
     pub profile: Option<String>,
     pub config: Option<PathBuf>,
     pub env_file: Option<PathBuf>,
-    /// Flag values by key name; they win over everything.
-    pub flags: BTreeMap<&'static str, String>,
+    /// Values given on the command line, by key; they win over everything.
+    pub flags: BTreeMap<K, String>,
 }
 
 /// The resolved configuration.
@@ -226,7 +270,11 @@ pub struct Settings {
     pub backend: Backend,
     pub request_queue_url: Option<String>,
     pub completion_queue_url: Option<String>,
-    pub region: String,
+    /// The region set by a flag, the environment or the profile file; see
+    /// [`crate::endpoint::Target::resolve`] for the rest of the search.
+    pub region: Option<crate::endpoint::Region>,
+    /// The shared-file profile (`aws_profile`, `AWS_PROFILE`).
+    pub aws_profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub protocol: Protocol,
     pub config_keys: ConfigKeys,
@@ -250,6 +298,8 @@ pub struct Settings {
     pub pass_aws_credentials_to_handler: bool,
     pub lock_file: PathBuf,
     pub log_file: Option<PathBuf>,
+    pub metrics_file: Option<PathBuf>,
+    pub metrics_interval: Duration,
     pub source_dir: PathBuf,
     pub archive_dir: PathBuf,
     /// Read archived files back after they are durable (process_message).
@@ -275,16 +325,7 @@ impl Settings {
         let env = apply_env_file(source, process_env)?;
         let (file, text) = match profile_path(source, &env)? {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::config(
-                        path.display().to_string(),
-                        match &source.profile {
-                            Some(p) => format!("profile {p:?} does not exist (looked for this file); pass --profile with a file in config/ or --config FILE"),
-                            None => "file not found".to_string(),
-                        },
-                    ),
-                    _ => Error::io("read configuration", &path, e),
-                })?;
+                let text = read_profile(&path)?;
                 (Some(path), Some(text))
             }
             None => (None, None),
@@ -312,167 +353,162 @@ impl Settings {
             origin: origin.clone(),
             env: &env,
             flags: &source.flags,
+            read: RefCell::new(BTreeSet::new()),
         };
-        let backend = match layers
-            .string("backend")?
-            .as_ref()
-            .map(|v| (v.0.as_str(), &v.1))
-        {
-            None | Some(("sqs", _)) => Backend::Sqs,
-            Some(("mock", _)) => Backend::Mock,
-            Some((other, at)) => return Err(at.invalid("backend", other)),
+        let backend = match layers.choice(K::backend)? {
+            "mock" => Backend::Mock,
+            _ => Backend::Sqs,
         };
-        let protocol = match layers
-            .string("protocol")?
-            .as_ref()
-            .map(|v| (v.0.as_str(), &v.1))
-        {
-            None | Some(("query", _)) => Protocol::Query,
-            Some(("json", _)) => Protocol::Json,
-            Some((other, at)) => return Err(at.invalid("protocol", other)),
+        let protocol = match layers.choice(K::protocol)? {
+            "json" => Protocol::Json,
+            _ => Protocol::Query,
         };
-        let request_queue_url = layers.string("request_queue_url")?.map(|v| v.0);
-        let completion_queue_url = layers.string("completion_queue_url")?.map(|v| v.0);
-        let region = match layers.string("region")? {
-            Some((r, _)) => r,
-            None => request_queue_url
-                .as_deref()
-                .or(completion_queue_url.as_deref())
-                .and_then(region_from_url)
-                .unwrap_or_else(|| "us-east-1".into()),
-        };
-        let endpoint_url = layers.string("endpoint_url")?.map(|v| v.0);
+        let request_queue_url = layers.text(K::request_queue_url)?;
+        let completion_queue_url = layers.text(K::completion_queue_url)?;
+        let region = layers
+            .text_at(K::region)?
+            .map(|(name, at)| crate::endpoint::Region { name, origin: at.0 });
+        let endpoint_url = layers.text(K::endpoint_url)?;
         if let Some(url) = &endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(layers
-                .origin_of("endpoint_url")
-                .invalid("endpoint_url", url));
+                .origin_of(K::endpoint_url)
+                .invalid(K::endpoint_url, &crate::text::url(url)));
         }
-        let wait_time_seconds = layers.int("wait_time_seconds", 0, 20, 20)? as u32;
-        let http_timeout_seconds = layers.int("http_timeout_seconds", 1, 3600, 10)?;
-        let handler = match layers.file.get("handler") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) if !items.is_empty() => Some(
-                items
-                    .iter()
-                    .map(|i| i.as_str().map(String::from))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        layers
-                            .origin_of("handler")
-                            .wrong_type("handler", "a list of strings")
-                    })?,
-            ),
-            Some(_) => {
-                return Err(layers.origin_of("handler").wrong_type(
-                    "handler",
-                    "a non-empty list of strings (program and arguments)",
-                ));
-            }
-        };
-        let path = |key: &str, default: &str| -> Result<PathBuf> {
-            Ok(layers
-                .string(key)?
-                .map(|v| v.0)
-                .unwrap_or_else(|| default.to_string())
-                .into())
-        };
-        Ok(Settings {
+        let wait_time_seconds = layers.int(K::wait_time_seconds)? as u32;
+        let http_timeout_seconds = layers.int(K::http_timeout_seconds)?;
+        let secs = |k: K| -> Result<Duration> { Ok(Duration::from_secs(layers.int(k)?)) };
+        let path = |k: K| -> Result<PathBuf> { Ok(layers.text(k)?.unwrap_or_default().into()) };
+        let mut settings = Settings {
             backend,
             protocol,
             region,
+            aws_profile: layers.text(K::aws_profile)?,
             endpoint_url,
             config_keys: ConfigKeys {
-                access_key_id: layers.file_string("aws_access_key_id")?,
-                secret_access_key: layers
-                    .file_string("aws_secret_access_key")?
-                    .map(Secret::new),
-                session_token: layers.file_string("aws_session_token")?.map(Secret::new),
+                access_key_id: layers.file_text(K::aws_access_key_id)?,
+                secret_access_key: layers.file_text(K::aws_secret_access_key)?.map(Secret::new),
+                session_token: layers.file_text(K::aws_session_token)?.map(Secret::new),
                 origin: origin.clone(),
             },
-            schema_file: layers.string("schema_file")?.map(|v| PathBuf::from(v.0)),
-            max_number_of_messages: layers.int("max_number_of_messages", 1, 10, 10)? as u32,
+            schema_file: layers.text(K::schema_file)?.map(PathBuf::from),
+            max_number_of_messages: layers.int(K::max_number_of_messages)? as u32,
             wait_time_seconds,
-            visibility_timeout: layers.int("visibility_timeout", 0, 43_200, 60)? as u32,
-            max_attempts: layers.int("max_attempts", 1, 20, 5)? as u32,
+            visibility_timeout: layers.int(K::visibility_timeout)? as u32,
+            max_attempts: layers.int(K::max_attempts)? as u32,
             // Long polls hold the connection for the wait; the timeout must outlast it.
             http_timeout: Duration::from_secs(u64::from(wait_time_seconds) + http_timeout_seconds),
-            max_message_size: layers.int("max_message_size", 1024, 1 << 30, 1 << 20)? as usize,
-            mock_dir: path("mock_dir", "var/mock-queues")?,
-            workers: layers.int("workers", 1, 64, 4)? as usize,
-            handler,
-            // SQS keeps a message hidden 12 hours after its receipt at most.
-            handler_timeout: Duration::from_secs(layers.int("handler_timeout", 1, 43_000, 3600)?),
-            kill_grace: Duration::from_secs(layers.int("kill_grace_seconds", 0, 3600, 10)?),
-            shutdown_grace: Duration::from_secs(layers.int(
-                "shutdown_grace_seconds",
-                0,
-                86_400,
-                60,
-            )?),
-            max_receive_count: layers.int("max_receive_count", 1, 1000, 5)? as u32,
-            use_redrive_policy: layers.bool("use_redrive_policy", false)?,
-            retry_base: Duration::from_secs(layers.int("retry_base_seconds", 0, 43_200, 10)?),
-            retry_max: Duration::from_secs(layers.int("retry_max_seconds", 0, 43_200, 900)?),
-            pass_aws_credentials_to_handler: layers
-                .bool("pass_aws_credentials_to_handler", false)?,
-            lock_file: path("lock_file", "var/poll_messages.lock")?,
-            log_file: layers.string("log_file")?.map(|v| PathBuf::from(v.0)),
-            source_dir: path("source_dir", "examples/source")?,
-            archive_dir: path("archive_dir", "var/archive")?,
-            verify: layers.bool("verify", true)?,
+            max_message_size: layers.int(K::max_message_size)? as usize,
+            mock_dir: path(K::mock_dir)?,
+            workers: layers.int(K::workers)? as usize,
+            handler: layers.argv(K::handler)?,
+            handler_timeout: secs(K::handler_timeout)?,
+            kill_grace: secs(K::kill_grace_seconds)?,
+            shutdown_grace: secs(K::shutdown_grace_seconds)?,
+            max_receive_count: layers.int(K::max_receive_count)? as u32,
+            use_redrive_policy: layers.bool(K::use_redrive_policy)?,
+            retry_base: secs(K::retry_base_seconds)?,
+            retry_max: secs(K::retry_max_seconds)?,
+            pass_aws_credentials_to_handler: layers.bool(K::pass_aws_credentials_to_handler)?,
+            lock_file: path(K::lock_file)?,
+            log_file: layers.text(K::log_file)?.map(PathBuf::from),
+            metrics_file: layers.text(K::metrics_file)?.map(PathBuf::from),
+            metrics_interval: secs(K::metrics_interval)?,
+            source_dir: path(K::source_dir)?,
+            archive_dir: path(K::archive_dir)?,
+            verify: layers.bool(K::verify)?,
             request_queue_url,
             completion_queue_url,
             file,
             source: source.clone(),
-            env,
-        })
+            env: Env::default(),
+        };
+        // Every declared key is read: a key in the table that nothing uses is a bug.
+        debug_assert_eq!(
+            layers.read.borrow().len(),
+            KEYS.len(),
+            "keys declared but not read: {:?}",
+            KEYS.iter()
+                .filter(|k| !layers.read.borrow().contains(&k.id))
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+        );
+        drop(layers);
+        settings.env = env;
+        Ok(settings)
     }
 
     /// The URL of a queue, or an error that says where to set it.
     pub fn queue_url(&self, role: QueueRole) -> Result<&str> {
         let (value, key) = match role {
-            QueueRole::Request => (&self.request_queue_url, "request_queue_url"),
-            QueueRole::Completion => (&self.completion_queue_url, "completion_queue_url"),
+            QueueRole::Request => (&self.request_queue_url, K::request_queue_url),
+            QueueRole::Completion => (&self.completion_queue_url, K::completion_queue_url),
         };
         value
             .as_deref()
             .ok_or_else(|| missing(key, self.file.as_deref()))
     }
-
-    /// The endpoint requests are sent to: `endpoint_url` if set, else the regional one.
-    pub fn endpoint(&self) -> String {
-        self.endpoint_url
-            .clone()
-            .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", self.region))
-    }
 }
 
 /// Error for a required key that has no value anywhere.
-pub fn missing(key: &str, file: Option<&Path>) -> Error {
-    let k = KEYS.iter().find(|k| k.name == key);
-    let vars = k.map(|k| k.env.join(" or ")).unwrap_or_default();
+pub fn missing(key: K, file: Option<&Path>) -> Error {
+    let key = key.key();
     let place = match file {
         Some(f) => format!("in {}", f.display()),
         None => "in a profile (--profile NAME)".into(),
     };
-    let or_env = if vars.is_empty() {
+    let or_env = if key.env.is_empty() {
         String::new()
     } else {
-        format!(" or with {vars}")
+        format!(" or with {}", key.env.join(" or "))
     };
-    Error::config(key, format!("no value: set {key} {place}{or_env}"))
+    Error::config(
+        key.name,
+        format!("no value: set {} {place}{or_env}", key.name),
+    )
 }
 
-/// `https://sqs.eu-west-1.amazonaws.com/...` → `eu-west-1`.
-fn region_from_url(url: &str) -> Option<String> {
-    let host = url.split("://").nth(1)?.split(['/', ':']).next()?;
-    let mut parts = host.split('.');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("sqs"), Some(region), Some("amazonaws")) => Some(region.to_string()),
-        _ => None,
+/// Why a configuration file could not be read: a configuration problem
+/// (exit 78), or a file named on purpose that is not there (66). The file is
+/// named, its content never shown (a `.env` line may hold a secret).
+#[derive(Debug)]
+pub enum ReadProblem {
+    NotFound(std::io::Error),
+    IsDirectory,
+    NotUtf8,
+    Other(std::io::Error),
+}
+
+impl ReadProblem {
+    /// The error for `path` (`action` is e.g. `"read CA bundle"`): a
+    /// configuration error (78), except a file named on purpose that does
+    /// not exist (66, as the README says).
+    pub fn into_error(self, action: &'static str, path: &Path) -> Error {
+        let why = match self {
+            ReadProblem::NotFound(e) => return Error::io(action, path, e),
+            ReadProblem::IsDirectory => "it is a directory, not a file".to_string(),
+            ReadProblem::NotUtf8 => "it is not UTF-8 text".to_string(),
+            ReadProblem::Other(e) => e.to_string(),
+        };
+        Error::config(
+            path.display().to_string(),
+            format!("cannot {action}: {why}"),
+        )
     }
+}
+
+/// Reads a configuration file (profile, `.env`, schema, CA bundle) as text.
+pub fn read_config_file(path: &Path) -> std::result::Result<String, ReadProblem> {
+    if path.is_dir() {
+        return Err(ReadProblem::IsDirectory);
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ReadProblem::NotFound(e),
+        std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
+        std::io::ErrorKind::InvalidData => ReadProblem::NotUtf8,
+        _ => ReadProblem::Other(e),
+    })
 }
 
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
@@ -482,19 +518,68 @@ fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
         (None, Some(p)) => (PathBuf::from(p), true),
         (None, None) => (PathBuf::from(".env"), false),
     };
-    let iter = match dotenvy::from_path_iter(&path) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            return Ok(env);
-        }
-        Err(dotenvy::Error::Io(e)) => return Err(Error::io("read env file", path, e)),
-        Err(e) => return Err(Error::config(path.display().to_string(), e.to_string())),
+    let text = match read_config_file(&path) {
+        Ok(text) => text,
+        Err(ReadProblem::NotFound(_)) if !required => return Ok(env),
+        Err(e) => return Err(e.into_error("read env file", &path)),
     };
-    for item in iter {
-        let (k, v) = item.map_err(|e| Error::config(path.display().to_string(), e.to_string()))?;
+    for (k, v) in parse_env_file(&text, &path)? {
         env.set_default(k, v);
     }
     Ok(env)
+}
+
+/// The directories `--profile NAME` searches, in order.
+pub fn search_dirs(env: &Env) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = env.get("SQS_ARCHIVE_CONFIG_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(PathBuf::from("config"));
+    dirs.push(PathBuf::from(SYSTEM_CONFIG_DIR));
+    dirs
+}
+
+/// Reads a profile file; every failure is a configuration error (78).
+fn read_profile(path: &Path) -> Result<String> {
+    read_config_file(path).map_err(|e| match e {
+        ReadProblem::NotFound(_) => Error::config(path.display().to_string(), "file not found"),
+        e => e.into_error("read profile", path),
+    })
+}
+
+/// The variables of a `.env` file. A malformed line is reported by its
+/// number alone: its text may be `SECRET=...` with a typo.
+fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|item| {
+            item.map_err(|e| {
+                let message = match &e {
+                    dotenvy::Error::LineParse(rest, _) => match line_of(text, rest) {
+                        Some(n) => format!("line {n} is not NAME=value (or a comment)"),
+                        None => "a line is not NAME=value (or a comment)".to_string(),
+                    },
+                    dotenvy::Error::EnvVar(_) => "a variable it refers to is not set".to_string(),
+                    _ => "cannot be parsed".to_string(),
+                };
+                Error::config(path.display().to_string(), message)
+            })
+        })
+        .collect()
+}
+
+/// The 1-based line number where `fragment` (the text dotenvy could not
+/// parse, from the bad line on) starts in `text`.
+fn line_of(text: &str, fragment: &str) -> Option<usize> {
+    let fragment = fragment.trim_end();
+    if fragment.is_empty() {
+        return None;
+    }
+    // Where the fragment starts a line: `X` must not be found inside `AX=1`.
+    let (at, _) = text
+        .match_indices(fragment)
+        .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')?;
+    Some(text[..at].matches('\n').count() + 1)
 }
 
 fn profile_path(source: &Source, env: &Env) -> Result<Option<PathBuf>> {
@@ -516,8 +601,27 @@ fn profile_path(source: &Source, env: &Env) -> Result<Option<PathBuf>> {
                 "invalid profile name {name:?}: use letters, digits, '-', '_' and '.'"
             )));
         }
-        let dir = env.get("SQS_ARCHIVE_CONFIG_DIR").unwrap_or("config");
-        return Ok(Some(Path::new(dir).join(format!("{name}.json"))));
+        let candidates: Vec<PathBuf> = search_dirs(env)
+            .into_iter()
+            .map(|d| d.join(format!("{name}.json")))
+            .collect();
+        // A file that exists but cannot be read (or sits in a directory that
+        // cannot be searched) is taken, so its error is reported, not skipped.
+        let exists = |p: &PathBuf| match std::fs::metadata(p) {
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        };
+        if let Some(found) = candidates.iter().find(|p| exists(p)) {
+            return Ok(Some(found.clone()));
+        }
+        let searched: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::config(
+            "--profile",
+            format!(
+                "profile {name:?} does not exist; searched {} (set SQS_ARCHIVE_CONFIG_DIR, or pass --config FILE)",
+                searched.join(", ")
+            ),
+        ));
     }
     Ok(env.get("SQS_ARCHIVE_CONFIG").map(PathBuf::from))
 }
@@ -549,85 +653,146 @@ fn parse_file(text: &str, origin: &str) -> Result<Map<String, Value>> {
 struct Origin(String);
 
 impl Origin {
-    fn invalid(&self, key: &str, value: &str) -> Error {
-        let help = KEYS
-            .iter()
-            .find(|k| k.name == key)
-            .map(|k| k.help)
-            .unwrap_or("");
-        Error::config(&self.0, format!("invalid {key} {value:?}: expected {help}"))
+    fn invalid(&self, key: K, value: &str) -> Error {
+        let key = key.key();
+        let expected = match key.kind {
+            Kind::Choice(_) => key.kind.expected(),
+            _ => key.help.to_string(),
+        };
+        Error::config(
+            &self.0,
+            format!("invalid {} {value:?}: expected {expected}", key.name),
+        )
     }
 
-    fn wrong_type(&self, key: &str, expected: &str) -> Error {
-        Error::config(&self.0, format!("{key} must be {expected}"))
+    fn wrong_type(&self, key: K, value: Option<&Value>) -> Error {
+        let key = key.key();
+        let not = value.map(|v| format!(", not {v}")).unwrap_or_default();
+        Error::config(
+            &self.0,
+            format!("{} must be {}{not}", key.name, key.kind.expected()),
+        )
     }
 }
 
+/// The file, the environment and the flags, read through the key table.
 struct Layers<'a> {
     file: Map<String, Value>,
     origin: String,
     env: &'a Env,
-    flags: &'a BTreeMap<&'static str, String>,
+    flags: &'a BTreeMap<K, String>,
+    /// Keys read so far (every key must be).
+    read: RefCell<BTreeSet<K>>,
 }
 
 impl Layers<'_> {
-    /// The highest-precedence raw value of a key, as text, with its origin.
-    fn raw(&self, name: &str) -> Result<Option<(Value, Origin)>> {
-        if let Some(v) = self.flags.get(name) {
-            return Ok(Some((
+    /// The highest-precedence raw value of a key, with its origin.
+    fn raw(&self, id: K) -> Option<(Value, Origin)> {
+        let key = id.key();
+        self.read.borrow_mut().insert(id);
+        if let Some(v) = self.flags.get(&id) {
+            return Some((
                 Value::String(v.clone()),
-                Origin(format!("flag --{}", name.replace('_', "-"))),
-            )));
+                Origin(format!("flag --{}", key.name.replace('_', "-"))),
+            ));
         }
-        let key = KEYS
-            .iter()
-            .find(|k| k.name == name)
-            .expect("every key is in KEYS");
         for var in key.env {
             if let Some(v) = self.env.get(var) {
-                return Ok(Some((
+                return Some((
                     Value::String(v.to_string()),
                     Origin(format!("environment variable {var}")),
-                )));
+                ));
             }
         }
-        Ok(match self.file.get(name) {
+        match self.file.get(key.name) {
             None | Some(Value::Null) => None,
-            Some(v) => Some((v.clone(), Origin(format!("{} key {name:?}", self.origin)))),
-        })
+            Some(v) => Some((
+                v.clone(),
+                Origin(format!("{} key {:?}", self.origin, key.name)),
+            )),
+        }
     }
 
-    fn origin_of(&self, name: &str) -> Origin {
-        self.raw(name)
-            .ok()
-            .flatten()
+    fn origin_of(&self, id: K) -> Origin {
+        self.raw(id)
             .map(|v| v.1)
             .unwrap_or_else(|| Origin(self.origin.clone()))
     }
 
-    fn string(&self, name: &str) -> Result<Option<(String, Origin)>> {
-        match self.raw(name)? {
-            None => Ok(None),
-            Some((Value::String(s), _)) if s.is_empty() => Ok(None),
-            Some((Value::String(s), at)) => Ok(Some((s, at))),
-            Some((_, at)) => Err(at.wrong_type(name, "a string")),
+    /// A text key: its value, else its default; an empty string counts as unset.
+    fn text(&self, id: K) -> Result<Option<String>> {
+        let Kind::Text { default } = id.key().kind else {
+            unreachable!("{id:?} is not a text key");
+        };
+        Ok(self
+            .text_at(id)?
+            .map(|(v, _)| v)
+            .or(default.map(String::from)))
+    }
+
+    /// A text key's own value (no default), with where it was set.
+    fn text_at(&self, id: K) -> Result<Option<(String, Origin)>> {
+        match self.raw(id) {
+            Some((Value::String(s), at)) if !s.is_empty() => Ok(Some((s, at))),
+            None | Some((Value::String(_), _)) => Ok(None),
+            Some((v, at)) => Err(at.wrong_type(id, Some(&v))),
+        }
+    }
+
+    /// One of the key's words (the first when unset).
+    fn choice(&self, id: K) -> Result<&'static str> {
+        let Kind::Choice(words) = id.key().kind else {
+            unreachable!("{id:?} is not a choice key");
+        };
+        match self.raw(id) {
+            None => Ok(words[0]),
+            Some((Value::String(s), _)) if s.is_empty() => Ok(words[0]),
+            Some((Value::String(s), at)) => words
+                .iter()
+                .find(|w| **w == s)
+                .copied()
+                .ok_or_else(|| at.invalid(id, &s)),
+            Some((v, at)) => Err(at.wrong_type(id, Some(&v))),
         }
     }
 
     /// A string that may only come from the file (keys whose variables the credential chain reads itself).
-    fn file_string(&self, name: &str) -> Result<Option<String>> {
-        match self.file.get(name) {
+    fn file_text(&self, id: K) -> Result<Option<String>> {
+        debug_assert_eq!(id.key().kind, Kind::FileText);
+        self.read.borrow_mut().insert(id);
+        match self.file.get(id.name()) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => {
-                Err(Origin(format!("{} key {name:?}", self.origin)).wrong_type(name, "a string"))
+            Some(v) => {
+                Err(Origin(format!("{} key {:?}", self.origin, id.name())).wrong_type(id, Some(v)))
             }
         }
     }
 
-    fn int(&self, name: &str, min: u64, max: u64, default: u64) -> Result<u64> {
-        let Some((value, at)) = self.raw(name)? else {
+    fn argv(&self, id: K) -> Result<Option<Vec<String>>> {
+        debug_assert_eq!(id.key().kind, Kind::Argv);
+        self.read.borrow_mut().insert(id);
+        let at = || Origin(format!("{} key {:?}", self.origin, id.name()));
+        match self.file.get(id.name()) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(|i| i.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::config(at().0, format!("{} must be a list of strings", id.name()))
+                }),
+            Some(v) => Err(at().wrong_type(id, Some(v))),
+        }
+    }
+
+    fn int(&self, id: K) -> Result<u64> {
+        let Kind::Int { min, max, default } = id.key().kind else {
+            unreachable!("{id:?} is not a number key");
+        };
+        let Some((value, at)) = self.raw(id) else {
             return Ok(default);
         };
         let n = match &value {
@@ -637,36 +802,31 @@ impl Layers<'_> {
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(at.wrong_type(
-                name,
-                &format!("a whole number from {min} to {max}, not {value}"),
-            )),
+            _ => Err(at.wrong_type(id, Some(&value))),
         }
     }
 
-    fn bool(&self, name: &str, default: bool) -> Result<bool> {
-        match self.raw(name)? {
+    fn bool(&self, id: K) -> Result<bool> {
+        let Kind::Bool { default } = id.key().kind else {
+            unreachable!("{id:?} is not a true/false key");
+        };
+        match self.raw(id) {
             None => Ok(default),
             Some((Value::Bool(b), _)) => Ok(b),
             Some((Value::String(s), at)) => match s.as_str() {
                 "true" | "1" | "yes" => Ok(true),
                 "false" | "0" | "no" => Ok(false),
-                _ => Err(at.wrong_type(name, "true or false")),
+                _ => Err(at.wrong_type(id, Some(&Value::String(s)))),
             },
-            Some((_, at)) => Err(at.wrong_type(name, "true or false")),
+            Some((v, at)) => Err(at.wrong_type(id, Some(&v))),
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn resolve(
-        flags: &[(&'static str, &str)],
-        env: &[(&str, &str)],
-        file: Option<&str>,
-    ) -> Result<Settings> {
+    fn resolve(flags: &[(K, &str)], env: &[(&str, &str)], file: Option<&str>) -> Result<Settings> {
         let source = Source {
             flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             ..Source::default()
@@ -694,7 +854,7 @@ mod tests {
     fn prototype_keys_load_unchanged() {
         let s = resolve(&[], &[], Some(PROTOTYPE)).unwrap();
         assert_eq!(s.backend, Backend::Sqs);
-        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.region.as_ref().unwrap().name, "eu-west-1");
         assert_eq!(s.max_number_of_messages, 5);
         assert_eq!(s.wait_time_seconds, 10);
         assert_eq!(s.config_keys.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
@@ -702,7 +862,6 @@ mod tests {
             s.queue_url(QueueRole::Completion).unwrap(),
             "https://sqs.eu-west-1.amazonaws.com/123/done"
         );
-        assert_eq!(s.endpoint(), "https://sqs.eu-west-1.amazonaws.com");
         assert!(
             s.http_timeout > Duration::from_secs(10),
             "read timeout outlasts the long poll"
@@ -718,7 +877,7 @@ mod tests {
         let s = resolve(&[], &[("WAIT_TIME_SECONDS", "3")], Some(PROTOTYPE)).unwrap();
         assert_eq!(s.wait_time_seconds, 3, "environment beats file");
         let s = resolve(
-            &[("wait_time_seconds", "7")],
+            &[(K::wait_time_seconds, "7")],
             &[("WAIT_TIME_SECONDS", "3")],
             Some(PROTOTYPE),
         )
@@ -730,14 +889,16 @@ mod tests {
             Some(r#"{"region":"x-1"}"#),
         )
         .unwrap();
-        assert_eq!(s.region, "ap-south-1");
+        assert_eq!(s.region.as_ref().unwrap().name, "ap-south-1");
         let s = resolve(
             &[],
             &[("AWS_REGION", "a"), ("AWS_DEFAULT_REGION", "b")],
             None,
         )
         .unwrap();
-        assert_eq!(s.region, "a", "AWS_REGION before AWS_DEFAULT_REGION");
+        let region = s.region.unwrap();
+        assert_eq!(region.name, "a", "AWS_REGION before AWS_DEFAULT_REGION");
+        assert_eq!(region.origin, "environment variable AWS_REGION");
         let s = resolve(
             &[],
             &[
@@ -748,24 +909,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.endpoint(),
-            "http://127.0.0.1:2",
+            s.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:2"),
             "service-specific endpoint wins"
         );
-    }
-
-    #[test]
-    fn region_defaults_from_queue_url() {
-        let s = resolve(
-            &[],
-            &[(
-                "SQS_REQUEST_QUEUE_URL",
-                "https://sqs.ca-central-1.amazonaws.com/1/q",
-            )],
-            None,
-        )
-        .unwrap();
-        assert_eq!(s.region, "ca-central-1");
     }
 
     #[test]
@@ -821,6 +968,75 @@ mod tests {
     }
 
     #[test]
+    fn search_order_ends_in_etc() {
+        assert_eq!(
+            search_dirs(&Env::default()),
+            [PathBuf::from("config"), PathBuf::from("/etc/sqs-archive")]
+        );
+        let env = Env::from_pairs([("SQS_ARCHIVE_CONFIG_DIR", "/tmp/x")]);
+        assert_eq!(
+            search_dirs(&env),
+            [
+                PathBuf::from("/tmp/x"),
+                PathBuf::from("config"),
+                PathBuf::from("/etc/sqs-archive")
+            ]
+        );
+    }
+
+    #[test]
+    fn config_problems_all_exit_78() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-78-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("adir.json")).unwrap();
+        std::fs::write(dir.join("latin1.json"), b"{\"region\": \"caf\xe9\"}").unwrap();
+        std::fs::write(dir.join("bad.json"), "{").unwrap();
+        let env = Env::from_pairs([("SQS_ARCHIVE_CONFIG_DIR", dir.to_str().unwrap())]);
+        for (profile, needle) in [
+            ("adir", "is a directory"),
+            ("latin1", "not UTF-8"),
+            ("bad", "not valid JSON"),
+            ("absent", "does not exist"),
+        ] {
+            let source = Source {
+                profile: Some(profile.into()),
+                ..Source::default()
+            };
+            let e = Settings::load(&source, env.clone()).unwrap_err();
+            assert_eq!(e.exit(), crate::exit::Exit::Config, "{profile}: {e}");
+            assert!(e.to_string().contains(needle), "{profile}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn table_drives_defaults_and_help() {
+        let s = resolve(&[], &[], None).unwrap();
+        assert_eq!(s.wait_time_seconds, 20);
+        assert_eq!(s.metrics_file, None);
+        assert_eq!(s.metrics_interval, Duration::from_secs(60));
+        assert_eq!(s.lock_file, PathBuf::from("var/poll_messages.lock"));
+        let help = keys_help();
+        for key in KEYS {
+            assert!(help.contains(key.name), "{} not in --help", key.name);
+            assert_eq!(key.id.name(), key.name, "KEYS is in the order of K");
+            if let Kind::Choice(words) = key.kind {
+                assert!(!words.is_empty());
+            }
+        }
+        assert!(help.contains("0 to 20, default 20"), "{help}");
+        let s = resolve(
+            &[(K::metrics_interval, "5")],
+            &[("SQS_ARCHIVE_METRICS_FILE", "m.prom")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.metrics_file, Some(PathBuf::from("m.prom")));
+        assert_eq!(s.metrics_interval, Duration::from_secs(5));
+        let e = resolve(&[], &[], Some(r#"{"metrics_interval": 0}"#)).unwrap_err();
+        assert!(e.to_string().contains("1 to 86400"), "{e}");
+    }
+
+    #[test]
     fn missing_profile_and_env_file() {
         let dir = std::env::temp_dir().join(format!("sqs-archive-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -836,6 +1052,13 @@ mod tests {
             e.contains("profile \"nope\" does not exist") && e.contains("nope.json"),
             "{e}"
         );
+        for place in [
+            dir.join("nope.json").display().to_string(),
+            "config/nope.json".into(),
+            "/etc/sqs-archive/nope.json".into(),
+        ] {
+            assert!(e.contains(&place), "{place} not in: {e}");
+        }
         let source = Source {
             profile: Some("../etc".into()),
             ..Source::default()
@@ -871,6 +1094,49 @@ mod tests {
                 .to_string()
                 .contains("missing.env")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line_never_its_text() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.env");
+        std::fs::write(
+            &path,
+            "# comment\nA=1 # AWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\n\nAWS_SECRET_ACCESS_KEY wJalrXUtnFEMI/K7MDENG\u{1b}[2J\nB=2\n",
+        )
+        .unwrap();
+        let source = Source {
+            env_file: Some(path.clone()),
+            ..Source::default()
+        };
+        let e = Settings::load(&source, Env::from_pairs::<&str, &str>([])).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.exit(), crate::exit::Exit::Config, "{text}");
+        assert!(
+            text.contains("bad.env") && text.contains("line 4"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("wJalr") && !text.contains("AWS_SECRET"),
+            "{text}"
+        );
+        // A directory, bytes that are not UTF-8: configuration problems too.
+        for (name, make) in [("d.env", 0), ("latin1.env", 1)] {
+            let p = dir.join(name);
+            if make == 0 {
+                std::fs::create_dir_all(&p).unwrap();
+            } else {
+                std::fs::write(&p, b"A=\xe9t\xe9\n").unwrap();
+            }
+            let source = Source {
+                env_file: Some(p),
+                ..Source::default()
+            };
+            let e = Settings::load(&source, Env::from_pairs::<&str, &str>([])).unwrap_err();
+            assert_eq!(e.exit(), crate::exit::Exit::Config, "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

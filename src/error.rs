@@ -117,6 +117,30 @@ impl ServiceError {
         matches!(self.short_code(), "NonExistentQueue" | "QueueDoesNotExist")
     }
 
+    /// True when the service refused the message itself: too long, a
+    /// character SQS does not allow, a parameter out of range. Sending the
+    /// same message again cannot succeed; a smaller or different one may.
+    /// Applies to a `SendMessage` answer and to one entry of a
+    /// `SendMessageBatch` answer alike (entries carry the same codes).
+    pub fn is_permanent_refusal(&self) -> bool {
+        !self.is_retryable()
+            && !self.is_auth()
+            && !self.is_missing_queue()
+            && matches!(
+                self.short_code(),
+                "InvalidParameterValue"
+                    | "InvalidParameterValueException"
+                    | "InvalidMessageContents"
+                    | "MessageTooLong"
+                    | "BatchRequestTooLong"
+                    | "InvalidAttributeValue"
+                    | "InvalidParameterCombination"
+                    | "MissingParameter"
+                    | "ValidationError"
+                    | "ValidationException"
+            )
+    }
+
     /// True when a receipt handle is stale (the message was received again or deleted).
     pub fn is_stale_receipt(&self) -> bool {
         matches!(
@@ -185,6 +209,19 @@ impl Error {
         }
     }
 
+    /// True when a send was refused for the message itself (see
+    /// [`ServiceError::is_permanent_refusal`]), by the service or by the
+    /// client's own checks before sending ([`crate::client::prepare`]):
+    /// trying the same message again cannot succeed. Meaningful on the
+    /// result of a send call.
+    pub fn is_permanent_refusal(&self) -> bool {
+        match self {
+            Error::Service(e) => e.is_permanent_refusal(),
+            Error::InvalidData(_) => true,
+            _ => false,
+        }
+    }
+
     /// Shorthand for a configuration error.
     pub fn config(origin: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Config {
@@ -203,9 +240,22 @@ impl Error {
     }
 }
 
+// Display escapes the whole line (`text::escape`): an error often carries
+// text a server, a file or a message chose, and it is printed to terminals
+// and logs. Escaping is idempotent, so text escaped earlier is not mangled.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let line = Unescaped(self).to_string();
+        f.write_str(&crate::text::escape(&line))
+    }
+}
+
+/// The error's line before escaping.
+struct Unescaped<'a>(&'a Error);
+
+impl fmt::Display for Unescaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Error::Usage(m) => write!(f, "{m} (see --help)"),
             Error::Config { origin, message } => write!(f, "configuration: {origin}: {message}"),
             Error::InvalidData(m) => f.write_str(m),
@@ -234,8 +284,8 @@ impl fmt::Display for Error {
                 f,
                 "message {}: body MD5 {actual} does not match {} reported by the server; the message was left on the queue",
                 // Both come from the server as it pleased: one line, bounded.
-                crate::schema::truncate(message_id, 100),
-                crate::schema::truncate(expected, 64)
+                crate::text::excerpt(message_id, 100),
+                crate::text::excerpt(expected, 64)
             ),
             Error::Credentials(m) => write!(f, "credentials: {m}"),
             Error::BrokenPipe => f.write_str("broken pipe"),
@@ -245,13 +295,17 @@ impl fmt::Display for Error {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::escape;
         write!(
             f,
             "{}: {} (HTTP {}): {}",
-            self.action, self.code, self.status, self.message
+            self.action,
+            escape(&self.code),
+            self.status,
+            escape(&self.message)
         )?;
         if let Some(id) = &self.request_id {
-            write!(f, " [request id {id}]")?;
+            write!(f, " [request id {}]", escape(id))?;
         }
         let hint = self.hint();
         if !hint.is_empty() {
@@ -273,11 +327,24 @@ impl std::error::Error for Error {
 /// Runs a binary's body: prints an error once, as one line on stderr, and
 /// returns the exit code. Every binary's `main` is this and nothing more.
 pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
+    // Before any file is opened, so none can take a closed stdout's number.
+    crate::stdio::guard();
+    // A bug ends the process with one line and 70, in every build (a
+    // release build would abort with SIGABRT, a debug build exit 101).
+    let name = program.to_string();
+    std::panic::set_hook(Box::new(move |info| {
+        let line = crate::text::excerpt(&info.to_string(), 500);
+        eprintln!("{name}: internal error (a bug; please report it): {line}");
+        std::process::exit(i32::from(Exit::Software.as_u8()));
+    }));
     match body() {
         Ok(exit) => exit,
         Err(Error::BrokenPipe) => Exit::Ok,
         Err(e) => {
-            log::debug!("{program} failed: {e:?}");
+            log::debug!(
+                "{program} failed: {}",
+                crate::text::escape(&format!("{e:?}"))
+            );
             eprintln!("{program}: error: {e}");
             e.exit()
         }

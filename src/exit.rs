@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub enum Exit {
     /// 0: the job was done.
     Ok,
-    /// 1: an error that fits no other class.
+    /// 1: `sqs_archive doctor` found at least one check failing.
     Failure,
     /// 64: the command line was wrong.
     Usage,
@@ -21,7 +21,7 @@ pub enum Exit {
     NoInput,
     /// 69: a service (SQS, the endpoint, a queue) is unavailable or does not exist.
     Unavailable,
-    /// 70: an internal error (a bug); please report it.
+    /// 70: an internal error (a bug: a panic); please report it.
     Software,
     /// 74: reading or writing a local file failed.
     IoErr,

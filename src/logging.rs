@@ -4,12 +4,25 @@
 //! `--log-level`, else `SQS_ARCHIVE_LOG`, else the program's default. HTTP
 //! and TLS libraries are held at `warn` below `trace`, so debug logs show
 //! our calls without their internals; even at `trace`, ureq's dump of the
-//! raw bytes stays off (it would show the session token).
+//! raw bytes stays off (it would show the session token). Each line is
+//! escaped by [`crate::text::escape`]: one event, one inert line.
+//!
+//! Three deployment details:
+//! - under systemd (`JOURNAL_STREAM` names the stderr we have), lines carry
+//!   a `<N>` syslog priority prefix and no timestamp: journald adds its own
+//!   and files each line under its level;
+//! - quiet mode (`poll_messages --quiet`, for cron) keeps stderr to warnings
+//!   and errors, so a run that goes well prints nothing;
+//! - `log_file` is reopened on SIGHUP (after logrotate moved it), at the next
+//!   line written.
 
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use log::LevelFilter;
+use log::{Level, LevelFilter};
 
 use crate::env::Env;
 use crate::error::{Error, Result};
@@ -21,23 +34,38 @@ pub fn init(
     default: LevelFilter,
     file: Option<&Path>,
 ) -> Result<()> {
+    init_quiet(flag, env, default, file, false)
+}
+
+/// [`init`], with quiet mode: logging to stderr, only warnings and errors
+/// are written unless `--log-level` asks for more.
+pub fn init_quiet(
+    flag: Option<LevelFilter>,
+    env: &Env,
+    default: LevelFilter,
+    file: Option<&Path>,
+    quiet: bool,
+) -> Result<()> {
+    let configured = match env.get("SQS_ARCHIVE_LOG") {
+        Some(text) => text.parse().map_err(|_| {
+            Error::config(
+                "environment variable SQS_ARCHIVE_LOG",
+                format!("invalid level {text:?}: use error, warn, info, debug or trace"),
+            )
+        })?,
+        None => default,
+    };
     let level = match flag {
         Some(l) => l,
-        None => match env.get("SQS_ARCHIVE_LOG") {
-            Some(text) => text.parse().map_err(|_| {
-                Error::config(
-                    "environment variable SQS_ARCHIVE_LOG",
-                    format!("invalid level {text:?}: use error, warn, info, debug or trace"),
-                )
-            })?,
-            None => default,
-        },
+        None if quiet && file.is_none() => configured.min(LevelFilter::Warn),
+        None => configured,
     };
     let libraries = if level >= LevelFilter::Trace {
         level
     } else {
         level.min(LevelFilter::Warn)
     };
+    let journal = file.is_none() && stderr_is_journal(env);
     let mut builder = env_logger::Builder::new();
     builder
         .filter_level(level)
@@ -46,22 +74,161 @@ pub fn init(
         // the signature, the messages. Never worth that.
         .filter_module("ureq_proto", libraries.min(LevelFilter::Debug))
         .filter_module("rustls", libraries)
-        .format(|buf, record| {
-            writeln!(
-                buf,
-                "{} {:<5} [{}] {}",
-                buf.timestamp_millis(),
-                record.level(),
-                std::process::id(),
-                record.args()
-            )
+        // Every line escaped (`text::escape`): log lines quote servers,
+        // handlers and messages, and a log is read on a terminal. Text
+        // escaped before is left as it is (escaping is idempotent).
+        .format(move |buf, record| {
+            let line = record.args().to_string();
+            let line = crate::text::escape(&line);
+            if journal {
+                writeln!(
+                    buf,
+                    "<{}>{} [{}] {}",
+                    priority(record.level()),
+                    record.level(),
+                    std::process::id(),
+                    line
+                )
+            } else {
+                writeln!(
+                    buf,
+                    "{} {:<5} [{}] {}",
+                    buf.timestamp_millis(),
+                    record.level(),
+                    std::process::id(),
+                    line
+                )
+            }
         });
     if let Some(path) = file {
-        let f = crate::fsutil::open_append_private(path)
-            .map_err(|e| Error::io("open log file", path, e))?;
-        builder.target(env_logger::Target::Pipe(Box::new(f)));
+        let target = ReopeningFile::open(path)?;
+        builder.target(env_logger::Target::Pipe(Box::new(target)));
     }
     // A second call (tests) keeps the first logger; that is fine.
     let _ = builder.try_init();
     Ok(())
+}
+
+/// The syslog priority journald files a line under (`sd-daemon(3)`).
+pub fn priority(level: Level) -> u8 {
+    match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    }
+}
+
+/// True when `JOURNAL_STREAM` (`device:inode`) names the file our stderr is:
+/// systemd set it, and stderr was not redirected since.
+fn stderr_is_journal(env: &Env) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = env.get("JOURNAL_STREAM") else {
+        return false;
+    };
+    // /proc/self/fd/2 follows the descriptor, whatever it is (a socket here).
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(meta) => journal_stream_matches(stream, meta.dev(), meta.ino()),
+        Err(_) => false,
+    }
+}
+
+/// `JOURNAL_STREAM` is `<device>:<inode>`, both decimal.
+pub fn journal_stream_matches(stream: &str, dev: u64, ino: u64) -> bool {
+    stream
+        .split_once(':')
+        .and_then(|(d, i)| Some((d.parse::<u64>().ok()?, i.parse::<u64>().ok()?)))
+        == Some((dev, ino))
+}
+
+/// The log file; reopened by path after a SIGHUP, so logrotate can move it.
+struct ReopeningFile {
+    path: PathBuf,
+    file: File,
+    /// Set by SIGHUP: reopen before the next line.
+    hangup: Arc<AtomicBool>,
+}
+
+impl ReopeningFile {
+    fn open(path: &Path) -> Result<ReopeningFile> {
+        let file = crate::fsutil::open_append_private(path)
+            .map_err(|e| Error::io("open log file", path, e))?;
+        // signal-hook's flag handler only stores to an atomic: async-signal-safe.
+        let hangup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+            .map_err(|e| Error::io("install signal handler", "SIGHUP", e))?;
+        Ok(ReopeningFile {
+            path: path.to_path_buf(),
+            file,
+            hangup,
+        })
+    }
+
+    fn reopen_if_asked(&mut self) {
+        if !self.hangup.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        match crate::fsutil::open_append_private(&self.path) {
+            Ok(file) => self.file = file,
+            // Keep writing to the old file rather than lose lines.
+            Err(e) => {
+                let _ = writeln!(
+                    self.file,
+                    "log file {} not reopened after SIGHUP: {e}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
+impl Write for ReopeningFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.reopen_if_asked();
+        self.file.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.reopen_if_asked();
+        self.file.write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journald_priorities_and_stream_match() {
+        assert_eq!(priority(Level::Error), 3);
+        assert_eq!(priority(Level::Warn), 4);
+        assert_eq!(priority(Level::Info), 6);
+        assert_eq!(priority(Level::Trace), 7);
+        assert!(journal_stream_matches("8:12345", 8, 12345));
+        assert!(!journal_stream_matches("8:12345", 8, 1));
+        assert!(!journal_stream_matches("garbage", 8, 12345));
+    }
+
+    #[test]
+    fn log_file_is_reopened_after_sighup() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("poll.log");
+        let mut log = ReopeningFile::open(&path).unwrap();
+        log.write_all(b"one\n").unwrap();
+        std::fs::rename(&path, dir.join("poll.log.1")).unwrap();
+        log.write_all(b"two\n").unwrap();
+        log.hangup.store(true, Ordering::SeqCst);
+        log.write_all(b"three\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("poll.log.1")).unwrap(),
+            "one\ntwo\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

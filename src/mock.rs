@@ -18,6 +18,16 @@
 //! duplicates by deduplication id for five minutes. Deliberate difference: a
 //! stale receipt handle is refused (`ReceiptHandleIsInvalid`) where SQS
 //! would accept it and maybe do nothing.
+//!
+//! Queue attributes: an optional `attributes.json` in the queue's directory
+//! holds SQS attribute names and values, e.g. `{"MaximumMessageSize": 1024}`
+//! (numbers or strings). `MaximumMessageSize` (default 1 MiB, as SQS) is
+//! enforced: a larger body is refused as SQS refuses it
+//! (`InvalidParameterValue`, a permanent refusal); `VisibilityTimeout` and
+//! `RedrivePolicy` are reported by `queue_attributes`, not acted on.
+//!
+//! A message file that cannot be parsed is moved into `corrupt/` of its
+//! queue with one error line, and the queue carries on without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -29,8 +39,8 @@ use md5::Digest as _;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{
-    ArchiveClient, BatchOutcome, OutgoingMessage, QueueStats, ReceiptHandle, ReceiveRequest,
-    ReceivedMessage, SentMessage, is_fifo,
+    ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, QueueStats, ReceiptHandle,
+    ReceiveRequest, ReceivedMessage, SentMessage, is_fifo, prepare,
 };
 use crate::error::{Error, Result, ServiceError};
 
@@ -40,6 +50,12 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_VISIBILITY: u32 = 30;
 /// Orders sends of this process that fall in the same clock tick.
 static SEND_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// `MaximumMessageSize` of a queue without `attributes.json` (the SQS default).
+const DEFAULT_MAXIMUM_MESSAGE_SIZE: u32 = 1 << 20;
+/// The file of a queue's attributes, in its directory.
+pub const ATTRIBUTES_FILE: &str = "attributes.json";
+/// Where unreadable message files are moved, in the queue's directory.
+pub const CORRUPT_DIR: &str = "corrupt";
 /// How often a waiting receive looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -94,6 +110,7 @@ impl MockArchiveClient {
         fs::create_dir_all(&messages).map_err(|e| Error::io("create mock queue", &messages, e))?;
         Ok(Queue {
             fifo: is_fifo(name),
+            name: name.to_string(),
             dir,
             messages,
         })
@@ -101,6 +118,7 @@ impl MockArchiveClient {
 }
 
 struct Queue {
+    name: String,
     dir: PathBuf,
     messages: PathBuf,
     fifo: bool,
@@ -136,13 +154,78 @@ impl Queue {
         Ok(names)
     }
 
+    /// A message file, or `None` when it is gone. Call under the lock: a
+    /// file that does not parse is moved aside (see [`Queue::quarantine`])
+    /// and reads as gone.
     fn read(&self, path: &Path) -> Result<Option<Stored>> {
         match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::io("parse mock message", path, std::io::Error::other(e))),
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(m) => Ok(Some(m)),
+                Err(e) => {
+                    self.quarantine(path, &e.to_string())?;
+                    Ok(None)
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read mock message", path, e)),
+        }
+    }
+
+    /// Moves an unreadable message file into `corrupt/`, so one bad file
+    /// cannot stop every later receive; it is kept there for a person.
+    fn quarantine(&self, path: &Path, problem: &str) -> Result<()> {
+        let corrupt = self.dir.join(CORRUPT_DIR);
+        fs::create_dir_all(&corrupt).map_err(|e| Error::io("create", &corrupt, e))?;
+        let name = path.file_name().unwrap_or_default();
+        let target = corrupt.join(name);
+        fs::rename(path, &target).map_err(|e| Error::io("move aside", path, e))?;
+        log::error!(
+            "mock queue {}: message file {} cannot be read ({}); moved to {}",
+            crate::text::escape(&self.name),
+            crate::text::escape(&name.to_string_lossy()),
+            crate::text::excerpt(problem, 200),
+            crate::text::escape(&target.display().to_string()),
+        );
+        Ok(())
+    }
+
+    /// The queue's `attributes.json` as SQS attribute names and values
+    /// (empty when there is none).
+    fn attributes(&self) -> Result<BTreeMap<String, String>> {
+        let path = self.dir.join(ATTRIBUTES_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(Error::io("read mock queue attributes", &path, e)),
+        };
+        let origin = || path.display().to_string();
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::config(origin(), format!("not valid JSON: {e}")))?;
+        let object = value.as_object().ok_or_else(|| {
+            Error::config(origin(), "must be a JSON object of SQS attribute names")
+        })?;
+        Ok(object
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect())
+    }
+
+    fn maximum_message_size(&self) -> Result<u32> {
+        let path = self.dir.join(ATTRIBUTES_FILE);
+        match self.attributes()?.get("MaximumMessageSize") {
+            None => Ok(DEFAULT_MAXIMUM_MESSAGE_SIZE),
+            Some(v) => v.trim().parse().map_err(|_| {
+                Error::config(
+                    path.display().to_string(),
+                    "MaximumMessageSize must be a number of bytes",
+                )
+            }),
         }
     }
 
@@ -228,25 +311,27 @@ fn split_receipt<'r>(
 }
 
 impl MockArchiveClient {
-    fn send_locked(&self, queue: &Queue, message: &OutgoingMessage) -> Result<SentMessage> {
-        if message.body.len() > self.max_message_size {
-            return Err(Error::InvalidData(format!(
-                "message body is {} bytes, over the queue's limit of {} bytes (max_message_size)",
-                message.body.len(),
-                self.max_message_size
-            )));
+    fn send_locked(
+        &self,
+        queue: &Queue,
+        message: &OutgoingMessage,
+        action: &'static str,
+    ) -> Result<SentMessage> {
+        let prepared = prepare(&queue.name, message, self.max_message_size)?;
+        let limit = queue.maximum_message_size()?;
+        if message.body.len() > limit as usize {
+            // As SQS words it, so callers see one kind of refusal.
+            return Err(service(
+                action,
+                "InvalidParameterValue",
+                format!(
+                    "One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+                ),
+            ));
         }
         let now = now_ms();
         let mut dedup_marker = None;
-        if queue.fifo {
-            if message.group_id.is_none() {
-                return Err(Error::InvalidData(
-                    "a FIFO queue needs a message group id".into(),
-                ));
-            }
-            let dedup = message.dedup_id.clone().unwrap_or_else(|| {
-                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
-            });
+        if let Some(dedup) = &prepared.dedup_id {
             let marker = queue
                 .dir
                 .join("dedup")
@@ -277,11 +362,7 @@ impl MockArchiveClient {
             visible_ms: 0,
             receipt: None,
             first_receive_ms: None,
-            group_id: if queue.fifo {
-                message.group_id.clone()
-            } else {
-                None
-            },
+            group_id: prepared.group_id.map(str::to_string),
             sequence: sequence.clone(),
         };
         // Nanoseconds, then a per-process counter: names sort in send order
@@ -424,7 +505,7 @@ impl ArchiveClient for MockArchiveClient {
     fn send_message(&self, queue: &str, message: &OutgoingMessage) -> Result<SentMessage> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
-        self.send_locked(&q, message)
+        self.send_locked(&q, message, "SendMessage")
     }
 
     fn send_message_batch(
@@ -434,7 +515,10 @@ impl ArchiveClient for MockArchiveClient {
     ) -> Result<BatchOutcome<SentMessage>> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
-        Ok(messages.iter().map(|m| self.send_locked(&q, m)).collect())
+        Ok(messages
+            .iter()
+            .map(|m| self.send_locked(&q, m, "SendMessageBatch"))
+            .collect())
     }
 
     fn receive_messages(
@@ -496,7 +580,24 @@ impl ArchiveClient for MockArchiveClient {
             .collect())
     }
 
-    fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+    fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes> {
+        let q = self.queue(queue)?;
+        let mut attributes = q.attributes()?;
+        attributes
+            .entry("MaximumMessageSize".into())
+            .or_insert_with(|| DEFAULT_MAXIMUM_MESSAGE_SIZE.to_string());
+        attributes
+            .entry("VisibilityTimeout".into())
+            .or_insert_with(|| DEFAULT_VISIBILITY.to_string());
+        Ok(QueueAttributes {
+            stats: self.counts(queue)?,
+            ..QueueAttributes::from_attributes(&attributes)
+        })
+    }
+}
+
+impl MockArchiveClient {
+    fn counts(&self, queue: &str) -> Result<QueueStats> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
         let now = now_ms();
@@ -699,5 +800,81 @@ mod tests {
             .send_message("mock://q", &OutgoingMessage::new("x".repeat(2 << 20)))
             .unwrap_err();
         assert_eq!(e.exit(), crate::exit::Exit::DataErr);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_and_the_queue_carries_on() {
+        let root = temp_root("corrupt");
+        let c = MockArchiveClient::new(&root, 1 << 20);
+        let q = "mock://q";
+        c.send_message(q, &OutgoingMessage::new("one")).unwrap();
+        let messages = root.join("q").join("messages");
+        let bad = messages.join("00000000000000000001-0000000000-bad.json");
+        fs::write(&bad, "{not json\u{1b}[2J").unwrap();
+        c.send_message(q, &OutgoingMessage::new("two")).unwrap();
+        assert_eq!(c.queue_stats(q).unwrap().visible, 2, "stats skips it");
+        assert!(!bad.exists());
+        assert!(
+            root.join("q/corrupt/00000000000000000001-0000000000-bad.json")
+                .exists()
+        );
+        let got = recv(&c, q, 10, 30);
+        assert_eq!(
+            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_file_met_by_a_receive_does_not_stop_it() {
+        let root = temp_root("corrupt-recv");
+        let c = MockArchiveClient::new(&root, 1 << 20);
+        let q = "mock://q";
+        c.send_message(q, &OutgoingMessage::new("one")).unwrap();
+        fs::write(root.join("q/messages/0-bad.json"), [0xff, 0xfe]).unwrap();
+        assert_eq!(recv(&c, q, 10, 30).len(), 1);
+        assert!(root.join("q/corrupt/0-bad.json").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_queue_attributes_file_sets_the_size_limit() {
+        let root = temp_root("attrs");
+        let c = MockArchiveClient::new(&root, 1 << 20);
+        let q = "mock://small";
+        let a = c.queue_attributes(q).unwrap();
+        assert_eq!(a.maximum_message_size, Some(1 << 20));
+        assert_eq!(a.visibility_timeout, Some(30));
+        fs::write(
+            root.join("small").join(ATTRIBUTES_FILE),
+            r#"{"MaximumMessageSize": 1024, "RedrivePolicy": "{\"deadLetterTargetArn\":\"arn:x\",\"maxReceiveCount\":4}"}"#,
+        )
+        .unwrap();
+        let a = c.queue_attributes(q).unwrap();
+        assert_eq!(a.maximum_message_size, Some(1024));
+        assert_eq!(a.redrive_policy.unwrap().max_receive_count, 4);
+        c.send_message(q, &OutgoingMessage::new("x".repeat(1024)))
+            .unwrap();
+        let e = c
+            .send_message(q, &OutgoingMessage::new("x".repeat(1025)))
+            .unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        let batch = c
+            .send_message_batch(
+                q,
+                &[
+                    OutgoingMessage::new("small"),
+                    OutgoingMessage::new("x".repeat(2000)),
+                ],
+            )
+            .unwrap();
+        assert!(batch[0].is_ok());
+        assert!(batch[1].as_ref().unwrap_err().is_permanent_refusal());
+        assert_eq!(c.queue_stats(q).unwrap().visible, 2);
+        fs::write(root.join("small").join(ATTRIBUTES_FILE), "[1]").unwrap();
+        let e = c.queue_attributes(q).unwrap_err();
+        assert_eq!(e.exit(), crate::exit::Exit::Config, "{e}");
+        fs::remove_dir_all(&root).unwrap();
     }
 }

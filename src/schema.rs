@@ -38,7 +38,9 @@ impl MessageSchema {
 
     /// Loads and compiles a schema file.
     pub fn from_file(path: &Path) -> Result<MessageSchema> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read schema", path, e))?;
+        // A schema file is configuration: any problem reading it is exit 78.
+        let text =
+            crate::config::read_config_file(path).map_err(|e| e.into_error("read schema", path))?;
         Self::compile(&text, &path.display().to_string())
     }
 
@@ -77,7 +79,7 @@ impl MessageSchema {
                 };
                 format!(
                     "{path}: {}",
-                    explain(&path).unwrap_or_else(|| truncate(&e.to_string(), 200))
+                    explain(&path).unwrap_or_else(|| crate::text::excerpt(&e.to_string(), 200))
                 )
             })
             .collect();
@@ -149,7 +151,9 @@ fn explain(path: &str) -> Option<String> {
     }
 }
 
-/// Shortens text for a log line, on a character boundary.
+/// Shortens text on a character boundary, newlines as spaces. Kept, with
+/// its old behaviour, for `poller` (completion fields) until it moves to
+/// [`crate::text`]; for anything printed or logged use `text::excerpt`.
 pub fn truncate(text: &str, max_chars: usize) -> String {
     let mut out: String = text.chars().take(max_chars).collect();
     if out.len() < text.len() {

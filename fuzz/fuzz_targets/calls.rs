@@ -31,6 +31,7 @@ pub fn decode_each(codec: &dyn Codec, selector: u8, headers: &[(String, String)]
             max_messages: 10,
             wait_seconds: 0,
             visibility_timeout: Some(30),
+            attempt_id: Some("a1"),
         },
         Call::DeleteMessage {
             queue: "q",

@@ -150,7 +150,7 @@ fn copy_at(
     }
     Ok(ContentDigest {
         size: offset,
-        sha256: lower_hex(&hasher.finalize()),
+        sha256: crate::random::hex(&hasher.finalize()),
     })
 }
 
@@ -182,25 +182,15 @@ pub fn sha256_digest_sized(mut reader: impl Read, size_hint: u64) -> io::Result<
     }
     Ok(ContentDigest {
         size,
-        sha256: lower_hex(&hasher.finalize()),
+        sha256: crate::random::hex(&hasher.finalize()),
     })
 }
 
 pub fn digest_of_bytes(bytes: &[u8]) -> ContentDigest {
     ContentDigest {
         size: bytes.len() as u64,
-        sha256: lower_hex(&Sha256::digest(bytes)),
+        sha256: crate::random::hex(&Sha256::digest(bytes)),
     }
-}
-
-pub fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
 }
 
 #[cfg(test)]

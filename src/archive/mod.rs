@@ -350,23 +350,12 @@ pub fn manifest_text(files: &[ArchivedFile]) -> String {
     text
 }
 
-/// A value as it appears in an error message: quoted, control characters
-/// escaped (so the message stays one line), and cut short when very long.
+/// A value as it appears in an error message: [`crate::text::quoted`].
 fn quoted(value: &str) -> String {
-    if value.len() <= QUOTED_VALUE_MAX {
-        return format!("{value:?}");
-    }
-    let end = floor_char_boundary(value, QUOTED_VALUE_MAX);
-    format!("{:?}... ({} bytes)", &value[..end], value.len())
+    crate::text::quoted(value, QUOTED_VALUE_MAX)
 }
 
-fn floor_char_boundary(text: &str, max: usize) -> usize {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
-}
+use crate::text::floor_char_boundary;
 
 /// The names of a request, checked, with repeats dropped: archiving a file
 /// twice in one job is the same as archiving it once.
@@ -584,7 +573,7 @@ fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use copy::lower_hex;
+    use crate::random::hex as lower_hex;
     use sha2::{Digest, Sha256};
     use std::fs::{self, Permissions};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -1241,7 +1230,7 @@ mod tests {
         assert_eq!(report.files[0].size, contents.len() as u64);
         assert_eq!(
             report.files[0].sha256,
-            lower_hex(&Sha256::digest(&contents))
+            crate::random::hex(&Sha256::digest(&contents))
         );
         assert!(fs::read(scratch.aip().join("big.bin")).unwrap() == contents);
     }

@@ -225,7 +225,7 @@ fn kill_group(child: &mut Child, spec: &Spec, ending: Ending) -> Ending {
 
 /// Sends a signal to a process group.
 #[allow(unsafe_code)]
-fn signal_group(pgid: i32, signal: i32) {
+pub(crate) fn signal_group(pgid: i32, signal: i32) {
     // SAFETY: kill(2) takes plain integers and touches no memory of ours. The
     // group id is our own child's, which we have not reaped yet when this is
     // first called, so it cannot name another process's group.

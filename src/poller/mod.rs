@@ -48,6 +48,9 @@ A second run that starts while one is running exits 0 at once (lock_file).
 
 Options:
   --loop               keep polling until SIGTERM or SIGINT
+  --quiet              for cron: print only warnings and errors on stderr, so a run
+                       that goes well prints nothing (a failing run prints its errors
+                       and its summary)
   --max-messages N     stop receiving after N messages
   --max-runtime S      stop receiving after S seconds
 ";
@@ -56,6 +59,8 @@ Options:
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollOptions {
     pub keep_polling: bool,
+    /// Only warnings and errors on stderr (cron mails any output).
+    pub quiet: bool,
     pub max_messages: Option<u64>,
     pub max_runtime: Option<Duration>,
 }
@@ -73,6 +78,7 @@ pub fn parse_args(
         }
         match flag.name() {
             "--loop" => options.keep_polling = true,
+            "--quiet" => options.quiet = true,
             "--max-messages" => {
                 options.max_messages = Some(number(&mut parser, "--max-messages", 1, u64::MAX)?)
             }
@@ -104,6 +110,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Settled requests by outcome, for the metrics file.
+    pub fn counts(&self) -> crate::metrics::Counts {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        crate::metrics::Counts([
+            n(&self.succeeded),
+            n(&self.failed),
+            n(&self.retried),
+            n(&self.invalid),
+            n(&self.returned),
+            n(&self.unreported),
+        ])
+    }
+
     fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -238,6 +257,8 @@ pub struct Poller {
     pub remove_env: Vec<&'static str>,
     pub settings: Settings,
     pub summary: Summary,
+    /// The metrics file (`metrics_file`); disabled unless `main` sets one.
+    pub metrics: crate::metrics::Recorder,
 }
 
 /// Runs `poll_messages` with the process's arguments and environment.
@@ -245,7 +266,7 @@ pub fn main() -> Exit {
     crate::error::run_main("poll_messages", || {
         let (common, options) = parse_args(std::env::args_os().skip(1))?;
         if common.help {
-            println!("{HELP}\n{COMMON_HELP}");
+            println!("{HELP}\n{COMMON_HELP}\n\n{}", crate::config::keys_help());
             return Ok(Exit::Ok);
         }
         if common.version {
@@ -253,11 +274,12 @@ pub fn main() -> Exit {
             return Ok(Exit::Ok);
         }
         let settings = Settings::load(&common.source, Env::from_process())?;
-        crate::logging::init(
+        crate::logging::init_quiet(
             common.log_level,
             &settings.env,
             log::LevelFilter::Info,
             settings.log_file.as_deref(),
+            options.quiet,
         )?;
         crate::fsutil::warn_if_secret_readable(&settings);
         let Some(_lock) = crate::fsutil::try_lock(&settings.lock_file)? else {
@@ -267,7 +289,18 @@ pub fn main() -> Exit {
             );
             return Ok(Exit::Ok);
         };
-        let poller = Poller::new(settings, &common)?;
+        let metrics = crate::metrics::Recorder::new(
+            settings.metrics_file.clone(),
+            settings.metrics_interval,
+            SystemTime::now(),
+        );
+        let poller = match Poller::new(settings, &common) {
+            Ok(poller) => Poller { metrics, ..poller },
+            Err(e) => {
+                metrics.write(&Default::default(), e.exit().as_u8(), SystemTime::now());
+                return Err(e);
+            }
+        };
         let shutdown = Shutdown::new(poller.settings.shutdown_grace);
         let mut signals = signal_hook::iterator::Signals::new([
             signal_hook::consts::SIGTERM,
@@ -283,6 +316,11 @@ pub fn main() -> Exit {
             });
             let result = poller.run(&options, &shutdown);
             handle.close();
+            let code = match &result {
+                Ok(exit) => exit.as_u8(),
+                Err(e) => e.exit().as_u8(),
+            };
+            poller.write_metrics(code);
             result
         })
     })
@@ -321,7 +359,24 @@ impl Poller {
             remove_env,
             settings,
             summary: Summary::default(),
+            metrics: crate::metrics::Recorder::disabled(),
         })
+    }
+
+    /// Writes the metrics file (if any): queue counts, then this run's figures.
+    pub fn write_metrics(&self, exit_code: u8) {
+        if !self.metrics.enabled() {
+            return;
+        }
+        self.metrics.sample_queues(
+            self.client.as_ref(),
+            [
+                ("request", &self.request_queue),
+                ("completion", &self.completion_queue),
+            ],
+        );
+        self.metrics
+            .write(&self.summary.counts(), exit_code, SystemTime::now());
     }
 
     /// Receives and handles requests until the queue is drained (or the options or a signal say stop).
@@ -354,15 +409,22 @@ impl Poller {
             drop(report_tx);
             outcome
         });
-        log::info!("{}", self.summary.line(started.elapsed()));
-        receive_error?;
-        if let Some(reason) = shutdown.fatal() {
-            return Err(Error::config("handler", reason));
+        let line = self.summary.line(started.elapsed());
+        let result = receive_error.and_then(|()| {
+            if let Some(reason) = shutdown.fatal() {
+                return Err(Error::config("handler", reason));
+            }
+            if self.summary.unreported.load(Ordering::Relaxed) > 0 {
+                return Ok(Exit::TempFail);
+            }
+            Ok(Exit::Ok)
+        });
+        // A failing run's summary is a warning: quiet mode (cron) shows it.
+        match result {
+            Ok(Exit::Ok) => log::info!("{line}"),
+            _ => log::warn!("{line}"),
         }
-        if self.summary.unreported.load(Ordering::Relaxed) > 0 {
-            return Ok(Exit::TempFail);
-        }
-        Ok(Exit::Ok)
+        result
     }
 
     fn receive_loop(
@@ -386,6 +448,14 @@ impl Poller {
             }
             if shutdown.stopping() {
                 return Ok(());
+            }
+            if options.keep_polling && self.metrics.due() {
+                // A loop that rides out an outage is not a success.
+                self.write_metrics(if outage == 0 {
+                    0
+                } else {
+                    Exit::TempFail.as_u8()
+                });
             }
             if options
                 .max_runtime
@@ -559,6 +629,7 @@ impl Poller {
             context,
         };
         let finished = handler::run(&spec, &mut heartbeat);
+        self.metrics.handler_finished(finished.elapsed);
         if let Ending::SpawnFailed(e) = &finished.ending {
             shutdown.fail(format!(
                 "handler {:?} cannot be started: {e}",
@@ -864,13 +935,23 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let (_, o) =
-            parse_args(["--loop", "--max-messages", "5", "--max-runtime", "60"].map(Into::into))
-                .unwrap();
+        let (_, o) = parse_args(
+            [
+                "--loop",
+                "--quiet",
+                "--max-messages",
+                "5",
+                "--max-runtime",
+                "60",
+            ]
+            .map(Into::into),
+        )
+        .unwrap();
         assert_eq!(
             o,
             PollOptions {
                 keep_polling: true,
+                quiet: true,
                 max_messages: Some(5),
                 max_runtime: Some(Duration::from_secs(60))
             }

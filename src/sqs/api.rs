@@ -9,13 +9,8 @@ use std::collections::BTreeMap;
 use crate::client::ReceiptHandle;
 use crate::error::{Result, ServiceError};
 
-/// One message entry of a send call, with FIFO fields already decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SendEntry<'a> {
-    pub body: &'a str,
-    pub group_id: Option<&'a str>,
-    pub dedup_id: Option<String>,
-}
+/// One message of a send call: [`crate::client::prepare`] made it.
+pub type SendEntry<'a> = crate::client::PreparedMessage<'a>;
 
 /// An SQS request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +28,10 @@ pub enum Call<'a> {
         max_messages: u32,
         wait_seconds: u32,
         visibility_timeout: Option<u32>,
+        /// FIFO queues: `ReceiveRequestAttemptId`, the same on every try of
+        /// one receive, so a retry after a lost answer gets the same messages
+        /// instead of leaving them hidden until their visibility runs out.
+        attempt_id: Option<&'a str>,
     },
     DeleteMessage {
         queue: &'a str,

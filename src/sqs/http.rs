@@ -43,8 +43,10 @@ impl Http {
         };
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &options.ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| Error::io("read CA bundle", path, e))?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+            let pem = crate::config::read_config_file(path)
+                .map_err(|e| e.into_error("read CA bundle", path))?;
+            let pem = pem.as_bytes();
+            let certs: Vec<_> = ureq::tls::parse_pem(pem)
                 .filter_map(|item| match item {
                     Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
                     _ => None,
@@ -72,14 +74,24 @@ impl Http {
         })
     }
 
-    /// POSTs a body; any status is an answer, only failing to get one is an error.
+    /// POSTs a body; any status is an answer, only failing to get one is an
+    /// error. `timeout`, when given, replaces the agent's for this call (a
+    /// long poll's wait plus a margin).
     pub fn post(
         &self,
         url: &str,
         headers: &[(String, String)],
         body: &[u8],
+        timeout: Option<Duration>,
     ) -> std::result::Result<HttpResponse, String> {
         let mut request = self.agent.post(url);
+        if let Some(timeout) = timeout {
+            request = request
+                .config()
+                .timeout_global(Some(timeout))
+                .timeout_connect(Some(Duration::from_secs(5).min(timeout)))
+                .build();
+        }
         for (k, v) in headers {
             request = request.header(k, v);
         }
@@ -109,15 +121,9 @@ impl Http {
     }
 }
 
-/// A URL fit for a message: the user and password of
-/// `http://user:pass@proxy:3128` become `…`.
+/// A URL fit for a message: [`crate::text::url`] (userinfo masked, escaped).
 pub fn without_userinfo(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
-        Some(at) => format!("{}…@{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_string(),
-    }
+    crate::text::url(url)
 }
 
 #[cfg(test)]
@@ -128,13 +134,13 @@ mod tests {
     fn user_info_is_hidden() {
         assert_eq!(
             without_userinfo("http://me:s3cret@proxy:3128"),
-            "http://…@proxy:3128"
+            "http://***@proxy:3128"
         );
         assert_eq!(
             without_userinfo("http://me:p@ss@proxy:3128/x@y"),
-            "http://…@proxy:3128/x@y"
+            "http://***@proxy:3128/x@y"
         );
         assert_eq!(without_userinfo("proxy:3128"), "proxy:3128");
-        assert_eq!(without_userinfo("u@proxy:3128"), "…@proxy:3128");
+        assert_eq!(without_userinfo("u@proxy:3128"), "***@proxy:3128");
     }
 }

@@ -14,7 +14,7 @@ use super::api::{
     Call, Codec, Encoded, Reply, SendEntry, WireBatch, WireMessage, WireSent, order_batch,
 };
 use crate::error::{Error, Result, ServiceError};
-use crate::schema::truncate;
+use crate::text::excerpt as truncate;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AmazonSQS.";
@@ -125,6 +125,7 @@ pub fn request_body(call: &Call) -> Value {
             max_messages,
             wait_seconds,
             visibility_timeout,
+            attempt_id,
         } => {
             let mut body = json!({
                 "QueueUrl": queue,
@@ -136,6 +137,9 @@ pub fn request_body(call: &Call) -> Value {
             });
             if let Some(v) = visibility_timeout {
                 body["VisibilityTimeout"] = json!(v);
+            }
+            if let Some(id) = attempt_id {
+                body["ReceiveRequestAttemptId"] = json!(id);
             }
             body
         }
@@ -433,6 +437,7 @@ mod tests {
             max_messages: 1,
             wait_seconds: 0,
             visibility_timeout: None,
+            attempt_id: None,
         }
     }
 
@@ -535,6 +540,7 @@ mod tests {
                 max_messages: 10,
                 wait_seconds: 20,
                 visibility_timeout: Some(30),
+                attempt_id: None,
             }),
             json!({
                 "QueueUrl": "q",
@@ -1198,5 +1204,69 @@ mod tests {
             assert_eq!(e.code, "com.amazonaws.sqs#InvalidAction");
             assert_eq!(e.message, "Unknown action: NoSuchAction");
         }
+    }
+
+    /// moto 5.2.5's answer to a SendMessage (and a SendMessageBatch with one
+    /// such entry) on a queue with `MaximumMessageSize` 1024, captured.
+    const MOTO_TOO_LONG: &str = r#"{"__type": "com.amazonaws.sqs#InvalidParameterValue", "Message": "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes."}"#;
+
+    fn entry(body: &str) -> SendEntry<'_> {
+        SendEntry {
+            body,
+            group_id: None,
+            dedup_id: None,
+        }
+    }
+
+    #[test]
+    fn a_message_too_long_is_a_permanent_refusal() {
+        let call = Call::SendMessage {
+            queue: "q",
+            entry: entry("a"),
+        };
+        let e = decode(&call, 400, MOTO_TOO_LONG).unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        assert_eq!(e.exit(), crate::exit::Exit::DataErr);
+        for (status, code) in [
+            (400, "com.amazonaws.sqs#QueueDoesNotExist"),
+            (400, "com.amazonaws.sqs#UnrecognizedClientException"),
+            (400, "com.amazonaws.sqs#RequestThrottled"),
+            (500, "InternalFailure"),
+        ] {
+            let json = format!(r#"{{"__type":"{code}","message":"m"}}"#);
+            let e = decode(&call, status, &json).unwrap_err();
+            assert!(!e.is_permanent_refusal(), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_batch_entry_refused_for_its_size_is_a_permanent_refusal() {
+        let call = Call::SendMessageBatch {
+            queue: "q",
+            entries: vec![entry("a"), entry("b")],
+        };
+        let e = decode(&call, 400, MOTO_TOO_LONG).unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        let json = r#"{"Successful":[{"Id":"1","MessageId":"m1","MD5OfMessageBody":"92eb5ffee6ae2fec3ad71c777531578f"}],
+            "Failed":[{"Id":"0","Code":"InvalidParameterValue","Message":"One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.","SenderFault":true}]}"#;
+        let Reply::SentBatch(out) = decode(&call, 200, json).unwrap() else {
+            panic!()
+        };
+        let refused = Error::Service(out[0].clone().unwrap_err());
+        assert!(refused.is_permanent_refusal(), "{refused}");
+        assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn encodes_the_receive_attempt_id() {
+        let call = Call::ReceiveMessage {
+            queue: "q.fifo",
+            max_messages: 1,
+            wait_seconds: 0,
+            visibility_timeout: None,
+            attempt_id: Some("a-1"),
+        };
+        assert_eq!(body(&call)["ReceiveRequestAttemptId"], "a-1");
+        assert!(body(&receive()).get("ReceiveRequestAttemptId").is_none());
     }
 }

@@ -21,7 +21,7 @@ use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
 use self::http::{Http, HttpOptions};
 use self::retry::RetryPolicy;
 use crate::client::{
-    ArchiveClient, BatchOutcome, OutgoingMessage, QueueStats, ReceiptHandle, ReceiveRequest,
+    ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SentMessage, is_fifo,
 };
 use crate::config::{Protocol, Settings};
@@ -38,6 +38,10 @@ pub struct SqsOptions {
     pub max_attempts: u32,
     pub http: HttpOptions,
     pub max_message_size: usize,
+    /// Added to a receive's own wait for that call's HTTP timeout
+    /// (`http_timeout_seconds`): a `--wait` longer than the profile's
+    /// `wait_time_seconds` must not be cut short by a timeout made for it.
+    pub receive_margin: Duration,
 }
 
 /// Talks to SQS over HTTP.
@@ -50,6 +54,7 @@ pub struct SqsArchiveClient {
     credentials: Arc<dyn ProvideCredentials>,
     retry: RetryPolicy,
     max_message_size: usize,
+    receive_margin: Duration,
     /// `" through proxy URL"` (user info hidden) or empty: a transport error names the hop that failed.
     route: String,
 }
@@ -68,6 +73,7 @@ impl SqsArchiveClient {
             credentials,
             retry: RetryPolicy::new(options.max_attempts),
             max_message_size: options.max_message_size,
+            receive_margin: options.receive_margin,
             route: options
                 .http
                 .proxy
@@ -79,11 +85,22 @@ impl SqsArchiveClient {
 
     /// A client configured by the settings, with the standard credential chain.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let credentials = Arc::new(CredentialChain::new(
-            settings.env.clone(),
-            settings.config_keys.clone(),
-        ));
-        let endpoint = settings.endpoint();
+        let target = crate::endpoint::Target::resolve(settings)?;
+        let credentials = Arc::new(
+            CredentialChain::new(settings.env.clone(), settings.config_keys.clone())
+                .with_profile(settings.aws_profile.clone())
+                .with_region(Some(target.region.name.clone())),
+        );
+        let endpoint = target.endpoint;
+        log::debug!(
+            "SQS endpoint {endpoint} ({}), signing region {}",
+            target.endpoint_origin,
+            target.region
+        );
+        // `http_timeout` is the profile's wait plus `http_timeout_seconds`.
+        let receive_margin = settings
+            .http_timeout
+            .saturating_sub(Duration::from_secs(u64::from(settings.wait_time_seconds)));
         let options = SqsOptions {
             http: HttpOptions {
                 timeout: settings.http_timeout,
@@ -91,10 +108,11 @@ impl SqsArchiveClient {
                 proxy: proxy_for(&endpoint, &settings.env),
             },
             endpoint,
-            region: settings.region.clone(),
+            region: target.region.name,
             protocol: settings.protocol,
             max_attempts: settings.max_attempts,
             max_message_size: settings.max_message_size,
+            receive_margin,
         };
         Self::new(options, credentials)
     }
@@ -152,45 +170,37 @@ impl SqsArchiveClient {
             SystemTime::now(),
         )?;
         headers.extend(signed);
+        let timeout = match call {
+            Call::ReceiveMessage { wait_seconds, .. } => {
+                Some(Duration::from_secs(u64::from(*wait_seconds)) + self.receive_margin)
+            }
+            _ => None,
+        };
         let response = self
             .http
-            .post(&self.url, &headers, &encoded.body)
+            .post(&self.url, &headers, &encoded.body, timeout)
             .map_err(|detail| Error::Transport {
                 action,
-                endpoint: format!("{}{}", self.url, self.route),
-                detail,
+                endpoint: format!("{}{}", crate::text::url(&self.url), self.route),
+                detail: crate::text::excerpt(&without_secrets(&detail, &self.url), 300),
             })?;
         self.codec
             .decode(call, response.status, &response.headers, &response.body)
     }
 
     fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {
-        if message.body.len() > self.max_message_size {
-            return Err(Error::InvalidData(format!(
-                "message body is {} bytes, over the queue's limit of {} bytes (max_message_size)",
-                message.body.len(),
-                self.max_message_size
-            )));
-        }
-        if !is_fifo(queue) {
-            return Ok(SendEntry {
-                body: &message.body,
-                group_id: None,
-                dedup_id: None,
-            });
-        }
-        let group_id = message
-            .group_id
-            .as_deref()
-            .ok_or_else(|| Error::InvalidData("a FIFO queue needs a message group id".into()))?;
-        Ok(SendEntry {
-            body: &message.body,
-            group_id: Some(group_id),
-            // Derived from the body so the queue needs no content-based deduplication.
-            dedup_id: Some(message.dedup_id.clone().unwrap_or_else(|| {
-                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
-            })),
-        })
+        crate::client::prepare(queue, message, self.max_message_size)
+    }
+}
+
+/// An HTTP library's error text with the endpoint's `user:password@` (if
+/// the URL has one) masked, in case the library quotes the URL.
+fn without_secrets(detail: &str, url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) if at > 0 => detail.replace(&url[start..start + at], "***"),
+        _ => detail.to_string(),
     }
 }
 
@@ -301,13 +311,7 @@ impl ArchiveClient for SqsArchiveClient {
         queue: &str,
         messages: &[OutgoingMessage],
     ) -> Result<BatchOutcome<SentMessage>> {
-        let total: usize = messages.iter().map(|m| m.body.len()).sum();
-        if total > self.max_message_size {
-            return Err(Error::InvalidData(format!(
-                "batch of {} bytes is over the limit of {} bytes",
-                total, self.max_message_size
-            )));
-        }
+        crate::client::check_batch_size(messages, self.max_message_size)?;
         let entries = messages
             .iter()
             .map(|m| self.entry(queue, m))
@@ -327,11 +331,14 @@ impl ArchiveClient for SqsArchiveClient {
         queue: &str,
         request: &ReceiveRequest,
     ) -> Result<Vec<ReceivedMessage>> {
+        // One id for every try of this receive (see `Call::ReceiveMessage`).
+        let attempt_id = is_fifo(queue).then(crate::random::hex_id);
         let call = Call::ReceiveMessage {
             queue,
             max_messages: request.max_messages.clamp(1, 10),
             wait_seconds: request.wait_seconds.min(20),
             visibility_timeout: request.visibility_timeout,
+            attempt_id: attempt_id.as_deref(),
         };
         match self.call(&call)? {
             Reply::Received(messages) => Ok(messages
@@ -396,24 +403,12 @@ impl ArchiveClient for SqsArchiveClient {
         }
     }
 
-    fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
-        let names = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ];
+    fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes> {
         match self.call(&Call::GetQueueAttributes {
             queue,
-            names: &names,
+            names: &QueueAttributes::NAMES,
         })? {
-            Reply::Attributes(a) => {
-                let n = |k: &str| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-                Ok(QueueStats {
-                    visible: n(names[0]),
-                    in_flight: n(names[1]),
-                    delayed: n(names[2]),
-                })
-            }
+            Reply::Attributes(a) => Ok(QueueAttributes::from_attributes(&a)),
             other => Err(unexpected("GetQueueAttributes", &other)),
         }
     }
@@ -471,5 +466,17 @@ mod tests {
         );
         let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert_eq!(proxy_for("http://x", &env), None);
+    }
+
+    #[test]
+    fn transport_details_lose_the_endpoint_password() {
+        assert_eq!(
+            without_secrets(
+                "bad uri http://me:pw@host:1/ (me:pw)",
+                "http://me:pw@host:1/"
+            ),
+            "bad uri http://***@host:1/ (***)"
+        );
+        assert_eq!(without_secrets("refused", "http://host:1/"), "refused");
     }
 }

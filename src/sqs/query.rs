@@ -38,12 +38,16 @@ impl Codec for QueryCodec {
                 max_messages,
                 wait_seconds,
                 visibility_timeout,
+                attempt_id,
             } => {
                 p.add("QueueUrl", queue);
                 p.add("MaxNumberOfMessages", &max_messages.to_string());
                 p.add("WaitTimeSeconds", &wait_seconds.to_string());
                 if let Some(v) = visibility_timeout {
                     p.add("VisibilityTimeout", &v.to_string());
+                }
+                if let Some(id) = attempt_id {
+                    p.add("ReceiveRequestAttemptId", id);
                 }
                 p.add("AttributeName.1", "All");
                 p.add("MessageSystemAttributeName.1", "All");
@@ -124,7 +128,7 @@ impl Codec for QueryCodec {
                     message: format!(
                         "unreadable error answer ({}): {}",
                         one_line(&e.to_string()),
-                        crate::schema::truncate(text, 120)
+                        crate::text::excerpt(text, 120)
                     ),
                     request_id: None,
                 }));
@@ -150,7 +154,7 @@ impl Codec for QueryCodec {
                 action,
                 detail: format!(
                     "HTTP {status}: expected <{action}Response>, got <{}>",
-                    crate::schema::truncate(root.tag_name().name(), 60)
+                    crate::text::excerpt(root.tag_name().name(), 60)
                 ),
             });
         }
@@ -261,7 +265,7 @@ fn deep_text(node: Node, name: &str) -> Option<String> {
 /// Server text for an error: one line (it ends up as a binary's one stderr
 /// line, or in a log line) and bounded.
 fn one_line(text: &str) -> String {
-    crate::schema::truncate(text.trim(), 300)
+    crate::text::excerpt(text.trim(), 300)
 }
 
 fn service_error(action: &'static str, status: u16, root: Node) -> ServiceError {
@@ -372,7 +376,7 @@ impl Params {
 /// Form-encodes: RFC 3986 unreserved characters stay, a space becomes `+`,
 /// the rest `%XX`. This is byte for byte what botocore sends, and moto
 /// re-encodes the form this way when it checks the signature.
-fn encode_into(out: &mut String, s: &str) {
+pub(crate) fn encode_into(out: &mut String, s: &str) {
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
@@ -423,6 +427,7 @@ mod tests {
             max_messages: 10,
             wait_seconds: 20,
             visibility_timeout: Some(30),
+            attempt_id: None,
         });
         assert!(
             body.contains(
@@ -430,6 +435,22 @@ mod tests {
             ),
             "{body}"
         );
+    }
+
+    #[test]
+    fn encodes_the_receive_attempt_id() {
+        let mut call = Call::ReceiveMessage {
+            queue: "q.fifo",
+            max_messages: 1,
+            wait_seconds: 0,
+            visibility_timeout: None,
+            attempt_id: Some("a-1"),
+        };
+        assert!(encode(&call).contains("&ReceiveRequestAttemptId=a-1"));
+        if let Call::ReceiveMessage { attempt_id, .. } = &mut call {
+            *attempt_id = None;
+        }
+        assert!(!encode(&call).contains("ReceiveRequestAttemptId"));
     }
 
     fn decode(call: &Call, status: u16, xml: &str) -> Result<Reply> {
@@ -445,6 +466,7 @@ mod tests {
             max_messages: 1,
             wait_seconds: 0,
             visibility_timeout: None,
+            attempt_id: None,
         };
         let Reply::Received(m) = decode(&call, 200, RECEIVE).unwrap() else {
             panic!()
@@ -482,6 +504,7 @@ mod tests {
             max_messages: 1,
             wait_seconds: 0,
             visibility_timeout: None,
+            attempt_id: None,
         };
         for cut in [10, 100, RECEIVE.len() - 5] {
             let e = decode(&call, 200, &RECEIVE[..cut]).unwrap_err();
@@ -511,7 +534,7 @@ mod tests {
             <RequestId>r\n1</RequestId></ErrorResponse>";
         let e = decode(&call, 400, xml).unwrap_err().to_string();
         assert!(!e.contains(['\n', '\r']), "{e:?}");
-        assert!(e.contains("line one line two"), "{e}");
+        assert!(e.contains(r"line one\nline two"), "{e}");
     }
 
     #[test]
@@ -575,6 +598,7 @@ mod tests {
                 max_messages: 1,
                 wait_seconds: 0,
                 visibility_timeout: None,
+                attempt_id: None,
             };
             let Reply::Received(m) = fixture(
                 &call,
@@ -681,5 +705,69 @@ mod tests {
             };
             assert!(e.is_stale_receipt(), "{e:?}");
         }
+    }
+
+    /// moto 5.2.5's answer to a SendMessage (and a SendMessageBatch with one
+    /// such entry) on a queue with `MaximumMessageSize` 1024, captured.
+    const MOTO_TOO_LONG: &str = r#"<ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.</Message></Error><RequestId>jRcFJ0i7wm0Llvvypeoklv7x1fE07HVDXGaq9F4xvnf7No2azATp</RequestId></ErrorResponse>"#;
+
+    fn send_call() -> Call<'static> {
+        Call::SendMessage {
+            queue: "q",
+            entry: SendEntry {
+                body: "a",
+                group_id: None,
+                dedup_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_message_too_long_is_a_permanent_refusal() {
+        let e = decode(&send_call(), 400, MOTO_TOO_LONG).unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        assert!(!e.is_retryable(), "{e}");
+        assert_eq!(e.exit(), crate::exit::Exit::DataErr);
+        // What is not the message's fault is not a refusal of it.
+        for (status, code) in [
+            (400, "AWS.SimpleQueueService.NonExistentQueue"),
+            (403, "SignatureDoesNotMatch"),
+            (400, "Throttling"),
+            (500, "InternalError"),
+            (400, "KmsDisabled"),
+        ] {
+            let xml = format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error></ErrorResponse>"
+            );
+            let e = decode(&send_call(), status, &xml).unwrap_err();
+            assert!(!e.is_permanent_refusal(), "{code}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_batch_entry_refused_for_its_size_is_a_permanent_refusal() {
+        let entry = |body| SendEntry {
+            body,
+            group_id: None,
+            dedup_id: None,
+        };
+        let call = Call::SendMessageBatch {
+            queue: "q",
+            entries: vec![entry("a"), entry("b")],
+        };
+        // moto refuses the whole call ...
+        let e = decode(&call, 400, MOTO_TOO_LONG).unwrap_err();
+        assert!(e.is_permanent_refusal(), "{e}");
+        // ... SQS refuses the entry (the documented BatchResultErrorEntry form).
+        let xml = "<SendMessageBatchResponse><SendMessageBatchResult>\
+            <SendMessageBatchResultEntry><Id>1</Id><MessageId>m1</MessageId><MD5OfMessageBody>92eb5ffee6ae2fec3ad71c777531578f</MD5OfMessageBody></SendMessageBatchResultEntry>\
+            <BatchResultErrorEntry><Id>0</Id><Code>InvalidParameterValue</Code><Message>One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.</Message><SenderFault>true</SenderFault></BatchResultErrorEntry>\
+            </SendMessageBatchResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendMessageBatchResponse>";
+        let Reply::SentBatch(out) = decode(&call, 200, xml).unwrap() else {
+            panic!()
+        };
+        let refused = Error::Service(out[0].clone().unwrap_err());
+        assert!(refused.is_permanent_refusal(), "{refused}");
+        assert!(out[1].is_ok());
     }
 }

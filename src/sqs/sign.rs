@@ -21,6 +21,19 @@ pub fn sign_request(
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>> {
+    sign_service_request("sqs", url, headers, body, credentials, region, time)
+}
+
+/// [`sign_request`] for another service's signing name (`sts` for AssumeRole).
+pub fn sign_service_request(
+    service: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>> {
     let identity: Identity = aws_credential_types::Credentials::new(
         credentials.access_key_id.clone(),
         credentials.secret_access_key.expose().to_string(),
@@ -35,7 +48,7 @@ pub fn sign_request(
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("sqs")
+        .name(service)
         .time(time)
         .settings(SigningSettings::default())
         .build()

@@ -284,7 +284,7 @@ fn configuration_errors_say_what_and_where() {
         .exit(78)
         .one_line_error()
         .stderr_has("wait_time_seconds");
-    ws.write("config/nokeys.json", "{\"request_queue_url\": \"http://127.0.0.1:9/1/q\", \"endpoint_url\": \"http://127.0.0.1:9\"}");
+    ws.write("config/nokeys.json", "{\"request_queue_url\": \"http://127.0.0.1:9/1/q\", \"endpoint_url\": \"http://127.0.0.1:9\", \"region\": \"us-east-1\"}");
     run(with(&["--profile", "nokeys"]))
         .exit(77)
         .one_line_error()
@@ -358,4 +358,190 @@ fn help_and_version() {
         .run()
         .ok()
         .stdout_has("--aipid");
+}
+
+/// Counts `visible + in_flight` of the request queue from `stats`.
+fn messages_left(ws: &Workspace) -> u64 {
+    let stats = ws.sqs_archive(&["--profile", "t", "stats"]).run();
+    stats.ok();
+    let s: Value = serde_json::from_str(stats.stdout().trim()).unwrap();
+    s["request"]["visible"].as_u64().unwrap() + s["request"]["in_flight"].as_u64().unwrap()
+}
+
+fn send_three(ws: &Workspace) {
+    for i in 0..3 {
+        let aipid = format!("a{i}");
+        ws.sqs_archive(&[
+            "--profile",
+            "t",
+            "send",
+            "--aipid",
+            &aipid,
+            "--filenames",
+            "x",
+        ])
+        .run()
+        .ok();
+    }
+}
+
+/// `receive --delete` to a closed stdout (`>&-`) or a full one
+/// (`>/dev/full`): an error, and every message still on the queue.
+fn receive_delete_never_deletes_what_it_could_not_print(ws: &Workspace) {
+    send_three(ws);
+    let receive = ["--profile", "t", "receive", "--max", "10", "--delete"];
+    ws.sqs_archive_stdout(">&-", &receive)
+        .run()
+        .exit(74)
+        .one_line_error()
+        .stderr_has("standard output is closed");
+    assert_eq!(messages_left(ws), 3, "nothing deleted with stdout closed");
+    let full = ws.sqs_archive_stdout(">/dev/full", &receive).run();
+    assert_ne!(full.code(), 0, "{}", full.stderr());
+    full.one_line_error();
+    assert_eq!(messages_left(ws), 3, "nothing deleted with stdout full");
+}
+
+#[test]
+fn receive_delete_with_stdout_closed_or_full_deletes_nothing_on_the_server() {
+    let mut ws = Workspace::new("closed-stdout");
+    loopback_profile(&mut ws, &sqs(), false);
+    receive_delete_never_deletes_what_it_could_not_print(&ws);
+}
+
+#[test]
+fn receive_delete_with_stdout_closed_or_full_deletes_nothing_on_the_mock() {
+    let ws = Workspace::new("closed-stdout-mock");
+    ws.mock_profile("t", json!({"completion_queue_url": "mock://requests"}));
+    receive_delete_never_deletes_what_it_could_not_print(&ws);
+}
+
+/// `send >/dev/full`: the request is on the queue, so the exit is 0 with a
+/// warning (75 would invite a second send), and there is exactly one.
+fn send_to_a_full_stdout_is_sent_once(ws: &Workspace) {
+    let args = [
+        "--profile",
+        "t",
+        "send",
+        "--aipid",
+        "a1",
+        "--filenames",
+        "x",
+    ];
+    ws.sqs_archive_stdout(">/dev/full", &args)
+        .run()
+        .ok()
+        .one_line_error()
+        .stderr_has("warning: the request was sent as message");
+    assert_eq!(messages_left(ws), 1, "exactly one message on the queue");
+    ws.sqs_archive_stdout(">&-", &args)
+        .run()
+        .ok()
+        .stderr_has("standard output is closed");
+    assert_eq!(messages_left(ws), 2, "and one more");
+}
+
+#[test]
+fn send_to_a_full_stdout_is_not_a_failure_on_the_server() {
+    let mut ws = Workspace::new("send-full");
+    loopback_profile(&mut ws, &sqs(), false);
+    send_to_a_full_stdout_is_sent_once(&ws);
+}
+
+#[test]
+fn send_to_a_full_stdout_is_not_a_failure_on_the_mock() {
+    let ws = Workspace::new("send-full-mock");
+    ws.mock_profile("t", json!({"completion_queue_url": "mock://requests"}));
+    send_to_a_full_stdout_is_sent_once(&ws);
+}
+
+#[test]
+fn receive_wait_sets_the_http_timeout_of_its_call() {
+    // The profile waits 0 s with a 1 s margin: a timeout made from the
+    // profile would cut a 3 s long poll short (and exit 69).
+    let mut ws = Workspace::new("wait");
+    let server = sqs();
+    let queue = server.queue("wait", false);
+    let mut keys = server.profile(&queue, &queue);
+    keys["wait_time_seconds"] = json!(0);
+    keys["http_timeout_seconds"] = json!(1);
+    ws.profile("t", keys);
+    ws.set_env(server.key_env());
+    let started = std::time::Instant::now();
+    let out = ws
+        .sqs_archive(&["--profile", "t", "receive", "--wait", "3"])
+        .run();
+    let took = started.elapsed();
+    out.ok();
+    assert!(out.json_lines().is_empty(), "{}", out.stdout());
+    assert!(
+        took >= std::time::Duration::from_millis(2500),
+        "the long poll ran its 3 s: {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "and ended: {took:?}"
+    );
+}
+
+/// Reads one HTTP request with its body.
+fn read_request_with_body(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).unwrap() == 0 {
+            break;
+        }
+        data.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&data).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[test]
+fn a_fifo_receive_retried_after_a_lost_answer_keeps_its_attempt_id() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for (i, stream) in listener.incoming().take(2).enumerate() {
+            let mut s = stream.unwrap();
+            bodies.push(read_request_with_body(&mut s));
+            if i == 1 {
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                );
+            }
+            // The first connection closes with no answer: a lost reply.
+        }
+        bodies
+    });
+    let ws = Workspace::new("attempt-id");
+    let queue = format!("{url}/1/q.fifo");
+    ws.profile(
+        "t",
+        json!({"backend": "sqs", "protocol": "json", "endpoint_url": url, "region": "us-east-1",
+               "max_attempts": 2, "request_queue_url": queue, "completion_queue_url": queue}),
+    );
+    ws.sqs_archive(&["--profile", "t", "receive"])
+        .env("AWS_ACCESS_KEY_ID", "AKID")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .run()
+        .ok();
+    let bodies = server.join().unwrap();
+    let ids: Vec<Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str::<Value>(b).unwrap()["ReceiveRequestAttemptId"].clone())
+        .collect();
+    assert!(ids[0].is_string(), "{bodies:?}");
+    assert_eq!(ids[0], ids[1], "the retry repeats the attempt id");
 }

@@ -270,6 +270,11 @@ const CONFIGS: &[(&str, &str, bool)] = &[
         "workers must be a whole number from 1 to 64",
         true,
     ),
+    (
+        "not-utf8.json",
+        "cannot read profile: it is not UTF-8 text",
+        true,
+    ),
     ("null-only.json", "expected a JSON object", true),
     (
         "out-of-range.json",
@@ -311,6 +316,86 @@ const CONFIGS: &[(&str, &str, bool)] = &[
     ),
     ("wrong-type-string.json", "region must be a string", true),
 ];
+
+#[test]
+fn a_profile_that_is_a_directory_is_a_configuration_error() {
+    let ws = Workspace::new("corpus-config-dir");
+    std::fs::create_dir_all(ws.dir.join("config/dir.json")).unwrap();
+    ws.sqs_archive(&["--profile", "dir", "stats"])
+        .run()
+        .exit(78)
+        .one_line_error()
+        .stderr_has("dir.json")
+        .stderr_has("it is a directory");
+    std::fs::create_dir_all(ws.dir.join(".env")).unwrap();
+    ws.mock_profile("t", json!({}));
+    ws.sqs_archive(&["--profile", "t", "stats"])
+        .run()
+        .exit(78)
+        .one_line_error()
+        .stderr_has(".env");
+}
+
+// ------------------------------------------------------------- mock queue ---
+
+#[test]
+fn a_corrupt_mock_message_file_is_moved_aside_and_the_rest_are_done() {
+    let ws = Workspace::new("corpus-corrupt");
+    ws.mock_profile("t", json!({"log_file": ws.path("poll.log"), "workers": 4}));
+    ws.write("source/a.txt", "a\n");
+    for i in 0..21 {
+        let aipid = format!("aip-{i}");
+        ws.sqs_archive(&[
+            "--profile",
+            "t",
+            "send",
+            "--aipid",
+            &aipid,
+            "--filenames",
+            "a.txt",
+        ])
+        .run()
+        .ok();
+    }
+    let messages = ws.dir.join("mock/requests/messages");
+    let mut names: Vec<_> = std::fs::read_dir(&messages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 21);
+    // The 8th message: half written by a crashed writer of another tool.
+    let bad = names[7].clone();
+    std::fs::write(messages.join(&bad), "{\"id\": \"x\", \"body\": \"trunc").unwrap();
+    ws.poll(&["--profile", "t"]).run().ok();
+    let log = std::fs::read_to_string(ws.dir.join("poll.log")).unwrap();
+    let reported: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("cannot be read"))
+        .collect();
+    assert_eq!(reported.len(), 1, "one error line: {log}");
+    assert!(
+        reported[0].contains(" ERROR ") && reported[0].contains("corrupt"),
+        "{log}"
+    );
+    let client = MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    let completions = bodies(&drain(&client, "mock://completions"));
+    assert_eq!(completions.len(), 20, "the other 20 requests are done");
+    assert!(
+        completions.iter().all(|c| c["success"] == true),
+        "{completions:?}"
+    );
+    assert!(ws.dir.join("mock/requests/corrupt").join(&bad).exists());
+    assert!(!messages.join(&bad).exists());
+    let stats = ws.sqs_archive(&["--profile", "t", "stats"]).run();
+    stats.ok();
+    let errors: Vec<String> = stats.stderr().lines().map(String::from).collect();
+    assert!(errors.is_empty(), "moved once, reported once: {errors:?}");
+    assert_eq!(
+        client.queue_stats("mock://requests").unwrap(),
+        QueueStats::default()
+    );
+}
 
 #[test]
 fn bad_profile_files_are_configuration_errors_naming_the_file() {
@@ -374,7 +459,7 @@ const QUERY_ANSWERS: &[Answer] = &[
     answer("empty.xml", "stats", 200, 76, "not well-formed XML", None),
     answer("entity-expansion.xml", "stats", 200, 76, "not well-formed XML", None),
     answer("error-invalid-parameter.xml", "stats", 400, 65, "InvalidParameterValue", None),
-    answer("error-multiline-message.xml", "stats", 400, 65, "line one line two", None),
+    answer("error-multiline-message.xml", "stats", 400, 65, "line one\\nline two", None),
     answer("error-nonexistent-queue.xml", "stats", 400, 69, "NonExistentQueue", None),
     answer("error-signature.xml", "stats", 403, 77, "SignatureDoesNotMatch", None),
     answer("error-throttling.xml", "stats", 400, 75, "Throttling", None),
@@ -424,7 +509,7 @@ const JSON_ANSWERS: &[Answer] = &[
     answer("receive-missing-receipt.json", "receive", 200, 76, "ReceiptHandle", None),
     answer("receive-null-message.json", "receive", 200, 76, "ReceiveMessage", None),
     answer("receive-one-of-two-bad-md5.json", "receive", 200, 0, "m-bad", Some("m-good")),
-    answer("receive-unicode-body.json", "receive", 200, 0, "", Some("é 📦 \u{202e} <&>")),
+    answer("receive-unicode-body.json", "receive", 200, 0, "", Some("é 📦 \\u202e <&>")),
     answer("receive-wrong-types.json", "receive", 200, 76, "MessageId", None),
     answer("too-many-requests.json", "receive", 429, 75, "HTTP429", None),
     answer("truncated.json", "stats", 200, 76, "GetQueueAttributes", None),

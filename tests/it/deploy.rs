@@ -1,8 +1,12 @@
 //! The deployment files agree with each other and with the code: the cron
 //! line and the systemd units run the same command from the same directory,
-//! their timeouts outlast the shutdown grace, the hardened unit may write
-//! where the AWS sample profile writes, and the sample holds no key. The
-//! tarball itself is checked by `scripts/dist-smoke.sh` (`make dist`).
+//! cron mails failures and is quiet on success, the unit runs as its own
+//! user with a failure notification, its timeouts outlast the shutdown
+//! grace, the hardened unit may write where the AWS sample profile writes,
+//! logrotate signals instead of truncating, INSTALL.md's IAM policy covers
+//! KMS, `systemd-analyze verify` finds nothing, and the sample holds no key.
+//! The tarball and `deploy/install.sh` are checked by
+//! `scripts/dist-smoke.sh` (`make dist`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +17,10 @@ use sqs_archive::env::Env;
 
 use crate::support::*;
 
-const INSTALL_DIR: &str = "/opt/sqs-archive";
+/// Where the units and the cron job run (the state directory).
+const WORK_DIR: &str = "/var/lib/sqs-archive";
+/// Where `deploy/install.sh` puts the binaries by default.
+const BIN_DIR: &str = "/usr/local/bin";
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -94,28 +101,61 @@ fn aws_sample_profile_has_placeholders_and_no_keys() {
     }
 }
 
-#[test]
-fn cron_and_systemd_run_the_same_command_from_the_install_dir() {
-    let service = unit("deploy/sqs-archive-poll.service");
+/// The cron job line and its `NAME=value` lines.
+fn crontab() -> (String, BTreeMap<String, String>) {
     let cron = read("deploy/crontab.example");
-    let job = cron
+    let mut vars = BTreeMap::new();
+    let mut job = None;
+    for line in cron
         .lines()
-        .find(|l| l.starts_with(|c: char| c.is_ascii_digit() || c == '*'))
-        .expect("a job line");
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        if line.starts_with(|c: char| c.is_ascii_digit() || c == '*') {
+            assert!(job.is_none(), "one job line");
+            job = Some(line.to_string());
+        } else {
+            let (k, v) = line.split_once('=').expect("NAME=value");
+            vars.insert(k.to_string(), v.to_string());
+        }
+    }
+    (job.expect("a job line"), vars)
+}
+
+#[test]
+fn cron_and_systemd_run_the_same_command_from_the_state_dir() {
+    let service = unit("deploy/sqs-archive-poll.service");
+    let (job, vars) = crontab();
     let (schedule, command) = job.split_at(job.find(" cd ").expect("the job cds first"));
     assert_eq!(schedule, "*/5 * * * *");
     let command = command
         .trim()
-        .strip_prefix(&format!("cd {INSTALL_DIR} && "))
-        .unwrap_or_else(|| panic!("the job must cd to {INSTALL_DIR}: {job}"));
-    let command = command.split(" >>").next().unwrap();
+        .strip_prefix(&format!("cd {WORK_DIR} && "))
+        .unwrap_or_else(|| panic!("the job must cd to {WORK_DIR}: {job}"));
+    assert!(command.starts_with(&format!("{BIN_DIR}/poll_messages ")));
+
+    // Quiet on success, loud on failure: output goes to cron's mail, not to a file.
+    assert!(
+        !command.contains('>'),
+        "cron output must reach MAILTO: {command}"
+    );
+    assert!(command.ends_with(" --quiet"), "{command}");
+    let mailto = vars.get("MAILTO").expect("MAILTO is set");
+    assert!(
+        !mailto.trim_matches('"').is_empty(),
+        "MAILTO must not be empty"
+    );
 
     assert_eq!(service["Type"], "oneshot");
-    assert_eq!(service["WorkingDirectory"], INSTALL_DIR);
+    assert_eq!(service["WorkingDirectory"], WORK_DIR);
     assert_eq!(
         service["ExecStart"],
-        format!("{INSTALL_DIR}/{command}"),
-        "the unit and the cron job run the same command"
+        command.strip_suffix(" --quiet").unwrap(),
+        "the unit and the cron job run the same command (journald takes the unit's info lines)"
+    );
+    assert_eq!(
+        service["Environment"],
+        format!("SQS_ARCHIVE_CONFIG_DIR={}", vars["SQS_ARCHIVE_CONFIG_DIR"]),
+        "both look for the profile in the same place"
     );
 
     // Receiving stops before the next run is due.
@@ -124,6 +164,86 @@ fn cron_and_systemd_run_the_same_command_from_the_install_dir() {
     assert_eq!(seconds(&timer["OnUnitActiveSec"]), every);
     assert!(timer.contains_key("OnBootSec"));
     assert!(max_runtime(command) < every);
+}
+
+#[test]
+fn service_runs_as_its_own_user_and_reports_failures() {
+    let service = unit("deploy/sqs-archive-poll.service");
+    assert_eq!(service["User"], "sqs-archive");
+    assert_ne!(service["User"], "root");
+    let on_failure = &service["OnFailure"];
+    let template = on_failure
+        .split_once('@')
+        .map(|(name, _)| format!("deploy/{name}@.service"))
+        .unwrap_or_else(|| format!("deploy/{on_failure}"));
+    assert!(
+        repo(&template).is_file(),
+        "OnFailure={on_failure}: {template} is not shipped"
+    );
+    let notify = unit(&template);
+    assert!(notify.contains_key("ExecStart"));
+    for dir in ["StateDirectory", "LogsDirectory"] {
+        assert!(service.contains_key(dir), "{dir}= is set");
+    }
+    assert!(
+        !service
+            .get("ReadWritePaths")
+            .is_some_and(|p| p.contains("/run/lock")),
+        "/run/lock is root-only on Fedora and upstream systemd"
+    );
+}
+
+#[test]
+fn logrotate_signals_instead_of_truncating() {
+    let text = read("deploy/logrotate.example");
+    let s = aws_sample();
+    let log = s.log_file.expect("the sample logs to a file");
+    assert!(
+        text.contains(&format!("{} {{", log.display())),
+        "logrotate.example rotates the sample's log_file {log:?}"
+    );
+    assert!(!text.contains("\n    copytruncate"), "no copytruncate");
+    let post = text
+        .split("postrotate")
+        .nth(1)
+        .and_then(|rest| rest.split("endscript").next())
+        .expect("a postrotate script");
+    assert!(
+        post.contains("-HUP") && post.contains("poll_messages"),
+        "{post}"
+    );
+}
+
+#[test]
+fn install_guide_covers_kms_and_the_install_layout() {
+    let text = read("deploy/INSTALL.md");
+    for needle in [
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "/etc/sqs-archive",
+        "/usr/local/bin",
+        "deploy/install.sh",
+        "--prefix",
+        "doctor",
+        "logrotate.example",
+        "MAILTO",
+        "*replace*",
+    ] {
+        assert!(text.contains(needle), "INSTALL.md lacks {needle}");
+    }
+    // The policy in INSTALL.md is valid JSON.
+    let policy = text
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json block");
+    let policy: serde_json::Value = serde_json::from_str(policy).expect("the IAM policy parses");
+    assert_eq!(policy["Version"], "2012-10-17");
 }
 
 #[test]
@@ -166,26 +286,26 @@ fn hardened_unit_may_write_where_the_aws_sample_writes() {
         .split_whitespace()
         .map(|p| PathBuf::from(p.trim_start_matches(['-', '+'])))
         .collect();
-    // LogsDirectory= and RuntimeDirectory= are created writable under /var/log and /run.
-    if let Some(logs) = service.get("LogsDirectory") {
-        writable.extend(
-            logs.split_whitespace()
-                .map(|d| Path::new("/var/log").join(d)),
-        );
+    // LogsDirectory= and StateDirectory= are created writable under /var/log and /var/lib.
+    for (key, root) in [
+        ("LogsDirectory", "/var/log"),
+        ("StateDirectory", "/var/lib"),
+    ] {
+        if let Some(dirs) = service.get(key) {
+            writable.extend(dirs.split_whitespace().map(|d| Path::new(root).join(d)));
+        }
     }
-    let can_write = |path: &Path| {
-        // /var/lock is a link to /run/lock on every current distribution.
-        let path = path
-            .strip_prefix("/var/lock")
-            .map(|rest| Path::new("/run/lock").join(rest))
-            .unwrap_or_else(|_| path.to_path_buf());
-        writable.iter().any(|w| path.starts_with(w))
-    };
+    let can_write = |path: &Path| writable.iter().any(|w| path.starts_with(w));
     let s = aws_sample();
     assert!(can_write(&s.archive_dir), "archive_dir {:?}", s.archive_dir);
     assert!(can_write(&s.lock_file), "lock_file {:?}", s.lock_file);
     let log = s.log_file.as_deref().expect("the sample logs to a file");
     assert!(can_write(log), "log_file {log:?}");
+    let metrics = s
+        .metrics_file
+        .as_deref()
+        .expect("the sample writes metrics");
+    assert!(can_write(metrics), "metrics_file {metrics:?}");
     assert!(
         s.archive_dir.is_absolute() && s.source_dir.is_absolute(),
         "the AWS sample should not depend on the working directory for data"
@@ -193,30 +313,33 @@ fn hardened_unit_may_write_where_the_aws_sample_writes() {
 }
 
 /// `systemd-analyze verify` on copies of the units that point at the built
-/// binary; skipped (with a note) where systemd-analyze is not installed.
+/// binaries. Not optional: a machine without systemd-analyze fails here
+/// (`.ci/run` installs the `systemd` package where it is missing).
 #[test]
 fn systemd_units_verify() {
-    let Ok(version) = std::process::Command::new("systemd-analyze")
+    let version = std::process::Command::new("systemd-analyze")
         .arg("--version")
         .output()
-    else {
-        eprintln!("systemd-analyze not installed: units not verified");
-        return;
-    };
+        .expect("systemd-analyze is required: install the systemd package (.ci/run does)");
     assert!(version.status.success());
     let ws = Workspace::new("units");
-    let root = ws.path("opt");
-    std::fs::create_dir_all(ws.dir.join("opt/bin")).unwrap();
-    std::os::unix::fs::symlink(POLL_MESSAGES, ws.dir.join("opt/bin/poll_messages")).unwrap();
+    let bin = ws.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(POLL_MESSAGES, bin.join("poll_messages")).unwrap();
     let mut units = Vec::new();
-    for name in ["sqs-archive-poll.service", "sqs-archive-poll.timer"] {
-        let text = read(&format!("deploy/{name}")).replace(INSTALL_DIR, &root);
+    for name in [
+        "sqs-archive-poll.service",
+        "sqs-archive-poll.timer",
+        "sqs-archive-notify@.service",
+    ] {
+        let text = read(&format!("deploy/{name}")).replace(BIN_DIR, &bin.display().to_string());
         ws.write(name, &text);
-        units.push(ws.path(name));
+        units.push(name);
     }
     let out = std::process::Command::new("systemd-analyze")
         .arg("verify")
         .args(&units)
+        .current_dir(&ws.dir)
         .output()
         .unwrap();
     let report = format!(
@@ -226,4 +349,44 @@ fn systemd_units_verify() {
     );
     // It exits 0 on unknown keys and bad values, so any output is a finding.
     assert!(out.status.success() && report.trim().is_empty(), "{report}");
+}
+
+/// `--profile NAME`: `$SQS_ARCHIVE_CONFIG_DIR` first, then `./config`, then
+/// `/etc/sqs-archive`; when none has it, exit 78 naming every place searched.
+#[test]
+fn profiles_are_searched_in_config_dir_then_dot_config_then_etc() {
+    let mut ws = Workspace::new("search");
+    let etc = ws.dir.join("etc-root");
+    std::fs::create_dir_all(&etc).unwrap();
+    ws.set_env([(
+        "SQS_ARCHIVE_CONFIG_DIR".to_string(),
+        etc.display().to_string(),
+    )]);
+    let queue = |dir: &str| format!("mock://{dir}");
+    // The same profile in both places: SQS_ARCHIVE_CONFIG_DIR wins.
+    ws.write(
+        "etc-root/p.json",
+        &format!(r#"{{"backend":"mock","mock_dir":"mock","request_queue_url":"{}","completion_queue_url":"{}"}}"#, queue("from-config-dir"), queue("x")),
+    );
+    ws.write(
+        "config/p.json",
+        &format!(r#"{{"backend":"mock","mock_dir":"mock","request_queue_url":"{}","completion_queue_url":"{}"}}"#, queue("from-dot-config"), queue("x")),
+    );
+    ws.sqs_archive(&["--profile", "p", "stats"])
+        .run()
+        .ok()
+        .stdout_has("from-config-dir");
+    // Only in ./config: found there.
+    std::fs::remove_file(etc.join("p.json")).unwrap();
+    ws.sqs_archive(&["--profile", "p", "stats"])
+        .run()
+        .ok()
+        .stdout_has("from-dot-config");
+    // Nowhere: one line naming the three places, exit 78.
+    let out = ws.sqs_archive(&["--profile", "nowhere", "stats"]).run();
+    out.exit(78)
+        .one_line_error()
+        .stderr_has(&format!("{}/nowhere.json", etc.display()))
+        .stderr_has("config/nowhere.json")
+        .stderr_has("/etc/sqs-archive/nowhere.json");
 }

@@ -206,7 +206,7 @@ fn a_proxy_that_is_down_is_unavailable_and_named() {
     out.exit(69)
         .one_line_error()
         .stderr_has(&format!(
-            "cannot reach {}/ through proxy http://…@127.0.0.1:{port}",
+            "cannot reach {}/ through proxy http://***@127.0.0.1:{port}",
             server.url
         ))
         .stderr_has("Connection refused");

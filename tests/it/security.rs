@@ -340,3 +340,159 @@ fn archives_lock_and_log_get_tight_modes_whatever_the_umask() {
     let log = std::fs::read_to_string(ws.dir.join("logs/poll.log")).unwrap();
     assert!(log.contains("summary:"), "{log}");
 }
+
+/// What a terminal obeys: ESC (clear screen, set the window title), BEL, a
+/// C1 CSI, a right-to-left override.
+const HOSTILE: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}txt.exe";
+const RAW: [char; 4] = ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'];
+
+#[track_caller]
+fn assert_inert(what: &str, text: &str) {
+    for c in RAW {
+        assert!(!text.contains(c), "{what}: raw {c:?} in {text:?}");
+    }
+}
+
+fn fake_server_workspace(name: &str, url: &str, protocol: &str) -> Workspace {
+    let ws = Workspace::new(name);
+    ws.profile(
+        "t",
+        json!({"backend": "sqs", "protocol": protocol, "endpoint_url": url, "region": "us-east-1",
+               "max_attempts": 1, "request_queue_url": format!("{url}/1/q"),
+               "completion_queue_url": format!("{url}/1/q")}),
+    );
+    ws
+}
+
+fn stats_against(ws: &Workspace) -> Done {
+    ws.sqs_archive(&["--profile", "t", "--log-level", "debug", "stats"])
+        .env("AWS_ACCESS_KEY_ID", "AKID")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .run()
+}
+
+#[test]
+fn a_json_protocol_error_is_shown_escaped() {
+    let body = json!({"__type": format!("com.amazonaws.sqs#Evil{HOSTILE}"), "message": HOSTILE})
+        .to_string();
+    let server = FakeHttp::start(move |_| (400, body.clone()));
+    let ws = fake_server_workspace("esc-json", &server.url, "json");
+    let out = stats_against(&ws);
+    assert_ne!(out.code(), 0);
+    assert_inert("stderr", &out.stderr());
+    out.stderr_has("\\x1b]0;pwned\\x07\\u{9b}31m\\u{202e}txt.exe");
+}
+
+#[test]
+fn an_html_error_page_is_shown_escaped() {
+    let page = format!("<html><head><title>{HOSTILE}</title></head><body>{HOSTILE}</body></html>");
+    let server = FakeHttp::start(move |_| (502, page.clone()));
+    let ws = fake_server_workspace("esc-html", &server.url, "query");
+    let out = stats_against(&ws);
+    assert_ne!(out.code(), 0);
+    assert_inert("stderr", &out.stderr());
+    out.stderr_has("pwned");
+}
+
+#[test]
+fn an_endpoint_password_is_masked_in_errors() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://user:pw-in-the-endpoint-url@127.0.0.1:{port}");
+    let ws = fake_server_workspace("userinfo", &url, "query");
+    let out = stats_against(&ws);
+    out.exit(69);
+    assert!(
+        !out.stderr().contains("pw-in-the-endpoint-url"),
+        "{}",
+        out.stderr()
+    );
+    out.stderr_has("***@127.0.0.1");
+}
+
+#[test]
+fn hostile_message_fields_and_handler_stderr_reach_no_output_raw() {
+    let ws = Workspace::new("esc-mock");
+    let handler = ws.dir.join("noisy.sh");
+    std::fs::write(
+        &handler,
+        "#!/bin/sh\nprintf '\\033[2J\\033]0;pwned\\007\\302\\233 \\342\\200\\256 boom\\n' >&2\nexit 75\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ws.mock_profile(
+        "t",
+        json!({"handler": [handler.display().to_string()], "max_receive_count": 1}),
+    );
+    let client = sqs_archive::mock::MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    use sqs_archive::client::{ArchiveClient, OutgoingMessage};
+    let request = json!({"action": "archive", "aipid": HOSTILE, "filenames": ["a"],
+                         "timestamp": "2026-11-28T08:54:11Z"});
+    client
+        .send_message(
+            "mock://requests",
+            &OutgoingMessage::new(request.to_string()),
+        )
+        .unwrap();
+    // A valid request, so the handler runs and writes its stderr.
+    ws.sqs_archive(&[
+        "--profile",
+        "t",
+        "send",
+        "--aipid",
+        "ok1",
+        "--filenames",
+        "a",
+    ])
+    .run()
+    .ok();
+    let completion = json!({"aipid": HOSTILE, "success": false, "error": HOSTILE});
+    client
+        .send_message(
+            "mock://completions",
+            &OutgoingMessage::new(completion.to_string()),
+        )
+        .unwrap();
+    let poll = ws.poll(&["--profile", "t", "--log-level", "debug"]).run();
+    assert_inert("poll_messages stderr", &poll.stderr());
+    assert!(
+        poll.stderr().contains("pwned"),
+        "the handler's stderr is logged (escaped): {}",
+        poll.stderr()
+    );
+    let got = ws
+        .sqs_archive(&["--profile", "t", "receive", "--max", "10"])
+        .run();
+    got.ok();
+    assert_inert("receive stdout", &got.stdout());
+    assert_inert("receive stderr", &got.stderr());
+    let lines = got.json_lines();
+    assert!(
+        lines.iter().any(|l| l["body"] == completion),
+        "the value is unchanged: {}",
+        got.stdout()
+    );
+}
+
+#[test]
+fn a_secret_in_a_malformed_env_line_is_never_shown() {
+    let ws = Workspace::new("dotenv-secret");
+    ws.mock_profile("t", json!({}));
+    ws.write(
+        ".env",
+        "# deploy keys\nAWS_REGION=us-east-1\nAWS_SECRET_ACCESS_KEY wJalrXUtnFEMI-secret-in-dotenv\n",
+    );
+    let out = ws.sqs_archive(&["--profile", "t", "stats"]).run();
+    out.exit(78)
+        .one_line_error()
+        .stderr_has(".env")
+        .stderr_has("line 3");
+    assert!(
+        !out.stderr().contains("wJalrXUtnFEMI") && !out.stdout().contains("wJalrXUtnFEMI"),
+        "{}",
+        out.stderr()
+    );
+}

@@ -101,6 +101,7 @@ impl Server {
                     ..HttpOptions::default()
                 },
                 max_message_size: 1 << 20,
+                receive_margin: std::time::Duration::from_secs(10),
             },
             Arc::new(credentials),
         )
@@ -234,6 +235,18 @@ impl Workspace {
     pub fn sqs_archive(&self, args: &[&str]) -> Run {
         let mut run = self.cmd(SQS_ARCHIVE);
         run.command.args(args);
+        run
+    }
+
+    /// `sqs_archive` with its stdout redirected by the shell: `">&-"`
+    /// (closed) or `">/dev/full"`, as an operator's script would.
+    pub fn sqs_archive_stdout(&self, redirect: &str, args: &[&str]) -> Run {
+        let mut run = self.cmd("sh");
+        run.command
+            .arg("-c")
+            .arg(format!("exec \"$0\" \"$@\" {redirect}"))
+            .arg(SQS_ARCHIVE)
+            .args(args);
         run
     }
 
@@ -463,151 +476,7 @@ pub fn sha256_file(path: &Path) -> String {
     sqs_archive::random::hex(&sha2::Sha256::digest(&bytes))
 }
 
-/// One request seen by a [`FakeHttp`] server.
-#[derive(Clone, Debug)]
-pub struct SeenRequest {
-    pub method: String,
-    /// The request target as sent: a path, or `host:port` for `CONNECT`.
-    pub target: String,
-    /// Header names in lower case.
-    pub headers: Vec<(String, String)>,
-}
-
-impl SeenRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one HTTP/1.1 request (its head; a `Content-Length` body is read and
-/// dropped); `None` at a clean end of stream.
-pub fn read_http_request(stream: &mut impl std::io::Read) -> std::io::Result<Option<SeenRequest>> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return if head.is_empty() {
-                Ok(None)
-            } else {
-                Err(std::io::ErrorKind::UnexpectedEof.into())
-            };
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or_default().split(' ');
-    let (method, target) = (
-        first.next().unwrap_or_default().to_string(),
-        first.next().unwrap_or_default().to_string(),
-    );
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    std::io::copy(
-        &mut std::io::Read::take(&mut *stream, length),
-        &mut std::io::sink(),
-    )?;
-    Ok(Some(SeenRequest {
-        method,
-        target,
-        headers,
-    }))
-}
-
-type Answer = dyn Fn(&SeenRequest) -> (u16, String) + Send + Sync;
-
-/// A loopback HTTP server standing in for a metadata endpoint: every request
-/// is recorded and answered by a function, one request per connection. Its
-/// thread is joined when it is dropped.
-pub struct FakeHttp {
-    pub url: String,
-    seen: Arc<std::sync::Mutex<Vec<SeenRequest>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FakeHttp {
-    pub fn start(
-        answer: impl Fn(&SeenRequest) -> (u16, String) + Send + Sync + 'static,
-    ) -> FakeHttp {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let answer: Box<Answer> = Box::new(answer);
-        let thread = {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(mut stream) = stream else { continue };
-                    serve_one(&mut stream, &*answer, &seen);
-                }
-            })
-        };
-        FakeHttp {
-            url,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Everything asked so far.
-    pub fn requests(&self) -> Vec<SeenRequest> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// How many requests had this method and target.
-    pub fn count(&self, method: &str, target: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method == method && r.target == target)
-            .count()
-    }
-}
-
-fn serve_one(
-    stream: &mut std::net::TcpStream,
-    answer: &Answer,
-    seen: &std::sync::Mutex<Vec<SeenRequest>>,
-) {
-    use std::io::Write;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(Some(request)) = read_http_request(stream) else {
-        return;
-    };
-    let (status, body) = answer(&request);
-    seen.lock().unwrap().push(request);
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
-impl Drop for FakeHttp {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub use crate::fakes::{FakeHttp, read_http_request};
 
 /// `2026-01-02T03:04:05Z`, as the metadata services write `Expiration`.
 pub fn rfc3339(time: std::time::SystemTime) -> String {

@@ -1,0 +1,433 @@
+//! `credential_process`: a program that prints credentials as JSON (IAM Roles
+//! Anywhere's `aws_signing_helper credential-process`, `aws configure
+//! export-credentials --format process`, a vault helper).
+//!
+//! The command is split into argv as the AWS CLI splits it (POSIX shell
+//! words: quotes and backslashes respected, nothing expanded) and run without
+//! a shell, in its own process group, with a timeout. Its stdout must be
+//! `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
+//! "Expiration"?}`. A failure reports the program's exit status and the tail
+//! of its stderr, escaped; stdout is never quoted, since it holds the keys.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Credentials;
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::text::tail;
+
+/// How long the process may run, unless `SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// More stdout than this is not a credentials document.
+const MAX_STDOUT: u64 = 64 * 1024;
+
+/// How much of stderr's end a failure report shows.
+const STDERR_TAIL_CHARS: usize = 400;
+
+/// How much of stderr's end is kept while the process runs.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+/// The timeout from `SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT` (seconds, 1 to 3600).
+pub fn timeout(env: &Env) -> Result<Duration> {
+    const VAR: &str = "SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT";
+    match env.get(VAR) {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=3600).contains(s))
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                Error::config(
+                    format!("environment variable {VAR}"),
+                    format!("expected seconds from 1 to 3600, not {text:?}"),
+                )
+            }),
+    }
+}
+
+/// Splits a command line into words as POSIX `sh` (and Python's
+/// `shlex.split`, which the AWS CLI uses) would, without expanding anything:
+/// `'single'` quotes are literal, `"double"` quotes allow `\"` and `\\`,
+/// a backslash outside quotes escapes the next character.
+pub fn split_command(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("a single quote is not closed".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("a double quote is not closed".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("a double quote is not closed".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("the line ends with a backslash".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Runs the command and reads its credentials; `origin` names the profile.
+pub fn run(command: &str, origin: &str, timeout: Duration) -> Result<Credentials> {
+    let fail = |why: String| Error::Credentials(format!("credential_process of {origin}: {why}"));
+    let argv =
+        split_command(command).map_err(|why| fail(format!("cannot split the command: {why}")))?;
+    let Some((program, args)) = argv.split_first() else {
+        return Err(fail("the command is empty".into()));
+    };
+    let output =
+        run_bounded(program, args, timeout).map_err(|why| fail(format!("{program}: {why}")))?;
+    parse_output(&output)
+        .map(|parsed| Credentials {
+            source: format!("credential_process {program} ({origin})"),
+            ..parsed
+        })
+        .map_err(|why| fail(format!("{program}: {why}")))
+}
+
+/// Runs `program` with a timeout; its stdout on success, else why not
+/// (the exit status and the escaped tail of stderr).
+fn run_bounded(
+    program: &str,
+    args: &[String],
+    timeout: Duration,
+) -> std::result::Result<String, String> {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so a timeout stops whatever it started too.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let pgid = child.id() as i32;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    std::thread::scope(|scope| {
+        let out_reader = scope.spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = (&mut stdout).take(MAX_STDOUT + 1).read_to_end(&mut bytes);
+            // Drain the rest so the program is not stopped by a full pipe.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+            bytes
+        });
+        let err_reader = scope.spawn(move || {
+            // Only the end is reported: keep a bounded tail however much it writes.
+            let mut tail = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&chunk[..n]);
+                if tail.len() > STDERR_TAIL_BYTES {
+                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+                }
+            }
+            tail
+        });
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => break None,
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => break None,
+            }
+        };
+        // Whatever it left running would hold the pipes open.
+        crate::poller::handler::signal_group(pgid, libc::SIGKILL);
+        if status.is_none() {
+            let _ = child.wait();
+        }
+        let out = out_reader.join().unwrap_or_default();
+        let err = err_reader.join().unwrap_or_default();
+        let tail = tail(&String::from_utf8_lossy(&err), STDERR_TAIL_CHARS);
+        let said = if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; stderr: {tail}")
+        };
+        match status {
+            None => Err(format!(
+                "did not finish within {} s and was stopped{said}",
+                timeout.as_secs()
+            )),
+            Some(status) if !status.success() => Err(format!("exited with {status}{said}")),
+            Some(_) if out.len() as u64 > MAX_STDOUT => {
+                Err(format!("printed more than {MAX_STDOUT} bytes"))
+            }
+            Some(_) => {
+                String::from_utf8(out).map_err(|_| "printed output that is not UTF-8".to_string())
+            }
+        }
+    })
+}
+
+/// Reads the JSON a credential process prints. Errors never quote it.
+pub fn parse_output(text: &str) -> std::result::Result<Credentials, String> {
+    let document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "its output is not JSON (error at line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    match document.get("Version").and_then(serde_json::Value::as_u64) {
+        Some(1) => {}
+        Some(_) => return Err("its output has a Version other than 1".into()),
+        None => return Err("its output has no \"Version\": 1".into()),
+    }
+    let field = |name: &str| {
+        document
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .filter(|value| !value.is_empty())
+    };
+    let access_key_id = field("AccessKeyId").ok_or("its output has no AccessKeyId")?;
+    let secret = field("SecretAccessKey").ok_or("its output has no SecretAccessKey")?;
+    let expiry = match field("Expiration") {
+        Some(text) => Some(
+            crate::time::parse_rfc3339(text)
+                .ok_or("its output's Expiration is not an RFC 3339 time")?,
+        ),
+        None => None,
+    };
+    Ok(Credentials {
+        access_key_id: access_key_id.to_string(),
+        secret_access_key: Secret::new(secret),
+        session_token: field("SessionToken").map(Secret::new),
+        expiry,
+        source: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn commands_split_like_the_aws_cli() {
+        let split = |line: &str| split_command(line).unwrap();
+        assert_eq!(
+            split("/opt/aws_signing_helper credential-process --certificate /etc/c.pem"),
+            [
+                "/opt/aws_signing_helper",
+                "credential-process",
+                "--certificate",
+                "/etc/c.pem"
+            ]
+        );
+        assert_eq!(split("  a   b\t c "), ["a", "b", "c"]);
+        assert_eq!(
+            split(r#"helper 'two words' "and \"three\" \x" ''"#),
+            ["helper", "two words", r#"and "three" \x"#, ""]
+        );
+        assert_eq!(split(r"a\ b c\\d"), ["a b", r"c\d"]);
+        assert_eq!(split("x$HOME;rm `y` >z"), ["x$HOME;rm", "`y`", ">z"]);
+        assert_eq!(
+            split("'C:\\Program Files\\h.exe' --x"),
+            ["C:\\Program Files\\h.exe", "--x"]
+        );
+        assert!(split("").is_empty());
+        assert!(split_command("'open").is_err());
+        assert!(split_command("\"open").is_err());
+        assert!(split_command("end\\").is_err());
+    }
+
+    #[test]
+    fn output_is_version_1_json() {
+        let c = parse_output(&format!(
+            r#"{{"Version":1,"AccessKeyId":"AKIAPROCESS00001","SecretAccessKey":"{SECRET}","SessionToken":"{TOKEN}","Expiration":"2026-11-28T18:00:00Z"}}"#
+        ))
+        .unwrap();
+        assert_eq!(c.access_key_id, "AKIAPROCESS00001");
+        assert_eq!(c.session_token.unwrap().expose(), TOKEN);
+        assert_eq!(c.expiry, Some(at("2026-11-28T18:00:00Z")));
+        let c = parse_output(&format!(
+            r#"{{"Version":1,"AccessKeyId":"AKIAPROCESS00001","SecretAccessKey":"{SECRET}"}}"#
+        ))
+        .unwrap();
+        assert_eq!((c.session_token.is_none(), c.expiry), (true, None));
+        for (text, expected) in [
+            (format!("AccessKeyId={SECRET}"), "not JSON"),
+            (
+                format!(r#"{{"AccessKeyId":"A","SecretAccessKey":"{SECRET}"}}"#),
+                "no \"Version\": 1",
+            ),
+            (
+                format!(r#"{{"Version":2,"AccessKeyId":"A","SecretAccessKey":"{SECRET}"}}"#),
+                "other than 1",
+            ),
+            (
+                format!(r#"{{"Version":1,"SecretAccessKey":"{SECRET}"}}"#),
+                "no AccessKeyId",
+            ),
+            (
+                r#"{"Version":1,"AccessKeyId":"A"}"#.to_string(),
+                "no SecretAccessKey",
+            ),
+            (
+                format!(
+                    r#"{{"Version":1,"AccessKeyId":"A","SecretAccessKey":"s","Expiration":"{SECRET}"}}"#
+                ),
+                "Expiration",
+            ),
+        ] {
+            let e = parse_output(&text).unwrap_err();
+            assert!(e.contains(expected), "{e}");
+            assert!(!e.contains(SECRET), "{e}");
+        }
+    }
+
+    fn script(dir: &TempDir, name: &str, body: &str) -> String {
+        let path = dir.write(name, &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn runs_without_a_shell_and_reports_failures_escaped() {
+        let dir = TempDir::new("process-run");
+        let ok = script(
+            &dir,
+            "ok",
+            &format!(
+                r#"printf '{{"Version":1,"AccessKeyId":"AKIA%s","SecretAccessKey":"{SECRET}"}}' "$1""#
+            ),
+        );
+        // The quoted argument arrives as one word; `;` is not a shell operator here.
+        let c = run(
+            &format!("{ok} 'ARG WITH;SPACE'"),
+            "profile p",
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(c.access_key_id, "AKIAARG WITH;SPACE");
+        assert!(c.source.starts_with("credential_process "), "{}", c.source);
+
+        let failing = script(
+            &dir,
+            "failing",
+            "echo 'line one' >&2; printf 'token expired\\033[31m\\n' >&2; exit 3",
+        );
+        let e = run(&failing, "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exited with exit status: 3"), "{e}");
+        assert!(
+            e.contains(r"stderr: line one\ntoken expired\x1b[31m"),
+            "{e}"
+        );
+        assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
+
+        let chatty = script(
+            &dir,
+            "chatty",
+            "head -c 20000000 /dev/zero | tr '\\0' x >&2; echo the-end >&2; exit 1",
+        );
+        let e = run(&chatty, "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("xxxthe-end"),
+            "{}",
+            &e[e.len().saturating_sub(80)..]
+        );
+        assert!(e.len() < 1000, "{}", e.len());
+
+        let hanging = script(&dir, "hanging", "sleep 30 & sleep 30");
+        let started = Instant::now();
+        let e = run(&hanging, "profile p", Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did not finish within"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let bad = script(
+            &dir,
+            "bad",
+            &format!("echo '{{\"Version\":1,\"SecretAccessKey\":\"{SECRET}\"'"),
+        );
+        let e = run(&bad, "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not JSON") && !e.contains(SECRET), "{e}");
+
+        let e = run("/nonexistent/helper --x", "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/helper: cannot start"), "{e}");
+        assert_eq!(
+            timeout(&Env::from_pairs([(
+                "SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT",
+                "5"
+            )]))
+            .unwrap(),
+            Duration::from_secs(5)
+        );
+        assert!(
+            timeout(&Env::from_pairs([(
+                "SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT",
+                "0"
+            )]))
+            .is_err()
+        );
+    }
+}

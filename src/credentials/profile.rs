@@ -1,0 +1,656 @@
+//! The shared files `~/.aws/config` and `~/.aws/credentials`: finding them,
+//! reading a profile from both, and deciding what the profile asks for.
+//!
+//! Reading is [`SharedFiles::load`]; the rest ([`plan`], [`SharedFiles::setting`])
+//! is pure. As in the SDKs, the two files' keys for a profile are merged with
+//! the credentials file winning, and within a profile `role_arn` comes first
+//! (with `web_identity_token_file`, `source_profile` or `credential_source`),
+//! then IAM Identity Center settings (refused), then static keys, then
+//! `credential_process`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::Credentials;
+use super::ini::{Ini, parse_ini};
+use super::sts::{RoleToAssume, WebIdentityRole};
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// How deep `source_profile` may chain (the SDKs loop-check; we also bound it).
+const MAX_SOURCE_PROFILE_DEPTH: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Credentials,
+    Config,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Credentials => "credentials",
+            Kind::Config => "config",
+        }
+    }
+
+    /// The profile a section header names: in the credentials file the header
+    /// is the profile, in the config file it is `[profile NAME]` or `[default]`.
+    fn profile_of(self, section: &str) -> Option<&str> {
+        match self {
+            Kind::Credentials => Some(section),
+            Kind::Config if section == "default" => Some(section),
+            Kind::Config => section
+                .strip_prefix("profile")
+                .filter(|rest| rest.starts_with(char::is_whitespace))
+                .map(str::trim),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SharedFile {
+    kind: Kind,
+    path: PathBuf,
+    ini: Ini,
+}
+
+/// Both shared files as read from disk (a missing file is simply absent).
+#[derive(Debug, Default)]
+pub struct SharedFiles {
+    /// Config first, then credentials: later files win.
+    files: Vec<SharedFile>,
+    /// Every path looked at, found or not, for messages.
+    searched: Vec<PathBuf>,
+}
+
+/// One setting of a profile and the file it came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting<'a> {
+    pub value: &'a str,
+    pub file: &'a Path,
+    kind: Kind,
+}
+
+impl SharedFiles {
+    /// Reads `AWS_CONFIG_FILE` (default `~/.aws/config`) and
+    /// `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`).
+    pub fn load(env: &Env) -> Result<SharedFiles> {
+        let mut files = SharedFiles::default();
+        for (kind, var, name) in [
+            (Kind::Config, "AWS_CONFIG_FILE", "config"),
+            (
+                Kind::Credentials,
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "credentials",
+            ),
+        ] {
+            let Some(path) = shared_file_path(env, var, name) else {
+                continue;
+            };
+            files.searched.push(path.clone());
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("read", path, e)),
+            };
+            files.add(kind, path, &text)?;
+        }
+        Ok(files)
+    }
+
+    fn add(&mut self, kind: Kind, path: PathBuf, text: &str) -> Result<()> {
+        let ini = parse_ini(text).map_err(|e| {
+            Error::Credentials(format!(
+                "shared {} file {}: {e}",
+                kind.label(),
+                path.display()
+            ))
+        })?;
+        self.files.push(SharedFile { kind, path, ini });
+        Ok(())
+    }
+
+    /// The files looked at, as `A or B`, or why there were none.
+    pub fn searched(&self) -> String {
+        if self.searched.is_empty() {
+            return "no shared files (HOME not set)".into();
+        }
+        self.searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// The profile's settings from both files, or `None` when neither has it.
+    fn profile(&self, name: &str) -> Option<BTreeMap<&str, Setting<'_>>> {
+        let mut merged = BTreeMap::new();
+        let mut found = false;
+        for file in &self.files {
+            for (section, keys) in &file.ini {
+                if file.kind.profile_of(section) != Some(name) {
+                    continue;
+                }
+                found = true;
+                for (key, value) in keys {
+                    merged.insert(
+                        key.as_str(),
+                        Setting {
+                            value: value.trim(),
+                            file: &file.path,
+                            kind: file.kind,
+                        },
+                    );
+                }
+            }
+        }
+        found.then_some(merged)
+    }
+
+    /// A non-empty setting of a profile (e.g. `region`), if the profile exists.
+    pub fn setting(&self, profile: &str, key: &str) -> Option<Setting<'_>> {
+        self.profile(profile)?
+            .get(key)
+            .copied()
+            .filter(|s| !s.value.is_empty())
+    }
+}
+
+/// `~/.aws/NAME`, or the file named by `var` (a leading `~` is the home directory).
+fn shared_file_path(env: &Env, var: &str, name: &str) -> Option<PathBuf> {
+    let home = env.get("HOME");
+    match env.get(var) {
+        Some(path) => match (path.strip_prefix('~'), home) {
+            (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+                Some(PathBuf::from(format!("{home}{rest}")))
+            }
+            _ => Some(PathBuf::from(path)),
+        },
+        None => home.map(|home| Path::new(home).join(".aws").join(name)),
+    }
+}
+
+/// What a profile asks the chain to do.
+#[derive(Debug)]
+pub enum Plan {
+    /// Keys written in the profile.
+    Static(Credentials),
+    /// Run `credential_process`; `origin` names the profile and file.
+    Process { command: String, origin: String },
+    /// `role_arn` with `source_profile` or `credential_source`.
+    AssumeRole {
+        role: RoleToAssume,
+        source: RoleSource,
+    },
+    /// `role_arn` with `web_identity_token_file`.
+    WebIdentity(WebIdentityRole),
+}
+
+/// Where the keys that call `AssumeRole` come from.
+#[derive(Debug)]
+pub enum RoleSource {
+    Profile(Box<Plan>),
+    Environment,
+    Ec2InstanceMetadata,
+    EcsContainer,
+}
+
+/// A plan, or why the profile gives none (only when nobody named it).
+#[derive(Debug)]
+pub enum PlanLookup {
+    Found(Plan),
+    NotFound(String),
+}
+
+/// Decides what profile `name` asks for. `named_by` says who chose the
+/// profile (`AWS_PROFILE`, `aws_profile`); a chosen profile must exist, so a
+/// misspelled name never leads on to another identity.
+pub fn plan(files: &SharedFiles, name: &str, named_by: Option<&str>) -> Result<PlanLookup> {
+    if files.profile(name).is_none() {
+        return match named_by {
+            Some(by) => Err(Error::Credentials(format!(
+                "profile {} (from {by}) does not exist: no [{}] in {}",
+                crate::text::tail(name, 100),
+                if name == "default" {
+                    "default".to_string()
+                } else {
+                    format!("profile {name}] or [{name}")
+                },
+                files.searched()
+            ))),
+            None => Ok(PlanLookup::NotFound(format!(
+                "shared files (no profile {name} in {})",
+                files.searched()
+            ))),
+        };
+    }
+    match plan_profile(files, name, &mut Vec::new())? {
+        Some(plan) => Ok(PlanLookup::Found(plan)),
+        // A profile that only sets a region configures no credentials: the
+        // chain goes on, as in the SDKs (it is not a source that failed).
+        None => Ok(PlanLookup::NotFound(format!(
+            "shared files (profile {name} in {} has no credentials: no keys, \
+             credential_process, role_arn or web_identity_token_file)",
+            files.searched()
+        ))),
+    }
+}
+
+/// Settings that select IAM Identity Center, which needs a browser login.
+const SSO_KEYS: [&str; 5] = [
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sso_role_name",
+    "sso_region",
+];
+
+fn plan_profile(
+    files: &SharedFiles,
+    name: &str,
+    visited: &mut Vec<String>,
+) -> Result<Option<Plan>> {
+    let Some(keys) = files.profile(name) else {
+        return Err(Error::Credentials(format!(
+            "source_profile {name} (named by profile {}) does not exist in {}",
+            visited.last().map_or("?", String::as_str),
+            files.searched()
+        )));
+    };
+    if visited.len() >= MAX_SOURCE_PROFILE_DEPTH || visited.iter().any(|v| v == name) {
+        visited.push(name.to_string());
+        return Err(Error::Credentials(format!(
+            "source_profile loop: {}",
+            visited.join(" -> ")
+        )));
+    }
+    visited.push(name.to_string());
+    let get = |key: &str| keys.get(key).copied().filter(|s| !s.value.is_empty());
+    let where_ = |s: Setting<'_>| format!("profile {name} in {}", s.file.display());
+    let refuse = |s: Setting<'_>, what: &str, instead: &str| {
+        Error::Credentials(format!(
+            "{} uses {what}, which sqs-archive does not support; {instead}",
+            where_(s)
+        ))
+    };
+
+    if let Some(role_arn) = get("role_arn") {
+        let origin = where_(role_arn);
+        if let Some(mfa) = get("mfa_serial") {
+            return Err(refuse(
+                mfa,
+                "mfa_serial (an MFA code typed at a prompt)",
+                "a host has nobody to type it; use a role without an MFA condition",
+            ));
+        }
+        let session_name = get("role_session_name").map(|s| s.value.to_string());
+        if let Some(token_file) = get("web_identity_token_file") {
+            return Ok(Some(Plan::WebIdentity(WebIdentityRole {
+                role_arn: role_arn.value.to_string(),
+                token_file: PathBuf::from(token_file.value),
+                session_name,
+                origin: format!(
+                    "web identity ({origin}, web_identity_token_file {})",
+                    token_file.value
+                ),
+            })));
+        }
+        let duration_seconds = match get("duration_seconds") {
+            None => None,
+            Some(s) => Some(
+                s.value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=43_200).contains(d))
+                    .ok_or_else(|| {
+                        Error::Credentials(format!(
+                            "{}: duration_seconds {:?} is not a number of seconds up to 43200",
+                            where_(s),
+                            s.value
+                        ))
+                    })?,
+            ),
+        };
+        let role = RoleToAssume {
+            role_arn: role_arn.value.to_string(),
+            session_name,
+            duration_seconds,
+            external_id: get("external_id").map(|s| s.value.to_string()),
+            origin: origin.clone(),
+        };
+        let source = match (get("source_profile"), get("credential_source")) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Credentials(format!(
+                    "{origin}: both source_profile and credential_source are set; keep one"
+                )));
+            }
+            (None, None) => {
+                return Err(Error::Credentials(format!(
+                    "{origin}: role_arn needs source_profile or credential_source"
+                )));
+            }
+            (Some(source), None) if source.value == name => {
+                // A profile that is its own source uses its own static keys.
+                RoleSource::Profile(Box::new(static_keys(name, &keys)?.ok_or_else(|| {
+                    Error::Credentials(format!(
+                        "{origin}: source_profile is the profile itself, but it has no \
+                         aws_access_key_id and aws_secret_access_key"
+                    ))
+                })?))
+            }
+            (Some(source), None) => match plan_profile(files, source.value, visited)? {
+                Some(plan) => RoleSource::Profile(Box::new(plan)),
+                None => {
+                    return Err(Error::Credentials(format!(
+                        "{origin}: source_profile {} has no credentials",
+                        source.value
+                    )));
+                }
+            },
+            (None, Some(source)) => match source.value {
+                "Environment" => RoleSource::Environment,
+                "Ec2InstanceMetadata" => RoleSource::Ec2InstanceMetadata,
+                "EcsContainer" => RoleSource::EcsContainer,
+                other => {
+                    return Err(Error::Credentials(format!(
+                        "{origin}: credential_source {other:?} is not Environment, \
+                         Ec2InstanceMetadata or EcsContainer"
+                    )));
+                }
+            },
+        };
+        return Ok(Some(Plan::AssumeRole { role, source }));
+    }
+    if let Some(file) = get("web_identity_token_file") {
+        return Err(Error::Credentials(format!(
+            "{}: web_identity_token_file needs role_arn",
+            where_(file)
+        )));
+    }
+    if let Some((key, sso)) = SSO_KEYS.iter().find_map(|key| Some((key, get(key)?))) {
+        return Err(refuse(
+            sso,
+            &format!("IAM Identity Center ({key})"),
+            &format!(
+                "set credential_process = aws configure export-credentials --profile {name} \
+                 --format process in another profile, or export keys with `aws configure \
+                 export-credentials --profile {name} --format env`"
+            ),
+        ));
+    }
+    if let Some(plan) = static_keys(name, &keys)? {
+        return Ok(Some(plan));
+    }
+    if let Some(command) = get("credential_process") {
+        return Ok(Some(Plan::Process {
+            command: command.value.to_string(),
+            origin: where_(command),
+        }));
+    }
+    if let Some(login) = get("login_session") {
+        return Err(refuse(
+            login,
+            "console login (login_session)",
+            "use credential_process or keys instead",
+        ));
+    }
+    Ok(None)
+}
+
+/// `aws_access_key_id` and `aws_secret_access_key` (and `aws_session_token`);
+/// one without the other is an error.
+fn static_keys(name: &str, keys: &BTreeMap<&str, Setting<'_>>) -> Result<Option<Plan>> {
+    let get = |key: &str| keys.get(key).copied().filter(|s| !s.value.is_empty());
+    match (get("aws_access_key_id"), get("aws_secret_access_key")) {
+        (Some(id), Some(secret)) => Ok(Some(Plan::Static(Credentials {
+            access_key_id: id.value.to_string(),
+            secret_access_key: Secret::new(secret.value),
+            session_token: get("aws_session_token").map(|t| Secret::new(t.value)),
+            expiry: None,
+            source: format!(
+                "shared {} file {} (profile {name})",
+                id.kind.label(),
+                id.file.display()
+            ),
+        }))),
+        (Some(half), None) | (None, Some(half)) => {
+            let missing = if get("aws_access_key_id").is_some() {
+                "aws_secret_access_key"
+            } else {
+                "aws_access_key_id"
+            };
+            Err(Error::Credentials(format!(
+                "profile {name} in {} has no {missing}; both keys are needed",
+                half.file.display()
+            )))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn section_headers_name_profiles() {
+        assert_eq!(Kind::Config.profile_of("profile  dev"), Some("dev"));
+        assert_eq!(Kind::Config.profile_of("profiledev"), None);
+        assert_eq!(Kind::Config.profile_of("dev"), None);
+        assert_eq!(Kind::Config.profile_of("default"), Some("default"));
+        assert_eq!(Kind::Credentials.profile_of("dev"), Some("dev"));
+    }
+
+    fn files(config: &str, credentials: &str) -> SharedFiles {
+        let mut files = SharedFiles {
+            searched: vec!["/h/.aws/config".into(), "/h/.aws/credentials".into()],
+            ..SharedFiles::default()
+        };
+        files
+            .add(Kind::Config, "/h/.aws/config".into(), config)
+            .unwrap();
+        files
+            .add(Kind::Credentials, "/h/.aws/credentials".into(), credentials)
+            .unwrap();
+        files
+    }
+
+    fn plan_of(files: &SharedFiles, name: &str) -> Result<PlanLookup> {
+        plan(files, name, Some("AWS_PROFILE"))
+    }
+
+    #[test]
+    fn role_profiles_resolve_their_source() {
+        let f = files(
+            "[profile role]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n\
+             role_session_name = archiver\nduration_seconds = 900\nexternal_id = ext-1\n\
+             [profile base]\naws_access_key_id = AKIABASE00000001\naws_secret_access_key = s\n\
+             [profile chained]\nrole_arn = arn:aws:iam::1:role/second\nsource_profile = role\n\
+             [profile self]\nrole_arn = arn:aws:iam::1:role/self\nsource_profile = self\n\
+             aws_access_key_id = AKIASELF00000001\naws_secret_access_key = s\n\
+             [profile onimds]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Ec2InstanceMetadata\n\
+             [profile web]\nrole_arn = arn:aws:iam::1:role/w\nweb_identity_token_file = /t\n\
+             [profile process]\ncredential_process = /bin/helper --x 'a b'\n",
+            "",
+        );
+        let Ok(PlanLookup::Found(Plan::AssumeRole { role, source })) = plan_of(&f, "role") else {
+            panic!("role");
+        };
+        assert_eq!(role.role_arn, "arn:aws:iam::1:role/r");
+        assert_eq!(role.session_name.as_deref(), Some("archiver"));
+        assert_eq!(role.duration_seconds, Some(900));
+        assert_eq!(role.external_id.as_deref(), Some("ext-1"));
+        assert!(
+            matches!(&source, RoleSource::Profile(p) if matches!(**p, Plan::Static(ref c) if c.access_key_id == "AKIABASE00000001"))
+        );
+        let Ok(PlanLookup::Found(Plan::AssumeRole { source, .. })) = plan_of(&f, "chained") else {
+            panic!("chained");
+        };
+        assert!(
+            matches!(&source, RoleSource::Profile(p) if matches!(**p, Plan::AssumeRole { .. }))
+        );
+        let Ok(PlanLookup::Found(Plan::AssumeRole { source, .. })) = plan_of(&f, "self") else {
+            panic!("self");
+        };
+        assert!(matches!(&source, RoleSource::Profile(p) if matches!(**p, Plan::Static(_))));
+        assert!(matches!(
+            plan_of(&f, "onimds"),
+            Ok(PlanLookup::Found(Plan::AssumeRole {
+                source: RoleSource::Ec2InstanceMetadata,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            plan_of(&f, "web"),
+            Ok(PlanLookup::Found(Plan::WebIdentity(ref w))) if w.token_file == Path::new("/t")
+        ));
+        assert!(matches!(
+            plan_of(&f, "process"),
+            Ok(PlanLookup::Found(Plan::Process { ref command, .. })) if command == "/bin/helper --x 'a b'"
+        ));
+    }
+
+    fn plan_error(files: &SharedFiles, name: &str) -> String {
+        match plan_of(files, name) {
+            Err(Error::Credentials(message)) => message,
+            other => panic!("expected an error for {name}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_and_unsupported_profiles_are_errors() {
+        let f = files(
+            "[profile loop-a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = loop-b\n\
+             [profile loop-b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = loop-a\n\
+             [profile nosource]\nrole_arn = arn:aws:iam::1:role/a\n\
+             [profile both]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = x\ncredential_source = Environment\n\
+             [profile badsource]\nrole_arn = arn:aws:iam::1:role/a\ncredential_source = Somewhere\n\
+             [profile missing-source]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = gone\n\
+             [profile sso]\nsso_session = corp\nsso_account_id = 1\n\
+             [profile mfa]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = x\nmfa_serial = arn:mfa\n\
+             [profile webonly]\nweb_identity_token_file = /t\n\
+             [profile half]\naws_access_key_id = AKIAHALFPROFILE1\n\
+             [profile empty]\nregion = eu-west-1\n\
+             [profile badduration]\nrole_arn = arn:aws:iam::1:role/a\ncredential_source = Environment\nduration_seconds = soon\n",
+            "",
+        );
+        for (name, expected) in [
+            ("loop-a", "source_profile loop: loop-a -> loop-b -> loop-a"),
+            (
+                "nosource",
+                "role_arn needs source_profile or credential_source",
+            ),
+            ("both", "both source_profile and credential_source"),
+            ("badsource", "\"Somewhere\" is not Environment"),
+            (
+                "missing-source",
+                "source_profile gone (named by profile missing-source) does not exist",
+            ),
+            (
+                "sso",
+                "aws configure export-credentials --profile sso --format process",
+            ),
+            ("mfa", "mfa_serial"),
+            ("webonly", "web_identity_token_file needs role_arn"),
+            ("half", "has no aws_secret_access_key"),
+            ("badduration", "duration_seconds \"soon\""),
+            ("nope", "profile nope (from AWS_PROFILE) does not exist"),
+        ] {
+            let message = plan_error(&f, name);
+            assert!(message.contains(expected), "{name}: {message}");
+        }
+        let message = plan_error(&f, "nope");
+        assert!(
+            message.contains("/h/.aws/config or /h/.aws/credentials"),
+            "{message}"
+        );
+        assert!(plan_error(&f, "sso").contains("does not support"));
+        // A profile with only a region configures no credentials; the chain goes on.
+        assert!(
+            matches!(plan_of(&f, "empty"), Ok(PlanLookup::NotFound(ref why)) if why.contains("has no credentials"))
+        );
+        // Nobody named it: an absent default profile is just not there.
+        assert!(matches!(
+            plan(&f, "default", None),
+            Ok(PlanLookup::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn credentials_file_wins_and_settings_are_found() {
+        let f = files(
+            "[profile dev]\naws_access_key_id = AKIAFROMCONFIG01\naws_secret_access_key = a\nregion = eu-west-1\n",
+            "[dev]\naws_access_key_id = AKIAFROMCREDENTIALS\naws_secret_access_key = b\n",
+        );
+        let Ok(PlanLookup::Found(Plan::Static(c))) = plan_of(&f, "dev") else {
+            panic!("dev");
+        };
+        assert_eq!(c.access_key_id, "AKIAFROMCREDENTIALS");
+        assert_eq!(c.secret_access_key.expose(), "b");
+        assert_eq!(f.setting("dev", "region").unwrap().value, "eu-west-1");
+        assert!(f.setting("other", "region").is_none());
+    }
+
+    #[test]
+    fn shared_credentials_file_default_profile() {
+        let dir = TempDir::new("shared-default");
+        let path = dir.write(
+            ".aws/credentials",
+            &format!(
+                "[other]\naws_access_key_id = AKIAOTHERPROFILE\naws_secret_access_key = x\n\n\
+                 [default]\naws_access_key_id = AKIASHAREDDEFAULT\naws_secret_access_key = {SECRET}\n\
+                 aws_session_token = {TOKEN}\n"
+            ),
+        );
+        dir.write(".aws/config", "[default]\nregion = eu-west-1\n");
+        let creds = chain(&[("HOME", &dir.home())]).credentials().unwrap();
+        assert_eq!(creds.access_key_id, "AKIASHAREDDEFAULT");
+        assert_eq!(creds.secret_access_key.expose(), SECRET);
+        assert_eq!(creds.session_token.unwrap().expose(), TOKEN);
+        assert_eq!(
+            creds.source,
+            format!(
+                "shared credentials file {} (profile default)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn shared_config_file_named_profile_from_overridden_paths() {
+        let dir = TempDir::new("shared-named");
+        let config = dir.write(
+            "my-config",
+            &format!(
+                "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = x\n\
+                 [profile dev]\naws_access_key_id = AKIACONFIGDEV0001\naws_secret_access_key = {SECRET}\n"
+            ),
+        );
+        let creds = chain(&[
+            ("HOME", &dir.home()),
+            ("AWS_PROFILE", "dev"),
+            ("AWS_CONFIG_FILE", "~/my-config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "~/missing-credentials"),
+        ])
+        .credentials()
+        .unwrap();
+        assert_eq!(creds.access_key_id, "AKIACONFIGDEV0001");
+        assert_eq!(
+            creds.source,
+            format!("shared config file {} (profile dev)", config.display())
+        );
+    }
+
+    #[test]
+    fn shared_file_syntax_error_names_file_and_line() {
+        let dir = TempDir::new("shared-syntax");
+        let path = dir.write(".aws/credentials", &format!("[default]\n{SECRET}\n"));
+        let message = credentials_error(chain(&[("HOME", &dir.home())]).load());
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+    }
+}

@@ -1,0 +1,526 @@
+//! Which region to sign for and which host to call, as the AWS SDKs decide.
+//!
+//! Pure functions: the region from the configured value, the shared config
+//! profile or a queue URL (both the modern `sqs.REGION.amazonaws.com` form
+//! and the legacy `REGION.queue.amazonaws.com` one); the partition a region
+//! belongs to (`aws`, `aws-cn` with `.amazonaws.com.cn`, `aws-us-gov`); and
+//! the regional endpoint of a service with the FIPS and dual-stack variants
+//! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). Only
+//! [`Target::resolve`], at the end, reads anything: the shared config file.
+
+use std::fmt;
+
+use crate::config::{QueueRole, Settings};
+use crate::error::{Error, Result};
+
+/// An AWS partition: a group of regions with its own DNS suffixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partition {
+    /// The standard regions.
+    Aws,
+    /// China (`cn-north-1`, `cn-northwest-1`): `amazonaws.com.cn`.
+    AwsCn,
+    /// AWS GovCloud (US) (`us-gov-west-1`, `us-gov-east-1`).
+    AwsUsGov,
+}
+
+impl Partition {
+    /// The partition a region belongs to.
+    pub fn of(region: &str) -> Partition {
+        if region.starts_with("cn-") {
+            Partition::AwsCn
+        } else if region.starts_with("us-gov-") {
+            Partition::AwsUsGov
+        } else {
+            Partition::Aws
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Partition::Aws => "aws",
+            Partition::AwsCn => "aws-cn",
+            Partition::AwsUsGov => "aws-us-gov",
+        }
+    }
+
+    fn dns_suffix(self) -> &'static str {
+        match self {
+            Partition::AwsCn => "amazonaws.com.cn",
+            Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
+        }
+    }
+
+    fn dual_stack_dns_suffix(self) -> &'static str {
+        match self {
+            Partition::AwsCn => "api.amazonwebservices.com.cn",
+            Partition::Aws | Partition::AwsUsGov => "api.aws",
+        }
+    }
+}
+
+/// The endpoint variants chosen by `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Variant {
+    pub fips: bool,
+    pub dual_stack: bool,
+}
+
+/// The regional endpoint of `service` (`sqs`, `sts`), e.g.
+/// `https://sqs.cn-north-1.amazonaws.com.cn`.
+///
+/// GovCloud's plain SQS and STS hosts are FIPS-validated already, so FIPS
+/// there keeps the plain host (as in the SDKs' endpoint rules).
+pub fn service_endpoint(service: &str, region: &str, variant: Variant) -> String {
+    let partition = Partition::of(region);
+    let suffix = if variant.dual_stack {
+        partition.dual_stack_dns_suffix()
+    } else {
+        partition.dns_suffix()
+    };
+    let fips_host = variant.fips && (partition != Partition::AwsUsGov || variant.dual_stack);
+    let name = if fips_host {
+        format!("{service}-fips")
+    } else {
+        service.to_string()
+    };
+    format!("https://{name}.{region}.{suffix}")
+}
+
+/// The region in an SQS queue URL or endpoint, if its host names one:
+/// `sqs.REGION.amazonaws.com[.cn]`, `sqs-fips.REGION…`, `sqs.REGION.api.aws`,
+/// the legacy `REGION.queue.amazonaws.com[.cn]`, and `queue.amazonaws.com`
+/// (us-east-1). Emulator URLs (`http://127.0.0.1:4566/…`) name none.
+pub fn region_from_url(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .split(':')
+        .next()?
+        .to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    let domain_ok = |rest: &[&str]| {
+        matches!(
+            rest,
+            ["amazonaws", "com"]
+                | ["amazonaws", "com", "cn"]
+                | ["api", "aws"]
+                | ["api", "amazonwebservices", "com", "cn"]
+        )
+    };
+    let region = match labels.as_slice() {
+        ["queue", "amazonaws", "com"] => "us-east-1",
+        ["sqs" | "sqs-fips", region, rest @ ..] if domain_ok(rest) => region,
+        [region, "queue", rest @ ..] if domain_ok(rest) => region,
+        _ => return None,
+    };
+    is_region_name(region).then(|| region.to_string())
+}
+
+/// `eu-west-1`, `us-gov-east-1`, `cn-north-1`: lower-case letters, digits, dashes.
+pub fn is_region_name(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region.contains('-')
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+}
+
+/// A region with where it came from, for messages (`environment variable AWS_REGION`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub name: String,
+    pub origin: String,
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (from {})", self.name, self.origin)
+    }
+}
+
+/// What the region can be decided from, best first.
+#[derive(Clone, Debug, Default)]
+pub struct RegionInputs<'a> {
+    /// The `region` key, `AWS_REGION` / `AWS_DEFAULT_REGION` or a flag, with its origin.
+    pub configured: Option<Region>,
+    /// `region` in the shared config file's profile.
+    pub shared_config: Option<Region>,
+    /// The queue URLs (request, completion) and the key each came from.
+    pub queue_urls: Vec<(&'a str, &'a str)>,
+}
+
+/// The region to sign for, and warnings for a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionChoice {
+    pub region: Region,
+    /// E.g. the signing region differs from the region a queue URL names.
+    pub warnings: Vec<String>,
+}
+
+/// Decides the region: configured, else the shared config profile, else a
+/// queue URL. Never a silent default: with none of them it is an error that
+/// says where to set one.
+pub fn choose_region(inputs: &RegionInputs<'_>) -> Result<RegionChoice, String> {
+    let from_urls: Vec<(String, &str, &str)> = inputs
+        .queue_urls
+        .iter()
+        .filter_map(|(url, key)| region_from_url(url).map(|r| (r, *url, *key)))
+        .collect();
+    let region = match (&inputs.configured, &inputs.shared_config, from_urls.first()) {
+        (Some(r), _, _) | (None, Some(r), _) => r.clone(),
+        (None, None, Some((name, _, key))) => Region {
+            name: name.clone(),
+            origin: format!("the {key} host"),
+        },
+        (None, None, None) => {
+            return Err(
+                "no AWS region: set region in the profile file, AWS_REGION, or region in the \
+                 shared config file (~/.aws/config) profile, or use a queue URL that names one \
+                 (https://sqs.REGION.amazonaws.com/...)"
+                    .into(),
+            );
+        }
+    };
+    if !is_region_name(&region.name) {
+        return Err(format!(
+            "invalid AWS region {:?} from {}: expected a name like eu-west-1",
+            region.name, region.origin
+        ));
+    }
+    let warnings = from_urls
+        .iter()
+        .filter(|(name, _, _)| *name != region.name)
+        .map(|(name, url, key)| {
+            format!(
+                "signing for region {region} but {key} {url} is in {name}; SQS will refuse the \
+                 signature unless the endpoint is in {}",
+                region.name
+            )
+        })
+        .collect();
+    Ok(RegionChoice { region, warnings })
+}
+
+/// `true`/`false` as the SDKs read `AWS_USE_FIPS_ENDPOINT` and friends
+/// (case-insensitive); anything else is an error naming the variable.
+pub fn parse_flag(name: &str, value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{name} must be true or false, not {value:?}")),
+    }
+}
+
+/// Where SQS calls go and how they are signed, decided once per run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub region: Region,
+    /// `endpoint_url`, else the regional endpoint.
+    pub endpoint: String,
+    /// Why this endpoint, for `sqs_archive credentials`.
+    pub endpoint_origin: String,
+}
+
+impl Target {
+    /// Resolves region and endpoint for the settings: the region of the
+    /// settings, else of the shared config profile (`aws_profile` /
+    /// `AWS_PROFILE`, else `default`), else of a queue URL; FIPS and
+    /// dual-stack from `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`,
+    /// else `use_fips_endpoint` / `use_dualstack_endpoint` in that profile.
+    /// Logs a warning when the signing region is not a queue URL's region.
+    pub fn resolve(settings: &Settings) -> Result<Target> {
+        let shared = crate::credentials::profile::SharedFiles::load(&settings.env)?;
+        let profile = settings.aws_profile.as_deref().unwrap_or("default");
+        let shared_setting = |key: &str| {
+            shared.setting(profile, key).map(|s| {
+                (
+                    s.value.to_string(),
+                    format!("{key} of profile {profile} in {}", s.file.display()),
+                )
+            })
+        };
+        let urls: Vec<(&str, &str)> = [
+            (QueueRole::Request, "request_queue_url"),
+            (QueueRole::Completion, "completion_queue_url"),
+        ]
+        .into_iter()
+        .filter_map(|(role, key)| settings.queue_url(role).ok().map(|url| (url, key)))
+        .collect();
+        let choice = choose_region(&RegionInputs {
+            configured: settings.region.clone(),
+            shared_config: shared_setting("region").map(|(name, origin)| Region { name, origin }),
+            queue_urls: urls,
+        })
+        .map_err(|e| Error::config("region", e))?;
+        for warning in &choice.warnings {
+            log::warn!("{warning}");
+        }
+        let flag = |var: &str, key: &str| -> Result<bool> {
+            match (settings.env.get(var), shared_setting(key)) {
+                (Some(value), _) => parse_flag(var, value).map_err(|e| Error::config(var, e)),
+                (None, Some((value, origin))) => {
+                    parse_flag(key, &value).map_err(|e| Error::config(origin, e))
+                }
+                (None, None) => Ok(false),
+            }
+        };
+        let variant = Variant {
+            fips: flag("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint")?,
+            dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint")?,
+        };
+        let (endpoint, endpoint_origin) = match &settings.endpoint_url {
+            Some(url) => (url.clone(), "endpoint_url".to_string()),
+            None => (
+                service_endpoint("sqs", &choice.region.name, variant),
+                format!(
+                    "partition {}{}{}",
+                    Partition::of(&choice.region.name).name(),
+                    if variant.fips { ", FIPS" } else { "" },
+                    if variant.dual_stack {
+                        ", dual-stack"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+        };
+        Ok(Target {
+            region: choice.region,
+            endpoint,
+            endpoint_origin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Variant = Variant {
+        fips: false,
+        dual_stack: false,
+    };
+    const FIPS: Variant = Variant {
+        fips: true,
+        dual_stack: false,
+    };
+    const DUAL: Variant = Variant {
+        fips: false,
+        dual_stack: true,
+    };
+    const BOTH: Variant = Variant {
+        fips: true,
+        dual_stack: true,
+    };
+
+    #[test]
+    fn endpoints_by_partition_and_variant() {
+        for (service, region, variant, expected) in [
+            (
+                "sqs",
+                "eu-west-1",
+                PLAIN,
+                "https://sqs.eu-west-1.amazonaws.com",
+            ),
+            (
+                "sqs",
+                "us-east-1",
+                FIPS,
+                "https://sqs-fips.us-east-1.amazonaws.com",
+            ),
+            ("sqs", "us-east-2", DUAL, "https://sqs.us-east-2.api.aws"),
+            (
+                "sqs",
+                "us-west-2",
+                BOTH,
+                "https://sqs-fips.us-west-2.api.aws",
+            ),
+            (
+                "sqs",
+                "cn-north-1",
+                PLAIN,
+                "https://sqs.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "sqs",
+                "cn-northwest-1",
+                DUAL,
+                "https://sqs.cn-northwest-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                "sqs",
+                "cn-north-1",
+                FIPS,
+                "https://sqs-fips.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "sqs",
+                "us-gov-west-1",
+                PLAIN,
+                "https://sqs.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "sqs",
+                "us-gov-west-1",
+                FIPS,
+                "https://sqs.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "sqs",
+                "us-gov-east-1",
+                BOTH,
+                "https://sqs-fips.us-gov-east-1.api.aws",
+            ),
+            (
+                "sts",
+                "eu-central-1",
+                PLAIN,
+                "https://sts.eu-central-1.amazonaws.com",
+            ),
+            (
+                "sts",
+                "us-east-1",
+                FIPS,
+                "https://sts-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "sts",
+                "cn-north-1",
+                PLAIN,
+                "https://sts.cn-north-1.amazonaws.com.cn",
+            ),
+        ] {
+            assert_eq!(
+                service_endpoint(service, region, variant),
+                expected,
+                "{service} {region} {variant:?}"
+            );
+        }
+        assert_eq!(Partition::of("cn-north-1").name(), "aws-cn");
+        assert_eq!(Partition::of("us-gov-west-1").name(), "aws-us-gov");
+        assert_eq!(Partition::of("eu-west-1").name(), "aws");
+    }
+
+    #[test]
+    fn region_from_both_queue_url_forms() {
+        for (url, expected) in [
+            (
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+                Some("eu-west-1"),
+            ),
+            (
+                "https://eu-west-1.queue.amazonaws.com/123456789012/q",
+                Some("eu-west-1"),
+            ),
+            (
+                "https://queue.amazonaws.com/123456789012/q",
+                Some("us-east-1"),
+            ),
+            (
+                "https://sqs.cn-north-1.amazonaws.com.cn/1/q",
+                Some("cn-north-1"),
+            ),
+            (
+                "https://cn-north-1.queue.amazonaws.com.cn/1/q",
+                Some("cn-north-1"),
+            ),
+            (
+                "https://sqs-fips.us-gov-west-1.amazonaws.com/1/q",
+                Some("us-gov-west-1"),
+            ),
+            ("https://sqs.ap-south-1.api.aws/1/q", Some("ap-south-1")),
+            (
+                "HTTPS://SQS.CA-CENTRAL-1.AMAZONAWS.COM:443/1/q",
+                Some("ca-central-1"),
+            ),
+            ("http://127.0.0.1:4566/000000000000/q", None),
+            (
+                "http://sqs.us-east-1.localhost.localstack.cloud:4566/0/q",
+                None,
+            ),
+            ("https://sqs.eu-west-1.amazonaws.com.evil.example/1/q", None),
+            ("https://sqs.x.amazonaws.com/1/q", None),
+            ("mock://requests", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(region_from_url(url).as_deref(), expected, "{url}");
+        }
+    }
+
+    fn region(name: &str, origin: &str) -> Option<Region> {
+        Some(Region {
+            name: name.into(),
+            origin: origin.into(),
+        })
+    }
+
+    #[test]
+    fn region_precedence_and_no_silent_default() {
+        let legacy = "https://eu-west-1.queue.amazonaws.com/1/q";
+        let urls = vec![(legacy, "request_queue_url")];
+        let choose = |configured, shared, urls: &Vec<(&str, &str)>| {
+            choose_region(&RegionInputs {
+                configured,
+                shared_config: shared,
+                queue_urls: urls.clone(),
+            })
+        };
+        let c = choose(None, None, &urls).unwrap();
+        assert_eq!(c.region.name, "eu-west-1");
+        assert_eq!(c.region.origin, "the request_queue_url host");
+        assert!(c.warnings.is_empty());
+
+        let c = choose(None, region("ap-south-1", "shared config"), &vec![]).unwrap();
+        assert_eq!(c.region.name, "ap-south-1");
+        let c = choose(
+            region("eu-west-1", "AWS_REGION"),
+            region("ap-south-1", "shared config"),
+            &urls,
+        )
+        .unwrap();
+        assert_eq!(c.region.name, "eu-west-1");
+        assert!(c.warnings.is_empty());
+
+        // Signing for another region than the URL's draws a warning.
+        let c = choose(None, region("us-east-1", "shared config"), &urls).unwrap();
+        assert_eq!(c.region.name, "us-east-1");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains(legacy), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("is in eu-west-1"),
+            "{:?}",
+            c.warnings
+        );
+
+        let e = choose(
+            None,
+            None,
+            &vec![("http://127.0.0.1:9/1/q", "request_queue_url")],
+        )
+        .unwrap_err();
+        assert!(e.starts_with("no AWS region"), "{e}");
+        assert!(
+            e.contains("AWS_REGION") && e.contains("~/.aws/config"),
+            "{e}"
+        );
+        let e = choose(region("Eu West", "AWS_REGION"), None, &vec![]).unwrap_err();
+        assert!(e.contains("invalid AWS region"), "{e}");
+    }
+
+    #[test]
+    fn flags_are_true_or_false() {
+        assert_eq!(parse_flag("AWS_USE_FIPS_ENDPOINT", "TRUE"), Ok(true));
+        assert_eq!(parse_flag("AWS_USE_FIPS_ENDPOINT", " false "), Ok(false));
+        assert!(
+            parse_flag("AWS_USE_FIPS_ENDPOINT", "yes")
+                .unwrap_err()
+                .contains("AWS_USE_FIPS_ENDPOINT")
+        );
+    }
+}

@@ -1,0 +1,512 @@
+//! Run metrics as a Prometheus text file (`metrics_file`), for the
+//! node_exporter textfile collector.
+//!
+//! `poll_messages` writes the file at the end of every run, and every
+//! `metrics_interval` under `--loop`. The write is atomic (a temporary file in
+//! the same directory, then a rename), so the collector never reads half a
+//! file. Counters and the handler histogram are kept across runs by reading
+//! back the previous file: each run adds its own counts to what it found.
+//! The names, types and HELP lines are in [`METRICS`]; the README lists them
+//! word for word (checked by `tests/it/docs.rs`).
+//!
+//! Rendering and parsing are pure functions over text; [`Recorder`] is the
+//! thread-safe edge the poller talks to.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::client::{ArchiveClient, QueueStats};
+
+/// One metric family as the file declares it.
+#[derive(Debug)]
+pub struct Metric {
+    pub name: &'static str,
+    /// `gauge`, `counter` or `histogram`.
+    pub kind: &'static str,
+    pub help: &'static str,
+}
+
+const LAST_RUN_START: &str = "sqs_archive_last_run_start_timestamp_seconds";
+const LAST_RUN_END: &str = "sqs_archive_last_run_end_timestamp_seconds";
+const LAST_SUCCESS: &str = "sqs_archive_last_success_timestamp_seconds";
+const LAST_EXIT_CODE: &str = "sqs_archive_last_exit_code";
+const MESSAGES: &str = "sqs_archive_messages_total";
+const HANDLER: &str = "sqs_archive_handler_seconds";
+const QUEUE: &str = "sqs_archive_queue_messages";
+
+/// Every metric in the file, in the order written.
+pub const METRICS: &[Metric] = &[
+    Metric {
+        name: LAST_RUN_START,
+        kind: "gauge",
+        help: "Start of the last poll_messages run, in seconds since the Unix epoch.",
+    },
+    Metric {
+        name: LAST_RUN_END,
+        kind: "gauge",
+        help: "End of the last poll_messages run (under --loop: the last metrics write), in seconds since the Unix epoch.",
+    },
+    Metric {
+        name: LAST_SUCCESS,
+        kind: "gauge",
+        help: "End of the last poll_messages run that exited 0, in seconds since the Unix epoch.",
+    },
+    Metric {
+        name: LAST_EXIT_CODE,
+        kind: "gauge",
+        help: "Exit code of the last poll_messages run (under --loop: 0 while receiving works, 75 during an outage).",
+    },
+    Metric {
+        name: MESSAGES,
+        kind: "counter",
+        help: "Requests settled by poll_messages, by outcome, over all runs.",
+    },
+    Metric {
+        name: HANDLER,
+        kind: "histogram",
+        help: "Time each handler ran, in seconds, over all runs.",
+    },
+    Metric {
+        name: QUEUE,
+        kind: "gauge",
+        help: "Approximate number of messages in each queue, by state, when the last run read them.",
+    },
+];
+
+/// The outcomes `sqs_archive_messages_total` counts, in the order written.
+pub const OUTCOMES: [&str; 6] = [
+    "succeeded",
+    "failed",
+    "retried",
+    "invalid",
+    "returned",
+    "unreported",
+];
+
+/// Upper bounds of the handler histogram's buckets, in seconds (`+Inf` follows).
+pub const BUCKETS: [f64; 11] = [
+    0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0,
+];
+
+/// A run's settled requests, by outcome (in the order of [`OUTCOMES`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts(pub [u64; 6]);
+
+impl Counts {
+    fn add(&self, other: &Counts) -> Counts {
+        let mut sum = *self;
+        for (s, o) in sum.0.iter_mut().zip(other.0) {
+            *s += o;
+        }
+        sum
+    }
+}
+
+/// Handler durations: cumulative bucket counts, sum and count.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    /// Observations at or below each of [`BUCKETS`] (not yet cumulative).
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn add(&self, other: &Histogram) -> Histogram {
+        let mut h = self.clone();
+        for (b, o) in h.buckets.iter_mut().zip(other.buckets) {
+            *b += o;
+        }
+        h.sum += other.sum;
+        h.count += other.count;
+        h
+    }
+}
+
+/// Counts of one queue, as read by the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueSample {
+    /// `request` or `completion`.
+    pub queue: &'static str,
+    pub stats: QueueStats,
+}
+
+/// What the previous file held that this run carries on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Carried {
+    pub counts: Counts,
+    pub handler: Histogram,
+    pub last_success: Option<f64>,
+}
+
+/// Everything one write of the file says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub start: f64,
+    pub end: f64,
+    pub last_success: Option<f64>,
+    pub exit_code: u8,
+    pub counts: Counts,
+    pub handler: Histogram,
+    pub queues: Vec<QueueSample>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn epoch_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+fn header(out: &mut String, name: &str) {
+    let m = METRICS
+        .iter()
+        .find(|m| m.name == name)
+        .expect("every written metric is declared in METRICS");
+    let _ = writeln!(out, "# HELP {} {}", m.name, m.help);
+    let _ = writeln!(out, "# TYPE {} {}", m.name, m.kind);
+}
+
+/// The file's text (Prometheus text exposition format 0.0.4).
+pub fn render(s: &Snapshot) -> String {
+    let mut out = String::new();
+    header(&mut out, LAST_RUN_START);
+    let _ = writeln!(out, "{LAST_RUN_START} {:.3}", s.start);
+    header(&mut out, LAST_RUN_END);
+    let _ = writeln!(out, "{LAST_RUN_END} {:.3}", s.end);
+    if let Some(t) = s.last_success {
+        header(&mut out, LAST_SUCCESS);
+        let _ = writeln!(out, "{LAST_SUCCESS} {t:.3}");
+    }
+    header(&mut out, LAST_EXIT_CODE);
+    let _ = writeln!(out, "{LAST_EXIT_CODE} {}", s.exit_code);
+    header(&mut out, MESSAGES);
+    for (outcome, n) in OUTCOMES.iter().zip(s.counts.0) {
+        let _ = writeln!(out, "{MESSAGES}{{outcome=\"{outcome}\"}} {n}");
+    }
+    header(&mut out, HANDLER);
+    let mut cumulative = 0;
+    for (bound, n) in BUCKETS.iter().zip(s.handler.buckets) {
+        cumulative += n;
+        let _ = writeln!(out, "{HANDLER}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(
+        out,
+        "{HANDLER}_bucket{{le=\"+Inf\"}} {}\n{HANDLER}_sum {:.3}\n{HANDLER}_count {}",
+        s.handler.count, s.handler.sum, s.handler.count
+    );
+    if !s.queues.is_empty() {
+        header(&mut out, QUEUE);
+        for q in &s.queues {
+            for (state, n) in [
+                ("visible", q.stats.visible),
+                ("in_flight", q.stats.in_flight),
+                ("delayed", q.stats.delayed),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{QUEUE}{{queue=\"{}\",state=\"{state}\"}} {n}",
+                    q.queue
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Reads back what a previous [`render`] wrote. Lines it does not know are
+/// ignored; a file that is not ours carries nothing.
+pub fn parse(text: &str) -> Carried {
+    let mut carried = Carried::default();
+    let mut cumulative = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        if !value.is_finite() || value < 0.0 {
+            continue;
+        }
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let label = |key: &str| {
+            labels.split(',').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                (k == key).then(|| v.trim_matches('"').to_string())
+            })
+        };
+        match name {
+            LAST_SUCCESS => carried.last_success = Some(value),
+            MESSAGES => {
+                if let Some(i) =
+                    label("outcome").and_then(|o| OUTCOMES.iter().position(|x| *x == o))
+                {
+                    carried.counts.0[i] = value as u64;
+                }
+            }
+            "sqs_archive_handler_seconds_bucket" => {
+                if let Some(i) = label("le").and_then(|le| {
+                    BUCKETS
+                        .iter()
+                        .position(|b| le.parse::<f64>().ok() == Some(*b))
+                }) {
+                    cumulative.insert(i, value as u64);
+                }
+            }
+            "sqs_archive_handler_seconds_sum" => carried.handler.sum = value,
+            "sqs_archive_handler_seconds_count" => carried.handler.count = value as u64,
+            _ => {}
+        }
+    }
+    // Back from cumulative to per-bucket counts.
+    let mut below = 0;
+    for (i, total) in cumulative {
+        carried.handler.buckets[i] = total.saturating_sub(below);
+        below = total.max(below);
+    }
+    carried
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    // The collector reads only *.prom; a dot-name without that suffix is never picked up half-written.
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        // create_new: never follow a link someone left at the temporary name.
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+        };
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Left by an earlier process with our pid that did not finish.
+                std::fs::remove_file(&temp)?;
+                create()?
+            }
+            other => other?,
+        };
+        // Readable by the collector's user whatever the umask; it holds no secret.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// The poller's side: collects a run's figures and writes the file.
+#[derive(Debug)]
+pub struct Recorder {
+    path: Option<PathBuf>,
+    interval: Duration,
+    started: SystemTime,
+    carried: Carried,
+    handler: Mutex<Histogram>,
+    queues: Mutex<Vec<QueueSample>>,
+    last_write: Mutex<Instant>,
+}
+
+impl Recorder {
+    /// A recorder that writes nothing (no `metrics_file`).
+    pub fn disabled() -> Recorder {
+        Recorder::new(None, Duration::from_secs(60), SystemTime::now())
+    }
+
+    /// Starts a run; reads the previous file, if any, to carry its counters.
+    pub fn new(path: Option<PathBuf>, interval: Duration, started: SystemTime) -> Recorder {
+        let carried = match &path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => parse(&text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Carried::default(),
+                Err(e) => {
+                    log::warn!(
+                        "metrics file {}: cannot read the previous counters, starting from 0: {e}",
+                        p.display()
+                    );
+                    Carried::default()
+                }
+            },
+            None => Carried::default(),
+        };
+        Recorder {
+            path,
+            interval,
+            started,
+            carried,
+            handler: Mutex::new(Histogram::default()),
+            queues: Mutex::new(Vec::new()),
+            last_write: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// True when there is a file to write.
+    pub fn enabled(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// A handler ran for `elapsed`.
+    pub fn handler_finished(&self, elapsed: Duration) {
+        if self.enabled() {
+            lock(&self.handler).observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Reads both queues' counts (best effort: a queue that does not answer is left out).
+    pub fn sample_queues(&self, client: &dyn ArchiveClient, queues: [(&'static str, &str); 2]) {
+        if !self.enabled() {
+            return;
+        }
+        let mut samples = Vec::new();
+        for (queue, url) in queues {
+            match client.queue_stats(url) {
+                Ok(stats) => samples.push(QueueSample { queue, stats }),
+                Err(e) => log::debug!("metrics: {queue} queue counts not read: {e}"),
+            }
+        }
+        *lock(&self.queues) = samples;
+    }
+
+    /// Under `--loop`: true once `metrics_interval` has passed since the last write.
+    pub fn due(&self) -> bool {
+        self.enabled() && lock(&self.last_write).elapsed() >= self.interval
+    }
+
+    /// Writes the file: this run's `counts` on top of the carried ones. A
+    /// failed write is a warning, never the run's failure.
+    pub fn write(&self, counts: &Counts, exit_code: u8, now: SystemTime) {
+        let Some(path) = &self.path else { return };
+        *lock(&self.last_write) = Instant::now();
+        let end = epoch_seconds(now);
+        let snapshot = Snapshot {
+            start: epoch_seconds(self.started),
+            end,
+            last_success: if exit_code == 0 {
+                Some(end)
+            } else {
+                self.carried.last_success
+            },
+            exit_code,
+            counts: self.carried.counts.add(counts),
+            handler: self.carried.handler.add(&lock(&self.handler)),
+            queues: lock(&self.queues).clone(),
+        };
+        if let Err(e) = write_atomic(path, &render(&snapshot)) {
+            log::warn!("metrics file {} not written: {e}", path.display());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        let mut handler = Histogram::default();
+        for s in [0.05, 0.7, 0.7, 20.0, 99_999.0] {
+            handler.observe(s);
+        }
+        Snapshot {
+            start: 1_700_000_000.0,
+            end: 1_700_000_012.5,
+            last_success: Some(1_700_000_012.5),
+            exit_code: 0,
+            counts: Counts([7, 1, 2, 1, 0, 0]),
+            handler,
+            queues: vec![QueueSample {
+                queue: "request",
+                stats: QueueStats {
+                    visible: 3,
+                    in_flight: 1,
+                    delayed: 0,
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn renders_every_declared_family_in_text_format() {
+        let text = render(&snapshot());
+        for m in METRICS {
+            assert!(text.contains(&format!("# HELP {} {}\n", m.name, m.help)));
+            assert!(text.contains(&format!("# TYPE {} {}\n", m.name, m.kind)));
+        }
+        assert!(text.contains("sqs_archive_messages_total{outcome=\"succeeded\"} 7\n"));
+        assert!(
+            text.contains("sqs_archive_handler_seconds_bucket{le=\"1\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("sqs_archive_handler_seconds_bucket{le=\"14400\"} 4\n"));
+        assert!(text.contains("sqs_archive_handler_seconds_bucket{le=\"+Inf\"} 5\n"));
+        assert!(
+            text.contains("sqs_archive_queue_messages{queue=\"request\",state=\"visible\"} 3\n")
+        );
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn counters_histogram_and_last_success_carry_over() {
+        let s = snapshot();
+        let carried = parse(&render(&s));
+        assert_eq!(carried.counts, s.counts);
+        assert_eq!(carried.handler.buckets, s.handler.buckets);
+        assert_eq!(carried.handler.count, 5);
+        assert_eq!(carried.last_success, Some(1_700_000_012.5));
+        assert_eq!(parse("garbage\n{}\nx 1 2\n"), Carried::default());
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_last_success_and_adds_counts() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.prom");
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let first = Recorder::new(Some(path.clone()), Duration::from_secs(60), t(100));
+        first.handler_finished(Duration::from_millis(300));
+        first.write(&Counts([2, 0, 0, 0, 0, 0]), 0, t(110));
+        let second = Recorder::new(Some(path.clone()), Duration::from_secs(60), t(200));
+        second.write(&Counts([1, 0, 0, 0, 0, 3]), 75, t(210));
+        let carried = parse(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(carried.counts, Counts([3, 0, 0, 0, 0, 3]));
+        assert_eq!(carried.last_success, Some(110.0));
+        assert_eq!(carried.handler.count, 1);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["m.prom"], "no temporary file left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
