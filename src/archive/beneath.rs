@@ -160,19 +160,25 @@ fn walk(
         }
         let is_last = pending.is_empty();
         if is_last {
-            match openat(
+            let opened = openat(
                 here,
                 component.as_slice(),
                 final_flags(want) | OFlags::NOFOLLOW,
                 Mode::empty(),
-            ) {
+            );
+            let failed = match opened {
                 Ok(fd) => return Ok(fd),
-                // O_NOFOLLOW on a symlink: follow it ourselves, below.
-                Err(Errno::LOOP) => {}
+                // O_NOFOLLOW on a symlink (ENOTDIR when O_DIRECTORY is
+                // checked first): follow it ourselves, below.
+                Err(errno @ (Errno::LOOP | Errno::NOTDIR)) => errno,
                 Err(errno) => return Err(refusal(errno)),
-            }
+            };
             let target = match readlinkat(here, component.as_slice(), Vec::new()) {
                 Ok(target) => target.into_bytes(),
+                // Not a link: a file where a directory was wanted.
+                Err(Errno::INVAL) if failed == Errno::NOTDIR => {
+                    return Err(Refusal::NotADirectory);
+                }
                 // Swapped for a non-link since the open: look again.
                 Err(Errno::INVAL) => {
                     links += 1;
@@ -388,6 +394,22 @@ mod tests {
                 Err(Refusal::NotADirectory),
                 "{how:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_directory_reached_through_a_link_opens_as_one() {
+        let tree = Tree::new("dirs");
+        let top = tree.top();
+        symlink("sub", top.join("dirlink")).unwrap();
+        let root = fs::File::open(&top).unwrap();
+        for how in BOTH {
+            for name in ["sub", "dirlink", "dirlink/..", "sub/."] {
+                let fd = open_beneath(root.as_fd(), &top, name, Want::Dir, how);
+                assert!(fd.is_ok(), "{name} {how:?}: {fd:?}");
+            }
+            let file = open_beneath(root.as_fd(), &top, "sub/a.txt", Want::Dir, how);
+            assert_eq!(file.unwrap_err(), Refusal::NotADirectory, "{how:?}");
         }
     }
 
