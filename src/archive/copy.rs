@@ -22,6 +22,8 @@ use super::ContentDigest;
 pub const COPY_ATTEMPTS: u32 = 3;
 /// The read and write size.
 const CHUNK: usize = 256 * 1024;
+/// Files at least this large are hashed on a second thread.
+const PIPELINE_MIN: u64 = 8 << 20;
 /// A file changed this recently may still be changed within the same tick.
 const FRESH: Duration = Duration::from_millis(50);
 /// How long a fresh file is given before the copy starts, at most.
@@ -127,33 +129,113 @@ fn copy_at(
     mut target: Option<&mut File>,
     options: CopyOptions,
 ) -> Result<ContentDigest, CopyError> {
-    let mut buffer = vec![0u8; buffer_len(size_hint)];
-    let mut hasher = Sha256::new();
     let mut offset = 0u64;
-    loop {
-        let count = match source.read_at(&mut buffer, offset) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
+    digest_chunks(size_hint, |buffer| {
+        let count = loop {
+            match source.read_at(buffer, offset) {
+                Ok(count) => break count,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CopyError::Read(e)),
+            }
         };
-        hasher.update(&buffer[..count]);
         if let Some(target) = target.as_deref_mut() {
             target
                 .write_all(&buffer[..count])
                 .map_err(CopyError::Write)?;
         }
         offset += count as u64;
-        if let Some(pause) = options.pause_per_chunk {
+        if count > 0
+            && let Some(pause) = options.pause_per_chunk
+        {
             std::thread::sleep(pause);
         }
+        Ok(count)
+    })
+}
+
+/// The digest of the chunks `fill` puts in a buffer (returning their
+/// length, 0 at the end). Files of [`PIPELINE_MIN`] bytes or more are hashed
+/// on a second thread while the next chunk is read (and written), so a large
+/// file costs about the slower of its I/O and its hashing, not their sum.
+fn digest_chunks<E: Send>(
+    size_hint: u64,
+    mut fill: impl FnMut(&mut [u8]) -> Result<usize, E>,
+) -> Result<ContentDigest, E> {
+    if size_hint >= PIPELINE_MIN {
+        let mut fill = Some(&mut fill);
+        match digest_chunks_pipelined(&mut fill) {
+            Ok(result) => return result,
+            // No thread to be had: hash inline, from the start.
+            Err(e) => log::debug!("hashing inline: cannot start a thread: {e}"),
+        }
+    }
+    let mut buffer = vec![0u8; buffer_len(size_hint)];
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let count = fill(&mut buffer)?;
+        if count == 0 {
+            break;
+        }
+        hasher.update(&buffer[..count]);
+        size += count as u64;
     }
     Ok(ContentDigest {
-        size: offset,
+        size,
         sha256: crate::random::hex(&hasher.finalize()),
     })
 }
 
+/// [`digest_chunks`] with the hashing on a scoped thread; `Err` only when
+/// that thread cannot be started (before `fill` was called).
+fn digest_chunks_pipelined<E: Send, F: FnMut(&mut [u8]) -> Result<usize, E>>(
+    fill: &mut Option<&mut F>,
+) -> io::Result<Result<ContentDigest, E>> {
+    use std::sync::mpsc;
+    const BUFFERS: usize = 4;
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..BUFFERS {
+        empty_tx
+            .send(vec![0u8; CHUNK])
+            .expect("the receiver is alive");
+    }
+    std::thread::scope(|scope| {
+        let hasher = std::thread::Builder::new().spawn_scoped(scope, move || {
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            for (buffer, count) in full_rx {
+                hasher.update(&buffer[..count]);
+                size += count as u64;
+                // The reader may have stopped on an error: nobody to return it to.
+                let _ = empty_tx.send(buffer);
+            }
+            ContentDigest {
+                size,
+                sha256: crate::random::hex(&hasher.finalize()),
+            }
+        })?;
+        let fill = fill.take().expect("called once");
+        let read = (|| {
+            // The hasher holds the other end until `full_tx` is dropped.
+            while let Ok(mut buffer) = empty_rx.recv() {
+                let count = fill(&mut buffer)?;
+                if count == 0 {
+                    break;
+                }
+                if full_tx.send((buffer, count)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let digest = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok(read.map(|()| digest))
+    })
+}
 /// A buffer no larger than needed for a file of `size` bytes (one byte more,
 /// to see the end in the same read), and at most [`CHUNK`].
 fn buffer_len(size: u64) -> usize {
@@ -167,22 +249,13 @@ pub fn sha256_digest(reader: impl Read) -> io::Result<ContentDigest> {
 
 /// [`sha256_digest`] of a stream about `size_hint` bytes long.
 pub fn sha256_digest_sized(mut reader: impl Read, size_hint: u64) -> io::Result<ContentDigest> {
-    let mut buffer = vec![0u8; buffer_len(size_hint)];
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    loop {
-        let count = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buffer[..count]);
-        size += count as u64;
-    }
-    Ok(ContentDigest {
-        size,
-        sha256: crate::random::hex(&hasher.finalize()),
+    digest_chunks(size_hint, |buffer| {
+        loop {
+            match reader.read(buffer) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     })
 }
 
@@ -237,6 +310,29 @@ mod tests {
             matches!(result, Err(CopyError::StillChanging)),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn large_files_hash_the_same_on_a_second_thread() {
+        let contents: Vec<u8> = (0..PIPELINE_MIN as u32 * 2 + 12_345)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let expected = digest_of_bytes(&contents);
+        assert_eq!(
+            sha256_digest_sized(&contents[..], contents.len() as u64).unwrap(),
+            expected
+        );
+        let path = std::env::temp_dir().join(format!("sqs-archive-copy2-{}", std::process::id()));
+        std::fs::write(&path, &contents).unwrap();
+        let source = File::open(&path).unwrap();
+        let copy_path = path.with_extension("copy");
+        let mut copy = File::create(&copy_path).unwrap();
+        let digest = copy_consistent(&source, Some(&mut copy), CopyOptions::default()).unwrap();
+        let copied = std::fs::read(&copy_path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::remove_file(&copy_path).unwrap();
+        assert_eq!(digest, expected);
+        assert!(copied == contents);
     }
 
     #[test]
