@@ -1174,6 +1174,38 @@ mod tests {
     }
 
     #[test]
+    fn many_copies_are_read_back_in_parallel_and_a_bad_one_caught() {
+        let scratch = Scratch::new("corrupt-many");
+        let names: Vec<String> = (0..100).map(|i| format!("f{i:03}")).collect();
+        for name in &names {
+            scratch.put(name, name.as_bytes());
+        }
+        let (source, archive_dir) = (scratch.source(), scratch.archive());
+        let job = |corrupt_copies| ArchiveJob {
+            aipid: AIPID,
+            filenames: &names,
+            source_dir: &source,
+            archive_dir: &archive_dir,
+            options: ArchiveOptions {
+                hooks: TestHooks {
+                    corrupt_copies,
+                    ..TestHooks::default()
+                },
+                ..ArchiveOptions::default()
+            },
+        };
+        let error = archive(&job(true)).unwrap_err();
+        assert!(
+            error.to_string().contains("verify the archived copy"),
+            "{error}"
+        );
+        assert_eq!(fs::read_dir(scratch.aip()).unwrap().count(), 0);
+        let report = archive(&job(false)).unwrap();
+        assert!(report.files.iter().all(|f| f.verified));
+        assert_eq!(fs::read(scratch.aip().join("f042")).unwrap(), b"f042");
+    }
+
+    #[test]
     fn the_report_sums_up_the_job() {
         let scratch = Scratch::new("summary");
         scratch.put("a.txt", b"hello\n");

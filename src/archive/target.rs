@@ -287,25 +287,7 @@ impl ArchiveTree {
             }
         }
         if verify {
-            for staged in &self.staged {
-                let read_back = read_back(&self.dirs[staged.dir], staged)?;
-                if read_back != staged.digest {
-                    return Err(Error::io(
-                        "verify the archived copy of",
-                        &staged.shown,
-                        io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            format!(
-                                "read back {} bytes with sha256 {}, but {} bytes with sha256 {} were written; no file of this request was moved into place",
-                                read_back.size,
-                                read_back.sha256,
-                                staged.digest.size,
-                                staged.digest.sha256
-                            ),
-                        ),
-                    ));
-                }
-            }
+            verify_all(&self.dirs, &self.staged)?;
         }
         for staged in &mut self.staged {
             let dir = &self.dirs[staged.dir];
@@ -352,6 +334,53 @@ impl Drop for ArchiveTree {
             }
         }
     }
+}
+
+/// Staged files read back at once when there are many: reads of small
+/// files from the disk overlap.
+const VERIFY_THREADS: usize = 4;
+
+/// Reads every staged file back and compares it with what was written
+/// ([`read_back`]); many files are shared among a few threads.
+fn verify_all(dirs: &[OwnedFd], staged: &[Staged]) -> Result<(), Error> {
+    let check = |files: &[Staged]| files.iter().try_for_each(|file| verify_one(dirs, file));
+    if staged.len() <= SYNC_EACH_MAX {
+        return check(staged);
+    }
+    let per_thread = staged.len().div_ceil(VERIFY_THREADS);
+    std::thread::scope(|scope| {
+        let mut running = Vec::new();
+        for files in staged.chunks(per_thread) {
+            match std::thread::Builder::new().spawn_scoped(scope, move || check(files)) {
+                Ok(handle) => running.push(handle),
+                // No thread to be had: this share is checked here.
+                Err(_) => check(files)?,
+            }
+        }
+        running.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+fn verify_one(dirs: &[OwnedFd], staged: &Staged) -> Result<(), Error> {
+    let read_back = read_back(&dirs[staged.dir], staged)?;
+    if read_back == staged.digest {
+        return Ok(());
+    }
+    Err(Error::io(
+        "verify the archived copy of",
+        &staged.shown,
+        io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "read back {} bytes with sha256 {}, but {} bytes with sha256 {} were written; no file of this request was moved into place",
+                read_back.size, read_back.sha256, staged.digest.size, staged.digest.sha256
+            ),
+        ),
+    ))
 }
 
 /// Which staged file a temporary belongs to.
