@@ -409,7 +409,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             let (region, endpoint) = match &target {
                 Ok(t) => (
                     t.region.to_string(),
-                    format!("{} ({})", t.endpoint, t.endpoint_origin),
+                    format!("{} ({})", crate::text::url(&t.endpoint), t.endpoint_origin),
                 ),
                 Err(e) => (format!("not resolved: {e}"), "not resolved".to_string()),
             };

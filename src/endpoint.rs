@@ -198,8 +198,9 @@ pub fn choose_region(inputs: &RegionInputs<'_>) -> Result<RegionChoice, String> 
         .filter(|(name, _, _)| *name != region.name)
         .map(|(name, url, key)| {
             format!(
-                "signing for region {region} but {key} {url} is in {name}; SQS will refuse the \
+                "signing for region {region} but {key} {} is in {name}; SQS will refuse the \
                  signature unless the endpoint is in {}",
+                crate::text::url(url),
                 region.name
             )
         })

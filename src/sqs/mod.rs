@@ -93,7 +93,8 @@ impl SqsArchiveClient {
         );
         let endpoint = target.endpoint;
         log::debug!(
-            "SQS endpoint {endpoint} ({}), signing region {}",
+            "SQS endpoint {} ({}), signing region {}",
+            crate::text::url(&endpoint),
             target.endpoint_origin,
             target.region
         );
