@@ -257,44 +257,23 @@ fn copy_hashing(mut reader: impl Read, mut writer: impl Write) -> Result<Content
     }
     Ok(ContentDigest {
         size,
-        sha256: lower_hex(&hasher.finalize()),
+        sha256: hex::encode(&hasher.finalize()),
     })
 }
 
 fn digest_of_bytes(bytes: &[u8]) -> ContentDigest {
     ContentDigest {
         size: bytes.len() as u64,
-        sha256: lower_hex(&Sha256::digest(bytes)),
+        sha256: hex::encode(&Sha256::digest(bytes)),
     }
 }
 
-fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
-}
-
-/// A value as it appears in an error message: quoted, control characters
-/// escaped (so the message stays one line), and cut short when very long.
+/// A value as it appears in an error message: [`crate::text::quoted`].
 fn quoted(value: &str) -> String {
-    if value.len() <= QUOTED_VALUE_MAX {
-        return format!("{value:?}");
-    }
-    let end = floor_char_boundary(value, QUOTED_VALUE_MAX);
-    format!("{:?}... ({} bytes)", &value[..end], value.len())
+    crate::text::quoted(value, QUOTED_VALUE_MAX)
 }
 
-fn floor_char_boundary(text: &str, max: usize) -> usize {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
-}
+use crate::text::floor_char_boundary;
 
 /// The hidden temporary name a target is written under before the rename.
 fn temp_file_name(target_name: &str, pid: u32, counter: u64) -> String {
@@ -1291,7 +1270,7 @@ mod tests {
         assert_eq!(report.files[0].size, contents.len() as u64);
         assert_eq!(
             report.files[0].sha256,
-            lower_hex(&Sha256::digest(&contents))
+            hex::encode(&Sha256::digest(&contents))
         );
         assert!(fs::read(scratch.aip().join("big.bin")).unwrap() == contents);
     }

@@ -203,9 +203,22 @@ impl Error {
     }
 }
 
+// Display escapes the whole line (`text::escape`): an error often carries
+// text a server, a file or a message chose, and it is printed to terminals
+// and logs. Escaping is idempotent, so text escaped earlier is not mangled.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let line = Unescaped(self).to_string();
+        f.write_str(&crate::text::escape(&line))
+    }
+}
+
+/// The error's line before escaping.
+struct Unescaped<'a>(&'a Error);
+
+impl fmt::Display for Unescaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Error::Usage(m) => write!(f, "{m} (see --help)"),
             Error::Config { origin, message } => write!(f, "configuration: {origin}: {message}"),
             Error::InvalidData(m) => f.write_str(m),
@@ -234,8 +247,8 @@ impl fmt::Display for Error {
                 f,
                 "message {}: body MD5 {actual} does not match {} reported by the server; the message was left on the queue",
                 // Both come from the server as it pleased: one line, bounded.
-                crate::schema::truncate(message_id, 100),
-                crate::schema::truncate(expected, 64)
+                crate::text::excerpt(message_id, 100),
+                crate::text::excerpt(expected, 64)
             ),
             Error::Credentials(m) => write!(f, "credentials: {m}"),
             Error::BrokenPipe => f.write_str("broken pipe"),
@@ -245,13 +258,17 @@ impl fmt::Display for Error {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::text::escape;
         write!(
             f,
             "{}: {} (HTTP {}): {}",
-            self.action, self.code, self.status, self.message
+            self.action,
+            escape(&self.code),
+            self.status,
+            escape(&self.message)
         )?;
         if let Some(id) = &self.request_id {
-            write!(f, " [request id {id}]")?;
+            write!(f, " [request id {}]", escape(id))?;
         }
         let hint = self.hint();
         if !hint.is_empty() {

@@ -23,5 +23,6 @@ pub mod random;
 pub mod schema;
 pub mod secret;
 pub mod sqs;
+pub mod text;
 pub mod time;
 pub mod usage;

@@ -46,7 +46,7 @@ pub fn hex_id() -> String {
     format!("{:016x}{:016x}", u64(), u64())
 }
 
-/// Lowercase hex of bytes.
+/// Lowercase hex of bytes (the `hex` crate, already in the tree through aws-sigv4).
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }

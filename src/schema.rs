@@ -77,7 +77,7 @@ impl MessageSchema {
                 };
                 format!(
                     "{path}: {}",
-                    explain(&path).unwrap_or_else(|| truncate(&e.to_string(), 200))
+                    explain(&path).unwrap_or_else(|| crate::text::excerpt(&e.to_string(), 200))
                 )
             })
             .collect();
@@ -116,13 +116,10 @@ fn explain(path: &str) -> Option<String> {
     }
 }
 
-/// Shortens text for a log line, on a character boundary.
+/// Shortens foreign text for a log line: [`crate::text::excerpt`], kept
+/// under this name for the poller until it calls `text` directly.
 pub fn truncate(text: &str, max_chars: usize) -> String {
-    let mut out: String = text.chars().take(max_chars).collect();
-    if out.len() < text.len() {
-        out.push('…');
-    }
-    out.replace(['\n', '\r'], " ")
+    crate::text::excerpt(text, max_chars)
 }
 
 #[cfg(test)]
@@ -225,7 +222,7 @@ mod tests {
 
     #[test]
     fn truncate_keeps_one_line() {
-        assert_eq!(truncate("ab\ncd", 10), "ab cd");
+        assert_eq!(truncate("ab\ncd", 10), "ab\\ncd");
         assert_eq!(truncate("abcdef", 3), "abc…");
     }
 }

@@ -109,15 +109,9 @@ impl Http {
     }
 }
 
-/// A URL fit for a message: the user and password of
-/// `http://user:pass@proxy:3128` become `…`.
+/// A URL fit for a message: [`crate::text::url`] (userinfo masked, escaped).
 pub fn without_userinfo(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
-        Some(at) => format!("{}…@{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_string(),
-    }
+    crate::text::url(url)
 }
 
 #[cfg(test)]
@@ -128,13 +122,13 @@ mod tests {
     fn user_info_is_hidden() {
         assert_eq!(
             without_userinfo("http://me:s3cret@proxy:3128"),
-            "http://…@proxy:3128"
+            "http://***@proxy:3128"
         );
         assert_eq!(
             without_userinfo("http://me:p@ss@proxy:3128/x@y"),
-            "http://…@proxy:3128/x@y"
+            "http://***@proxy:3128/x@y"
         );
         assert_eq!(without_userinfo("proxy:3128"), "proxy:3128");
-        assert_eq!(without_userinfo("u@proxy:3128"), "…@proxy:3128");
+        assert_eq!(without_userinfo("u@proxy:3128"), "***@proxy:3128");
     }
 }

@@ -14,7 +14,7 @@ use super::api::{
     Call, Codec, Encoded, Reply, SendEntry, WireBatch, WireMessage, WireSent, order_batch,
 };
 use crate::error::{Error, Result, ServiceError};
-use crate::schema::truncate;
+use crate::text::excerpt as truncate;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AmazonSQS.";

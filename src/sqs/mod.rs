@@ -157,8 +157,8 @@ impl SqsArchiveClient {
             .post(&self.url, &headers, &encoded.body)
             .map_err(|detail| Error::Transport {
                 action,
-                endpoint: format!("{}{}", self.url, self.route),
-                detail,
+                endpoint: format!("{}{}", crate::text::url(&self.url), self.route),
+                detail: crate::text::excerpt(&detail, 300),
             })?;
         self.codec
             .decode(call, response.status, &response.headers, &response.body)

@@ -124,7 +124,7 @@ impl Codec for QueryCodec {
                     message: format!(
                         "unreadable error answer ({}): {}",
                         one_line(&e.to_string()),
-                        crate::schema::truncate(text, 120)
+                        crate::text::excerpt(text, 120)
                     ),
                     request_id: None,
                 }));
@@ -150,7 +150,7 @@ impl Codec for QueryCodec {
                 action,
                 detail: format!(
                     "HTTP {status}: expected <{action}Response>, got <{}>",
-                    crate::schema::truncate(root.tag_name().name(), 60)
+                    crate::text::excerpt(root.tag_name().name(), 60)
                 ),
             });
         }
@@ -261,7 +261,7 @@ fn deep_text(node: Node, name: &str) -> Option<String> {
 /// Server text for an error: one line (it ends up as a binary's one stderr
 /// line, or in a log line) and bounded.
 fn one_line(text: &str) -> String {
-    crate::schema::truncate(text.trim(), 300)
+    crate::text::excerpt(text.trim(), 300)
 }
 
 fn service_error(action: &'static str, status: u16, root: Node) -> ServiceError {
@@ -511,7 +511,7 @@ mod tests {
             <RequestId>r\n1</RequestId></ErrorResponse>";
         let e = decode(&call, 400, xml).unwrap_err().to_string();
         assert!(!e.contains(['\n', '\r']), "{e:?}");
-        assert!(e.contains("line one line two"), "{e}");
+        assert!(e.contains(r"line one\nline two"), "{e}");
     }
 
     #[test]
