@@ -185,6 +185,34 @@ impl Error {
         }
     }
 
+    /// True when the queue refused a send for what was sent (too long, an
+    /// invalid parameter): a sender's fault that sending the same message
+    /// again cannot mend. (Minimal version for the poller; the client layer
+    /// may refine the codes.)
+    pub fn is_permanent_refusal(&self) -> bool {
+        match self {
+            // The client's own size check, before anything was sent.
+            Error::InvalidData(_) => true,
+            Error::Service(e) => {
+                !e.is_retryable()
+                    && !e.is_auth()
+                    && matches!(
+                        e.short_code(),
+                        "InvalidParameterValue"
+                            | "InvalidParameterValueException"
+                            | "MessageTooLong"
+                            | "InvalidMessageContents"
+                            | "InvalidMessageContentsException"
+                            | "BatchRequestTooLong"
+                            | "BatchRequestTooLongException"
+                            | "ValidationError"
+                            | "ValidationException"
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// Shorthand for a configuration error.
     pub fn config(origin: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Config {
