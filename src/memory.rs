@@ -33,6 +33,8 @@ pub struct Faults {
     pub fail_deletes: u32,
     /// Carry out the next N calls but lose their answer (a transport error).
     pub drop_answers: u32,
+    /// The same, for sends only.
+    pub drop_send_answers: u32,
 }
 
 /// One call, as the client saw it.
@@ -262,6 +264,10 @@ impl MemoryArchiveClient {
                 visible_at: Instant::now(),
                 receipt: None,
             });
+        if state.faults.drop_send_answers > 0 {
+            state.faults.drop_send_answers -= 1;
+            return Err(dropped("SendMessage"));
+        }
         if Self::take_drop(state) {
             return Err(dropped("SendMessage"));
         }

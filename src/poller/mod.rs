@@ -17,6 +17,8 @@
 //! [`Summary`] counts what happened; [`Summary::counts`] is the snapshot a
 //! metrics writer reads.
 
+#[cfg(test)]
+mod contract;
 pub mod outcome;
 pub mod receiver;
 pub mod reporter;
