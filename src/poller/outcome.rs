@@ -91,7 +91,7 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
                 Ok(v) => v,
                 Err(_) => {
                     // The work is done (exit 0 is the contract); keep what it said.
-                    json!({ "unparsed_stdout": truncate(&String::from_utf8_lossy(run.stdout), 2000) })
+                    json!({ "unparsed_stdout": cut(&String::from_utf8_lossy(run.stdout), 2000) })
                 }
             };
             let files = result.get("files").and_then(Value::as_array).map(Vec::len);
@@ -126,6 +126,12 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
             transient(run, rules, reason, now)
         }
     }
+}
+
+/// At most `max_chars` characters, as they are: data kept inside a
+/// completion (JSON escapes it), not text printed.
+fn cut(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
 }
 
 /// A failure that may pass on another try, unless the request has been tried enough.
