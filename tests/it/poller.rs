@@ -660,3 +660,117 @@ fn a_looping_poller_rides_out_an_outage_and_a_cron_run_reports_it() {
         .stderr_has("receive failed (1 in a row), trying again in 5 s");
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+/// The handler for the issue-10 tests: notes `start`/`end <aipid>` in
+/// `runs`, sleeps a little for `slow…`, prints 4 KB of JSON for `big…`.
+const NOTING_HANDLER: &str = r#"cat >/dev/null
+echo "start $2" >> "$(dirname "$0")/runs"
+case "$2" in slow*) sleep 0.3 ;; esac
+echo "end $2" >> "$(dirname "$0")/runs"
+case "$2" in big*) printf '{"blob":"%04096d"}' 0 ;; *) echo '{}' ;; esac"#;
+
+fn runs(s: &Setup) -> Vec<String> {
+    std::fs::read_to_string(s.ws.dir.join("runs"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn completions_fit(queues: Queues) {
+    let server = matches!(queues, Queues::Server(_));
+    let mut s = Setup::new("fit", queues, json!({}));
+    if server {
+        // A completion queue that takes at most 1,024 bytes.
+        let small = sqs()
+            .client()
+            .create_queue(&unique("small"), &[("MaximumMessageSize", "1024")])
+            .expect("create queue");
+        s.reprofile(json!({"completion_queue_url": small}));
+        s.completion = small;
+    } else {
+        s.reprofile(json!({"max_message_size": 1024}));
+    }
+    let handler = s.handler("noting.sh", NOTING_HANDLER);
+    s.reprofile(json!({"handler": handler}));
+    s.send("big1", &["f.txt"]);
+    let out = s.poll(&[]);
+    out.ok();
+    let done = drain(s.client.as_ref(), &s.completion);
+    assert_eq!(done.len(), 1, "{}", out.stderr());
+    assert!(done[0].body.len() <= 1024, "{}", done[0].body.len());
+    let c: Value = serde_json::from_str(&done[0].body).unwrap();
+    assert_eq!(
+        (c["aipid"].as_str(), c["truncated"].as_bool()),
+        (Some("big1"), Some(true))
+    );
+    assert_eq!(s.request_stats(), QueueStats::default(), "request deleted");
+    assert_eq!(runs(&s), ["start big1", "end big1"], "the handler ran once");
+}
+
+#[test]
+fn completions_fit_a_small_completion_queue_on_the_server() {
+    completions_fit(Queues::Server(sqs()));
+}
+
+#[test]
+fn completions_fit_a_small_completion_queue_on_the_mock() {
+    completions_fit(Queues::Mock);
+}
+
+fn fifo_groups(queues: Queues) {
+    let server = match &queues {
+        Queues::Server(_) => Some(sqs()),
+        Queues::Mock => None,
+    };
+    let mut s = Setup::new("fifo", queues, json!({"workers": 4}));
+    let request = match &server {
+        Some(server) => server.queue("req", true),
+        None => "mock://requests.fifo".to_string(),
+    };
+    let handler = s.handler("noting.sh", NOTING_HANDLER);
+    s.reprofile(json!({"handler": handler, "request_queue_url": request}));
+    s.request = request;
+    for i in 1..=6 {
+        for group in ["a", "b"] {
+            let body = json!({"action": "archive", "aipid": format!("slow{group}{i}"),
+                              "filenames": ["f.txt"], "timestamp": "2026-11-28T00:00:00Z"});
+            let message = OutgoingMessage {
+                body: body.to_string(),
+                group_id: Some(group.into()),
+                dedup_id: Some(unique("d")),
+            };
+            s.client.send_message(&s.request, &message).expect("send");
+        }
+    }
+    let out = s.poll(&[]);
+    out.ok();
+    assert_eq!(summary_count(&out, "succeeded"), 12, "{}", out.stderr());
+    let runs = runs(&s);
+    for group in ["slowa", "slowb"] {
+        let mine: Vec<&String> = runs.iter().filter(|l| l.contains(group)).collect();
+        let expected: Vec<String> = (1..=6)
+            .flat_map(|i| [format!("start {group}{i}"), format!("end {group}{i}")])
+            .collect();
+        assert_eq!(
+            mine,
+            expected.iter().collect::<Vec<_>>(),
+            "no overlap, receive order kept: {runs:?}"
+        );
+    }
+    let pos = |l: &str| runs.iter().position(|r| r == l).unwrap();
+    assert!(
+        pos("start slowb1") < pos("end slowa1") || pos("start slowa1") < pos("end slowb1"),
+        "the groups run in parallel: {runs:?}"
+    );
+}
+
+#[test]
+fn fifo_groups_keep_order_on_the_server() {
+    fifo_groups(Queues::Server(sqs()));
+}
+
+#[test]
+fn fifo_groups_keep_order_on_the_mock() {
+    fifo_groups(Queues::Mock);
+}
