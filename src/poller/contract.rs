@@ -330,6 +330,18 @@ fn shutdown_returns_unstarted_requests_at_once() {
         .filter(|(_, t)| t.is_zero())
         .collect();
     assert_eq!(released.len(), 1, "{:?}", b.client.calls());
+    // At once: before the running request's completion, not when a worker
+    // would have come to it.
+    let calls = b.client.calls();
+    let release = calls
+        .iter()
+        .position(|c| matches!(c, Call::Visibility { timeout, .. } if timeout.is_zero()))
+        .unwrap();
+    let send = calls
+        .iter()
+        .position(|c| matches!(c, Call::Send { .. }))
+        .unwrap();
+    assert!(release < send, "{calls:?}");
     assert_eq!(poller.summary.counts().returned, 1);
     assert!(
         b.client
@@ -385,7 +397,17 @@ fn completions_shrink_to_the_completion_queues_size() {
     let bodies = b.client.bodies(DONE);
     assert_eq!(bodies.len(), 1);
     assert!(bodies[0].len() <= 1024, "{}", bodies[0].len());
-    assert_eq!(b.completions()[0]["truncated"], true);
+    let c = &b.completions()[0];
+    assert_eq!(c["truncated"], true);
+    // Shrunk to the size the queue gave, not refused first and re-sent.
+    assert!(c["full_completion_bytes"].as_u64().unwrap() > 4096, "{c}");
+    let sends = b
+        .client
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Send { .. }))
+        .count();
+    assert_eq!(sends, 1);
     assert!(b.client.bodies(REQ).is_empty(), "deleted");
     assert_eq!(b.starts(), 1);
     assert_eq!(poller.summary.counts().succeeded, 1);

@@ -763,6 +763,55 @@ mod tests {
         }
     }
 
+    /// Stops when the shutdown says, woken by its alarm.
+    struct Signalled<'a> {
+        shutdown: &'a crate::poller::Shutdown,
+        alarm: crate::poller::shutdown::Alarm,
+    }
+
+    impl Supervisor for Signalled<'_> {
+        fn heartbeat(&mut self) {}
+        fn every(&self) -> Duration {
+            Duration::from_secs(60)
+        }
+        fn stop_at(&self) -> Option<Instant> {
+            self.shutdown.kill_at()
+        }
+        fn alarm(&self) -> Option<BorrowedFd<'_>> {
+            Some(self.alarm.fd())
+        }
+        fn clear_alarm(&mut self) {
+            self.alarm.clear();
+        }
+    }
+
+    #[test]
+    fn a_signal_wakes_the_wait_at_once() {
+        let shutdown = crate::poller::Shutdown::new(Duration::from_secs(60));
+        let mut sup = Signalled {
+            shutdown: &shutdown,
+            alarm: shutdown.alarm().unwrap(),
+        };
+        let argv = sh("sleep 30");
+        let started = Instant::now();
+        let f = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                shutdown.signal();
+                shutdown.signal();
+            });
+            run(&spec(&argv, "", Duration::from_secs(20)), &mut sup)
+        });
+        // Without the alarm the wait would last until the next heartbeat (60 s)
+        // or the timeout (20 s).
+        assert_eq!(f.ending, Ending::Interrupted);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     #[test]
     fn term_ignoring_handler_is_killed_after_grace() {
         let argv = sh("trap '' TERM; sleep 30");

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
 use sqs_archive::mock::MockArchiveClient;
 
+use crate::proxy::{FaultProxy, Plan};
 use crate::support::*;
 
 /// Where the queues of a test live.
@@ -773,4 +774,75 @@ fn fifo_groups_keep_order_on_the_server() {
 #[test]
 fn fifo_groups_keep_order_on_the_mock() {
     fifo_groups(Queues::Mock);
+}
+
+#[test]
+fn a_completion_queue_refusing_every_completion_does_not_rerun_the_handler() {
+    // Every send answers "message too long" (400 InvalidParameterValue), even
+    // the smallest completion: the request takes the give-up path at once.
+    let server = moto();
+    let request = server.queue("req", false);
+    let completion = server.queue("done", false);
+    let plan = Plan {
+        too_long: 100,
+        only: Some(&["SendMessage", "SendMessageBatch"]),
+        ..Plan::none()
+    };
+    let proxy = FaultProxy::start(&server.url, 7, plan);
+    let mut ws = Workspace::new("undeliverable");
+    let handler = ws.dir.join("noting.sh");
+    std::fs::write(&handler, format!("#!/bin/sh\n{NOTING_HANDLER}\n")).unwrap();
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut keys = server.profile(&request, &completion);
+    keys["endpoint_url"] = json!(proxy.url);
+    keys["wait_time_seconds"] = json!(0);
+    keys["handler"] = json!([handler]);
+    ws.profile("t", keys);
+    ws.set_env(server.key_env());
+    let body = json!({"action": "archive", "aipid": "a1", "filenames": ["f.txt"],
+                      "timestamp": "2026-11-28T00:00:00Z"});
+    server
+        .client()
+        .send_message(&request, &OutgoingMessage::new(body.to_string()))
+        .expect("send");
+    let out = ws.poll(&["--profile", "t"]).run();
+    out.exit(65)
+        .stderr_has("refuses even the smallest completion");
+    assert_eq!(summary_count(&out, "undeliverable"), 1);
+    let out = ws.poll(&["--profile", "t"]).run();
+    out.ok();
+    assert_eq!(summary_count(&out, "received"), 0, "not archived again");
+    let runs = std::fs::read_to_string(ws.dir.join("runs")).unwrap();
+    assert_eq!(runs.lines().collect::<Vec<_>>(), ["start a1", "end a1"]);
+    let stats = server.client().queue_stats(&request).unwrap();
+    assert_eq!(
+        (stats.visible, stats.in_flight),
+        (0, 1),
+        "left to the redrive"
+    );
+    assert!(drain(&server.client(), &completion).is_empty());
+}
+
+#[test]
+fn foreign_text_from_handlers_and_messages_is_logged_escaped() {
+    let s = Setup::new("escape", Queues::Mock, json!({}));
+    let handler = s.handler(
+        "loud.sh",
+        "cat >/dev/null; printf 'red \\033[31m bell \\007 c1 \\302\\233 rlo \\342\\200\\256 end\\n' >&2; echo '{}'",
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.send("a1", &["f.txt"]);
+    // Not a valid aipid: logged (escaped) with the invalid-request line.
+    s.send_raw(r#"{"action":"archive","aipid":"x\u001b]0;pwned\u0007","filenames":[],"timestamp":"2026-11-28T00:00:00Z"}"#);
+    let out = s.poll(&[]);
+    out.ok();
+    let err = out.stderr();
+    for raw in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!err.contains(raw), "{raw:?} reached stderr raw:\n{err}");
+    }
+    assert!(
+        err.contains("red \\x1b[31m bell \\x07 c1 \\u{9b} rlo \\u{202e} end"),
+        "{err}"
+    );
+    assert!(err.contains("aipid x\\x1b]0;pwned\\x07"), "{err}");
 }
