@@ -67,6 +67,11 @@ pub(super) struct Receiving<'a> {
     received: u64,
     /// The last receive came back empty, and nothing has finished since.
     empty: bool,
+    /// Finished and settled events so far, and their number when the
+    /// receive on its way was asked for: an empty answer to a receive asked
+    /// before something settled says nothing about the queue after it.
+    progress: u64,
+    asked_at: u64,
     /// No receive before this (after an outage, or between short polls).
     pause_until: Option<Instant>,
     outage: u32,
@@ -101,6 +106,8 @@ impl<'a> Receiving<'a> {
             asking: false,
             received: 0,
             empty: false,
+            progress: 0,
+            asked_at: 0,
             pause_until: None,
             outage: 0,
             stopped: None,
@@ -309,6 +316,7 @@ impl<'a> Receiving<'a> {
             && asks.send(request).is_ok()
         {
             self.asking = true;
+            self.asked_at = self.progress;
         }
     }
 
@@ -348,6 +356,7 @@ impl<'a> Receiving<'a> {
             Event::Finished { group, kept } => {
                 self.running -= 1;
                 self.empty = false;
+                self.progress += 1;
                 if let Some(g) = group {
                     self.busy_groups.remove(&g);
                     if kept {
@@ -363,6 +372,7 @@ impl<'a> Receiving<'a> {
             Event::Settled(n) => {
                 self.unsettled -= n;
                 self.empty = false;
+                self.progress += 1;
             }
             Event::Received(answer) => {
                 self.asking = false;
@@ -402,7 +412,7 @@ impl<'a> Receiving<'a> {
                     // Short polling: pause so an idle loop does not hammer the queue.
                     self.pause_until = Some(Instant::now() + Duration::from_secs(1));
                 }
-            } else {
+            } else if self.progress == self.asked_at {
                 if self.waiting.is_empty() && self.running == 0 && self.unsettled == 0 {
                     log::info!("queue drained");
                 }
