@@ -257,14 +257,14 @@ fn copy_hashing(mut reader: impl Read, mut writer: impl Write) -> Result<Content
     }
     Ok(ContentDigest {
         size,
-        sha256: hex::encode(&hasher.finalize()),
+        sha256: crate::random::hex(&hasher.finalize()),
     })
 }
 
 fn digest_of_bytes(bytes: &[u8]) -> ContentDigest {
     ContentDigest {
         size: bytes.len() as u64,
-        sha256: hex::encode(&Sha256::digest(bytes)),
+        sha256: crate::random::hex(&Sha256::digest(bytes)),
     }
 }
 
@@ -1270,7 +1270,7 @@ mod tests {
         assert_eq!(report.files[0].size, contents.len() as u64);
         assert_eq!(
             report.files[0].sha256,
-            hex::encode(&Sha256::digest(&contents))
+            crate::random::hex(&Sha256::digest(&contents))
         );
         assert!(fs::read(scratch.aip().join("big.bin")).unwrap() == contents);
     }
