@@ -846,3 +846,35 @@ fn foreign_text_from_handlers_and_messages_is_logged_escaped() {
     );
     assert!(err.contains("aipid x\\x1b]0;pwned\\x07"), "{err}");
 }
+
+#[test]
+fn large_valid_json_output_is_parsed_not_called_unparsed() {
+    // 3 MiB of valid JSON on stdout: above the old 1 MiB limit, well under 16 MiB.
+    let s = Setup::new("bigjson", Queues::Mock, json!({}));
+    let handler = s.handler(
+        "bigjson.sh",
+        "cat >/dev/null; printf '{\"files\":[],\"blob\":\"'; head -c 3145728 /dev/zero | tr '\\0' x; printf '\"}'",
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.send("a1", &["f.txt"]);
+    let out = s.poll(&[]);
+    out.ok();
+    assert!(!out.stderr().contains("not JSON"), "{}", out.stderr());
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], true);
+    // Too big for a message, so shrunk; but from the parsed result.
+    assert!(
+        c[0]["full_completion_bytes"].as_u64().unwrap() > 3 << 20,
+        "{}",
+        c[0]
+    );
+    assert!(
+        c[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("archived 0 file(s)"),
+        "{}",
+        c[0]
+    );
+}
