@@ -705,6 +705,8 @@ fn completions_fit(queues: Queues) {
         (c["aipid"].as_str(), c["truncated"].as_bool()),
         (Some("big1"), Some(true))
     );
+    // Fitted to the queue's size at once (not refused, then sent as the identity).
+    assert!(c["full_completion_bytes"].as_u64().unwrap() > 4096, "{c}");
     assert_eq!(s.request_stats(), QueueStats::default(), "request deleted");
     assert_eq!(runs(&s), ["start big1", "end big1"], "the handler ran once");
 }
