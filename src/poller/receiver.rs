@@ -440,7 +440,7 @@ impl<'a> Receiving<'a> {
             match self.poller.schema.parse(&message.body) {
                 Ok(request) => {
                     let context = super::context(&message, Some(&request));
-                    log::info!(
+                    log::debug!(
                         "{context}: received (receive count {})",
                         message.receive_count
                     );

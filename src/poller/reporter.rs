@@ -25,12 +25,17 @@ use crate::message::outgoing;
 /// The longest visibility SQS allows: 12 hours.
 const LONGEST_VISIBILITY: Duration = Duration::from_secs(43_200);
 
+/// How long the reporter waits for more outcomes to fill a batch: fewer,
+/// fuller calls, for a delay no one waits on (the worker has moved on).
+const BATCH_WINDOW: Duration = Duration::from_millis(10);
+
 /// Settles reports as they arrive, up to 10 at a time.
 pub(super) fn report(poller: &Poller, reports: Receiver<Report>, events: Sender<Event>) {
     while let Ok(first) = reports.recv() {
+        let until = std::time::Instant::now() + BATCH_WINDOW;
         let mut batch = vec![first];
         while batch.len() < 10 {
-            match reports.try_recv() {
+            match reports.recv_deadline(until) {
                 Ok(r) => batch.push(r),
                 Err(_) => break,
             }

@@ -85,7 +85,7 @@ fn handle(poller: &Poller, job: &Job, shutdown: &Shutdown, alarm: Option<&Alarm>
             crate::text::quoted(&poller.handler[0], 200)
         ));
     }
-    log::info!(
+    log::debug!(
         "{context}: handler ended {:?} after {} ms",
         finished.ending,
         finished.elapsed.as_millis()
