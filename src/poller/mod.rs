@@ -141,6 +141,10 @@ pub struct Poller {
     completion_limit: OnceLock<usize>,
     /// `max_receive_count` after the redrive check.
     max_receive_count: OnceLock<u32>,
+    /// Read the queues' attributes at start. Off for the directory mock,
+    /// which has neither a size attribute nor a redrive policy and would
+    /// read every message file to count them.
+    read_attributes: bool,
 }
 
 /// Runs `poll_messages` with the process's arguments and environment.
@@ -200,7 +204,10 @@ impl Poller {
             None => vec![default_handler()?.display().to_string()],
         };
         let handler_env = handler_env(&settings, common)?;
-        Poller::with_client(settings, client, handler, handler_env)
+        let mock = settings.backend == crate::config::Backend::Mock;
+        let mut poller = Poller::with_client(settings, client, handler, handler_env)?;
+        poller.read_attributes = !mock;
+        Ok(poller)
     }
 
     /// A poller on a given client (the in-memory one in tests).
@@ -237,6 +244,7 @@ impl Poller {
             summary: Summary::default(),
             completion_limit: OnceLock::new(),
             max_receive_count: OnceLock::new(),
+            read_attributes: true,
         })
     }
 
@@ -290,6 +298,9 @@ impl Poller {
     /// request queue's redrive policy against `max_receive_count`.
     fn check_queues(&self) {
         self.completion_limit();
+        if !self.read_attributes {
+            return;
+        }
         let configured = self.settings.max_receive_count;
         let count = match self.client.queue_attributes(&self.request_queue) {
             Ok(attributes) => redrive_check(
@@ -312,6 +323,9 @@ impl Poller {
     pub fn completion_limit(&self) -> usize {
         *self.completion_limit.get_or_init(|| {
             let configured = self.settings.max_message_size;
+            if !self.read_attributes {
+                return configured;
+            }
             match self.client.queue_attributes(&self.completion_queue) {
                 Ok(a) => match a.maximum_message_size {
                     Some(n) if (n as usize) < configured => {
