@@ -118,6 +118,8 @@ pub(crate) struct Report {
 pub(crate) enum Event {
     /// A worker finished a request; `kept` when it stays on the queue.
     Finished { group: Option<String>, kept: bool },
+    /// A worker took this request from the job channel.
+    Started(crate::client::ReceiptHandle),
     /// The reporter settled this many outcomes.
     Settled(usize),
     /// A receive came back.
@@ -274,7 +276,13 @@ impl Poller {
             s.spawn(move || receiver::receive_thread(self, ask_rx, events));
             drop(event_tx);
             let receiving = receiver::Receiving::new(
-                self, options, shutdown, started, job_tx, report_tx, ask_tx,
+                self,
+                options,
+                shutdown,
+                started,
+                (job_tx, job_rx),
+                report_tx,
+                ask_tx,
             );
             receiving.run(&event_rx, &wake)
         });

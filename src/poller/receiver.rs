@@ -13,7 +13,7 @@
 //! earlier one stays on the queue (a retry), so the queue hands them out
 //! again in order.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::outcome::Outcome;
 use super::summary::Count;
 use super::{Event, Job, PollOptions, Poller, Report, Shutdown};
-use crate::client::{ReceiveRequest, ReceivedMessage};
+use crate::client::{ReceiptHandle, ReceiveRequest, ReceivedMessage};
 use crate::error::{Error, Result};
 
 /// The receive thread: one call per ask, each answer sent back as an event.
@@ -54,9 +54,16 @@ pub(super) struct Receiving<'a> {
     shutdown: &'a Shutdown,
     started: Instant,
     jobs: Sender<Job>,
+    /// The receiver's own end of the job channel, to take back what no
+    /// worker has started when the run stops.
+    unstarted: Receiver<Job>,
     reports: Sender<Report>,
     asks: Option<Sender<ReceiveRequest>>,
     waiting: VecDeque<Waiting>,
+    /// Standard queues: requests already in the job channel, not yet taken
+    /// by a worker, and when their visibility was last set. A worker finishing
+    /// one request takes the next without waiting for the receiver.
+    queued: HashMap<ReceiptHandle, Instant>,
     busy_groups: HashSet<String>,
     /// Workers running a handler.
     running: usize,
@@ -87,19 +94,22 @@ impl<'a> Receiving<'a> {
         options: &'a PollOptions,
         shutdown: &'a Shutdown,
         started: Instant,
-        jobs: Sender<Job>,
+        jobs: (Sender<Job>, Receiver<Job>),
         reports: Sender<Report>,
         asks: Sender<ReceiveRequest>,
     ) -> Receiving<'a> {
+        let (jobs, unstarted) = jobs;
         Receiving {
             poller,
             options,
             shutdown,
             started,
             jobs,
+            unstarted,
             reports,
             asks: Some(asks),
             waiting: VecDeque::new(),
+            queued: HashMap::new(),
             busy_groups: HashSet::new(),
             running: 0,
             unsettled: 0,
@@ -133,6 +143,7 @@ impl<'a> Receiving<'a> {
             self.check_limits();
             if self.stopped.is_some() {
                 self.release_waiting(|_| true, "not started before shutdown or the run's end");
+                self.release_unstarted();
             }
             self.dispatch();
             self.hold_waiting();
@@ -192,8 +203,15 @@ impl<'a> Receiving<'a> {
 
     /// Hands out every waiting request that may start, oldest first.
     fn dispatch(&mut self) {
+        // FIFO groups are decided here, one request at a time; standard
+        // queues fill the job channel up to the prefetch.
+        let limit = if self.poller.fifo {
+            self.workers()
+        } else {
+            2 * self.workers()
+        };
         let mut i = 0;
-        while self.running < self.workers() && i < self.waiting.len() {
+        while self.running < limit && i < self.waiting.len() {
             let group = self.waiting[i].job.group.clone();
             if group.as_ref().is_some_and(|g| self.busy_groups.contains(g)) {
                 i += 1;
@@ -207,8 +225,59 @@ impl<'a> Receiving<'a> {
             }
             self.running += 1;
             self.unsettled += 1;
+            if !self.poller.fifo {
+                self.queued.insert(
+                    waiting.job.message.receipt_handle.clone(),
+                    waiting.hidden_at,
+                );
+            }
             if self.jobs.send(waiting.job).is_err() {
                 unreachable!("workers live until the job channel closes");
+            }
+        }
+    }
+
+    /// Takes back what is in the job channel and returns it at once.
+    fn release_unstarted(&mut self) {
+        while let Ok(job) = self.unstarted.try_recv() {
+            // Counted as unsettled when it was handed out; no worker will finish it.
+            self.running -= 1;
+            self.queued.remove(&job.message.receipt_handle);
+            if let Some(g) = &job.group {
+                self.busy_groups.remove(g);
+            }
+            let _ = self.reports.send(Report {
+                message: job.message,
+                context: job.context,
+                outcome: Outcome::Release {
+                    reason: "not started before shutdown or the run's end".into(),
+                },
+            });
+        }
+    }
+
+    /// Extends the visibility of requests in the job channel before it runs out.
+    fn hold_queued(&mut self) {
+        let every = heartbeat_every(self.visibility());
+        let now = Instant::now();
+        let due: Vec<ReceiptHandle> = self
+            .queued
+            .iter()
+            .filter(|(_, at)| now >= **at + every)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let visibility = self.visibility();
+        for chunk in due.chunks(10) {
+            let entries: Vec<_> = chunk.iter().map(|r| (r.clone(), visibility)).collect();
+            if let Err(e) = self
+                .poller
+                .client
+                .change_visibility_batch(&self.poller.request_queue, &entries)
+            {
+                log::warn!("cannot extend the visibility of requests about to start: {e}");
+            }
+            for r in chunk {
+                self.queued.insert(r.clone(), now);
             }
         }
     }
@@ -216,6 +285,7 @@ impl<'a> Receiving<'a> {
     /// Extends the visibility of waiting requests before it runs out; returns
     /// those it cannot extend.
     fn hold_waiting(&mut self) {
+        self.hold_queued();
         let every = heartbeat_every(self.visibility());
         let now = Instant::now();
         let due: Vec<usize> = (0..self.waiting.len())
@@ -337,7 +407,13 @@ impl<'a> Receiving<'a> {
         let now = Instant::now();
         let mut at = now + Duration::from_secs(3600);
         let every = heartbeat_every(self.visibility());
-        if let Some(w) = self.waiting.iter().map(|w| w.hidden_at).min() {
+        if let Some(w) = self
+            .waiting
+            .iter()
+            .map(|w| w.hidden_at)
+            .chain(self.queued.values().copied())
+            .min()
+        {
             at = at.min(w + every);
         }
         if let Some(t) = self.pause_until {
@@ -368,6 +444,9 @@ impl<'a> Receiving<'a> {
                         );
                     }
                 }
+            }
+            Event::Started(receipt) => {
+                self.queued.remove(&receipt);
             }
             Event::Settled(n) => {
                 self.unsettled -= n;

@@ -24,6 +24,9 @@ pub(super) fn work(
 ) {
     let alarm = shutdown.alarm();
     for job in jobs {
+        if !poller.fifo {
+            let _ = events.send(Event::Started(job.message.receipt_handle.clone()));
+        }
         let outcome = if shutdown.stopping() {
             Outcome::Release {
                 reason: "not started before shutdown".into(),
