@@ -27,14 +27,15 @@ struct Bench {
 }
 
 /// The handler: notes `start <aipid>` and `end <aipid>` in `runs`, then acts
-/// on the aipid's prefix: `fail…` exits 1, `slow…` sleeps 0.3 s, `big…`
-/// prints 4 KB of JSON.
+/// on the aipid's prefix: `fail…` exits 1, `slow…` sleeps 0.3 s, `sleepy…`
+/// 1.2 s, `big…` prints 4 KB of JSON.
 const HANDLER: &str = r#"
 aipid=$2
 cat >/dev/null
 echo "start $aipid" >> "$RUNS"
 case "$aipid" in
   slow*) sleep 0.3 ;;
+  sleepy*) sleep 1.2 ;;
 esac
 echo "end $aipid" >> "$RUNS"
 case "$aipid" in
@@ -466,4 +467,25 @@ fn the_redrive_policy_is_checked_against_max_receive_count() {
     let poller = b.poller();
     poller.check_queues();
     assert_eq!(poller.rules().max_receive_count, 4);
+}
+
+#[test]
+fn a_prefetched_request_is_kept_hidden_while_it_waits() {
+    // One worker, visibility 1 s (extended every 0.5 s): the second request
+    // waits 1.2 s for the worker and must not surface meanwhile.
+    let b = Bench::new("prefetch")
+        .set("workers", json!(1))
+        .set("visibility_timeout", json!(1));
+    b.push("sleepy1");
+    let second = b.push("a2");
+    let (exit, _) = b.run();
+    assert_eq!(exit, Exit::Ok);
+    let extended: Vec<_> = b
+        .visibility()
+        .into_iter()
+        .filter(|(id, t)| *id == second && *t == Duration::from_secs(1))
+        .collect();
+    assert!(!extended.is_empty(), "{:?}", b.client.calls());
+    assert_eq!(b.starts(), 2, "{:?}", b.runs());
+    assert_eq!(b.completions().len(), 2);
 }
