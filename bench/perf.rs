@@ -7,10 +7,17 @@
 //!    peak RSS, and its share of all CPU spent (poller + handlers).
 //! 3. The same with the real `process_message` archiving one small file each.
 //! 4. Static binary sizes.
+//! 5. Side by side on fauxqs: the same drain (trivial handler, 4 workers) by
+//!    `poll_messages`, by a Rust worker on the official SDK
+//!    (`bench/sdk-worker`, aws-sdk-sqs + tokio) and by the prototype's design
+//!    (`bench/boto3_worker.py`, boto3 + ThreadPoolExecutor(4)), plus
+//!    `poll_messages` on the mock queue; alternating, medians, with the
+//!    ratios and the targets.
 //!
 //! Run under `scripts/test-servers.sh run --` so moto and fauxqs are up (the
 //! Makefile does). Knobs: `BENCH_MESSAGES` (1000), `BENCH_RUNS` (3),
-//! `BENCH_SENDS` (30), `BENCH_BACKENDS` (mock,moto,fauxqs).
+//! `BENCH_SENDS` (30), `BENCH_BACKENDS` (mock,moto,fauxqs), `BENCH_ONLY`
+//! (`side-by-side` skips sections 1 to 3).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,6 +67,10 @@ struct Backend {
 impl Backend {
     fn all(dir: &Path) -> Vec<Backend> {
         let wanted = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "mock,moto,fauxqs".into());
+        Backend::list(dir, &wanted)
+    }
+
+    fn list(dir: &Path, wanted: &str) -> Vec<Backend> {
         let mut out = Vec::new();
         for name in wanted.split(',') {
             if name == "mock" {
@@ -96,6 +107,11 @@ impl Backend {
             });
         }
         out
+    }
+
+    /// One backend by name, whatever `BENCH_BACKENDS` says.
+    fn named(dir: &Path, name: &str) -> Backend {
+        Backend::list(dir, name).pop().expect("backend")
     }
 
     fn client(&self, dir: &Path) -> Arc<dyn ArchiveClient> {
@@ -336,7 +352,11 @@ fn main() {
     let sends = knob("BENCH_SENDS", 30);
     let dir = std::env::temp_dir().join(format!("sqs-archive-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let backends = Backend::all(&dir);
+    let backends = if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "side-by-side") {
+        Vec::new()
+    } else {
+        Backend::all(&dir)
+    };
     println!(
         "sqs-archive benchmarks: {n} messages per drain, medians of {runs} drains and {sends} sends"
     );
@@ -345,31 +365,34 @@ fn main() {
         binary("poll_messages").parent().unwrap().display()
     );
     println!();
-    println!(
-        "| backend | send wall ms (median / p90) | handler | drain msg/s | poller CPU ms/msg | poller peak RSS MiB | poller share of CPU |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for backend in &backends {
-        let (send_median, send_p90) = bench_send(&dir, backend, sends);
-        for real in [false, true] {
-            let drains: Vec<Drain> = (0..runs)
-                .map(|_| bench_drain(&dir, backend, n, real))
-                .collect();
-            println!(
-                "| {} | {:.1} / {:.1} | {} | {:.0} | {:.3} | {:.1} | {:.1}% |",
-                backend.name,
-                send_median,
-                send_p90,
-                if real {
-                    "process_message"
-                } else {
-                    "trivial (sh: cat)"
-                },
-                median(drains.iter().map(|d| d.per_second).collect()),
-                median(drains.iter().map(|d| d.poller_cpu_ms_per_message).collect()),
-                median(drains.iter().map(|d| d.peak_rss_kib).collect()) / 1024.0,
-                median(drains.iter().map(|d| d.poller_share * 100.0).collect()),
-            );
+    let side_only = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "side-by-side");
+    if !side_only {
+        println!(
+            "| backend | send wall ms (median / p90) | handler | drain msg/s | poller CPU ms/msg | poller peak RSS MiB | poller share of CPU |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for backend in &backends {
+            let (send_median, send_p90) = bench_send(&dir, backend, sends);
+            for real in [false, true] {
+                let drains: Vec<Drain> = (0..runs)
+                    .map(|_| bench_drain(&dir, backend, n, real))
+                    .collect();
+                println!(
+                    "| {} | {:.1} / {:.1} | {} | {:.0} | {:.3} | {:.1} | {:.1}% |",
+                    backend.name,
+                    send_median,
+                    send_p90,
+                    if real {
+                        "process_message"
+                    } else {
+                        "trivial (sh: cat)"
+                    },
+                    median(drains.iter().map(|d| d.per_second).collect()),
+                    median(drains.iter().map(|d| d.poller_cpu_ms_per_message).collect()),
+                    median(drains.iter().map(|d| d.peak_rss_kib).collect()) / 1024.0,
+                    median(drains.iter().map(|d| d.poller_share * 100.0).collect()),
+                );
+            }
         }
     }
     println!();
@@ -384,5 +407,203 @@ fn main() {
             Err(_) => println!("| {name} | (run `make static`) |"),
         }
     }
+    side_by_side(&dir, n, runs);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A drain's figures, from the contender's own summary line.
+#[derive(Clone, Copy, Debug)]
+struct Figures {
+    wall: f64,
+    cpu_ms_per_message: f64,
+    peak_rss_mib: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contender {
+    Ours,
+    Sdk,
+    Boto3,
+    OursMock,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Ours => "poll_messages (static), fauxqs",
+            Contender::Sdk => "aws-sdk-sqs + tokio worker, fauxqs",
+            Contender::Boto3 => "boto3 ThreadPoolExecutor(4), fauxqs",
+            Contender::OursMock => "poll_messages (static), mock queue",
+        }
+    }
+}
+
+fn trivial_handler() -> Vec<String> {
+    ["/bin/sh", "-c", "cat >/dev/null", "trivial-handler"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn fill(client: &dyn ArchiveClient, queue: &str, n: usize) {
+    let messages: Vec<OutgoingMessage> = (0..n)
+        .map(|i| {
+            let body = json!({"action": "archive", "aipid": format!("s{i}-{}", sqs_archive::random::u64() % 1_000_000),
+                              "filenames": ["small.txt"], "timestamp": "2026-11-28T00:00:00Z"});
+            OutgoingMessage::new(body.to_string())
+        })
+        .collect();
+    for chunk in messages.chunks(10) {
+        for r in client.send_message_batch(queue, chunk).expect("send batch") {
+            r.expect("sent");
+        }
+    }
+}
+
+/// One drain of `n` requests by one contender.
+fn drain_by(dir: &Path, fauxqs: &Backend, mock: &Backend, who: Contender, n: usize) -> Figures {
+    let backend = if who == Contender::OursMock {
+        mock
+    } else {
+        fauxqs
+    };
+    let (request, completion) = backend.queues("sbs");
+    fill(backend.client(dir).as_ref(), &request, n);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = match who {
+        Contender::Ours | Contender::OursMock => {
+            let profile = write_profile(
+                dir,
+                backend,
+                &request,
+                &completion,
+                json!({"workers": 4, "handler": trivial_handler(), "visibility_timeout": 120}),
+            );
+            let mut c = command(&binary("poll_messages"), dir, backend);
+            c.arg("--config").arg(&profile);
+            c
+        }
+        Contender::Sdk | Contender::Boto3 => {
+            let (url, _, _, region, _) = backend.server.clone().expect("a server");
+            let mut c = if who == Contender::Sdk {
+                command(
+                    &root.join("bench/sdk-worker/target/release/sdk-worker"),
+                    dir,
+                    backend,
+                )
+            } else {
+                let mut c = command(&root.join(".venv/bin/python"), dir, backend);
+                c.arg(root.join("bench/boto3_worker.py"));
+                c
+            };
+            c.args(trivial_handler())
+                .env("AWS_ENDPOINT_URL", url)
+                .env("AWS_REGION", region)
+                .env("REQUEST_QUEUE_URL", &request)
+                .env("COMPLETION_QUEUE_URL", &completion)
+                .env("WORKERS", "4");
+            c
+        }
+    };
+    let started = Instant::now();
+    let out = cmd.output().expect("start the contender");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {stderr}", who.name());
+    let succeeded = summary_field(&stderr, "succeeded") as usize;
+    assert_eq!(
+        succeeded,
+        n,
+        "{}: {}",
+        who.name(),
+        stderr.lines().last().unwrap_or("")
+    );
+    Figures {
+        wall,
+        cpu_ms_per_message: summary_field(&stderr, "cpu") * 1000.0 / n as f64,
+        peak_rss_mib: summary_field(&stderr, "peak_rss") / 1024.0,
+    }
+}
+
+/// Section 5: see the module documentation.
+fn side_by_side(dir: &Path, n: usize, runs: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root
+        .join("bench/sdk-worker/target/release/sdk-worker")
+        .exists()
+    {
+        println!("\nside by side: bench/sdk-worker is not built (bench/run.sh builds it)");
+        return;
+    }
+    // This section's two backends, whatever BENCH_BACKENDS says.
+    let fauxqs = Backend::named(dir, "fauxqs");
+    let mock = Backend::named(dir, "mock");
+    let order = [
+        Contender::Ours,
+        Contender::Sdk,
+        Contender::Boto3,
+        Contender::OursMock,
+    ];
+    let mut figures: Vec<Vec<Figures>> = vec![Vec::new(); order.len()];
+    for round in 0..runs {
+        // Alternate who goes first, so drift on a noisy machine is shared.
+        for k in 0..order.len() {
+            let i = (k + round) % order.len();
+            figures[i].push(drain_by(dir, &fauxqs, &mock, order[i], n));
+        }
+    }
+    let med = |i: usize, f: fn(&Figures) -> f64| median(figures[i].iter().map(f).collect());
+    println!();
+    println!(
+        "Side by side: {n} requests, 4 workers, trivial handler (sh: cat), medians of {runs} alternating drains"
+    );
+    println!();
+    println!(
+        "| contender | wall s | poller CPU ms/msg | peak RSS MiB | wall vs SDK | CPU vs SDK |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let sdk = 1;
+    for (i, who) in order.iter().enumerate() {
+        println!(
+            "| {} | {:.2} | {:.3} | {:.1} | {:.2}× | {:.2}× |",
+            who.name(),
+            med(i, |f| f.wall),
+            med(i, |f| f.cpu_ms_per_message),
+            med(i, |f| f.peak_rss_mib),
+            med(i, |f| f.wall) / med(sdk, |f| f.wall),
+            med(i, |f| f.cpu_ms_per_message) / med(sdk, |f| f.cpu_ms_per_message),
+        );
+    }
+    let wall_ratio = med(0, |f| f.wall) / med(sdk, |f| f.wall);
+    let cpu_ratio = med(0, |f| f.cpu_ms_per_message) / med(sdk, |f| f.cpu_ms_per_message);
+    let mock_cpu = med(3, |f| f.cpu_ms_per_message);
+    let rss = med(0, |f| f.peak_rss_mib).max(med(3, |f| f.peak_rss_mib));
+    let biggest = ["sqs_archive", "poll_messages", "process_message"]
+        .iter()
+        .filter_map(|b| std::fs::metadata(root.join("target/static").join(b)).ok())
+        .map(|m| m.len() as f64 / (1 << 20) as f64)
+        .fold(0.0, f64::max);
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!();
+    println!("| target | measured | |");
+    println!("|---|---|---|");
+    println!(
+        "| drain wall ≤ 0.75× the SDK worker's | {wall_ratio:.2}× | {} |",
+        verdict(wall_ratio <= 0.75)
+    );
+    println!(
+        "| poller CPU ≤ 0.5× the SDK worker's | {cpu_ratio:.2}× | {} |",
+        verdict(cpu_ratio <= 0.5)
+    );
+    println!(
+        "| poller CPU ≤ 0.15 ms/msg on the mock queue | {mock_cpu:.3} ms | {} |",
+        verdict(mock_cpu <= 0.15)
+    );
+    println!(
+        "| peak RSS ≤ 10 MiB | {rss:.1} MiB | {} |",
+        verdict(rss <= 10.0)
+    );
+    println!(
+        "| static binaries ≤ 8 MiB | {biggest:.2} MiB | {} |",
+        verdict(biggest > 0.0 && biggest <= 8.0)
+    );
 }

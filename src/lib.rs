@@ -1,7 +1,7 @@
 //! sqs-archive: request, carry out and confirm archiving jobs over AWS SQS.
 //!
 //! See `ARCHITECTURE.md` for how a message flows through these modules.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod archive;
 pub mod args;
@@ -17,6 +17,7 @@ pub mod error;
 pub mod exit;
 pub mod fsutil;
 pub mod logging;
+pub mod memory;
 pub mod message;
 pub mod metrics;
 pub mod mock;

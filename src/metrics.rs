@@ -78,13 +78,14 @@ pub const METRICS: &[Metric] = &[
 ];
 
 /// The outcomes `sqs_archive_messages_total` counts, in the order written.
-pub const OUTCOMES: [&str; 6] = [
+pub const OUTCOMES: [&str; 7] = [
     "succeeded",
     "failed",
     "retried",
     "invalid",
     "returned",
     "unreported",
+    "undeliverable",
 ];
 
 /// Upper bounds of the handler histogram's buckets, in seconds (`+Inf` follows).
@@ -94,7 +95,7 @@ pub const BUCKETS: [f64; 11] = [
 
 /// A run's settled requests, by outcome (in the order of [`OUTCOMES`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts(pub [u64; 6]);
+pub struct Counts(pub [u64; 7]);
 
 impl Counts {
     fn add(&self, other: &Counts) -> Counts {
@@ -395,6 +396,12 @@ impl Recorder {
         *lock(&self.queues) = samples;
     }
 
+    /// Under `--loop`: when the next write is due (`None` without a file).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.enabled()
+            .then(|| *lock(&self.last_write) + self.interval)
+    }
+
     /// Under `--loop`: true once `metrics_interval` has passed since the last write.
     pub fn due(&self) -> bool {
         self.enabled() && lock(&self.last_write).elapsed() >= self.interval
@@ -443,7 +450,7 @@ mod tests {
             end: 1_700_000_012.5,
             last_success: Some(1_700_000_012.5),
             exit_code: 0,
-            counts: Counts([7, 1, 2, 1, 0, 0]),
+            counts: Counts([7, 1, 2, 1, 0, 0, 0]),
             handler,
             queues: vec![QueueSample {
                 queue: "request",
@@ -495,11 +502,11 @@ mod tests {
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
         let first = Recorder::new(Some(path.clone()), Duration::from_secs(60), t(100));
         first.handler_finished(Duration::from_millis(300));
-        first.write(&Counts([2, 0, 0, 0, 0, 0]), 0, t(110));
+        first.write(&Counts([2, 0, 0, 0, 0, 0, 0]), 0, t(110));
         let second = Recorder::new(Some(path.clone()), Duration::from_secs(60), t(200));
-        second.write(&Counts([1, 0, 0, 0, 0, 3]), 75, t(210));
+        second.write(&Counts([1, 0, 0, 0, 0, 3, 0]), 75, t(210));
         let carried = parse(&std::fs::read_to_string(&path).unwrap());
-        assert_eq!(carried.counts, Counts([3, 0, 0, 0, 0, 3]));
+        assert_eq!(carried.counts, Counts([3, 0, 0, 0, 0, 3, 0]));
         assert_eq!(carried.last_success, Some(110.0));
         assert_eq!(carried.handler.count, 1);
         let names: Vec<_> = std::fs::read_dir(&dir)

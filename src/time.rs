@@ -1,94 +1,85 @@
-//! Wall-clock time as RFC 3339 text, without a date crate.
+//! Wall-clock time as RFC 3339 text, through jiff (already in the tree,
+//! for env_logger's timestamps).
 //!
 //! Only UTC is written. [`parse_rfc3339`] requires an offset: an expiry read
 //! wrongly by hours is worse than an error.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use jiff::Timestamp;
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
 /// `2026-11-28T08:54:11.123Z` (milliseconds, UTC), for message timestamps.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let millis = t
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .subsec_millis();
-    let whole = format_rfc3339(t);
-    format!("{}.{millis:03}Z", whole.trim_end_matches('Z'))
+    // Cut to whole milliseconds first: `{:.3}` would round.
+    let millis = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64),
+        Err(_) => t,
+    };
+    format!("{:.3}", timestamp(millis))
 }
 
 /// Parses an RFC 3339 time such as `2026-11-28T12:00:00Z` or
 /// `2026-11-28T13:00:00.25+01:00`. The offset is required: a time without one
 /// is ambiguous, and an expiry read wrongly by hours is worse than an error.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    // jiff reads RFC 9557 / ISO 8601 too; only the RFC 3339 shape is taken
+    // (an offset with its colon), and fractions past nanoseconds are cut.
     let b = text.as_bytes();
-    if b.len() < 20 || !text.is_ascii() {
+    let shape = b.len() >= 20
+        && text.is_ascii()
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = &b[range];
-        digits
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
-    if separators.iter().any(|&(at, c)| b[at] != c) || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-
-    let mut rest = &b[19..];
-    let mut nanos = 0u32;
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-        if len == 0 {
-            return None;
-        }
-        // Digits past nanoseconds are dropped.
-        nanos = fraction[..len.min(9)]
-            .iter()
-            .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
-            * 10u32.pow(9 - len.min(9) as u32);
-        rest = &fraction[len..];
-    }
-    let offset_seconds = match rest {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let digits = [h1, h2, m1, m2];
-            if !digits.iter().all(|c| c.is_ascii_digit()) {
+    let rest = &text[19..];
+    let (fraction, offset) = match rest.strip_prefix('.') {
+        Some(after) => {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
                 return None;
             }
-            let (hours, minutes) = (
-                i64::from((h1 - b'0') * 10 + (h2 - b'0')),
-                i64::from((m1 - b'0') * 10 + (m2 - b'0')),
-            );
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let seconds = hours * 3600 + minutes * 60;
-            if *sign == b'-' { -seconds } else { seconds }
+            (&after[..digits.min(9)], &after[digits..])
         }
-        _ => return None,
+        None => ("", rest),
     };
-
-    let valid = (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && hour <= 23
-        && minute <= 59
-        // 60 is a leap second; counting it as the next minute's first is close enough.
-        && second <= 60;
-    if !valid {
+    let o = offset.as_bytes();
+    let offset_ok = matches!(offset, "Z" | "z")
+        || (o.len() == 6
+            && matches!(o[0], b'+' | b'-')
+            && o[3] == b':'
+            && offset[1..3].parse::<u8>().is_ok_and(|h| h < 24)
+            && offset[4..6].parse::<u8>().is_ok_and(|m| m < 60));
+    if !offset_ok {
         return None;
     }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset_seconds;
-    let whole = Duration::from_secs(seconds.unsigned_abs());
-    let at = if seconds >= 0 {
-        UNIX_EPOCH.checked_add(whole)?
+    let text = if fraction.is_empty() {
+        format!("{}{offset}", &text[..19])
     } else {
-        UNIX_EPOCH.checked_sub(whole)?
+        format!("{}.{fraction}{offset}", &text[..19])
     };
-    at.checked_add(Duration::from_nanos(u64::from(nanos)))
+    let ts: Timestamp = text.parse().ok()?;
+    let nanos = ts.as_nanosecond();
+    let (secs, sub) = (
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000),
+    );
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs as u64, sub as u32))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(
+                u64::try_from(secs.unsigned_abs()).ok()?,
+            ))?
+            .checked_add(Duration::from_nanos(sub as u64))
+    }
 }
 
 /// `2026-11-28T12:00:00Z`, whole seconds, UTC.
@@ -97,50 +88,9 @@ pub fn format_rfc3339(time: SystemTime) -> String {
         Ok(after) => after.as_secs() as i64,
         Err(before) => -(before.duration().as_secs_f64().ceil() as i64),
     };
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = (month_from_march + 2) % 12 + 1;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    Timestamp::from_second(seconds)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
 }
 
 #[cfg(test)]

@@ -186,7 +186,9 @@ fn run_bounded(
             }
         };
         // Whatever it left running would hold the pipes open.
-        crate::poller::handler::signal_group(pgid, libc::SIGKILL);
+        if let Some(group) = rustix::process::Pid::from_raw(pgid) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         if status.is_none() {
             let _ = child.wait();
         }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::exit::Exit;
 use crate::message::{failure_completion, success_completion};
-use crate::schema::truncate;
+use crate::text::excerpt as truncate;
 
 /// How a handler process ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
                 Ok(v) => v,
                 Err(_) => {
                     // The work is done (exit 0 is the contract); keep what it said.
-                    json!({ "unparsed_stdout": truncate(&String::from_utf8_lossy(run.stdout), 2000) })
+                    json!({ "unparsed_stdout": cut(&String::from_utf8_lossy(run.stdout), 2000) })
                 }
             };
             let files = result.get("files").and_then(Value::as_array).map(Vec::len);
@@ -126,6 +126,12 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
             transient(run, rules, reason, now)
         }
     }
+}
+
+/// At most `max_chars` characters, as they are: data kept inside a
+/// completion (JSON escapes it), not text printed.
+fn cut(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
 }
 
 /// A failure that may pass on another try, unless the request has been tried enough.
@@ -194,6 +200,31 @@ pub fn fit(completion: Value, max_bytes: usize) -> Value {
         }
     }
     out
+}
+
+/// The smallest completion that still identifies its request: what a
+/// completion queue that refused the fitted one is offered last.
+pub fn identity(completion: &Value) -> Value {
+    let keep = |k: &str| completion.get(k).cloned().unwrap_or(Value::Null);
+    let aipid = match completion.get("aipid") {
+        Some(Value::String(s)) => json!(&s[..crate::text::floor_char_boundary(s, 256)]),
+        other => other.cloned().unwrap_or(Value::Null),
+    };
+    let message = completion
+        .get("message")
+        .and_then(Value::as_str)
+        .map(|m| &m[..crate::text::floor_char_boundary(m, 200)])
+        .unwrap_or("");
+    json!({
+        "action": keep("action"),
+        "aipid": aipid,
+        "filenames": [],
+        "timestamp": keep("timestamp"),
+        "success": keep("success"),
+        "message": message,
+        "request_message_id": keep("request_message_id"),
+        "truncated": true,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
 use sqs_archive::mock::MockArchiveClient;
 
+use crate::proxy::{FaultProxy, Plan};
 use crate::support::*;
 
 /// Where the queues of a test live.
@@ -659,4 +660,223 @@ fn a_looping_poller_rides_out_an_outage_and_a_cron_run_reports_it() {
         .ok()
         .stderr_has("receive failed (1 in a row), trying again in 5 s");
     assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+/// The handler for the issue-10 tests: notes `start`/`end <aipid>` in
+/// `runs`, sleeps a little for `slow…`, prints 4 KB of JSON for `big…`.
+const NOTING_HANDLER: &str = r#"cat >/dev/null
+echo "start $2" >> "$(dirname "$0")/runs"
+case "$2" in slow*) sleep 0.3 ;; esac
+echo "end $2" >> "$(dirname "$0")/runs"
+case "$2" in big*) printf '{"blob":"%04096d"}' 0 ;; *) echo '{}' ;; esac"#;
+
+fn runs(s: &Setup) -> Vec<String> {
+    std::fs::read_to_string(s.ws.dir.join("runs"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn completions_fit(queues: Queues) {
+    let server = matches!(queues, Queues::Server(_));
+    let mut s = Setup::new("fit", queues, json!({}));
+    if server {
+        // A completion queue that takes at most 1,024 bytes.
+        let small = sqs()
+            .client()
+            .create_queue(&unique("small"), &[("MaximumMessageSize", "1024")])
+            .expect("create queue");
+        s.reprofile(json!({"completion_queue_url": small}));
+        s.completion = small;
+    } else {
+        s.reprofile(json!({"max_message_size": 1024}));
+    }
+    let handler = s.handler("noting.sh", NOTING_HANDLER);
+    s.reprofile(json!({"handler": handler}));
+    s.send("big1", &["f.txt"]);
+    let out = s.poll(&[]);
+    out.ok();
+    let done = drain(s.client.as_ref(), &s.completion);
+    assert_eq!(done.len(), 1, "{}", out.stderr());
+    assert!(done[0].body.len() <= 1024, "{}", done[0].body.len());
+    let c: Value = serde_json::from_str(&done[0].body).unwrap();
+    assert_eq!(
+        (c["aipid"].as_str(), c["truncated"].as_bool()),
+        (Some("big1"), Some(true))
+    );
+    // Fitted to the queue's size at once (not refused, then sent as the identity).
+    assert!(c["full_completion_bytes"].as_u64().unwrap() > 4096, "{c}");
+    assert_eq!(s.request_stats(), QueueStats::default(), "request deleted");
+    assert_eq!(runs(&s), ["start big1", "end big1"], "the handler ran once");
+}
+
+#[test]
+fn completions_fit_a_small_completion_queue_on_the_server() {
+    completions_fit(Queues::Server(sqs()));
+}
+
+#[test]
+fn completions_fit_a_small_completion_queue_on_the_mock() {
+    completions_fit(Queues::Mock);
+}
+
+fn fifo_groups(queues: Queues) {
+    let server = match &queues {
+        Queues::Server(_) => Some(sqs()),
+        Queues::Mock => None,
+    };
+    let mut s = Setup::new("fifo", queues, json!({"workers": 4}));
+    let request = match &server {
+        Some(server) => server.queue("req", true),
+        None => "mock://requests.fifo".to_string(),
+    };
+    let handler = s.handler("noting.sh", NOTING_HANDLER);
+    s.reprofile(json!({"handler": handler, "request_queue_url": request}));
+    s.request = request;
+    for i in 1..=6 {
+        for group in ["a", "b"] {
+            let body = json!({"action": "archive", "aipid": format!("slow{group}{i}"),
+                              "filenames": ["f.txt"], "timestamp": "2026-11-28T00:00:00Z"});
+            let message = OutgoingMessage {
+                body: body.to_string(),
+                group_id: Some(group.into()),
+                dedup_id: Some(unique("d")),
+            };
+            s.client.send_message(&s.request, &message).expect("send");
+        }
+    }
+    let out = s.poll(&[]);
+    out.ok();
+    assert_eq!(summary_count(&out, "succeeded"), 12, "{}", out.stderr());
+    let runs = runs(&s);
+    for group in ["slowa", "slowb"] {
+        let mine: Vec<&String> = runs.iter().filter(|l| l.contains(group)).collect();
+        let expected: Vec<String> = (1..=6)
+            .flat_map(|i| [format!("start {group}{i}"), format!("end {group}{i}")])
+            .collect();
+        assert_eq!(
+            mine,
+            expected.iter().collect::<Vec<_>>(),
+            "no overlap, receive order kept: {runs:?}"
+        );
+    }
+    let pos = |l: &str| runs.iter().position(|r| r == l).unwrap();
+    assert!(
+        pos("start slowb1") < pos("end slowa1") || pos("start slowa1") < pos("end slowb1"),
+        "the groups run in parallel: {runs:?}"
+    );
+}
+
+#[test]
+fn fifo_groups_keep_order_on_the_server() {
+    fifo_groups(Queues::Server(sqs()));
+}
+
+#[test]
+fn fifo_groups_keep_order_on_the_mock() {
+    fifo_groups(Queues::Mock);
+}
+
+#[test]
+fn a_completion_queue_refusing_every_completion_does_not_rerun_the_handler() {
+    // Every send answers "message too long" (400 InvalidParameterValue), even
+    // the smallest completion: the request takes the give-up path at once.
+    let server = moto();
+    let request = server.queue("req", false);
+    let completion = server.queue("done", false);
+    let plan = Plan {
+        too_long: 100,
+        only: Some(&["SendMessage", "SendMessageBatch"]),
+        ..Plan::none()
+    };
+    let proxy = FaultProxy::start(&server.url, 7, plan);
+    let mut ws = Workspace::new("undeliverable");
+    let handler = ws.dir.join("noting.sh");
+    std::fs::write(&handler, format!("#!/bin/sh\n{NOTING_HANDLER}\n")).unwrap();
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut keys = server.profile(&request, &completion);
+    keys["endpoint_url"] = json!(proxy.url);
+    keys["wait_time_seconds"] = json!(0);
+    keys["handler"] = json!([handler]);
+    ws.profile("t", keys);
+    ws.set_env(server.key_env());
+    let body = json!({"action": "archive", "aipid": "a1", "filenames": ["f.txt"],
+                      "timestamp": "2026-11-28T00:00:00Z"});
+    server
+        .client()
+        .send_message(&request, &OutgoingMessage::new(body.to_string()))
+        .expect("send");
+    let out = ws.poll(&["--profile", "t"]).run();
+    out.exit(65)
+        .stderr_has("refuses even the smallest completion");
+    assert_eq!(summary_count(&out, "undeliverable"), 1);
+    let out = ws.poll(&["--profile", "t"]).run();
+    out.ok();
+    assert_eq!(summary_count(&out, "received"), 0, "not archived again");
+    let runs = std::fs::read_to_string(ws.dir.join("runs")).unwrap();
+    assert_eq!(runs.lines().collect::<Vec<_>>(), ["start a1", "end a1"]);
+    let stats = server.client().queue_stats(&request).unwrap();
+    assert_eq!(
+        (stats.visible, stats.in_flight),
+        (0, 1),
+        "left to the redrive"
+    );
+    assert!(drain(&server.client(), &completion).is_empty());
+}
+
+#[test]
+fn foreign_text_from_handlers_and_messages_is_logged_escaped() {
+    let s = Setup::new("escape", Queues::Mock, json!({}));
+    let handler = s.handler(
+        "loud.sh",
+        "cat >/dev/null; printf 'red \\033[31m bell \\007 c1 \\302\\233 rlo \\342\\200\\256 end\\n' >&2; echo '{}'",
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.send("a1", &["f.txt"]);
+    // Not a valid aipid: logged (escaped) with the invalid-request line.
+    s.send_raw(r#"{"action":"archive","aipid":"x\u001b]0;pwned\u0007","filenames":[],"timestamp":"2026-11-28T00:00:00Z"}"#);
+    let out = s.poll(&[]);
+    out.ok();
+    let err = out.stderr();
+    for raw in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!err.contains(raw), "{raw:?} reached stderr raw:\n{err}");
+    }
+    assert!(
+        err.contains("red \\x1b[31m bell \\x07 c1 \\u{9b} rlo \\u{202e} end"),
+        "{err}"
+    );
+    assert!(err.contains("aipid x\\x1b]0;pwned\\x07"), "{err}");
+}
+
+#[test]
+fn large_valid_json_output_is_parsed_not_called_unparsed() {
+    // 3 MiB of valid JSON on stdout: above the old 1 MiB limit, well under 16 MiB.
+    let s = Setup::new("bigjson", Queues::Mock, json!({}));
+    let handler = s.handler(
+        "bigjson.sh",
+        "cat >/dev/null; printf '{\"files\":[],\"blob\":\"'; head -c 3145728 /dev/zero | tr '\\0' x; printf '\"}'",
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.send("a1", &["f.txt"]);
+    let out = s.poll(&[]);
+    out.ok();
+    assert!(!out.stderr().contains("not JSON"), "{}", out.stderr());
+    let c = s.completions();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["success"], true);
+    // Too big for a message, so shrunk; but from the parsed result.
+    assert!(
+        c[0]["full_completion_bytes"].as_u64().unwrap() > 3 << 20,
+        "{}",
+        c[0]
+    );
+    assert!(
+        c[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("archived 0 file(s)"),
+        "{}",
+        c[0]
+    );
 }

@@ -40,6 +40,8 @@ pub enum Fault {
     Throttle,
     /// Forward it (the server carries it out), relay the headers and half the body, close.
     Cut,
+    /// Answer 400 InvalidParameterValue, "message too long" (nothing is forwarded).
+    TooLong,
 }
 
 impl Fault {
@@ -52,6 +54,7 @@ impl Fault {
             Fault::Status503 => "503",
             Fault::Throttle => "throttle",
             Fault::Cut => "cut",
+            Fault::TooLong => "too-long",
         }
     }
 }
@@ -65,6 +68,7 @@ pub struct Plan {
     pub status_503: u32,
     pub throttle: u32,
     pub cut: u32,
+    pub too_long: u32,
     /// How long a stalled connection is held.
     pub stall_for: Duration,
     /// Faults only for these API actions; every other call is forwarded.
@@ -81,6 +85,7 @@ impl Plan {
             status_503: 0,
             throttle: 0,
             cut: 0,
+            too_long: 0,
             stall_for: Duration::ZERO,
             only: None,
         }
@@ -95,6 +100,7 @@ impl Plan {
             status_503: 4,
             throttle: 5,
             cut: 5,
+            too_long: 0,
             stall_for,
             only: None,
         }
@@ -110,6 +116,7 @@ impl Plan {
             (self.status_503, Fault::Status503),
             (self.throttle, Fault::Throttle),
             (self.cut, Fault::Cut),
+            (self.too_long, Fault::TooLong),
         ] {
             edge += share;
             if roll < edge {
@@ -294,7 +301,7 @@ fn serve_client(mut client: TcpStream, shared: &Shared) {
                 }
                 false
             }
-            Fault::Status500 | Fault::Status503 | Fault::Throttle => {
+            Fault::Status500 | Fault::Status503 | Fault::Throttle | Fault::TooLong => {
                 let _ = client.write_all(&error_response(fault, &request));
                 false
             }
@@ -463,6 +470,7 @@ fn error_response(fault: Fault, request: &Message) -> Vec<u8> {
     let (status, reason, code, kind) = match fault {
         Fault::Status500 => (500, "Internal Server Error", "InternalError", "Receiver"),
         Fault::Status503 => (503, "Service Unavailable", "ServiceUnavailable", "Receiver"),
+        Fault::TooLong => (400, "Bad Request", "InvalidParameterValue", "Sender"),
         _ => (400, "Bad Request", "Throttling", "Sender"),
     };
     let json = request
