@@ -1,9 +1,70 @@
-//! Small file-system helpers shared by the poller, the logger, the lock and
-//! `process_message`.
+//! Small file-system helpers shared by the poller, the logger, the lock, the
+//! mock queue, the metrics file and `process_message`.
 
 use std::fs::{File, OpenOptions};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+/// How hard [`write_atomic`] tries to survive a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The file and its directory entry are synced before it returns.
+    Synced,
+    /// Atomic (readers see the old file or the new one) but not synced:
+    /// after a crash the file may be in its earlier state.
+    Atomic,
+}
+
+/// Replaces `path` with `bytes` through a temporary file beside it
+/// (`.NAME.PID.tmp`, created exclusively, so a link planted at that name is
+/// never followed) and a rename. `mode`, when given, is set exactly,
+/// whatever the umask. On failure the temporary file is removed and `path`
+/// is untouched. The archive does not use this: it writes beneath directory
+/// handles (`archive::target`).
+pub fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    durability: Durability,
+) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let create = || OpenOptions::new().write(true).create_new(true).open(&temp);
+    let result = (|| {
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Left by an earlier process with our pid that did not finish.
+                std::fs::remove_file(&temp)?;
+                create()?
+            }
+            other => other?,
+        };
+        if let Some(mode) = mode {
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        }
+        f.write_all(bytes)?;
+        if durability == Durability::Synced {
+            f.sync_all()?;
+        }
+        std::fs::rename(&temp, path)?;
+        if durability == Durability::Synced {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
 
 /// Opens a file for appending, created with mode 0600 (logs may name hosts and queues).
 pub fn open_append_private(path: &Path) -> std::io::Result<File> {
@@ -72,5 +133,28 @@ pub fn raise_open_file_limit() {
         if let Err(e) = setrlimit(Resource::Nofile, raised) {
             log::debug!("cannot raise the open-file limit: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_and_never_follows_a_planted_temp_link() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-fsutil-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.prom");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let temp = dir.join(format!(".f.prom.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        write_atomic(&path, b"one", Some(0o644), Durability::Synced).unwrap();
+        write_atomic(&path, b"two", None, Durability::Atomic).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(!temp.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -284,44 +283,17 @@ pub fn parse(text: &str) -> Carried {
     carried
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `text` to `path` atomically. The collector reads only `*.prom`,
+/// so the temporary dot-name is never picked up half-written; the file holds
+/// no secret and is made readable by the collector's user (0644) whatever
+/// the umask.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics".into());
-    // The collector reads only *.prom; a dot-name without that suffix is never picked up half-written.
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        // create_new: never follow a link someone left at the temporary name.
-        let create = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-        };
-        let mut f = match create() {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // Left by an earlier process with our pid that did not finish.
-                std::fs::remove_file(&temp)?;
-                create()?
-            }
-            other => other?,
-        };
-        // Readable by the collector's user whatever the umask; it holds no secret.
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    crate::fsutil::write_atomic(
+        path,
+        text.as_bytes(),
+        Some(0o644),
+        crate::fsutil::Durability::Synced,
+    )
 }
 
 /// The poller's side: collects a run's figures and writes the file.

@@ -31,7 +31,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +42,7 @@ use crate::client::{
     ReceiveRequest, ReceivedMessage, SentMessage, is_fifo, prepare,
 };
 use crate::error::{Error, Result, ServiceError};
+use crate::fsutil::{self, Durability};
 
 /// How long FIFO deduplication ids are remembered, as in SQS.
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -239,35 +239,10 @@ impl Queue {
     }
 }
 
-/// How hard a write tries to survive a crash.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    /// Synced, file and directory: a sent message is never lost.
-    Synced,
-    /// Atomic but not synced: after a crash the message may be back in its
-    /// earlier state (visible again), which at-least-once delivery allows.
-    Atomic,
-}
-
-/// Writes a file through a temporary file and a rename.
+/// Writes a message file atomically (see [`fsutil::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        if durability == Durability::Synced {
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if let (Durability::Synced, Some(parent)) = (durability, path.parent()) {
-            File::open(parent)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("write mock message", path, e)
-    })
+    fsutil::write_atomic(path, bytes, None, durability)
+        .map_err(|e| Error::io("write mock message", path, e))
 }
 
 fn now_ms() -> u64 {
