@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use lexopt::Arg;
 
-use crate::config::Source;
+use crate::config::{K, Source};
 use crate::error::Error;
 
 /// Help text for the shared flags, appended to each binary's own.
@@ -19,6 +19,9 @@ Configuration (lowest precedence first: defaults, profile file, environment, fla
   --config FILE      read this profile file instead
   --env-file FILE    read variables from FILE (default: ./.env if present); variables
                      already set in the environment win
+  --aws-profile NAME the shared-file AWS profile for credentials and region (as
+                     aws_profile / AWS_PROFILE); a profile that does not exist is an error
+  --region REGION    the AWS region to sign for (as region / AWS_REGION)
   --log-level LEVEL  error, warn, info, debug or trace (default: $SQS_ARCHIVE_LOG or
                      the program's default)
   -h, --help         print this help
@@ -40,6 +43,14 @@ impl Common {
             "--profile" => self.source.profile = Some(string(parser)?),
             "--config" => self.source.config = Some(PathBuf::from(string(parser)?)),
             "--env-file" => self.source.env_file = Some(PathBuf::from(string(parser)?)),
+            "--aws-profile" => {
+                let name = string(parser)?;
+                self.source.flags.insert(K::aws_profile, name);
+            }
+            "--region" => {
+                let region = string(parser)?;
+                self.source.flags.insert(K::region, region);
+            }
             "--log-level" => {
                 let value = string(parser)?;
                 self.log_level = Some(value.parse().map_err(|_| {
@@ -126,4 +137,25 @@ where
 /// lexopt's own message, as a usage error.
 pub fn usage(e: lexopt::Error) -> Error {
     Error::Usage(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common(args: &[&str]) -> Common {
+        let mut parser = lexopt::Parser::from_args(args.iter().copied());
+        let mut common = Common::default();
+        while let Some(flag) = next(&mut parser).unwrap() {
+            assert!(common.take(&flag, &mut parser).unwrap(), "{flag:?}");
+        }
+        common
+    }
+
+    #[test]
+    fn aws_profile_and_region_flags_become_key_flags() {
+        let c = common(&["--aws-profile", "archive", "--region", "eu-west-1"]);
+        assert_eq!(c.source.flags.get(&K::aws_profile).unwrap(), "archive");
+        assert_eq!(c.source.flags.get(&K::region).unwrap(), "eu-west-1");
+    }
 }

@@ -403,7 +403,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 settings.env.clone(),
                 settings.config_keys.clone(),
             )
-            .with_profile(settings.aws_profile.clone())
+            .with_profile(
+                settings.aws_profile.clone(),
+                settings.aws_profile_by.clone(),
+            )
             .with_region(target.as_ref().ok().map(|t| t.region.name.clone()));
             let (step, credentials) = chain.report()?;
             let (region, endpoint) = match &target {

@@ -273,8 +273,11 @@ pub struct Settings {
     /// The region set by a flag, the environment or the profile file; see
     /// [`crate::endpoint::Target::resolve`] for the rest of the search.
     pub region: Option<crate::endpoint::Region>,
-    /// The shared-file profile (`aws_profile`, `AWS_PROFILE`).
+    /// The shared-file profile (`aws_profile`, `AWS_PROFILE`, `--aws-profile`).
     pub aws_profile: Option<String>,
+    /// Who named it, as the user wrote it: `AWS_PROFILE`, `--aws-profile`
+    /// or `aws_profile` (a named profile must exist).
+    pub aws_profile_by: Option<String>,
     pub endpoint_url: Option<String>,
     pub protocol: Protocol,
     pub config_keys: ConfigKeys,
@@ -385,6 +388,7 @@ impl Settings {
             protocol,
             region,
             aws_profile: layers.text(K::aws_profile)?,
+            aws_profile_by: layers.named_by(K::aws_profile),
             endpoint_url,
             config_keys: ConfigKeys {
                 access_key_id: layers.file_text(K::aws_access_key_id)?,
@@ -711,6 +715,19 @@ impl Layers<'_> {
                 Origin(format!("{} key {:?}", self.origin, key.name)),
             )),
         }
+    }
+
+    /// Which layer set a key, as a short name for messages: its flag, its
+    /// variable, or the key itself (a profile file).
+    fn named_by(&self, id: K) -> Option<String> {
+        let key = id.key();
+        if self.flags.contains_key(&id) {
+            return Some(format!("--{}", key.name.replace('_', "-")));
+        }
+        if let Some(var) = key.env.iter().find(|v| self.env.get(v).is_some()) {
+            return Some(var.to_string());
+        }
+        self.file.get(key.name).map(|_| key.name.to_string())
     }
 
     fn origin_of(&self, id: K) -> Origin {

@@ -206,6 +206,8 @@ pub struct CredentialChain {
     config: ConfigKeys,
     /// `aws_profile` from the settings; else `AWS_PROFILE`; else `default`.
     profile: Option<String>,
+    /// Who named `profile` (`AWS_PROFILE`, `--aws-profile`, `aws_profile`).
+    profile_named_by: Option<String>,
     /// The region STS is called in (the signing region of the queue calls).
     region: Option<String>,
     /// Base URL for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`; tests point it at a local server.
@@ -228,6 +230,7 @@ impl CredentialChain {
             env,
             config,
             profile: None,
+            profile_named_by: None,
             region: None,
             container_endpoint: ECS_CONTAINER_ENDPOINT.to_string(),
             now: SystemTime::now,
@@ -237,8 +240,13 @@ impl CredentialChain {
 
     /// Names the shared-file profile (the `aws_profile` setting); without it
     /// `AWS_PROFILE` or `default` is used.
-    pub fn with_profile(mut self, profile: Option<String>) -> CredentialChain {
+    pub fn with_profile(
+        mut self,
+        profile: Option<String>,
+        named_by: Option<String>,
+    ) -> CredentialChain {
         self.profile = profile;
+        self.profile_named_by = named_by;
         self
     }
 
@@ -358,15 +366,12 @@ impl CredentialChain {
     }
 
     /// The profile to read and whether someone named it (then it must exist).
-    fn profile_name(&self) -> (String, Option<&'static str>) {
+    fn profile_name(&self) -> (String, Option<&str>) {
         if let Some(name) = &self.profile {
-            // The settings fold AWS_PROFILE into aws_profile; name the one the user wrote.
-            let by = if self.env.get("AWS_PROFILE") == Some(name.as_str()) {
-                "AWS_PROFILE"
-            } else {
-                "aws_profile"
-            };
-            return (name.clone(), Some(by));
+            return (
+                name.clone(),
+                Some(self.profile_named_by.as_deref().unwrap_or("aws_profile")),
+            );
         }
         match self.env.get("AWS_PROFILE") {
             Some(name) => (name.to_string(), Some("AWS_PROFILE")),

@@ -88,7 +88,10 @@ impl SqsArchiveClient {
         let target = crate::endpoint::Target::resolve(settings)?;
         let credentials = Arc::new(
             CredentialChain::new(settings.env.clone(), settings.config_keys.clone())
-                .with_profile(settings.aws_profile.clone())
+                .with_profile(
+                    settings.aws_profile.clone(),
+                    settings.aws_profile_by.clone(),
+                )
                 .with_region(Some(target.region.name.clone())),
         );
         let endpoint = target.endpoint;

@@ -725,6 +725,12 @@ fn a_misspelled_profile_is_an_error_and_imds_is_never_asked() {
         .exit(77)
         .one_line_error()
         .stderr_has("profile doesnotexist (from aws_profile) does not exist");
+    // And through the command line, which wins over both.
+    ws.sqs_archive(&["--profile", "t", "--aws-profile", "doesnotexist", "stats"])
+        .run()
+        .exit(77)
+        .one_line_error()
+        .stderr_has("profile doesnotexist (from --aws-profile) does not exist");
     assert_eq!(imds.requests().len(), 0, "the instance role was asked");
     // The same fake is used when nothing is configured: it works, so 0 above means something.
     ws.sqs_archive(&["--profile", "t", "stats"]).run().ok();
