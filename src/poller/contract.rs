@@ -389,6 +389,21 @@ fn a_retried_fifo_request_is_not_overtaken_by_its_group() {
 }
 
 #[test]
+fn a_fifo_request_whose_completion_was_not_sent_is_not_overtaken() {
+    // a1's handler succeeds but its completion cannot be sent: a1 stays on
+    // the queue, so a2 must wait for it, not run and be deleted first.
+    let b = Bench::new("fifo-unreported").fifo();
+    b.push_group("a1", Some("a"));
+    b.push_group("a2", Some("a"));
+    b.client.faults(|f| f.refuse_sends = 1);
+    let (exit, poller) = b.run();
+    assert_eq!(exit, Exit::TempFail);
+    assert_eq!(b.runs(), ["start a1", "end a1"], "a2 overtook a1");
+    assert_eq!(b.client.bodies(b.request).len(), 2, "both stay");
+    assert_eq!(poller.summary.counts().unreported, 1);
+}
+
+#[test]
 fn completions_shrink_to_the_completion_queues_size() {
     let b = Bench::new("size");
     b.client.configure(DONE, Some(1024), None);

@@ -118,12 +118,19 @@ pub(crate) struct Report {
     message: ReceivedMessage,
     context: String,
     outcome: Outcome,
+    /// FIFO queues: the group a worker held for this request. The group
+    /// stays busy until the reporter settled the outcome, so a later request
+    /// of the group never starts before this one was deleted or kept.
+    holds_group: Option<String>,
 }
 
 /// What the receiver hears about.
 pub(crate) enum Event {
-    /// A worker finished a request; `kept` when it stays on the queue.
-    Finished { group: Option<String>, kept: bool },
+    /// A worker finished a request (its report is on the way).
+    Finished,
+    /// The reporter settled the request of a FIFO group a worker held:
+    /// `kept` when it stays on the queue (retried, completion not sent).
+    GroupSettled { group: String, kept: bool },
     /// A worker took this request from the job channel.
     Started(crate::client::ReceiptHandle),
     /// The reporter settled this many outcomes.

@@ -262,6 +262,7 @@ impl<'a> Receiving<'a> {
                 outcome: Outcome::Release {
                     reason: "not started before shutdown or the run's end".into(),
                 },
+                holds_group: None,
             });
         }
     }
@@ -352,6 +353,7 @@ impl<'a> Receiving<'a> {
                 outcome: Outcome::Release {
                     reason: reason.to_string(),
                 },
+                holds_group: None,
             });
         }
     }
@@ -444,20 +446,20 @@ impl<'a> Receiving<'a> {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Finished { group, kept } => {
+            Event::Finished => {
                 self.running -= 1;
                 self.empty = false;
                 self.progress += 1;
-                if let Some(g) = group {
-                    self.busy_groups.remove(&g);
-                    if kept {
-                        // Its request stays on the queue: the later ones of the
-                        // group must not overtake it.
-                        self.release_waiting(
-                            |w| w.job.group.as_ref() == Some(&g),
-                            "an earlier request of its FIFO group stays on the queue",
-                        );
-                    }
+            }
+            Event::GroupSettled { group, kept } => {
+                self.busy_groups.remove(&group);
+                if kept {
+                    // Its request stays on the queue: the later ones of the
+                    // group must not overtake it.
+                    self.release_waiting(
+                        |w| w.job.group.as_ref() == Some(&group),
+                        "an earlier request of its FIFO group stays on the queue",
+                    );
                 }
             }
             Event::Started(receipt) => {
@@ -528,6 +530,7 @@ impl<'a> Receiving<'a> {
                     outcome: Outcome::Release {
                         reason: "received after the run stopped".into(),
                     },
+                    holds_group: None,
                 });
                 continue;
             }
@@ -571,6 +574,7 @@ impl<'a> Receiving<'a> {
                             completion,
                             success: false,
                         },
+                        holds_group: None,
                     });
                 }
             }

@@ -10,6 +10,7 @@
 //! allows and left to the queue's redrive. The handler is never run again
 //! because a completion was too big.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -41,7 +42,15 @@ pub(super) fn report(poller: &Poller, reports: Receiver<Report>, events: Sender<
             }
         }
         let n = batch.len();
-        settle(poller, batch);
+        let held: Vec<(String, ReceiptHandle)> = batch
+            .iter()
+            .filter_map(|r| Some((r.holds_group.clone()?, r.message.receipt_handle.clone())))
+            .collect();
+        let deleted = settle(poller, batch);
+        for (group, receipt) in held {
+            let kept = !deleted.contains(&receipt);
+            let _ = events.send(Event::GroupSettled { group, kept });
+        }
         let _ = events.send(Event::Settled(n));
     }
 }
@@ -70,8 +79,10 @@ enum Delivery {
     NotSent(String),
 }
 
-/// Carries out a batch of outcomes: completions, then deletes; retries and releases.
-pub(super) fn settle(poller: &Poller, batch: Vec<Report>) {
+/// Carries out a batch of outcomes: completions, then deletes; retries and
+/// releases. Returns the requests whose completion was accepted (and so
+/// were deleted, or tried to be); every other one stays on the queue.
+pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHandle> {
     let mut completing = Vec::new();
     let mut hiding = Vec::new();
     for report in batch {
@@ -164,6 +175,7 @@ pub(super) fn settle(poller: &Poller, batch: Vec<Report>) {
     }
     delete_requests(poller, &delete);
     change_visibility(poller, &hiding);
+    delete.into_iter().map(|(m, _)| m.receipt_handle).collect()
 }
 
 /// Sends a refused completion again, shrunk to what identifies its request.

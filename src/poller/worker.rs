@@ -34,16 +34,13 @@ pub(super) fn work(
         } else {
             handle(poller, &job, shutdown, alarm.as_ref())
         };
-        let kept = !matches!(outcome, Outcome::Complete { .. });
         let _ = reports.send(Report {
             message: job.message,
             context: job.context,
             outcome,
+            holds_group: job.group,
         });
-        let _ = events.send(Event::Finished {
-            group: job.group,
-            kept,
-        });
+        let _ = events.send(Event::Finished);
     }
 }
 
