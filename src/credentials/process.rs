@@ -7,7 +7,8 @@
 //! a shell, in its own process group, with a timeout. Its stdout must be
 //! `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
 //! "Expiration"?}`. A failure reports the program's exit status and the tail
-//! of its stderr, escaped; stdout is never quoted, since it holds the keys.
+//! of its stderr, escaped, with any long word of stdout masked; stdout is
+//! never quoted, since it holds the keys.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -192,7 +193,8 @@ fn run_bounded(
         }
         let out = out_reader.join().unwrap_or_default();
         let err = err_reader.join().unwrap_or_default();
-        let tail = tail(&String::from_utf8_lossy(&err), STDERR_TAIL_CHARS);
+        let err = redact_words_of(&String::from_utf8_lossy(&err), &out);
+        let tail = tail(&err, STDERR_TAIL_CHARS);
         let said = if tail.is_empty() {
             String::new()
         } else {
@@ -212,6 +214,25 @@ fn run_bounded(
             }
         }
     })
+}
+
+/// Words of stdout this long (key material: a secret key is 40 characters)
+/// are masked wherever stderr repeats them.
+const REDACT_MIN_CHARS: usize = 16;
+
+/// `stderr` with every long word that also appears in `stdout` replaced by
+/// `***`: a program that echoes the keys it prints must not have them
+/// quoted in an error.
+fn redact_words_of(stderr: &str, stdout: &[u8]) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || "+/=_-".contains(c);
+    let stdout = String::from_utf8_lossy(stdout);
+    let mut shown = stderr.to_string();
+    for word in stdout.split(|c: char| !is_word(c)) {
+        if word.len() >= REDACT_MIN_CHARS && shown.contains(word) {
+            shown = shown.replace(word, "***");
+        }
+    }
+    shown
 }
 
 /// Reads the JSON a credential process prints. Errors never quote it.
@@ -372,6 +393,20 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
+
+        // Keys printed on stdout and echoed on stderr are not quoted.
+        let echoing = script(
+            &dir,
+            "echoing",
+            &format!(
+                r#"printf '{{"Version":1,"AccessKeyId":"AKIA","SecretAccessKey":"{SECRET}"}}'; echo "debug: {SECRET}" >&2; exit 2"#
+            ),
+        );
+        let e = run(&echoing, "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stderr: debug: ***"), "{e}");
+        assert!(!e.contains(SECRET), "{e}");
 
         let chatty = script(
             &dir,
