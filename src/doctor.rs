@@ -152,15 +152,16 @@ fn queue_checks(s: &Settings) -> Vec<Check> {
                 continue;
             }
         };
+        let shown = crate::text::url(url);
         let attributes = match client.queue_attributes(url) {
             Ok(a) => a,
             Err(e) => {
-                checks.push(Check::fail(format!("{name} queue {url}: {e}")));
+                checks.push(Check::fail(format!("{name} queue {shown}: {e}")));
                 continue;
             }
         };
         checks.push(Check::ok(format!(
-            "{name} queue {url} answers GetQueueAttributes ({} visible, {} in flight, {} delayed)",
+            "{name} queue {shown} answers GetQueueAttributes ({} visible, {} in flight, {} delayed)",
             attributes.stats.visible, attributes.stats.in_flight, attributes.stats.delayed
         )));
         // The mock queue has no visibility default, redrive policy or size limit to compare.

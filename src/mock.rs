@@ -101,7 +101,7 @@ impl MockArchiveClient {
             && !name.starts_with('.');
         if !valid {
             return Err(Error::config(
-                url,
+                crate::text::url(url),
                 "a mock queue URL must end in a queue name of letters, digits, '-', '_' or '.' (e.g. mock://archive-requests)",
             ));
         }
