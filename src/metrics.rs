@@ -100,7 +100,8 @@ impl Counts {
     fn add(&self, other: &Counts) -> Counts {
         let mut sum = *self;
         for (s, o) in sum.0.iter_mut().zip(other.0) {
-            *s += o;
+            // A hand-edited or corrupt file may carry anything up to u64::MAX.
+            *s = s.saturating_add(o);
         }
         sum
     }
@@ -127,10 +128,10 @@ impl Histogram {
     fn add(&self, other: &Histogram) -> Histogram {
         let mut h = self.clone();
         for (b, o) in h.buckets.iter_mut().zip(other.buckets) {
-            *b += o;
+            *b = b.saturating_add(o);
         }
         h.sum += other.sum;
-        h.count += other.count;
+        h.count = h.count.saturating_add(other.count);
         h
     }
 }
@@ -199,7 +200,7 @@ pub fn render(s: &Snapshot) -> String {
     header(&mut out, HANDLER);
     let mut cumulative = 0;
     for (bound, n) in BUCKETS.iter().zip(s.handler.buckets) {
-        cumulative += n;
+        cumulative = u64::saturating_add(cumulative, n);
         let _ = writeln!(out, "{HANDLER}_bucket{{le=\"{bound}\"}} {cumulative}");
     }
     let _ = writeln!(
@@ -454,6 +455,26 @@ mod tests {
                 },
             }],
         }
+    }
+
+    #[test]
+    fn huge_carried_counters_saturate_instead_of_overflowing() {
+        let carried = parse(
+            "sqs_archive_messages_total{outcome=\"succeeded\"} 1e30\n\
+             sqs_archive_handler_seconds_count 1e30\n\
+             sqs_archive_handler_seconds_bucket{le=\"0.1\"} 1e30\n",
+        );
+        let counts = carried.counts.add(&Counts([1, 0, 0, 0, 0, 0]));
+        assert_eq!(counts.0[0], u64::MAX);
+        let mut more = Histogram::default();
+        more.observe(0.05);
+        let handler = carried.handler.add(&more);
+        assert_eq!((handler.count, handler.buckets[0]), (u64::MAX, u64::MAX));
+        // Rendered (buckets are summed into cumulative counts) without overflow.
+        let mut snap = snapshot();
+        snap.counts = counts;
+        snap.handler = handler;
+        assert!(render(&snap).contains(&format!("{HANDLER}_bucket{{le=\"+Inf\"}} {}", u64::MAX)));
     }
 
     #[test]
