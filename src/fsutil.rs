@@ -37,7 +37,9 @@ pub fn try_lock(path: &Path) -> crate::error::Result<Option<File>> {
         .open(path)
         .map_err(open_error)?;
     if !file.metadata().map_err(open_error)?.is_file() {
-        return Err(open_error(std::io::Error::other("it is not a regular file")));
+        return Err(open_error(std::io::Error::other(
+            "it is not a regular file",
+        )));
     }
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
