@@ -97,3 +97,19 @@ fn archive_side_trouble_exits_75() {
         .one_line_error()
         .stderr_has("archive");
 }
+
+#[test]
+fn the_result_line_escapes_bidi_in_names() {
+    let ws = setup();
+    let name = "r\u{202e}txt.exe\u{2066}";
+    ws.write(&format!("source/{name}"), "x\n");
+    let out = process(&ws, "p1", request("p1", &[name]));
+    out.ok();
+    let line = out.stdout();
+    assert!(
+        !line.contains('\u{202e}') && !line.contains('\u{2066}'),
+        "{line:?}"
+    );
+    let result: Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(result["files"][0]["name"], name);
+}
