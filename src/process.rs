@@ -56,13 +56,17 @@ pub fn main() -> Exit {
                 _ => return Err(flag.unexpected()),
             }
         }
+        // Written, not println!: a full stdout is an error line, not a panic.
+        let print = |text: String| {
+            writeln!(std::io::stdout().lock(), "{text}")
+                .map(|()| Exit::Ok)
+                .map_err(|e| Error::io("write", "stdout", e))
+        };
         if common.help {
-            println!("{HELP}\n{COMMON_HELP}");
-            return Ok(Exit::Ok);
+            return print(format!("{HELP}\n{COMMON_HELP}"));
         }
         if common.version {
-            println!("process_message {}", env!("CARGO_PKG_VERSION"));
-            return Ok(Exit::Ok);
+            return print(format!("process_message {}", env!("CARGO_PKG_VERSION")));
         }
         let aipid = aipid.ok_or_else(|| Error::Usage("--aipid ID is required".into()))?;
         let settings = Settings::load(&common.source, Env::from_process())?;

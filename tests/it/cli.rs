@@ -545,3 +545,19 @@ fn a_fifo_receive_retried_after_a_lost_answer_keeps_its_attempt_id() {
     assert!(ids[0].is_string(), "{bodies:?}");
     assert_eq!(ids[0], ids[1], "the retry repeats the attempt id");
 }
+
+/// `--help` and `--version` into a full stdout: one error line and 75 (as
+/// `sqs_archive` does), not a panic reported as an internal error (70).
+#[test]
+fn process_message_help_to_a_full_stdout_is_not_a_panic() {
+    let ws = Workspace::new("help-full");
+    for flag in ["--help", "--version"] {
+        let mut run = ws.cmd("sh");
+        run.command
+            .arg("-c")
+            .arg("exec \"$0\" \"$1\" >/dev/full")
+            .arg(PROCESS_MESSAGE)
+            .arg(flag);
+        run.run().exit(75).one_line_error().stderr_has("cannot write");
+    }
+}
