@@ -57,12 +57,10 @@ pub fn main() -> Exit {
             }
         }
         // Written, not println!: a full stdout is an error line, not a panic.
-        let print = |text: String| {
-            match writeln!(std::io::stdout().lock(), "{text}") {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
-                Err(e) => Err(Error::io("write", "stdout", e)),
-                Ok(()) => Ok(Exit::Ok),
-            }
+        let print = |text: String| match writeln!(std::io::stdout().lock(), "{text}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
+            Err(e) => Err(Error::io("write", "stdout", e)),
+            Ok(()) => Ok(Exit::Ok),
         };
         if common.help {
             return print(format!("{HELP}\n{COMMON_HELP}"));

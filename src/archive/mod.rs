@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -396,7 +397,12 @@ struct SourceRoot {
 
 impl SourceRoot {
     fn open(source_dir: &Path) -> Result<SourceRoot, Error> {
-        let dir = File::open(source_dir)
+        // O_DIRECTORY: a FIFO or device standing there is refused at once
+        // instead of blocking the open.
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(source_dir)
             .map_err(|e| Error::io("open source directory", source_dir, e))?;
         let is_dir = dir
             .metadata()

@@ -558,6 +558,9 @@ fn process_message_help_to_a_full_stdout_is_not_a_panic() {
             .arg("exec \"$0\" \"$1\" >/dev/full")
             .arg(PROCESS_MESSAGE)
             .arg(flag);
-        run.run().exit(75).one_line_error().stderr_has("cannot write");
+        run.run()
+            .exit(75)
+            .one_line_error()
+            .stderr_has("cannot write");
     }
 }

@@ -113,3 +113,32 @@ fn the_result_line_escapes_bidi_in_names() {
     let result: Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(result["files"][0]["name"], name);
 }
+
+/// A FIFO where `source_dir` or `archive_dir` should be used to block the
+/// open until the handler timeout; it is refused at once like a plain file.
+#[test]
+fn a_fifo_as_source_or_archive_dir_does_not_hang() {
+    let ws = setup();
+    let fifo = ws.dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    ws.write("request.json", &request("p1", &["a.txt"]));
+    for var in ["ARCHIVE_DIR", "ARCHIVE_SOURCE_DIR"] {
+        let mut run = ws
+            .cmd("sh")
+            .env("SQS_ARCHIVE_PROFILE", "t")
+            .env(var, &fifo.display().to_string());
+        run.command
+            .arg("-c")
+            .arg("exec \"$0\" --aipid p1 <request.json")
+            .arg(PROCESS_MESSAGE);
+        let child = run.spawn();
+        let out = wait_bounded(child, std::time::Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(75), "{var}: {out:?}");
+    }
+}
