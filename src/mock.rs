@@ -26,7 +26,8 @@
 //! (`InvalidParameterValue`, a permanent refusal); `VisibilityTimeout` and
 //! `RedrivePolicy` are reported by `queue_attributes`, not acted on.
 //!
-//! A message file that cannot be parsed is moved into `corrupt/` of its
+//! A message file that cannot be parsed, or is not a regular file, is moved
+//! into `corrupt/` of its
 //! queue with one error line, and the queue carries on without it.
 
 use std::collections::{BTreeMap, BTreeSet};
