@@ -27,8 +27,8 @@
 //! `RedrivePolicy` are reported by `queue_attributes`, not acted on.
 //!
 //! A message file that cannot be parsed, or is not a regular file, is moved
-//! into `corrupt/` of its
-//! queue with one error line, and the queue carries on without it.
+//! into `corrupt/` of its queue with one error line, and the queue carries
+//! on without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
