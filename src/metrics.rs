@@ -284,6 +284,27 @@ pub fn parse(text: &str) -> Carried {
     carried
 }
 
+/// The previous file's text is read up to this size (it is a few KiB).
+const PREVIOUS_MAX: u64 = 1 << 20;
+
+/// The previous file's text. Opened non-blocking and only as a regular
+/// file: a FIFO or a link to `/dev/zero` left at the path must not hang or
+/// exhaust the run before it starts.
+fn read_previous(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(PREVIOUS_MAX).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Writes `text` to `path` atomically: a temporary file beside it, then a rename.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path
@@ -345,7 +366,7 @@ impl Recorder {
     /// Starts a run; reads the previous file, if any, to carry its counters.
     pub fn new(path: Option<PathBuf>, interval: Duration, started: SystemTime) -> Recorder {
         let carried = match &path {
-            Some(p) => match std::fs::read_to_string(p) {
+            Some(p) => match read_previous(p) {
                 Ok(text) => parse(&text),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Carried::default(),
                 Err(e) => {
@@ -455,6 +476,25 @@ mod tests {
                 },
             }],
         }
+    }
+
+    #[test]
+    fn a_fifo_or_device_at_the_metrics_path_is_not_read() {
+        let dir = std::env::temp_dir().join(format!("metrics-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("m.prom");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Used to block here for ever, waiting for a writer.
+        let e = read_previous(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_previous(Path::new("/dev/zero")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
