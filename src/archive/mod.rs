@@ -330,7 +330,8 @@ pub fn validate_relative_name(name: &str) -> Result<(), Error> {
             _ => {}
         }
     }
-    if name == MANIFEST_NAME {
+    // Nor below it: a directory of that name would leave no room for the manifest.
+    if name.split('/').next() == Some(MANIFEST_NAME) {
         return invalid("the name is reserved for the manifest".into());
     }
     Ok(())

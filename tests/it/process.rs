@@ -142,3 +142,17 @@ fn a_fifo_as_source_or_archive_dir_does_not_hang() {
         assert_eq!(out.status.code(), Some(75), "{var}: {out:?}");
     }
 }
+
+/// A name below `manifest-sha256.txt/` used to create a directory there: that
+/// request failed at the manifest, and so did every later one for the aipid.
+#[test]
+fn a_name_below_the_manifest_is_refused_before_anything_is_written() {
+    let ws = setup();
+    ws.write("source/manifest-sha256.txt/x", "x\n");
+    process(&ws, "p1", request("p1", &["manifest-sha256.txt/x", "a.txt"]))
+        .exit(65)
+        .one_line_error()
+        .stderr_has("reserved for the manifest");
+    assert!(!ws.dir.join("archive/p1/manifest-sha256.txt").exists());
+    process(&ws, "p1", request("p1", &["a.txt"])).ok();
+}
