@@ -304,9 +304,9 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             // The request is on the queue now: a failure to print its id must
             // not read as a failure to send (a retry would send it twice).
             if let Err(e) = write_line(&mut out, format_args!("{}\n", sent.message_id)) {
-                eprintln!(
+                crate::stdio::stderr_line(format_args!(
                     "sqs_archive: warning: the request was sent as message {id}, but its id could not be printed: {e}"
-                );
+                ));
             }
         }
         Action::Receive { max, wait, delete } => {
@@ -360,10 +360,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 {
                     if let Err(e) = outcome {
                         failed += 1;
-                        eprintln!(
+                        crate::stdio::stderr_line(format_args!(
                             "sqs_archive: warning: message {} printed but not deleted: {e}",
                             crate::text::escape(&m.message_id)
-                        );
+                        ));
                     }
                 }
                 if let Some(e) = write_error {

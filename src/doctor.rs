@@ -107,7 +107,9 @@ fn verdict(failed: usize) -> Exit {
         return Exit::Ok;
     }
     let s = if failed == 1 { "" } else { "s" };
-    eprintln!("sqs_archive: error: doctor: {failed} check{s} failed");
+    crate::stdio::stderr_line(format_args!(
+        "sqs_archive: error: doctor: {failed} check{s} failed"
+    ));
     Exit::Failure
 }
 

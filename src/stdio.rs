@@ -30,6 +30,15 @@ pub fn closed_stdout_error() -> std::io::Error {
     std::io::Error::other("standard output is closed (>&-)")
 }
 
+/// Writes one line to stderr and ignores a failure: with stderr full or
+/// gone there is nowhere left to report it, and `eprintln!` would panic
+/// (and the panic hook, printing again, abort with SIGABRT) instead of
+/// ending with the documented exit code.
+pub fn stderr_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
 /// True when descriptor `fd` is `/dev/null` opened read-write.
 fn filled_by_runtime(fd: u32) -> bool {
     let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {

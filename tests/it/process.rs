@@ -149,10 +149,14 @@ fn a_fifo_as_source_or_archive_dir_does_not_hang() {
 fn a_name_below_the_manifest_is_refused_before_anything_is_written() {
     let ws = setup();
     ws.write("source/manifest-sha256.txt/x", "x\n");
-    process(&ws, "p1", request("p1", &["manifest-sha256.txt/x", "a.txt"]))
-        .exit(65)
-        .one_line_error()
-        .stderr_has("reserved for the manifest");
+    process(
+        &ws,
+        "p1",
+        request("p1", &["manifest-sha256.txt/x", "a.txt"]),
+    )
+    .exit(65)
+    .one_line_error()
+    .stderr_has("reserved for the manifest");
     assert!(!ws.dir.join("archive/p1/manifest-sha256.txt").exists());
     process(&ws, "p1", request("p1", &["a.txt"])).ok();
 }
