@@ -4,7 +4,6 @@
 //! the process; [`run`] carries it out and returns the exit code.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::time::SystemTime;
 
 use lexopt::ValueExt;
@@ -18,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::message::{ARCHIVE_ACTION, Priority, RequestMessage, outgoing};
 use crate::schema::MessageSchema;
+use crate::stdio::{write_line, write_out};
 
 const HELP: &str = "\
 sqs_archive: send archive requests to the request queue and read results from the completion queue.
@@ -304,9 +304,9 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             // The request is on the queue now: a failure to print its id must
             // not read as a failure to send (a retry would send it twice).
             if let Err(e) = write_line(&mut out, format_args!("{}\n", sent.message_id)) {
-                eprintln!(
+                crate::stdio::stderr_line(format_args!(
                     "sqs_archive: warning: the request was sent as message {id}, but its id could not be printed: {e}"
-                );
+                ));
             }
         }
         Action::Receive { max, wait, delete } => {
@@ -360,10 +360,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 {
                     if let Err(e) = outcome {
                         failed += 1;
-                        eprintln!(
+                        crate::stdio::stderr_line(format_args!(
                             "sqs_archive: warning: message {} printed but not deleted: {e}",
                             crate::text::escape(&m.message_id)
-                        );
+                        ));
                     }
                 }
                 if let Some(e) = write_error {
@@ -429,35 +429,6 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
     }
     Ok(Exit::Ok)
 }
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a
-/// message. A stdout closed before the start (`>&-`) is an error: the
-/// write would otherwise vanish without one (see [`crate::stdio`]).
-fn write_out(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
-    if crate::stdio::stdout_closed() {
-        return Err(Error::io(
-            "write",
-            "stdout",
-            crate::stdio::closed_stdout_error(),
-        ));
-    }
-    match out.write_fmt(args) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
-        Err(e) => Err(Error::io("write", "stdout", e)),
-        Ok(()) => Ok(()),
-    }
-}
-
-/// [`write_out`], then flushed: when it returns `Ok` the line has left the process.
-fn write_line(out: &mut impl Write, args: std::fmt::Arguments) -> Result<()> {
-    write_out(out, args)?;
-    match out.flush() {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::BrokenPipe),
-        Err(e) => Err(Error::io("write", "stdout", e)),
-        Ok(()) => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

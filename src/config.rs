@@ -781,8 +781,9 @@ impl Layers<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => {
-                Err(Origin(format!("{} key {:?}", self.origin, id.name())).wrong_type(id, Some(v)))
+            // The value is never shown: these keys hold credentials.
+            Some(_) => {
+                Err(Origin(format!("{} key {:?}", self.origin, id.name())).wrong_type(id, None))
             }
         }
     }
@@ -887,6 +888,19 @@ mod tests {
             !format!("{s:?}").contains("wJalrXUtnFEMI"),
             "Debug hides the secret"
         );
+    }
+
+    #[test]
+    fn a_mistyped_credential_key_never_shows_its_value() {
+        for file in [
+            r#"{"aws_secret_access_key": ["wJalrXUtnFEMI/K7MDENG"]}"#,
+            r#"{"aws_session_token": {"v": "wJalrXUtnFEMI/K7MDENG"}}"#,
+            r#"{"aws_access_key_id": 12345678}"#,
+        ] {
+            let e = resolve(&[], &[], Some(file)).unwrap_err().to_string();
+            assert!(e.contains("must be a string"), "{e}");
+            assert!(!e.contains("wJalr") && !e.contains("12345678"), "{e}");
+        }
     }
 
     #[test]

@@ -107,7 +107,9 @@ fn verdict(failed: usize) -> Exit {
         return Exit::Ok;
     }
     let s = if failed == 1 { "" } else { "s" };
-    eprintln!("sqs_archive: error: doctor: {failed} check{s} failed");
+    crate::stdio::stderr_line(format_args!(
+        "sqs_archive: error: doctor: {failed} check{s} failed"
+    ));
     Exit::Failure
 }
 
@@ -129,9 +131,13 @@ fn checks(s: &Settings) -> Vec<Check> {
     checks.push(readable_dir("source_dir", &s.source_dir));
     checks.push(archive_dir(&s.archive_dir));
     checks.push(handler(s));
-    checks.push(writable_file("lock_file", Some(&s.lock_file)));
-    checks.push(writable_file("metrics_file", s.metrics_file.as_deref()));
-    checks.push(writable_file("log_file", s.log_file.as_deref()));
+    checks.push(writable_file("lock_file", Some(&s.lock_file), true));
+    checks.push(writable_file(
+        "metrics_file",
+        s.metrics_file.as_deref(),
+        false,
+    ));
+    checks.push(writable_file("log_file", s.log_file.as_deref(), false));
     checks
 }
 
@@ -152,15 +158,16 @@ fn queue_checks(s: &Settings) -> Vec<Check> {
                 continue;
             }
         };
+        let shown = crate::text::url(url);
         let attributes = match client.queue_attributes(url) {
             Ok(a) => a,
             Err(e) => {
-                checks.push(Check::fail(format!("{name} queue {url}: {e}")));
+                checks.push(Check::fail(format!("{name} queue {shown}: {e}")));
                 continue;
             }
         };
         checks.push(Check::ok(format!(
-            "{name} queue {url} answers GetQueueAttributes ({} visible, {} in flight, {} delayed)",
+            "{name} queue {shown} answers GetQueueAttributes ({} visible, {} in flight, {} delayed)",
             attributes.stats.visible, attributes.stats.in_flight, attributes.stats.delayed
         )));
         // The mock queue has no visibility default, redrive policy or size limit to compare.
@@ -352,11 +359,22 @@ fn handler(s: &Settings) -> Check {
     }
 }
 
-/// A file the poller creates or appends to: its directory must let it.
-fn writable_file(key: &str, path: Option<&Path>) -> Check {
+/// A file the poller creates or appends to: its directory must let it, and
+/// nothing that cannot be one may stand at its name (`regular_only`: the lock
+/// refuses a symlink or FIFO, see [`crate::fsutil::try_lock`]).
+fn writable_file(key: &str, path: Option<&Path>, regular_only: bool) -> Check {
     let Some(path) = path else {
         return Check::ok(format!("{key} not set"));
     };
+    if path.is_dir() {
+        return Check::fail(format!("{key} {} is a directory", path.display()));
+    }
+    if regular_only && std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Check::fail(format!(
+            "{key} {} is not a regular file (a symlink, FIFO or device)",
+            path.display()
+        ));
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -390,6 +408,34 @@ mod tests {
             visibility_timeout: visibility,
             redrive_policy: None,
         }
+    }
+
+    #[test]
+    fn a_file_check_fails_on_what_cannot_be_that_file() {
+        let dir = std::env::temp_dir().join(format!("doctor-files-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", dir.join("link")).unwrap();
+        assert_eq!(
+            writable_file("metrics_file", Some(&dir.join("m.prom")), false).status,
+            Status::Ok
+        );
+        assert_eq!(
+            writable_file("metrics_file", Some(&dir.join("sub")), false).status,
+            Status::Fail
+        );
+        assert_eq!(
+            writable_file("lock_file", Some(&dir.join("sub")), true).status,
+            Status::Fail
+        );
+        assert_eq!(
+            writable_file("lock_file", Some(&dir.join("link")), true).status,
+            Status::Fail
+        );
+        assert_eq!(
+            writable_file("log_file", Some(&dir.join("link")), false).status,
+            Status::Ok
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

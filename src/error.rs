@@ -334,7 +334,9 @@ pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
     let name = program.to_string();
     std::panic::set_hook(Box::new(move |info| {
         let line = crate::text::excerpt(&info.to_string(), 500);
-        eprintln!("{name}: internal error (a bug; please report it): {line}");
+        crate::stdio::stderr_line(format_args!(
+            "{name}: internal error (a bug; please report it): {line}"
+        ));
         std::process::exit(i32::from(Exit::Software.as_u8()));
     }));
     match body() {
@@ -345,7 +347,7 @@ pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
                 "{program} failed: {}",
                 crate::text::escape(&format!("{e:?}"))
             );
-            eprintln!("{program}: error: {e}");
+            crate::stdio::stderr_line(format_args!("{program}: error: {e}"));
             e.exit()
         }
     }

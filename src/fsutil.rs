@@ -81,9 +81,27 @@ pub fn open_append_private(path: &Path) -> std::io::Result<File> {
 /// Takes an exclusive, non-blocking lock on `path` (created 0600). `None`
 /// when another process holds it. The lock ends with the returned file, or
 /// with the process, however it ends: no stale PID files.
+///
+/// The lock file must be a regular file: a symlink is not followed (nothing
+/// is created where a planted link points) and a FIFO does not block the
+/// open (a cron run that never ends).
 pub fn try_lock(path: &Path) -> crate::error::Result<Option<File>> {
-    let file = open_append_private(path)
-        .map_err(|e| crate::error::Error::io("open lock file", path, e))?;
+    let open_error = |e| crate::error::Error::io("open lock file", path, e);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(open_error)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .map_err(open_error)?;
+    if !file.metadata().map_err(open_error)?.is_file() {
+        return Err(open_error(std::io::Error::other(
+            "it is not a regular file",
+        )));
+    }
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),

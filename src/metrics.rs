@@ -100,7 +100,8 @@ impl Counts {
     fn add(&self, other: &Counts) -> Counts {
         let mut sum = *self;
         for (s, o) in sum.0.iter_mut().zip(other.0) {
-            *s += o;
+            // A hand-edited or corrupt file may carry anything up to u64::MAX.
+            *s = s.saturating_add(o);
         }
         sum
     }
@@ -127,10 +128,10 @@ impl Histogram {
     fn add(&self, other: &Histogram) -> Histogram {
         let mut h = self.clone();
         for (b, o) in h.buckets.iter_mut().zip(other.buckets) {
-            *b += o;
+            *b = b.saturating_add(o);
         }
         h.sum += other.sum;
-        h.count += other.count;
+        h.count = h.count.saturating_add(other.count);
         h
     }
 }
@@ -199,7 +200,7 @@ pub fn render(s: &Snapshot) -> String {
     header(&mut out, HANDLER);
     let mut cumulative = 0;
     for (bound, n) in BUCKETS.iter().zip(s.handler.buckets) {
-        cumulative += n;
+        cumulative = u64::saturating_add(cumulative, n);
         let _ = writeln!(out, "{HANDLER}_bucket{{le=\"{bound}\"}} {cumulative}");
     }
     let _ = writeln!(
@@ -283,6 +284,27 @@ pub fn parse(text: &str) -> Carried {
     carried
 }
 
+/// The previous file's text is read up to this size (it is a few KiB).
+const PREVIOUS_MAX: u64 = 1 << 20;
+
+/// The previous file's text. Opened non-blocking and only as a regular
+/// file: a FIFO or a link to `/dev/zero` left at the path must not hang or
+/// exhaust the run before it starts.
+fn read_previous(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(PREVIOUS_MAX).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Writes `text` to `path` atomically. The collector reads only `*.prom`,
 /// so the temporary dot-name is never picked up half-written; the file holds
 /// no secret and is made readable by the collector's user (0644) whatever
@@ -317,7 +339,7 @@ impl Recorder {
     /// Starts a run; reads the previous file, if any, to carry its counters.
     pub fn new(path: Option<PathBuf>, interval: Duration, started: SystemTime) -> Recorder {
         let carried = match &path {
-            Some(p) => match std::fs::read_to_string(p) {
+            Some(p) => match read_previous(p) {
                 Ok(text) => parse(&text),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Carried::default(),
                 Err(e) => {
@@ -433,6 +455,45 @@ mod tests {
                 },
             }],
         }
+    }
+
+    #[test]
+    fn a_fifo_or_device_at_the_metrics_path_is_not_read() {
+        let dir = std::env::temp_dir().join(format!("metrics-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("m.prom");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Used to block here for ever, waiting for a writer.
+        let e = read_previous(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_previous(Path::new("/dev/zero")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn huge_carried_counters_saturate_instead_of_overflowing() {
+        let carried = parse(
+            "sqs_archive_messages_total{outcome=\"succeeded\"} 1e30\n\
+             sqs_archive_handler_seconds_count 1e30\n\
+             sqs_archive_handler_seconds_bucket{le=\"0.1\"} 1e30\n",
+        );
+        let counts = carried.counts.add(&Counts([1, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(counts.0[0], u64::MAX);
+        let mut more = Histogram::default();
+        more.observe(0.05);
+        let handler = carried.handler.add(&more);
+        assert_eq!((handler.count, handler.buckets[0]), (u64::MAX, u64::MAX));
+        // Rendered (buckets are summed into cumulative counts) without overflow.
+        let mut snap = snapshot();
+        snap.counts = counts;
+        snap.handler = handler;
+        assert!(render(&snap).contains(&format!("{HANDLER}_bucket{{le=\"+Inf\"}} {}", u64::MAX)));
     }
 
     #[test]

@@ -26,8 +26,9 @@
 //! (`InvalidParameterValue`, a permanent refusal); `VisibilityTimeout` and
 //! `RedrivePolicy` are reported by `queue_attributes`, not acted on.
 //!
-//! A message file that cannot be parsed is moved into `corrupt/` of its
-//! queue with one error line, and the queue carries on without it.
+//! A message file that cannot be parsed, or is not a regular file, is moved
+//! into `corrupt/` of its queue with one error line, and the queue carries
+//! on without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -101,7 +102,7 @@ impl MockArchiveClient {
             && !name.starts_with('.');
         if !valid {
             return Err(Error::config(
-                url,
+                crate::text::url(url),
                 "a mock queue URL must end in a queue name of letters, digits, '-', '_' or '.' (e.g. mock://archive-requests)",
             ));
         }
@@ -158,8 +159,14 @@ impl Queue {
     /// file that does not parse is moved aside (see [`Queue::quarantine`])
     /// and reads as gone.
     fn read(&self, path: &Path) -> Result<Option<Stored>> {
-        match fs::read(path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
+        match read_regular(path) {
+            Ok(None) => {
+                // A directory, FIFO or device: set aside like a corrupt file
+                // (a FIFO would otherwise block every receive).
+                self.quarantine(path, "not a regular file")?;
+                Ok(None)
+            }
+            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
                 Ok(m) => Ok(Some(m)),
                 Err(e) => {
                     self.quarantine(path, &e.to_string())?;
@@ -590,6 +597,23 @@ impl MockArchiveClient {
     }
 }
 
+/// A file's bytes, or `None` when it is not a regular file. Opened
+/// non-blocking, so a FIFO is found out instead of waited on.
+fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -810,6 +834,28 @@ mod tests {
         fs::write(root.join("q/messages/0-bad.json"), [0xff, 0xfe]).unwrap();
         assert_eq!(recv(&c, q, 10, 30).len(), 1);
         assert!(root.join("q/corrupt/0-bad.json").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_directory_or_fifo_among_the_messages_is_moved_aside_without_blocking() {
+        let root = temp_root("corrupt-kind");
+        let c = MockArchiveClient::new(&root, 1 << 20);
+        let q = "mock://q";
+        c.send_message(q, &OutgoingMessage::new("one")).unwrap();
+        fs::create_dir(root.join("q/messages/0-dir.json")).unwrap();
+        let fifo = root.join("q/messages/1-fifo.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(c.queue_stats(q).unwrap().visible, 1);
+        assert_eq!(recv(&c, q, 10, 30).len(), 1);
+        assert!(root.join("q/corrupt/0-dir.json").is_dir());
+        assert!(root.join("q/corrupt/1-fifo.json").exists());
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -57,11 +57,12 @@ pub fn main() -> Exit {
             }
         }
         if common.help {
-            println!("{HELP}\n{COMMON_HELP}");
+            crate::stdio::print_line(format_args!("{HELP}\n{COMMON_HELP}\n"))?;
             return Ok(Exit::Ok);
         }
         if common.version {
-            println!("process_message {}", env!("CARGO_PKG_VERSION"));
+            let version = env!("CARGO_PKG_VERSION");
+            crate::stdio::print_line(format_args!("process_message {version}\n"))?;
             return Ok(Exit::Ok);
         }
         let aipid = aipid.ok_or_else(|| Error::Usage("--aipid ID is required".into()))?;
@@ -87,10 +88,11 @@ pub fn main() -> Exit {
         let schema = MessageSchema::load(settings.schema_file.as_deref())?;
         crate::fsutil::raise_open_file_limit();
         let result = process(&text, &aipid, &schema, &settings).map_err(retry_on_io)?;
-        let mut line = result.to_string();
+        // Names are foreign text: bidi marks and C1 controls go out as \uXXXX.
+        let mut line = crate::text::json_line(&result);
         if line.len() >= MAX_HANDLER_OUTPUT {
             // The manifest holds every file's hash; the summary still fits.
-            line = without_file_entries(result).to_string();
+            line = crate::text::json_line(&without_file_entries(result));
         }
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}").map_err(|e| Error::io("write", "stdout", e))?;

@@ -30,6 +30,59 @@ pub fn closed_stdout_error() -> std::io::Error {
     std::io::Error::other("standard output is closed (>&-)")
 }
 
+/// Writes one line to stderr and ignores a failure: with stderr full or
+/// gone there is nowhere left to report it, and `eprintln!` would panic
+/// (and the panic hook, printing again, abort with SIGABRT) instead of
+/// ending with the documented exit code.
+pub fn stderr_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a
+/// message. A stdout closed before the start (`>&-`) is an error: the
+/// write would otherwise vanish without one (see [`crate::stdio`]).
+pub fn write_out(
+    out: &mut impl std::io::Write,
+    args: std::fmt::Arguments,
+) -> crate::error::Result<()> {
+    if stdout_closed() {
+        return Err(crate::error::Error::io(
+            "write",
+            "stdout",
+            closed_stdout_error(),
+        ));
+    }
+    match out.write_fmt(args) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(crate::error::Error::BrokenPipe)
+        }
+        Err(e) => Err(crate::error::Error::io("write", "stdout", e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// [`write_out`], then flushed: when it returns `Ok` the line has left the process.
+pub fn write_line(
+    out: &mut impl std::io::Write,
+    args: std::fmt::Arguments,
+) -> crate::error::Result<()> {
+    write_out(out, args)?;
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(crate::error::Error::BrokenPipe)
+        }
+        Err(e) => Err(crate::error::Error::io("write", "stdout", e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// One line (help, a version) to stdout: a full or closed stdout is an
+/// error with its exit code, a closed pipe ends quietly, never a panic.
+pub fn print_line(args: std::fmt::Arguments) -> crate::error::Result<()> {
+    write_line(&mut std::io::stdout().lock(), args)
+}
+
 /// True when descriptor `fd` is `/dev/null` opened read-write.
 fn filled_by_runtime(fd: u32) -> bool {
     let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {

@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -329,7 +330,8 @@ pub fn validate_relative_name(name: &str) -> Result<(), Error> {
             _ => {}
         }
     }
-    if name == MANIFEST_NAME {
+    // Nor below it: a directory of that name would leave no room for the manifest.
+    if name.split('/').next() == Some(MANIFEST_NAME) {
         return invalid("the name is reserved for the manifest".into());
     }
     Ok(())
@@ -396,7 +398,12 @@ struct SourceRoot {
 
 impl SourceRoot {
     fn open(source_dir: &Path) -> Result<SourceRoot, Error> {
-        let dir = File::open(source_dir)
+        // O_DIRECTORY: a FIFO or device standing there is refused at once
+        // instead of blocking the open.
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECTORY.bits() as i32)
+            .open(source_dir)
             .map_err(|e| Error::io("open source directory", source_dir, e))?;
         let is_dir = dir
             .metadata()

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io;
 use std::num::NonZeroU64;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -79,7 +80,12 @@ pub struct ArchiveTree {
 impl ArchiveTree {
     /// Opens `archive_dir` (which must exist) and creates or opens `<aipid>` in it.
     pub fn open(archive_dir: &Path, aipid: &str) -> Result<ArchiveTree, Error> {
-        let dir = File::open(archive_dir)
+        // O_DIRECTORY: a FIFO or device standing there is refused at once
+        // instead of blocking the open.
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECTORY.bits() as i32)
+            .open(archive_dir)
             .map_err(|e| Error::io("open archive directory", archive_dir, e))?;
         let is_dir = dir
             .metadata()

@@ -22,8 +22,12 @@ pub(super) fn from_container(env: &Env, ecs_endpoint: &str) -> Result<Lookup> {
                 .into(),
         ));
     };
-    let failed =
-        |why: String| Error::Credentials(format!("container credentials from {url}: {why}"));
+    let failed = |why: String| {
+        Error::Credentials(format!(
+            "container credentials from {}: {why}",
+            crate::text::url(&url)
+        ))
+    };
     let authorization = container_authorization(env)?;
     let mut headers = Vec::new();
     if let Some(token) = &authorization {
@@ -52,6 +56,7 @@ fn container_url(env: &Env, ecs_endpoint: &str) -> Result<Option<String>> {
         return Ok(None);
     };
     check_full_uri(full).map_err(|why| {
+        let full = crate::text::url(full);
         Error::Credentials(format!(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI {full}: {why}; allowed are https URLs, and http \
              to a loopback address, 169.254.170.2 (ECS) or 169.254.170.23 / fd00:ec2::23 (EKS)"

@@ -7,10 +7,12 @@
 //! a shell, in its own process group, with a timeout. Its stdout must be
 //! `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
 //! "Expiration"?}`. A failure reports the program's exit status and the tail
-//! of its stderr, escaped; stdout is never quoted, since it holds the keys.
+//! of its stderr, escaped, with any long word of stdout masked; stdout is
+//! never quoted, since it holds the keys.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use super::Credentials;
@@ -151,50 +153,55 @@ fn run_bounded(
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
     let pgid = child.id() as i32;
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    std::thread::scope(|scope| {
-        let out_reader = scope.spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = (&mut stdout).take(MAX_STDOUT + 1).read_to_end(&mut bytes);
-            // Drain the rest so the program is not stopped by a full pipe.
-            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-            bytes
-        });
-        let err_reader = scope.spawn(move || {
-            // Only the end is reported: keep a bounded tail however much it writes.
-            let mut tail = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                tail.extend_from_slice(&chunk[..n]);
-                if tail.len() > STDERR_TAIL_BYTES {
-                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
-                }
-            }
-            tail
-        });
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= deadline => break None,
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(_) => break None,
-            }
-        };
-        // Whatever it left running would hold the pipes open.
-        if let Some(group) = rustix::process::Pid::from_raw(pgid) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    // Readers on their own (not scoped) threads: a daemon the program left
+    // behind, in a session of its own, may hold the pipes open for ever;
+    // the answer is taken when the program itself has ended.
+    let (chunks, received) = std::sync::mpsc::channel::<Chunk>();
+    spawn_reader(
+        child.stdout.take().expect("piped stdout"),
+        true,
+        chunks.clone(),
+    );
+    spawn_reader(child.stderr.take().expect("piped stderr"), false, chunks);
+    let mut got = Collected::default();
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        // Checked after every chunk too: a program that writes without end
+        // still meets its deadline.
+        match received.recv_timeout(Duration::from_millis(10)) {
+            Ok(chunk) => got.take(chunk),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Both pipes closed while it runs on.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(10)),
         }
-        if status.is_none() {
-            let _ = child.wait();
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => break None,
+            Ok(None) => {}
+            Err(_) => break None,
         }
-        let out = out_reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
-        let tail = tail(&String::from_utf8_lossy(&err), STDERR_TAIL_CHARS);
+    };
+    // Whatever it left running in its group would hold the pipes open.
+    if let Some(group) = rustix::process::Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+    if status.is_none() {
+        let _ = child.wait();
+    }
+    // What it wrote before it ended is in the pipes: read to their end, or
+    // for a moment when something outside the group still holds them.
+    let grace = Instant::now() + PIPE_GRACE;
+    while got.open_pipes > 0 {
+        let left = grace.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(chunk) => got.take(chunk),
+            Err(_) => break,
+        }
+    }
+    let Collected { out, err, .. } = got;
+    {
+        let err = redact_words_of(&String::from_utf8_lossy(&err), &out);
+        let tail = tail(&err, STDERR_TAIL_CHARS);
         let said = if tail.is_empty() {
             String::new()
         } else {
@@ -213,7 +220,93 @@ fn run_bounded(
                 String::from_utf8(out).map_err(|_| "printed output that is not UTF-8".to_string())
             }
         }
-    })
+    }
+}
+
+/// How long the pipes are read after the program ended, when something it
+/// left running still holds them.
+const PIPE_GRACE: Duration = Duration::from_millis(500);
+
+/// What the readers of a credential program's pipes sent: `(is_stdout, chunk)`,
+/// `None` at the end of a pipe.
+type Chunk = (bool, Option<Vec<u8>>);
+
+/// A credential program's output as far as it is kept.
+struct Collected {
+    out: Vec<u8>,
+    err: Vec<u8>,
+    open_pipes: usize,
+}
+
+impl Default for Collected {
+    fn default() -> Collected {
+        Collected {
+            out: Vec::new(),
+            err: Vec::new(),
+            open_pipes: 2,
+        }
+    }
+}
+
+impl Collected {
+    /// Only the start of stdout matters (more is refused) and only the end
+    /// of stderr is reported: both are kept bounded however much comes.
+    fn take(&mut self, (is_stdout, chunk): Chunk) {
+        match chunk {
+            None => self.open_pipes -= 1,
+            Some(bytes) if is_stdout => {
+                let room = (MAX_STDOUT as usize + 1).saturating_sub(self.out.len());
+                self.out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+            Some(bytes) => {
+                self.err.extend_from_slice(&bytes);
+                if self.err.len() > STDERR_TAIL_BYTES {
+                    self.err.drain(..self.err.len() - STDERR_TAIL_BYTES);
+                }
+            }
+        }
+    }
+}
+
+/// Reads `pipe` to its end on a thread of its own, sending each chunk.
+fn spawn_reader(mut pipe: impl Read + Send + 'static, is_stdout: bool, chunks: Sender<Chunk>) {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                // Nobody listens any more: the answer was taken without us.
+                Ok(n) => {
+                    if chunks
+                        .send((is_stdout, Some(buffer[..n].to_vec())))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = chunks.send((is_stdout, None));
+    });
+}
+
+/// Words of stdout this long (key material: a secret key is 40 characters)
+/// are masked wherever stderr repeats them.
+const REDACT_MIN_CHARS: usize = 16;
+
+/// `stderr` with every long word that also appears in `stdout` replaced by
+/// `***`: a program that echoes the keys it prints must not have them
+/// quoted in an error.
+fn redact_words_of(stderr: &str, stdout: &[u8]) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || "+/=_-".contains(c);
+    let stdout = String::from_utf8_lossy(stdout);
+    let mut shown = stderr.to_string();
+    for word in stdout.split(|c: char| !is_word(c)) {
+        if word.len() >= REDACT_MIN_CHARS && shown.contains(word) {
+            shown = shown.replace(word, "***");
+        }
+    }
+    shown
 }
 
 /// Reads the JSON a credential process prints. Errors never quote it.
@@ -340,6 +433,30 @@ mod tests {
         path.display().to_string()
     }
 
+    /// A helper that leaves a daemon in its own session holding its stdout
+    /// and stderr: the answer is taken when the helper exits, not when the
+    /// daemon lets go of the pipes.
+    #[test]
+    fn a_daemon_left_holding_the_pipes_does_not_hold_up_the_answer() {
+        let dir = TempDir::new("process-daemon");
+        let helper = script(
+            &dir,
+            "daemonizing",
+            &format!(
+                r#"setsid sleep 20 &
+printf '{{"Version":1,"AccessKeyId":"AKIADAEMON","SecretAccessKey":"{SECRET}"}}'"#
+            ),
+        );
+        let started = Instant::now();
+        let c = run(&helper, "profile p", Duration::from_secs(10)).unwrap();
+        assert_eq!(c.access_key_id, "AKIADAEMON");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "waited {:?} for the daemon",
+            started.elapsed()
+        );
+    }
+
     #[test]
     fn runs_without_a_shell_and_reports_failures_escaped() {
         let dir = TempDir::new("process-run");
@@ -374,6 +491,20 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
+
+        // Keys printed on stdout and echoed on stderr are not quoted.
+        let echoing = script(
+            &dir,
+            "echoing",
+            &format!(
+                r#"printf '{{"Version":1,"AccessKeyId":"AKIA","SecretAccessKey":"{SECRET}"}}'; echo "debug: {SECRET}" >&2; exit 2"#
+            ),
+        );
+        let e = run(&echoing, "profile p", DEFAULT_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stderr: debug: ***"), "{e}");
+        assert!(!e.contains(SECRET), "{e}");
 
         let chatty = script(
             &dir,

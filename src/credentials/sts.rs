@@ -170,7 +170,10 @@ impl Sts {
         })?;
         let response = http
             .post(url, headers, body.as_bytes(), None)
-            .map_err(|e| Error::Credentials(format!("{what}: calling {url} failed: {e}")))?;
+            .map_err(|e| {
+                let url = crate::text::url(url);
+                Error::Credentials(format!("{what}: calling {url} failed: {e}"))
+            })?;
         Ok((
             response.status,
             String::from_utf8_lossy(&response.body).into_owned(),

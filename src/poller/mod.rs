@@ -169,11 +169,13 @@ pub fn main() -> Exit {
     crate::error::run_main("poll_messages", || {
         let (common, options) = parse_args(std::env::args_os().skip(1))?;
         if common.help {
-            println!("{HELP}\n{COMMON_HELP}\n\n{}", crate::config::keys_help());
+            let keys = crate::config::keys_help();
+            crate::stdio::print_line(format_args!("{HELP}\n{COMMON_HELP}\n\n{keys}\n"))?;
             return Ok(Exit::Ok);
         }
         if common.version {
-            println!("poll_messages {}", env!("CARGO_PKG_VERSION"));
+            let version = env!("CARGO_PKG_VERSION");
+            crate::stdio::print_line(format_args!("poll_messages {version}\n"))?;
             return Ok(Exit::Ok);
         }
         let settings = Settings::load(&common.source, Env::from_process())?;

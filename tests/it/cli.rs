@@ -545,3 +545,51 @@ fn a_fifo_receive_retried_after_a_lost_answer_keeps_its_attempt_id() {
     assert!(ids[0].is_string(), "{bodies:?}");
     assert_eq!(ids[0], ids[1], "the retry repeats the attempt id");
 }
+
+/// `--help` and `--version` into a full stdout: one error line and 75 (as
+/// `sqs_archive` does), not a panic reported as an internal error (70).
+#[test]
+fn help_to_a_full_stdout_is_not_a_panic() {
+    let ws = Workspace::new("help-full");
+    for program in [PROCESS_MESSAGE, POLL_MESSAGES, SQS_ARCHIVE] {
+        for flag in ["--help", "--version"] {
+            let mut run = ws.cmd("sh");
+            run.command
+                .arg("-c")
+                .arg("exec \"$0\" \"$1\" >/dev/full")
+                .arg(program)
+                .arg(flag);
+            run.run()
+                .exit(75)
+                .one_line_error()
+                .stderr_has("cannot write");
+        }
+    }
+}
+
+/// A full disk under the log a cron job appends stderr to: the exit code is
+/// still the documented one, not SIGABRT (134) from a panic while printing.
+#[test]
+fn a_full_stderr_keeps_the_documented_exit_codes() {
+    let ws = Workspace::new("stderr-full");
+    ws.mock_profile("t", json!({}));
+    let shell = |script: &str, program: &str, args: &[&str]| {
+        let mut run = ws.cmd("sh").env("SQS_ARCHIVE_PROFILE", "t");
+        run.command.arg("-c").arg(script).arg(program).args(args);
+        run.run()
+    };
+    shell("exec \"$0\" \"$@\" 2>/dev/full", SQS_ARCHIVE, &["--bogus"]).exit(64);
+    shell(
+        "echo '{bad' | \"$0\" \"$@\" 2>/dev/full",
+        PROCESS_MESSAGE,
+        &["--aipid", "p1"],
+    )
+    .exit(65);
+    // Sent, though neither its id nor the warning could be printed.
+    shell(
+        "exec \"$0\" \"$@\" >/dev/full 2>/dev/full",
+        SQS_ARCHIVE,
+        &["send", "--aipid", "a1", "--filenames", "x"],
+    )
+    .exit(0);
+}

@@ -967,3 +967,29 @@ fn short_lived_assumed_role_credentials_are_refreshed_in_a_loop_run() {
         "expected a new role session about every 2 s, saw {fetches}:\n{stderr}"
     );
 }
+
+/// URLs in credential errors have their userinfo masked, as everywhere else.
+#[test]
+fn credential_endpoint_userinfo_is_masked_in_errors() {
+    let ws = Workspace::new("creds-userinfo");
+    ws.write("token", "a-token\n");
+    let web = ws
+        .sqs_archive(&["credentials"])
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &ws.path("token"))
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/archive")
+        .env("AWS_ENDPOINT_URL_STS", "http://user:pa55word@127.0.0.1:9/")
+        .run();
+    let container = ws
+        .sqs_archive(&["credentials"])
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://user:pa55word@127.0.0.1:9/creds",
+        )
+        .run();
+    for out in [&web, &container] {
+        out.exit(77)
+            .one_line_error()
+            .stderr_has("http://***@127.0.0.1:9/");
+        assert!(!out.stderr().contains("pa55word"), "{}", out.stderr());
+    }
+}

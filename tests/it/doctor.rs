@@ -110,3 +110,23 @@ fn doctor_reports_a_broken_profile_as_a_failed_check() {
         out.stdout()
     );
 }
+
+#[test]
+fn doctor_masks_userinfo_in_queue_urls() {
+    let ws = Workspace::new("doctor-userinfo");
+    ws.mock_profile(
+        "t",
+        json!({
+            "request_queue_url": "mock://user:pa55word@host/requests",
+            "completion_queue_url": "mock://user:pa55word@host/bad name",
+        }),
+    );
+    let out = ws.sqs_archive(&["--profile", "t", "doctor"]).run();
+    out.exit(1);
+    let all = format!("{}{}", out.stdout(), out.stderr());
+    assert!(!all.contains("pa55word"), "{all}");
+    assert!(
+        all.contains("ok   request queue mock://***@host/requests answers"),
+        "{all}"
+    );
+}

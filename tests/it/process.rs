@@ -97,3 +97,66 @@ fn archive_side_trouble_exits_75() {
         .one_line_error()
         .stderr_has("archive");
 }
+
+#[test]
+fn the_result_line_escapes_bidi_in_names() {
+    let ws = setup();
+    let name = "r\u{202e}txt.exe\u{2066}";
+    ws.write(&format!("source/{name}"), "x\n");
+    let out = process(&ws, "p1", request("p1", &[name]));
+    out.ok();
+    let line = out.stdout();
+    assert!(
+        !line.contains('\u{202e}') && !line.contains('\u{2066}'),
+        "{line:?}"
+    );
+    let result: Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(result["files"][0]["name"], name);
+}
+
+/// A FIFO where `source_dir` or `archive_dir` should be used to block the
+/// open until the handler timeout; it is refused at once like a plain file.
+#[test]
+fn a_fifo_as_source_or_archive_dir_does_not_hang() {
+    let ws = setup();
+    let fifo = ws.dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    ws.write("request.json", &request("p1", &["a.txt"]));
+    for var in ["ARCHIVE_DIR", "ARCHIVE_SOURCE_DIR"] {
+        let mut run = ws
+            .cmd("sh")
+            .env("SQS_ARCHIVE_PROFILE", "t")
+            .env(var, &fifo.display().to_string());
+        run.command
+            .arg("-c")
+            .arg("exec \"$0\" --aipid p1 <request.json")
+            .arg(PROCESS_MESSAGE);
+        let child = run.spawn();
+        let out = wait_bounded(child, std::time::Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(75), "{var}: {out:?}");
+    }
+}
+
+/// A name below `manifest-sha256.txt/` used to create a directory there: that
+/// request failed at the manifest, and so did every later one for the aipid.
+#[test]
+fn a_name_below_the_manifest_is_refused_before_anything_is_written() {
+    let ws = setup();
+    ws.write("source/manifest-sha256.txt/x", "x\n");
+    process(
+        &ws,
+        "p1",
+        request("p1", &["manifest-sha256.txt/x", "a.txt"]),
+    )
+    .exit(65)
+    .one_line_error()
+    .stderr_has("reserved for the manifest");
+    assert!(!ws.dir.join("archive/p1/manifest-sha256.txt").exists());
+    process(&ws, "p1", request("p1", &["a.txt"])).ok();
+}

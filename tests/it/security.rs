@@ -496,3 +496,36 @@ fn a_secret_in_a_malformed_env_line_is_never_shown() {
         out.stderr()
     );
 }
+
+#[test]
+fn the_lock_file_is_never_a_fifo_or_a_symlink_followed() {
+    let ws = Workspace::new("lock-odd");
+    ws.mock_profile("t", json!({"wait_time_seconds": 0}));
+    let fifo = ws.dir.join("fifo.lock");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let outside = ws.dir.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let link = ws.dir.join("link.lock");
+    std::os::unix::fs::symlink(outside.join("planted"), &link).unwrap();
+    for lock in [&fifo, &link] {
+        // A FIFO used to block the open for ever: a cron run that never ends.
+        let child = ws
+            .poll(&["--profile", "t"])
+            .env("SQS_ARCHIVE_LOCK_FILE", &lock.display().to_string())
+            .spawn();
+        let out = wait_bounded(child, Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(74), "{lock:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("lock file"), "{stderr}");
+    }
+    assert!(
+        !outside.join("planted").exists(),
+        "a file was created through the planted symlink"
+    );
+}
