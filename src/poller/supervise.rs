@@ -658,21 +658,25 @@ mod tests {
 
     #[test]
     fn a_background_job_holding_the_pipes_does_not_hang_the_run() {
-        let argv = sh("(sleep 30 &); echo '{}'");
-        for watch in WATCHES {
-            let started = Instant::now();
-            let f = run_watching(
-                &spec(&argv, "", Duration::from_secs(60)),
-                &mut count(10_000),
-                watch,
-            );
-            assert_eq!(f.ending, Ending::Exited(0));
-            assert_eq!(String::from_utf8(f.stdout).unwrap(), "{}\n");
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "{:?}",
-                started.elapsed()
-            );
+        // In the handler's process group (killed with it), and in a session
+        // of its own (out of reach: its pipes are given up after LINGER).
+        for script in ["(sleep 30 &); echo '{}'", "setsid sleep 30 & echo '{}'"] {
+            let argv = sh(script);
+            for watch in WATCHES {
+                let started = Instant::now();
+                let f = run_watching(
+                    &spec(&argv, "", Duration::from_secs(60)),
+                    &mut count(10_000),
+                    watch,
+                );
+                assert_eq!(f.ending, Ending::Exited(0));
+                assert_eq!(String::from_utf8(f.stdout).unwrap(), "{}\n");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "{:?}",
+                    started.elapsed()
+                );
+            }
         }
     }
 
