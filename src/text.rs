@@ -16,12 +16,15 @@ use std::fmt::Write as _;
 
 /// True for the characters [`escape`] rewrites: C0 controls (newline and tab
 /// included: an escaped line stays one line), DEL, C1 controls, the
-/// bidirectional marks, embeddings, overrides and isolates, and the Unicode
-/// line and paragraph separators.
+/// bidirectional marks, embeddings, overrides and isolates, the Unicode
+/// line and paragraph separators, and the invisible zero-width space, word
+/// joiner and byte-order mark (two names that differ only by one would look
+/// the same). The zero-width joiners that scripts and emoji need are kept.
 pub fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
+        | '\u{200b}' | '\u{2060}' | '\u{feff}'
         | '\u{200e}' | '\u{200f}'
         | '\u{202a}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}'
@@ -247,5 +250,15 @@ mod tests {
         assert_eq!(tail("a\nb\tc\u{1b}[31m\n", 100), "a\\nb\\tc\\x1b[31m");
         assert_eq!(tail("0123456789", 4), "…6789");
         assert_eq!(tail("\u{202e}x", 1), "…x");
+    }
+
+    #[test]
+    fn invisible_characters_are_shown() {
+        assert_eq!(
+            escape("a\u{200b}b\u{feff}c\u{2060}d"),
+            "a\\u{200b}b\\u{feff}c\\u{2060}d"
+        );
+        // Zero-width joiners are part of scripts and emoji: kept.
+        assert_eq!(escape("\u{200c}\u{200d}"), "\u{200c}\u{200d}");
     }
 }
