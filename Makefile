@@ -15,10 +15,11 @@ help:
 build: ## build the three binaries (release)
 	$(CARGO) build --release --locked
 
-test: ## the test suite: unit and integration tests against moto, fauxqs and the mock queue
+test: ## the test suite: unit and integration tests against moto, fauxqs and the mock queue, lint, the static round trip and the dist tarball
 	scripts/test-servers.sh run -- scripts/run-tests.sh
 	$(MAKE) lint
 	$(MAKE) static-test
+	$(MAKE) dist
 
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --check

@@ -71,7 +71,7 @@ set -e
 # error is about the refused connection, not about the name.
 set +e
 msg=$(run SQS_ARCHIVE_BACKEND=sqs AWS_ENDPOINT_URL=http://localhost:9 SQS_REQUEST_QUEUE_URL=http://localhost:9/1/q \
-    SQS_COMPLETION_QUEUE_URL=http://localhost:9/1/q AWS_ACCESS_KEY_ID=AKIDSMOKE AWS_SECRET_ACCESS_KEY=smoke \
+    SQS_COMPLETION_QUEUE_URL=http://localhost:9/1/q AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIDSMOKE AWS_SECRET_ACCESS_KEY=smoke \
     AWS_MAX_ATTEMPTS=1 bin/sqs_archive stats 2>&1)
 code=$?
 set -e
