@@ -370,18 +370,7 @@ fn messages_left(ws: &Workspace) -> u64 {
 
 fn send_three(ws: &Workspace) {
     for i in 0..3 {
-        let aipid = format!("a{i}");
-        ws.sqs_archive(&[
-            "--profile",
-            "t",
-            "send",
-            "--aipid",
-            &aipid,
-            "--filenames",
-            "x",
-        ])
-        .run()
-        .ok();
+        ws.send("t", &format!("a{i}"), &["x"]).run().ok();
     }
 }
 

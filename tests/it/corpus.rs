@@ -344,18 +344,7 @@ fn a_corrupt_mock_message_file_is_moved_aside_and_the_rest_are_done() {
     ws.mock_profile("t", json!({"log_file": ws.path("poll.log"), "workers": 4}));
     ws.write("source/a.txt", "a\n");
     for i in 0..21 {
-        let aipid = format!("aip-{i}");
-        ws.sqs_archive(&[
-            "--profile",
-            "t",
-            "send",
-            "--aipid",
-            &aipid,
-            "--filenames",
-            "a.txt",
-        ])
-        .run()
-        .ok();
+        ws.send("t", &format!("aip-{i}"), &["a.txt"]).run().ok();
     }
     let messages = ws.dir.join("mock/requests/messages");
     let mut names: Vec<_> = std::fs::read_dir(&messages)

@@ -477,6 +477,20 @@ fn moto_workspace(name: &str) -> (Workspace, Server, String) {
     (ws, server, queue)
 }
 
+/// A moto workspace for a `--loop` run: profile `t` with its own request and
+/// completion queues and two workers; no credentials anywhere. Returns the
+/// completion queue.
+fn loop_workspace(name: &str) -> (Workspace, Server, String) {
+    let server = moto();
+    let request = server.queue(&format!("{name}-req"), false);
+    let completion = server.queue(&format!("{name}-done"), false);
+    let ws = Workspace::new(name);
+    let mut keys = server.profile(&request, &completion);
+    keys["workers"] = json!(2);
+    ws.profile("t", keys);
+    (ws, server, completion)
+}
+
 /// A counting IMDS handing out moto's own keys: if the chain ever asked it,
 /// the call would succeed with the wrong identity, so the count must be 0.
 fn counting_imds(server: &Server) -> FakeHttp {
@@ -496,15 +510,7 @@ fn counting_imds(server: &Server) -> FakeHttp {
 
 fn send(ws: &Workspace, aipid: &str) -> Run {
     ws.write(&format!("source/{aipid}.txt"), "x\n");
-    ws.sqs_archive(&[
-        "--profile",
-        "t",
-        "send",
-        "--aipid",
-        aipid,
-        "--filenames",
-        &format!("{aipid}.txt"),
-    ])
+    ws.send("t", aipid, &[&format!("{aipid}.txt")])
 }
 
 #[test]
@@ -887,15 +893,7 @@ fn loop_run_with_expiring_credentials(
 
 #[test]
 fn short_lived_process_credentials_are_refreshed_in_a_loop_run() {
-    let server = moto();
-    let (request, completion) = (
-        server.queue("proc-req", false),
-        server.queue("proc-done", false),
-    );
-    let ws = Workspace::new("creds-proc-loop");
-    let mut keys = server.profile(&request, &completion);
-    keys["workers"] = json!(2);
-    ws.profile("t", keys);
+    let (ws, server, completion) = loop_workspace("creds-proc-loop");
     // Valid 5 min 2 s: the chain, refreshing 5 minutes ahead, runs it again every 2 s or so.
     ws.write(
         "helper.sh",
@@ -930,15 +928,7 @@ fn short_lived_process_credentials_are_refreshed_in_a_loop_run() {
 
 #[test]
 fn short_lived_assumed_role_credentials_are_refreshed_in_a_loop_run() {
-    let server = moto();
-    let (request, completion) = (
-        server.queue("role-req", false),
-        server.queue("role-done", false),
-    );
-    let ws = Workspace::new("creds-role-loop");
-    let mut keys = server.profile(&request, &completion);
-    keys["workers"] = json!(2);
-    ws.profile("t", keys);
+    let (ws, server, completion) = loop_workspace("creds-role-loop");
     let (id, secret) = assumer();
     // moto honours any duration: 302 s is fresh for about 2 s before the refresh window.
     ws.write(

@@ -115,17 +115,7 @@ fn sighup_reopens_the_log_file_at_its_configured_path() {
     wait_until("the first log line", || read(&log).contains("polling"));
     std::fs::rename(&log, &rotated).unwrap();
     kill(pid, "HUP");
-    ws.sqs_archive(&[
-        "--profile",
-        "t",
-        "send",
-        "--aipid",
-        "a1",
-        "--filenames",
-        "f.txt",
-    ])
-    .run()
-    .ok();
+    ws.send("t", "a1", &["f.txt"]).run().ok();
     wait_until("the request's lines in a new log file", || {
         read(&log).contains("completion")
     });

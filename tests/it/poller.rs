@@ -60,9 +60,7 @@ impl Setup {
     }
 
     fn send(&self, aipid: &str, files: &[&str]) -> String {
-        let mut args = vec!["--profile", "t", "send", "--aipid", aipid, "--filenames"];
-        args.extend(files);
-        let out = self.ws.sqs_archive(&args).run();
+        let out = self.ws.send("t", aipid, files).run();
         out.ok();
         out.stdout().trim().to_string()
     }

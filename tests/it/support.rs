@@ -238,6 +238,20 @@ impl Workspace {
         run
     }
 
+    /// `sqs_archive --profile PROFILE send --aipid AIPID --filenames FILES...`.
+    pub fn send(&self, profile: &str, aipid: &str, files: &[&str]) -> Run {
+        let mut args = vec![
+            "--profile",
+            profile,
+            "send",
+            "--aipid",
+            aipid,
+            "--filenames",
+        ];
+        args.extend(files);
+        self.sqs_archive(&args)
+    }
+
     /// `sqs_archive` with its stdout redirected by the shell: `">&-"`
     /// (closed) or `">/dev/full"`, as an operator's script would.
     pub fn sqs_archive_stdout(&self, redirect: &str, args: &[&str]) -> Run {
