@@ -25,12 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqs_archive::client::{ArchiveClient, OutgoingMessage};
-use sqs_archive::config::Protocol;
-use sqs_archive::credentials::Credentials;
-use sqs_archive::mock::MockArchiveClient;
+use sqs_archive::aws::credentials::Credentials;
+use sqs_archive::aws::http::HttpOptions;
+use sqs_archive::queue::dir::DirArchiveClient;
+use sqs_archive::queue::{ArchiveClient, OutgoingMessage};
 use sqs_archive::secret::Secret;
-use sqs_archive::sqs::http::HttpOptions;
+use sqs_archive::sqs::Protocol;
 use sqs_archive::sqs::{SqsArchiveClient, SqsOptions};
 
 fn knob(name: &str, default: usize) -> usize {
@@ -116,7 +116,7 @@ impl Backend {
 
     fn client(&self, dir: &Path) -> Arc<dyn ArchiveClient> {
         match &self.server {
-            None => Arc::new(MockArchiveClient::new(dir.join("mock"), 1 << 20)),
+            None => Arc::new(DirArchiveClient::new(dir.join("mock"), 1 << 20)),
             Some(_) => Arc::new(self.sqs_client()),
         }
     }

@@ -1,4 +1,4 @@
 //! `poll_messages`: see `poll_messages --help`. All logic lives in the library.
 fn main() -> std::process::ExitCode {
-    sqs_archive::poller::main().into()
+    sqs_archive::cmd::poll_messages::main().into()
 }

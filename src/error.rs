@@ -211,7 +211,7 @@ impl Error {
 
     /// True when a send was refused for the message itself (see
     /// [`ServiceError::is_permanent_refusal`]), by the service or by the
-    /// client's own checks before sending ([`crate::client::prepare`]):
+    /// client's own checks before sending ([`crate::queue::prepare`]):
     /// trying the same message again cannot succeed. Meaningful on the
     /// result of a send call.
     pub fn is_permanent_refusal(&self) -> bool {
@@ -320,35 +320,6 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             _ => None,
-        }
-    }
-}
-
-/// Runs a binary's body: prints an error once, as one line on stderr, and
-/// returns the exit code. Every binary's `main` is this and nothing more.
-pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
-    // Before any file is opened, so none can take a closed stdout's number.
-    crate::stdio::guard();
-    // A bug ends the process with one line and 70, in every build (a
-    // release build would abort with SIGABRT, a debug build exit 101).
-    let name = program.to_string();
-    std::panic::set_hook(Box::new(move |info| {
-        let line = crate::text::excerpt(&info.to_string(), 500);
-        crate::stdio::stderr_line(format_args!(
-            "{name}: internal error (a bug; please report it): {line}"
-        ));
-        std::process::exit(i32::from(Exit::Software.as_u8()));
-    }));
-    match body() {
-        Ok(exit) => exit,
-        Err(Error::BrokenPipe) => Exit::Ok,
-        Err(e) => {
-            log::debug!(
-                "{program} failed: {}",
-                crate::text::escape(&format!("{e:?}"))
-            );
-            crate::stdio::stderr_line(format_args!("{program}: error: {e}"));
-            e.exit()
         }
     }
 }

@@ -1,33 +1,34 @@
 //! sqs-archive: request, carry out and confirm archiving jobs over AWS SQS.
 //!
-//! See `ARCHITECTURE.md` for how a message flows through these modules.
+//! See `ARCHITECTURE.md` for how a message flows through these modules and
+//! which floor each one stands on.
 #![forbid(unsafe_code)]
 
+// The programs.
+pub mod cmd;
+
+// What the programs are made of.
 pub mod archive;
-pub mod args;
-pub mod backend;
-pub mod cli;
-pub mod client;
 pub mod config;
-pub mod credentials;
-pub mod doctor;
-pub mod endpoint;
-pub mod env;
-pub mod error;
-pub mod exit;
-pub mod fsutil;
-pub mod logging;
-pub mod memory;
 pub mod message;
 pub mod metrics;
-pub mod mock;
 pub mod poller;
-pub mod process;
-pub mod random;
-pub mod schema;
-pub mod secret;
+pub mod queue;
+
+// Services over AWS, and the service-agnostic AWS floor beneath them.
+pub mod aws;
 pub mod sqs;
+
+// Small leaves that import nothing above them.
+pub mod digest;
+pub mod environment;
+pub mod error;
+pub mod exit;
+pub mod files;
+pub mod logging;
+pub mod random;
+pub mod rusage;
+pub mod secret;
 pub mod stdio;
 pub mod text;
 pub mod time;
-pub mod usage;

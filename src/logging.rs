@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{Level, LevelFilter};
 
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 
 /// Installs the logger. Call once, first thing in `main`.
@@ -151,7 +151,7 @@ struct ReopeningFile {
 
 impl ReopeningFile {
     fn open(path: &Path) -> Result<ReopeningFile> {
-        let file = crate::fsutil::open_append_private(path)
+        let file = crate::files::open_append_private(path)
             .map_err(|e| Error::io("open log file", path, e))?;
         // signal-hook's flag handler only stores to an atomic: async-signal-safe.
         let hangup = Arc::new(AtomicBool::new(false));
@@ -168,7 +168,7 @@ impl ReopeningFile {
         if !self.hangup.swap(false, Ordering::SeqCst) {
             return;
         }
-        match crate::fsutil::open_append_private(&self.path) {
+        match crate::files::open_append_private(&self.path) {
             Ok(file) => self.file = file,
             // Keep writing to the old file rather than lose lines.
             Err(e) => {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::client::{ArchiveClient, QueueStats};
+use crate::queue::{ArchiveClient, QueueStats};
 
 /// One metric family as the file declares it.
 #[derive(Debug)]
@@ -310,11 +310,11 @@ fn read_previous(path: &Path) -> std::io::Result<String> {
 /// no secret and is made readable by the collector's user (0644) whatever
 /// the umask.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    crate::fsutil::write_atomic(
+    crate::files::write_atomic(
         path,
         text.as_bytes(),
         Some(0o644),
-        crate::fsutil::Durability::Synced,
+        crate::files::Durability::Synced,
     )
 }
 

@@ -45,8 +45,3 @@ pub fn u64() -> u64 {
 pub fn hex_id() -> String {
     format!("{:016x}{:016x}", u64(), u64())
 }
-
-/// Lowercase hex of bytes (the `hex` crate, already in the tree through aws-sigv4).
-pub fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
-}

@@ -1,6 +1,6 @@
 //! Shared by the two response targets: one call of each kind, picked by a byte.
 
-use sqs_archive::client::ReceiptHandle;
+use sqs_archive::queue::ReceiptHandle;
 use sqs_archive::error::Error;
 use sqs_archive::sqs::api::{Call, Codec, Reply, SendEntry};
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use libfuzzer_sys::fuzz_target;
 use sqs_archive::config::{Settings, Source};
-use sqs_archive::env::Env;
+use sqs_archive::environment::Env;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqs_archive::message::{
     failure_completion, is_safe_aipid, is_safe_relative_name, success_completion,
 };
-use sqs_archive::schema::MessageSchema;
+use sqs_archive::message::schema::MessageSchema;
 
 static SCHEMA: OnceLock<MessageSchema> = OnceLock::new();
 

@@ -182,7 +182,7 @@ fn digest_chunks<E: Send>(
     }
     Ok(ContentDigest {
         size,
-        sha256: crate::random::hex(&hasher.finalize()),
+        sha256: crate::digest::hex(&hasher.finalize()),
     })
 }
 
@@ -212,7 +212,7 @@ fn digest_chunks_pipelined<E: Send, F: FnMut(&mut [u8]) -> Result<usize, E>>(
             }
             ContentDigest {
                 size,
-                sha256: crate::random::hex(&hasher.finalize()),
+                sha256: crate::digest::hex(&hasher.finalize()),
             }
         })?;
         let fill = fill.take().expect("called once");
@@ -262,7 +262,7 @@ pub fn sha256_digest_sized(mut reader: impl Read, size_hint: u64) -> io::Result<
 pub fn digest_of_bytes(bytes: &[u8]) -> ContentDigest {
     ContentDigest {
         size: bytes.len() as u64,
-        sha256: crate::random::hex(&Sha256::digest(bytes)),
+        sha256: crate::digest::sha256_hex(bytes),
     }
 }
 

@@ -580,8 +580,7 @@ fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::hex as lower_hex;
-    use sha2::{Digest, Sha256};
+
     use std::fs::{self, Permissions};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -1221,10 +1220,7 @@ mod tests {
         assert_eq!(report.file_count, 2);
         assert_eq!(report.total_bytes, 6 + 13);
         let manifest = fs::read(&report.manifest).unwrap();
-        assert_eq!(
-            report.manifest_sha256,
-            lower_hex(&Sha256::digest(&manifest))
-        );
+        assert_eq!(report.manifest_sha256, crate::digest::sha256_hex(&manifest));
         assert!(report.files.iter().all(|f| f.verified && !f.skipped));
     }
 
@@ -1267,10 +1263,7 @@ mod tests {
         scratch.put("big.bin", &contents);
         let report = scratch.run(&["big.bin"]).unwrap();
         assert_eq!(report.files[0].size, contents.len() as u64);
-        assert_eq!(
-            report.files[0].sha256,
-            crate::random::hex(&Sha256::digest(&contents))
-        );
+        assert_eq!(report.files[0].sha256, crate::digest::sha256_hex(&contents));
         assert!(fs::read(scratch.aip().join("big.bin")).unwrap() == contents);
     }
 

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::{PollOptions, Poller, Shutdown};
 use crate::config::{Settings, Source};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::exit::Exit;
-use crate::memory::{Call, MemoryArchiveClient};
+use crate::queue::memory::{Call, MemoryArchiveClient};
 
 const REQ: &str = "mem://req";
 const DONE: &str = "mem://done";
@@ -464,7 +464,7 @@ fn a_completion_refused_at_its_smallest_gives_the_request_up_at_once() {
 
 #[test]
 fn the_redrive_policy_is_checked_against_max_receive_count() {
-    use crate::client::RedrivePolicy;
+    use crate::queue::RedrivePolicy;
     let policy = Some(RedrivePolicy {
         dead_letter_target_arn: "arn:aws:sqs:eu-west-1:1:dlq".into(),
         max_receive_count: 4,

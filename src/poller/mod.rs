@@ -36,31 +36,11 @@ use serde_json::Value;
 use self::outcome::{Outcome, RetryRules};
 pub use self::shutdown::Shutdown;
 pub use self::summary::{Counts, Summary};
-use crate::args::{COMMON_HELP, Common, next, number};
-use crate::client::{ArchiveClient, ReceivedMessage, is_fifo};
 use crate::config::{QueueRole, Settings};
-use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::schema::MessageSchema;
-
-const HELP: &str = "\
-poll_messages: receive archive requests and run process_message for each.
-
-Usage: poll_messages [OPTIONS]
-
-By default it drains the request queue: it receives until a receive returns
-nothing, lets running handlers finish, prints a summary and exits (for cron).
-A second run that starts while one is running exits 0 at once (lock_file).
-
-Options:
-  --loop               keep polling until SIGTERM or SIGINT
-  --quiet              for cron: print only warnings and errors on stderr, so a run
-                       that goes well prints nothing (a failing run prints its errors
-                       and its summary)
-  --max-messages N     stop receiving after N messages
-  --max-runtime S      stop receiving after S seconds
-";
+use crate::message::schema::MessageSchema;
+use crate::queue::{ArchiveClient, ReceivedMessage, is_fifo};
 
 /// How long this run goes on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,37 +50,6 @@ pub struct PollOptions {
     pub quiet: bool,
     pub max_messages: Option<u64>,
     pub max_runtime: Option<Duration>,
-}
-
-/// Parses `poll_messages`'s arguments.
-pub fn parse_args(
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> Result<(Common, PollOptions)> {
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut common = Common::default();
-    let mut options = PollOptions::default();
-    while let Some(flag) = next(&mut parser)? {
-        if common.take(&flag, &mut parser)? {
-            continue;
-        }
-        match flag.name() {
-            "--loop" => options.keep_polling = true,
-            "--quiet" => options.quiet = true,
-            "--max-messages" => {
-                options.max_messages = Some(number(&mut parser, "--max-messages", 1, u64::MAX)?)
-            }
-            "--max-runtime" => {
-                options.max_runtime = Some(Duration::from_secs(number(
-                    &mut parser,
-                    "--max-runtime",
-                    1,
-                    365 * 86_400,
-                )?))
-            }
-            _ => return Err(flag.unexpected()),
-        }
-    }
-    Ok((common, options))
 }
 
 /// A validated request on its way to a worker.
@@ -132,7 +81,7 @@ pub(crate) enum Event {
     /// `kept` when it stays on the queue (retried, completion not sent).
     GroupSettled { group: String, kept: bool },
     /// A worker took this request from the job channel.
-    Started(crate::client::ReceiptHandle),
+    Started(crate::queue::ReceiptHandle),
     /// The reporter settled this many outcomes.
     Settled(usize),
     /// A receive came back.
@@ -164,82 +113,15 @@ pub struct Poller {
     pub metrics: crate::metrics::Recorder,
 }
 
-/// Runs `poll_messages` with the process's arguments and environment.
-pub fn main() -> Exit {
-    crate::error::run_main("poll_messages", || {
-        let (common, options) = parse_args(std::env::args_os().skip(1))?;
-        if common.help {
-            let keys = crate::config::keys_help();
-            crate::stdio::print_line(format_args!("{HELP}\n{COMMON_HELP}\n\n{keys}\n"))?;
-            return Ok(Exit::Ok);
-        }
-        if common.version {
-            let version = env!("CARGO_PKG_VERSION");
-            crate::stdio::print_line(format_args!("poll_messages {version}\n"))?;
-            return Ok(Exit::Ok);
-        }
-        let settings = Settings::load(&common.source, Env::from_process())?;
-        crate::logging::init_quiet(
-            common.log_level,
-            &settings.env,
-            log::LevelFilter::Info,
-            settings.log_file.as_deref(),
-            options.quiet,
-        )?;
-        crate::fsutil::warn_if_secret_readable(&settings);
-        let Some(_lock) = crate::fsutil::try_lock(&settings.lock_file)? else {
-            log::info!(
-                "another poll_messages run holds {}; nothing to do",
-                settings.lock_file.display()
-            );
-            return Ok(Exit::Ok);
-        };
-        let metrics = crate::metrics::Recorder::new(
-            settings.metrics_file.clone(),
-            settings.metrics_interval,
-            SystemTime::now(),
-        );
-        let poller = match Poller::new(settings, &common) {
-            Ok(poller) => Poller { metrics, ..poller },
-            Err(e) => {
-                metrics.write(&Default::default(), e.exit().as_u8(), SystemTime::now());
-                return Err(e);
-            }
-        };
-        let shutdown = Shutdown::new(poller.settings.shutdown_grace);
-        let mut signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-        ])
-        .map_err(|e| Error::io("install signal handlers", "SIGTERM", e))?;
-        let handle = signals.handle();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                for _ in signals.forever() {
-                    shutdown.signal();
-                }
-            });
-            let result = poller.run(&options, &shutdown);
-            handle.close();
-            let code = match &result {
-                Ok(exit) => exit.as_u8(),
-                Err(e) => e.exit().as_u8(),
-            };
-            poller.write_metrics(code);
-            result
-        })
-    })
-}
-
 impl Poller {
-    /// Resolves queues, schema, client and handler from the settings.
-    pub fn new(settings: Settings, common: &Common) -> Result<Poller> {
-        let client = crate::backend::connect(&settings)?;
+    /// Resolves queues, schema, client and handler from the settings;
+    /// `handler_env` is what the handler needs to find the same configuration.
+    pub fn new(settings: Settings, handler_env: Vec<(String, String)>) -> Result<Poller> {
+        let client = crate::queue::connect::connect(&settings)?;
         let handler = match &settings.handler {
             Some(argv) => argv.clone(),
             None => vec![default_handler()?.display().to_string()],
         };
-        let handler_env = handler_env(&settings, common)?;
         let mock = settings.backend == crate::config::Backend::Mock;
         let mut poller = Poller::with_client(settings, client, handler, handler_env)?;
         poller.read_attributes = !mock;
@@ -434,7 +316,7 @@ impl Poller {
 /// Compares the request queue's `RedrivePolicy` with `max_receive_count`;
 /// warns once where they disagree. Returns the count to give up at.
 pub fn redrive_check(
-    policy: &Option<crate::client::RedrivePolicy>,
+    policy: &Option<crate::queue::RedrivePolicy>,
     max_receive_count: u32,
     use_redrive_policy: bool,
 ) -> u32 {
@@ -480,63 +362,4 @@ fn default_handler() -> Result<PathBuf> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("find own executable", "poll_messages", e))?;
     Ok(exe.with_file_name("process_message"))
-}
-
-/// How the handler finds the same configuration: absolute paths, so its working directory does not matter.
-fn handler_env(settings: &Settings, common: &Common) -> Result<Vec<(String, String)>> {
-    let absolute = |p: &std::path::Path| -> Result<String> {
-        std::path::absolute(p)
-            .map(|p| p.display().to_string())
-            .map_err(|e| Error::io("resolve", p, e))
-    };
-    let mut env = Vec::new();
-    if let Some(file) = &settings.file {
-        env.push(("SQS_ARCHIVE_CONFIG".to_string(), absolute(file)?));
-        env.push(("SQS_ARCHIVE_PROFILE".to_string(), String::new()));
-    }
-    if let Some(env_file) = &common.source.env_file {
-        env.push(("SQS_ARCHIVE_ENV_FILE".to_string(), absolute(env_file)?));
-    }
-    if let Some(level) = common.log_level {
-        env.push(("SQS_ARCHIVE_LOG".to_string(), level.to_string()));
-    }
-    Ok(env)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_options() {
-        let (_, o) = parse_args(
-            [
-                "--loop",
-                "--quiet",
-                "--max-messages",
-                "5",
-                "--max-runtime",
-                "60",
-            ]
-            .map(Into::into),
-        )
-        .unwrap();
-        assert_eq!(
-            o,
-            PollOptions {
-                keep_polling: true,
-                quiet: true,
-                max_messages: Some(5),
-                max_runtime: Some(Duration::from_secs(60))
-            }
-        );
-        let e = parse_args(["--max-messages", "0"].map(Into::into)).unwrap_err();
-        assert_eq!(e.exit(), Exit::Usage);
-        assert!(
-            parse_args(["--bogus"].map(Into::into))
-                .unwrap_err()
-                .to_string()
-                .contains("--bogus")
-        );
-    }
 }

@@ -165,8 +165,7 @@ pub fn fit(completion: Value, max_bytes: usize) -> Value {
     if text.len() <= max_bytes {
         return completion;
     }
-    use sha2::Digest as _;
-    let digest = crate::random::hex(&sha2::Sha256::digest(text.as_bytes()));
+    let digest = crate::digest::sha256_hex(&text);
     let keep = |k: &str| completion.get(k).cloned().unwrap_or(Value::Null);
     let original = completion.get("original_body").and_then(Value::as_str);
     let mut out = json!({
@@ -183,8 +182,7 @@ pub fn fit(completion: Value, max_bytes: usize) -> Value {
     });
     if let Some(body) = original {
         out["original_body_bytes"] = json!(body.len());
-        out["original_body_sha256"] =
-            json!(crate::random::hex(&sha2::Sha256::digest(body.as_bytes())));
+        out["original_body_sha256"] = json!(crate::digest::sha256_hex(body));
         // Keep as much of the body's head as fits, measured as serialized bytes.
         let mut keep = body.len().min(max_bytes);
         loop {
@@ -230,7 +228,7 @@ pub fn identity(completion: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::MessageSchema;
+    use crate::message::schema::MessageSchema;
     use std::time::UNIX_EPOCH;
 
     const RULES: RetryRules = RetryRules {

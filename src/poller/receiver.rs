@@ -21,9 +21,9 @@ use crossbeam_channel::{Receiver, Sender};
 use super::outcome::Outcome;
 use super::summary::Count;
 use super::{Event, Job, PollOptions, Poller, Report, Shutdown};
-use crate::client::{ReceiptHandle, ReceiveRequest, ReceivedMessage};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::queue::{ReceiptHandle, ReceiveRequest, ReceivedMessage};
 
 /// The receive thread: one call per ask, each answer sent back as an event.
 pub(super) fn receive_thread(

@@ -19,9 +19,9 @@ use serde_json::Value;
 use super::outcome::{self, Outcome};
 use super::summary::Count;
 use super::{Event, Poller, Report};
-use crate::client::{ArchiveClient, OutgoingMessage, ReceiptHandle, ReceivedMessage, SentMessage};
 use crate::error::Error;
 use crate::message::outgoing;
+use crate::queue::{ArchiveClient, OutgoingMessage, ReceiptHandle, ReceivedMessage, SentMessage};
 
 /// The longest visibility SQS allows: 12 hours.
 const LONGEST_VISIBILITY: Duration = Duration::from_secs(43_200);

@@ -100,12 +100,12 @@ impl Summary {
 
     /// The summary line, with the process's own CPU and peak memory.
     pub fn line(&self, elapsed: Duration) -> String {
-        line(&self.counts(), elapsed, crate::usage::own())
+        line(&self.counts(), elapsed, crate::rusage::own())
     }
 }
 
 /// The pure part of [`Summary::line`].
-pub fn line(c: &Counts, elapsed: Duration, usage: Option<crate::usage::Usage>) -> String {
+pub fn line(c: &Counts, elapsed: Duration, usage: Option<crate::rusage::Usage>) -> String {
     let mut text = format!(
         "summary: received={} succeeded={} failed={} retried={} invalid={} returned={} unreported={} undeliverable={} elapsed={:.3}s",
         c.received,

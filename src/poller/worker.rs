@@ -12,7 +12,7 @@ use super::receiver::heartbeat_every;
 use super::shutdown::Alarm;
 use super::supervise::{self, Spec, Supervisor};
 use super::{Event, Job, Poller, Report, Shutdown};
-use crate::client::{ArchiveClient, ReceiptHandle};
+use crate::queue::{ArchiveClient, ReceiptHandle};
 
 /// Runs jobs until the job channel closes.
 pub(super) fn work(

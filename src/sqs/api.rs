@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::client::ReceiptHandle;
 use crate::error::{Result, ServiceError};
+use crate::queue::ReceiptHandle;
 
-/// One message of a send call: [`crate::client::prepare`] made it.
-pub type SendEntry<'a> = crate::client::PreparedMessage<'a>;
+/// One message of a send call: [`crate::queue::prepare`] made it.
+pub type SendEntry<'a> = crate::queue::PreparedMessage<'a>;
 
 /// An SQS request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -425,7 +425,7 @@ fn done_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ReceiptHandle;
+    use crate::queue::ReceiptHandle;
 
     fn body(call: &Call) -> Value {
         serde_json::from_slice(&JsonCodec.encode(call).body).unwrap()

@@ -6,27 +6,30 @@
 //! against the MD5 digests SQS reports. This module knows nothing of archives.
 
 pub mod api;
-pub mod http;
 pub mod json;
 pub mod query;
-pub mod retry;
-pub mod sign;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use md5::Digest as _;
-
 use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
-use self::http::{Http, HttpOptions};
-use self::retry::RetryPolicy;
-use crate::client::{
+use crate::aws::credentials::ProvideCredentials;
+use crate::aws::http::{self, Http, HttpOptions};
+use crate::aws::retry::RetryPolicy;
+use crate::error::{Error, Result};
+use crate::queue::{
     ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SentMessage, is_fifo,
 };
-use crate::config::{Protocol, Settings};
-use crate::credentials::{CredentialChain, ProvideCredentials};
-use crate::error::{Error, Result};
+
+/// The SQS wire protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Form-encoded query API with XML answers (`Version=2012-11-05`).
+    Query,
+    /// AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Action>`).
+    Json,
+}
 
 /// Everything the client needs, resolved.
 #[derive(Debug)]
@@ -83,44 +86,6 @@ impl SqsArchiveClient {
         })
     }
 
-    /// A client configured by the settings, with the standard credential chain.
-    pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let target = crate::endpoint::Target::resolve(settings)?;
-        let credentials = Arc::new(
-            CredentialChain::new(settings.env.clone(), settings.config_keys.clone())
-                .with_profile(
-                    settings.aws_profile.clone(),
-                    settings.aws_profile_by.clone(),
-                )
-                .with_region(Some(target.region.name.clone())),
-        );
-        let endpoint = target.endpoint;
-        log::debug!(
-            "SQS endpoint {} ({}), signing region {}",
-            crate::text::url(&endpoint),
-            target.endpoint_origin,
-            target.region
-        );
-        // `http_timeout` is the profile's wait plus `http_timeout_seconds`.
-        let receive_margin = settings
-            .http_timeout
-            .saturating_sub(Duration::from_secs(u64::from(settings.wait_time_seconds)));
-        let options = SqsOptions {
-            http: HttpOptions {
-                timeout: settings.http_timeout,
-                ca_bundle: settings.env.get("AWS_CA_BUNDLE").map(Into::into),
-                proxy: proxy_for(&endpoint, &settings.env),
-            },
-            endpoint,
-            region: target.region.name,
-            protocol: settings.protocol,
-            max_attempts: settings.max_attempts,
-            max_message_size: settings.max_message_size,
-            receive_margin,
-        };
-        Self::new(options, credentials)
-    }
-
     /// Creates a queue (or finds the existing one) and returns its URL. For set-up and tests.
     pub fn create_queue(&self, name: &str, attributes: &[(&str, &str)]) -> Result<String> {
         match self.call(&Call::CreateQueue { name, attributes })? {
@@ -165,7 +130,7 @@ impl SqsArchiveClient {
         let encoded = self.codec.encode(call);
         let credentials = self.credentials.credentials()?;
         let mut headers = encoded.headers;
-        let signed = sign::sign_request(
+        let signed = crate::aws::sign::sign_request(
             &self.url,
             &headers,
             &encoded.body,
@@ -193,7 +158,7 @@ impl SqsArchiveClient {
     }
 
     fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {
-        crate::client::prepare(queue, message, self.max_message_size)
+        crate::queue::prepare(queue, message, self.max_message_size)
     }
 }
 
@@ -215,42 +180,6 @@ fn codec(protocol: Protocol) -> Box<dyn Codec> {
     }
 }
 
-/// The proxy for an endpoint from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, unless `NO_PROXY` covers its host.
-pub fn proxy_for(endpoint: &str, env: &crate::env::Env) -> Option<String> {
-    let https = endpoint.starts_with("https://");
-    let get = |name: &str| {
-        env.get(name)
-            .or_else(|| env.get(&name.to_ascii_lowercase()))
-    };
-    let proxy = if https {
-        get("HTTPS_PROXY")
-    } else {
-        get("HTTP_PROXY")
-    }
-    .or_else(|| get("ALL_PROXY"))?;
-    let host = endpoint
-        .split("://")
-        .nth(1)?
-        .split(['/', ':'])
-        .next()?
-        .to_ascii_lowercase();
-    let excluded = get("NO_PROXY").is_some_and(|list| {
-        list.split(',')
-            .map(|e| e.trim().to_ascii_lowercase())
-            .any(|entry| {
-                let entry = entry.trim_start_matches('*').trim_start_matches('.');
-                !entry.is_empty()
-                    && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
-            })
-            || list.trim() == "*"
-    });
-    (!excluded).then(|| proxy.to_string())
-}
-
-fn md5_hex(body: &str) -> String {
-    crate::random::hex(&md5::Md5::digest(body.as_bytes()))
-}
-
 fn unexpected(action: &'static str, reply: &Reply) -> Error {
     Error::Protocol {
         action,
@@ -259,7 +188,7 @@ fn unexpected(action: &'static str, reply: &Reply) -> Error {
 }
 
 fn check_sent(message: &OutgoingMessage, sent: WireSent) -> Result<SentMessage> {
-    let actual = md5_hex(&message.body);
+    let actual = crate::digest::md5_hex(&message.body);
     if !sent.md5_of_body.eq_ignore_ascii_case(&actual) {
         return Err(Error::Checksum {
             message_id: sent.message_id,
@@ -275,7 +204,7 @@ fn check_sent(message: &OutgoingMessage, sent: WireSent) -> Result<SentMessage> 
 
 /// The MD5 check and attribute parsing of one received message.
 pub fn check_received(m: WireMessage) -> Result<ReceivedMessage> {
-    let actual = md5_hex(&m.body);
+    let actual = crate::digest::md5_hex(&m.body);
     if !m.md5_of_body.eq_ignore_ascii_case(&actual) {
         return Err(Error::Checksum {
             message_id: m.message_id,
@@ -315,7 +244,7 @@ impl ArchiveClient for SqsArchiveClient {
         queue: &str,
         messages: &[OutgoingMessage],
     ) -> Result<BatchOutcome<SentMessage>> {
-        crate::client::check_batch_size(messages, self.max_message_size)?;
+        crate::queue::check_batch_size(messages, self.max_message_size)?;
         let entries = messages
             .iter()
             .map(|m| self.entry(queue, m))
@@ -421,12 +350,11 @@ impl ArchiveClient for SqsArchiveClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Env;
 
     #[test]
     fn md5_matches_aws_example() {
         assert_eq!(
-            md5_hex("This is a test message"),
+            crate::digest::md5_hex("This is a test message"),
             "fafb00f5732ab283681e124bf8747ed1"
         );
     }
@@ -449,27 +377,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ok.receive_count, 3);
-    }
-
-    #[test]
-    fn proxy_respects_no_proxy() {
-        let env = Env::from_pairs([
-            ("HTTPS_PROXY", "http://proxy:3128"),
-            ("NO_PROXY", "localhost,.internal"),
-        ]);
-        assert_eq!(
-            proxy_for("https://sqs.eu-west-1.amazonaws.com", &env).as_deref(),
-            Some("http://proxy:3128")
-        );
-        assert_eq!(proxy_for("https://sqs.corp.internal/", &env), None);
-        assert_eq!(proxy_for("https://localhost:4566", &env), None);
-        assert_eq!(
-            proxy_for("http://127.0.0.1:4566", &env),
-            None,
-            "HTTPS_PROXY is for https only"
-        );
-        let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
-        assert_eq!(proxy_for("http://x", &env), None);
     }
 
     #[test]

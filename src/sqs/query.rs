@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use roxmltree::{Document, Node};
 
 use super::api::{Call, Codec, Encoded, Reply, SendEntry, WireMessage, WireSent, order_batch};
+use crate::aws::form::encode_into;
 use crate::error::{Error, Result, ServiceError};
 
 const VERSION: &str = "2012-11-05";
@@ -373,25 +374,10 @@ impl Params {
     }
 }
 
-/// Form-encodes: RFC 3986 unreserved characters stay, a space becomes `+`,
-/// the rest `%XX`. This is byte for byte what botocore sends, and moto
-/// re-encodes the form this way when it checks the signature.
-pub(crate) fn encode_into(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else if b == b' ' {
-            out.push('+');
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ReceiptHandle;
+    use crate::queue::ReceiptHandle;
 
     fn encode(call: &Call) -> String {
         String::from_utf8(QueryCodec.encode(call).body).unwrap()

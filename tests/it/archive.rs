@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqs_archive::archive::{ArchiveJob, ArchiveOptions, Resolution, archive};
-use sqs_archive::client::{ArchiveClient, OutgoingMessage};
 use sqs_archive::error::Error;
-use sqs_archive::mock::MockArchiveClient;
+use sqs_archive::queue::dir::DirArchiveClient;
+use sqs_archive::queue::{ArchiveClient, OutgoingMessage};
 
 use crate::support::*;
 
@@ -28,14 +28,14 @@ const BOTH: [(Resolution, &str); 2] =
 /// A workspace with a mock-queue profile `t`.
 struct Case {
     ws: Workspace,
-    client: MockArchiveClient,
+    client: DirArchiveClient,
 }
 
 impl Case {
     fn new(name: &str, extra: Value) -> Case {
         let ws = Workspace::new(name);
         ws.mock_profile("t", extra);
-        let client = MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+        let client = DirArchiveClient::new(ws.dir.join("mock"), 1 << 20);
         Case { ws, client }
     }
 
@@ -86,8 +86,7 @@ fn request(aipid: &str, files: &[&str]) -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sqs_archive::random::hex(&sha2::Sha256::digest(bytes))
+    sqs_archive::digest::sha256_hex(bytes)
 }
 
 /// Every file below `dir` with its SHA-256, for before/after comparisons.

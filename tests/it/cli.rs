@@ -46,7 +46,7 @@ fn round_trip(server: Server, fifo: bool) {
     assert_eq!(body["aipid"], "mds2909");
     assert_eq!(body["filenames"], json!(["trial1.txt", "dir/trial2.txt"]));
     assert_eq!(body["priority"], "high");
-    sqs_archive::schema::MessageSchema::embedded()
+    sqs_archive::message::schema::MessageSchema::embedded()
         .validate(body)
         .expect("the body validates");
     if fifo {

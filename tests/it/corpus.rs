@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
-use sqs_archive::mock::MockArchiveClient;
+use sqs_archive::queue::dir::DirArchiveClient;
+use sqs_archive::queue::{ArchiveClient, OutgoingMessage, QueueStats};
 
 use crate::proxy::{CannedServer, canned};
 use crate::support::*;
@@ -169,7 +169,7 @@ fn poll_messages_answers_every_bad_body_with_a_failure_completion() {
     let ws = Workspace::new("corpus-poll");
     ws.mock_profile("t", json!({"log_file": ws.path("poll.log"), "workers": 4}));
     ws.write("source/a.txt", "a\n");
-    let client = MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    let client = DirArchiveClient::new(ws.dir.join("mock"), 1 << 20);
     let mut sent: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (name, body, _) in message_cases() {
         // SQS bodies are text; the stdin-only cases do not apply.
@@ -200,13 +200,12 @@ fn poll_messages_answers_every_bad_body_with_a_failure_completion() {
             "{name}: {message}"
         );
         if c["truncated"] == true {
-            use sha2::Digest;
-            let digest = sqs_archive::random::hex(&sha2::Sha256::digest(body.as_bytes()));
+            let digest = sqs_archive::digest::sha256_hex(body);
             assert_eq!(c["original_body_sha256"], digest.as_str(), "{name}");
         } else {
             assert_eq!(c["original_body"], body.as_str(), "{name}");
         }
-        sqs_archive::schema::MessageSchema::embedded()
+        sqs_archive::message::schema::MessageSchema::embedded()
             .validate(c)
             .unwrap_or_else(|e| panic!("{name}: the completion validates: {e}"));
     }
@@ -367,7 +366,7 @@ fn a_corrupt_mock_message_file_is_moved_aside_and_the_rest_are_done() {
         reported[0].contains(" ERROR ") && reported[0].contains("corrupt"),
         "{log}"
     );
-    let client = MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    let client = DirArchiveClient::new(ws.dir.join("mock"), 1 << 20);
     let completions = bodies(&drain(&client, "mock://completions"));
     assert_eq!(completions.len(), 20, "the other 20 requests are done");
     assert!(

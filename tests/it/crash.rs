@@ -10,9 +10,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
-use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
 use sqs_archive::message::{Priority, RequestMessage, outgoing};
-use sqs_archive::mock::MockArchiveClient;
+use sqs_archive::queue::dir::DirArchiveClient;
+use sqs_archive::queue::{ArchiveClient, OutgoingMessage, QueueStats};
 
 use crate::proxy::XorShift;
 use crate::support::*;
@@ -118,7 +118,7 @@ fn kill_9_at_random_moments_loses_no_request() {
     for (name, text) in &files {
         ws.write(&format!("source/{name}"), text);
     }
-    let client = MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    let client = DirArchiveClient::new(ws.dir.join("mock"), 1 << 20);
     let (request_queue, completion_queue) = ("mock://requests", "mock://completions");
     let mut aipid_of = BTreeMap::new();
     let messages: Vec<(String, OutgoingMessage)> = (0..REQUESTS)
@@ -270,7 +270,7 @@ fn kill_9_at_random_moments_loses_no_request() {
 }
 
 /// How many messages a queue holds (visible or not), without receiving them.
-fn held(client: &MockArchiveClient, queue: &str) -> u64 {
+fn held(client: &DirArchiveClient, queue: &str) -> u64 {
     let st = client.queue_stats(queue).unwrap();
     st.visible + st.in_flight + st.delayed
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use sqs_archive::client::{ArchiveClient, QueueStats};
+use sqs_archive::queue::{ArchiveClient, QueueStats};
 
 use crate::support::*;
 
@@ -316,7 +316,7 @@ fn temporary_credentials_are_refreshed_in_a_long_run() {
     );
     let imds = fake_imds(move || {
         let expires = SystemTime::now()
-            + sqs_archive::credentials::REFRESH_BEFORE_EXPIRY
+            + sqs_archive::aws::credentials::REFRESH_BEFORE_EXPIRY
             + Duration::from_secs(2);
         credentials_json(&key, &secret, None, expires)
     });
@@ -440,17 +440,18 @@ fn assumer() -> (String, String) {
 }
 
 /// Keys of the role, from moto's own `AssumeRole` signed by the assumer.
-fn role_keys(server: &Server) -> sqs_archive::credentials::Credentials {
-    use sqs_archive::credentials::sts::{RoleToAssume, Sts};
+fn role_keys(server: &Server) -> sqs_archive::aws::credentials::Credentials {
+    use sqs_archive::aws::credentials::sts::{RoleToAssume, Sts};
     let (id, secret) = assumer();
-    let source = sqs_archive::credentials::Credentials {
+    let source = sqs_archive::aws::credentials::Credentials {
         access_key_id: id,
         secret_access_key: sqs_archive::secret::Secret::new(secret),
         session_token: None,
         expiry: None,
         source: "test".into(),
     };
-    let env = sqs_archive::env::Env::from_pairs([("AWS_ENDPOINT_URL_STS", server.url.as_str())]);
+    let env =
+        sqs_archive::environment::Env::from_pairs([("AWS_ENDPOINT_URL_STS", server.url.as_str())]);
     Sts::new(&env, Some(&server.region))
         .unwrap()
         .assume_role(

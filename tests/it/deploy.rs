@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqs_archive::config::{Settings, Source};
-use sqs_archive::env::Env;
+use sqs_archive::environment::Env;
 
 use crate::support::*;
 

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
-use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
 use sqs_archive::message::{Priority, RequestMessage, outgoing};
+use sqs_archive::queue::{ArchiveClient, OutgoingMessage, QueueStats};
 use sqs_archive::sqs::SqsArchiveClient;
 
 use crate::proxy::{Fault, FaultProxy, Plan, XorShift};

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use sqs_archive::client::ArchiveClient;
 use sqs_archive::message::{ARCHIVE_ACTION, Priority, RequestMessage, outgoing};
+use sqs_archive::queue::ArchiveClient;
 
 use crate::support::*;
 

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sqs_archive::client::ArchiveClient;
+use sqs_archive::queue::ArchiveClient;
 
 use crate::support::*;
 

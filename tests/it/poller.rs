@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqs_archive::client::{ArchiveClient, OutgoingMessage, QueueStats};
-use sqs_archive::mock::MockArchiveClient;
+use sqs_archive::queue::dir::DirArchiveClient;
+use sqs_archive::queue::{ArchiveClient, OutgoingMessage, QueueStats};
 
 use crate::proxy::{FaultProxy, Plan};
 use crate::support::*;
@@ -33,7 +33,7 @@ impl Setup {
         let (client, request, completion, keys): (Arc<dyn ArchiveClient>, String, String, Value) =
             match queues {
                 Queues::Mock => (
-                    Arc::new(MockArchiveClient::new(ws.dir.join("mock"), 1 << 20)),
+                    Arc::new(DirArchiveClient::new(ws.dir.join("mock"), 1 << 20)),
                     "mock://requests".into(),
                     "mock://completions".into(),
                     json!({"backend": "mock", "request_queue_url": "mock://requests", "completion_queue_url": "mock://completions"}),
@@ -575,10 +575,9 @@ fn a_one_mebibyte_body_is_completed_and_its_digest_kept() {
     assert_eq!(c[0]["success"], false);
     assert_eq!(c[0]["request_message_id"], id.as_str());
     assert_eq!(c[0]["original_body_bytes"], 1 << 20);
-    use sha2::Digest;
     assert_eq!(
         c[0]["original_body_sha256"],
-        sqs_archive::random::hex(&sha2::Sha256::digest(body.as_bytes())).as_str()
+        sqs_archive::digest::sha256_hex(body).as_str()
     );
     assert_eq!(s.request_stats(), QueueStats::default());
 }

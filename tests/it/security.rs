@@ -427,8 +427,8 @@ fn hostile_message_fields_and_handler_stderr_reach_no_output_raw() {
         "t",
         json!({"handler": [handler.display().to_string()], "max_receive_count": 1}),
     );
-    let client = sqs_archive::mock::MockArchiveClient::new(ws.dir.join("mock"), 1 << 20);
-    use sqs_archive::client::{ArchiveClient, OutgoingMessage};
+    let client = sqs_archive::queue::dir::DirArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    use sqs_archive::queue::{ArchiveClient, OutgoingMessage};
     let request = json!({"action": "archive", "aipid": HOSTILE, "filenames": ["a"],
                          "timestamp": "2026-11-28T08:54:11Z"});
     client

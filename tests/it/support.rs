@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqs_archive::client::{ArchiveClient, ReceiveRequest, ReceivedMessage};
-use sqs_archive::config::Protocol;
-use sqs_archive::sqs::http::HttpOptions;
+use sqs_archive::aws::http::HttpOptions;
+use sqs_archive::queue::{ArchiveClient, ReceiveRequest, ReceivedMessage};
+use sqs_archive::sqs::Protocol;
 use sqs_archive::sqs::{SqsArchiveClient, SqsOptions};
 
 pub const SQS_ARCHIVE: &str = env!("CARGO_BIN_EXE_sqs_archive");
@@ -83,7 +83,7 @@ pub fn fauxqs() -> Server {
 impl Server {
     /// A library client, for set-up and for looking at queues.
     pub fn client(&self) -> SqsArchiveClient {
-        let credentials = sqs_archive::credentials::Credentials {
+        let credentials = sqs_archive::aws::credentials::Credentials {
             access_key_id: self.access_key_id.clone(),
             secret_access_key: sqs_archive::secret::Secret::new(&self.secret_access_key),
             session_token: None,
@@ -485,9 +485,8 @@ pub fn bodies(messages: &[ReceivedMessage]) -> Vec<Value> {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> String {
-    use sha2::Digest;
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    sqs_archive::random::hex(&sha2::Sha256::digest(&bytes))
+    sqs_archive::digest::sha256_hex(&bytes)
 }
 
 pub use crate::fakes::{FakeHttp, read_http_request};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::Credentials;
 use super::ini::{Ini, parse_ini};
 use super::sts::{RoleToAssume, WebIdentityRole};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 

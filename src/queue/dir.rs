@@ -1,4 +1,4 @@
-//! [`MockArchiveClient`]: a durable queue in a directory, with SQS semantics.
+//! [`DirArchiveClient`]: a durable queue in a directory, with SQS semantics.
 //!
 //! Layout: `<mock_dir>/<queue name>/` holds one JSON file per message in
 //! `messages/`, named so that directory order is send order, plus a `.lock`
@@ -35,15 +35,14 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use md5::Digest as _;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{
+use crate::error::{Error, Result, ServiceError};
+use crate::files::Durability;
+use crate::queue::{
     ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, QueueStats, ReceiptHandle,
     ReceiveRequest, ReceivedMessage, SentMessage, is_fifo, prepare,
 };
-use crate::error::{Error, Result, ServiceError};
-use crate::fsutil::{self, Durability};
 
 /// How long FIFO deduplication ids are remembered, as in SQS.
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -78,15 +77,15 @@ struct Stored {
 
 /// The directory-backed queue client.
 #[derive(Clone, Debug)]
-pub struct MockArchiveClient {
+pub struct DirArchiveClient {
     root: PathBuf,
     max_message_size: usize,
 }
 
-impl MockArchiveClient {
+impl DirArchiveClient {
     /// Queues live in subdirectories of `root`, created on first use.
-    pub fn new(root: impl Into<PathBuf>, max_message_size: usize) -> MockArchiveClient {
-        MockArchiveClient {
+    pub fn new(root: impl Into<PathBuf>, max_message_size: usize) -> DirArchiveClient {
+        DirArchiveClient {
             root: root.into(),
             max_message_size,
         }
@@ -246,9 +245,9 @@ impl Queue {
     }
 }
 
-/// Writes a message file atomically (see [`fsutil::write_atomic`]).
+/// Writes a message file atomically (see [`crate::files::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-    fsutil::write_atomic(path, bytes, None, durability)
+    crate::files::write_atomic(path, bytes, None, durability)
         .map_err(|e| Error::io("write mock message", path, e))
 }
 
@@ -292,7 +291,7 @@ fn split_receipt<'r>(
         })
 }
 
-impl MockArchiveClient {
+impl DirArchiveClient {
     fn send_locked(
         &self,
         queue: &Queue,
@@ -314,10 +313,7 @@ impl MockArchiveClient {
         let now = now_ms();
         let mut dedup_marker = None;
         if let Some(dedup) = &prepared.dedup_id {
-            let marker = queue
-                .dir
-                .join("dedup")
-                .join(crate::random::hex(&md5::Md5::digest(dedup.as_bytes())));
+            let marker = queue.dir.join("dedup").join(crate::digest::md5_hex(dedup));
             if let Ok(text) = fs::read_to_string(&marker)
                 && let Some((id, at)) = text.split_once(' ')
                 && at
@@ -483,7 +479,7 @@ impl MockArchiveClient {
     }
 }
 
-impl ArchiveClient for MockArchiveClient {
+impl ArchiveClient for DirArchiveClient {
     fn send_message(&self, queue: &str, message: &OutgoingMessage) -> Result<SentMessage> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
@@ -578,7 +574,7 @@ impl ArchiveClient for MockArchiveClient {
     }
 }
 
-impl MockArchiveClient {
+impl DirArchiveClient {
     fn counts(&self, queue: &str) -> Result<QueueStats> {
         let q = self.queue(queue)?;
         let _lock = q.lock()?;
@@ -625,7 +621,7 @@ mod tests {
         p
     }
 
-    fn recv(c: &MockArchiveClient, q: &str, max: u32, vis: u32) -> Vec<ReceivedMessage> {
+    fn recv(c: &DirArchiveClient, q: &str, max: u32, vis: u32) -> Vec<ReceivedMessage> {
         c.receive_messages(
             q,
             &ReceiveRequest {
@@ -640,7 +636,7 @@ mod tests {
     #[test]
     fn send_receive_hide_return_delete() {
         let root = temp_root("basic");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://requests";
         let sent = c.send_message(q, &OutgoingMessage::new("one")).unwrap();
         c.send_message(q, &OutgoingMessage::new("two")).unwrap();
@@ -692,7 +688,7 @@ mod tests {
     #[test]
     fn change_visibility_extends_and_releases() {
         let root = temp_root("vis");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://q";
         c.send_message(q, &OutgoingMessage::new("x")).unwrap();
         let m = recv(&c, q, 1, 1).remove(0);
@@ -716,7 +712,7 @@ mod tests {
     #[test]
     fn fifo_groups_in_order_and_dedup() {
         let root = temp_root("fifo");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://q.fifo";
         let msg = |body: &str, g: &str| OutgoingMessage {
             body: body.into(),
@@ -745,7 +741,7 @@ mod tests {
     #[test]
     fn concurrent_receivers_never_share_a_message() {
         let root = temp_root("race");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://race";
         for i in 0..60 {
             c.send_message(q, &OutgoingMessage::new(format!("m{i}")))
@@ -779,7 +775,7 @@ mod tests {
 
     #[test]
     fn bad_queue_names_and_receipts_are_errors() {
-        let c = MockArchiveClient::new(temp_root("bad"), 1 << 20);
+        let c = DirArchiveClient::new(temp_root("bad"), 1 << 20);
         assert!(
             c.send_message("mock://", &OutgoingMessage::new("x"))
                 .is_err()
@@ -804,7 +800,7 @@ mod tests {
     #[test]
     fn a_corrupt_file_is_moved_aside_and_the_queue_carries_on() {
         let root = temp_root("corrupt");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://q";
         c.send_message(q, &OutgoingMessage::new("one")).unwrap();
         let messages = root.join("q").join("messages");
@@ -828,7 +824,7 @@ mod tests {
     #[test]
     fn a_corrupt_file_met_by_a_receive_does_not_stop_it() {
         let root = temp_root("corrupt-recv");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://q";
         c.send_message(q, &OutgoingMessage::new("one")).unwrap();
         fs::write(root.join("q/messages/0-bad.json"), [0xff, 0xfe]).unwrap();
@@ -840,7 +836,7 @@ mod tests {
     #[test]
     fn a_directory_or_fifo_among_the_messages_is_moved_aside_without_blocking() {
         let root = temp_root("corrupt-kind");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://q";
         c.send_message(q, &OutgoingMessage::new("one")).unwrap();
         fs::create_dir(root.join("q/messages/0-dir.json")).unwrap();
@@ -862,7 +858,7 @@ mod tests {
     #[test]
     fn the_queue_attributes_file_sets_the_size_limit() {
         let root = temp_root("attrs");
-        let c = MockArchiveClient::new(&root, 1 << 20);
+        let c = DirArchiveClient::new(&root, 1 << 20);
         let q = "mock://small";
         let a = c.queue_attributes(q).unwrap();
         assert_eq!(a.maximum_message_size, Some(1 << 20));

@@ -18,10 +18,10 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::client::{QueueAttributes, RedrivePolicy};
 use crate::config::{Backend, QueueRole, Settings, Source};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::exit::Exit;
+use crate::queue::{QueueAttributes, RedrivePolicy};
 
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ fn checks(s: &Settings) -> Vec<Check> {
         Backend::Mock => Check::ok("credentials: not needed (mock backend)"),
         Backend::Sqs => {
             let chain =
-                crate::credentials::CredentialChain::new(s.env.clone(), s.config_keys.clone());
+                crate::aws::credentials::CredentialChain::new(s.env.clone(), s.config_keys.clone());
             match chain.describe() {
                 Ok(text) => Check::ok(format!("credentials: {text}")),
                 Err(e) => Check::fail(format!("credentials: {e}")),
@@ -142,7 +142,7 @@ fn checks(s: &Settings) -> Vec<Check> {
 }
 
 fn queue_checks(s: &Settings) -> Vec<Check> {
-    let client = match crate::backend::connect(s) {
+    let client = match crate::queue::connect::connect(s) {
         Ok(c) => c,
         Err(e) => return vec![Check::fail(format!("queues: no client: {e}"))],
     };
@@ -361,7 +361,7 @@ fn handler(s: &Settings) -> Check {
 
 /// A file the poller creates or appends to: its directory must let it, and
 /// nothing that cannot be one may stand at its name (`regular_only`: the lock
-/// refuses a symlink or FIFO, see [`crate::fsutil::try_lock`]).
+/// refuses a symlink or FIFO, see [`crate::files::try_lock`]).
 fn writable_file(key: &str, path: Option<&Path>, regular_only: bool) -> Check {
     let Some(path) = path else {
         return Check::ok(format!("{key} not set"));
@@ -399,7 +399,7 @@ fn writable_file(key: &str, path: Option<&Path>, regular_only: bool) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::QueueStats;
+    use crate::queue::QueueStats;
 
     fn attributes(visibility: Option<u32>, size: Option<u32>) -> QueueAttributes {
         QueueAttributes {

@@ -1,13 +1,17 @@
 //! The archive client abstraction: what the CLI and the poller need from a queue.
 //!
 //! Two implementations exist: [`crate::sqs::SqsArchiveClient`] talks to SQS
-//! (or an emulator) over HTTP, and [`crate::mock::MockArchiveClient`] keeps the
+//! (or an emulator) over HTTP, and [`crate::queue::dir::DirArchiveClient`] keeps the
 //! queue in a directory. Nothing above this trait knows which one it has.
 //! Queues are named by URL; the mock uses the URL's last path segment.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+pub mod connect;
+pub mod dir;
+pub mod memory;
 
 use crate::error::Result;
 
@@ -247,7 +251,6 @@ pub fn prepare<'a>(
     message: &'a OutgoingMessage,
     max_size: usize,
 ) -> Result<PreparedMessage<'a>> {
-    use sha2::Digest as _;
     if message.body.len() > max_size {
         return Err(crate::error::Error::InvalidData(format!(
             "message body is {} bytes, over the queue's limit of {max_size} bytes (max_message_size)",
@@ -268,9 +271,10 @@ pub fn prepare<'a>(
         body: &message.body,
         group_id: Some(group_id),
         dedup_id: Some(
-            message.dedup_id.clone().unwrap_or_else(|| {
-                crate::random::hex(&sha2::Sha256::digest(message.body.as_bytes()))
-            }),
+            message
+                .dedup_id
+                .clone()
+                .unwrap_or_else(|| crate::digest::sha256_hex(&message.body)),
         ),
     })
 }

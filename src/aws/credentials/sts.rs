@@ -14,11 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use roxmltree::{Document, Node};
 
 use super::Credentials;
-use crate::endpoint::{Variant, parse_flag, service_endpoint};
-use crate::env::Env;
+use crate::aws::endpoint::{Variant, parse_flag, service_endpoint};
+use crate::aws::http::{Http, HttpOptions};
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::sqs::http::{Http, HttpOptions};
 use crate::text::excerpt;
 
 /// The STS API version of the query protocol.
@@ -105,7 +105,7 @@ impl Sts {
             "application/x-www-form-urlencoded; charset=utf-8".to_string(),
         )];
         let url = format!("{}/", self.endpoint);
-        let signed = crate::sqs::sign::sign_service_request(
+        let signed = crate::aws::sign::sign_service_request(
             "sts",
             &url,
             &headers,
@@ -166,7 +166,7 @@ impl Sts {
         let http = Http::new(&HttpOptions {
             timeout: TIMEOUT,
             ca_bundle: self.env.get("AWS_CA_BUNDLE").map(Into::into),
-            proxy: crate::sqs::proxy_for(url, &self.env),
+            proxy: crate::aws::http::proxy_for(url, &self.env),
         })?;
         let response = http
             .post(url, headers, body.as_bytes(), None)
@@ -229,9 +229,9 @@ fn form(pairs: &[(&str, &str)]) -> String {
         if !out.is_empty() {
             out.push('&');
         }
-        crate::sqs::query::encode_into(&mut out, key);
+        crate::aws::form::encode_into(&mut out, key);
         out.push('=');
-        crate::sqs::query::encode_into(&mut out, value);
+        crate::aws::form::encode_into(&mut out, value);
     }
     out
 }
@@ -431,7 +431,7 @@ on resource: arn:aws:iam::123456789012:role/r</Message>
     fn reads_answers_captured_from_moto() {
         let c = parse_answer(
             200,
-            include_str!("../../tests/fixtures/sts/assume-role-moto.xml"),
+            include_str!("../../../tests/fixtures/sts/assume-role-moto.xml"),
             "AssumeRole",
         )
         .unwrap();
@@ -439,7 +439,7 @@ on resource: arn:aws:iam::123456789012:role/r</Message>
         assert!(!c.session_token.is_empty());
         let e = parse_answer(
             403,
-            include_str!("../../tests/fixtures/sts/assume-role-denied-moto.xml"),
+            include_str!("../../../tests/fixtures/sts/assume-role-denied-moto.xml"),
             "AssumeRole",
         )
         .unwrap_err();

@@ -43,7 +43,7 @@ impl Http {
         };
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &options.ca_bundle {
-            let pem = crate::config::read_config_file(path)
+            let pem = crate::files::read_config_file(path)
                 .map_err(|e| e.into_error("read CA bundle", path))?;
             let pem = pem.as_bytes();
             let certs: Vec<_> = ureq::tls::parse_pem(pem)
@@ -126,8 +126,63 @@ pub fn without_userinfo(url: &str) -> String {
     crate::text::url(url)
 }
 
+/// The proxy for an endpoint from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, unless `NO_PROXY` covers its host.
+pub fn proxy_for(endpoint: &str, env: &crate::environment::Env) -> Option<String> {
+    let https = endpoint.starts_with("https://");
+    let get = |name: &str| {
+        env.get(name)
+            .or_else(|| env.get(&name.to_ascii_lowercase()))
+    };
+    let proxy = if https {
+        get("HTTPS_PROXY")
+    } else {
+        get("HTTP_PROXY")
+    }
+    .or_else(|| get("ALL_PROXY"))?;
+    let host = endpoint
+        .split("://")
+        .nth(1)?
+        .split(['/', ':'])
+        .next()?
+        .to_ascii_lowercase();
+    let excluded = get("NO_PROXY").is_some_and(|list| {
+        list.split(',')
+            .map(|e| e.trim().to_ascii_lowercase())
+            .any(|entry| {
+                let entry = entry.trim_start_matches('*').trim_start_matches('.');
+                !entry.is_empty()
+                    && (entry == "*" || host == entry || host.ends_with(&format!(".{entry}")))
+            })
+            || list.trim() == "*"
+    });
+    (!excluded).then(|| proxy.to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::environment::Env;
+
+    #[test]
+    fn proxy_respects_no_proxy() {
+        let env = Env::from_pairs([
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("NO_PROXY", "localhost,.internal"),
+        ]);
+        assert_eq!(
+            proxy_for("https://sqs.eu-west-1.amazonaws.com", &env).as_deref(),
+            Some("http://proxy:3128")
+        );
+        assert_eq!(proxy_for("https://sqs.corp.internal/", &env), None);
+        assert_eq!(proxy_for("https://localhost:4566", &env), None);
+        assert_eq!(
+            proxy_for("http://127.0.0.1:4566", &env),
+            None,
+            "HTTPS_PROXY is for https only"
+        );
+        let env = Env::from_pairs([("http_proxy", "http://p:1"), ("no_proxy", "*")]);
+        assert_eq!(proxy_for("http://x", &env), None);
+    }
+
     use super::*;
 
     #[test]

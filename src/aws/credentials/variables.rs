@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::sts::WebIdentityRole;
 use super::{Credentials, Lookup};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 

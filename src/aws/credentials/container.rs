@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::Lookup;
 use super::fetch::{Method, metadata_agent, parse_credentials_answer, send};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 

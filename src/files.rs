@@ -6,6 +6,8 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use crate::error::Error;
+
 /// How hard [`write_atomic`] tries to survive a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
@@ -109,27 +111,6 @@ pub fn try_lock(path: &Path) -> crate::error::Result<Option<File>> {
     }
 }
 
-/// Warns when the profile file holds a secret and others may read it.
-pub fn warn_if_secret_readable(settings: &crate::config::Settings) {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(file) = &settings.file else { return };
-    let keys = &settings.config_keys;
-    if keys.secret_access_key.is_none() && keys.session_token.is_none() {
-        return;
-    }
-    if let Ok(meta) = std::fs::metadata(file) {
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            log::warn!(
-                "{} holds a secret key but its mode is {:o}; run: chmod 600 {}",
-                file.display(),
-                mode & 0o777,
-                file.display()
-            );
-        }
-    }
-}
-
 /// Raises this process's soft limit on open files to its hard limit.
 /// `process_message` holds a handle on each directory of an AIP and on up to
 /// 32 files being written; the usual soft limit of 1024 would make a large
@@ -175,4 +156,46 @@ mod tests {
         assert!(!temp.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Why a configuration file could not be read: a configuration problem
+/// (exit 78), or a file named on purpose that is not there (66). The file is
+/// named, its content never shown (a `.env` line may hold a secret).
+#[derive(Debug)]
+pub enum ReadProblem {
+    NotFound(std::io::Error),
+    IsDirectory,
+    NotUtf8,
+    Other(std::io::Error),
+}
+
+impl ReadProblem {
+    /// The error for `path` (`action` is e.g. `"read CA bundle"`): a
+    /// configuration error (78), except a file named on purpose that does
+    /// not exist (66, as the README says).
+    pub fn into_error(self, action: &'static str, path: &Path) -> Error {
+        let why = match self {
+            ReadProblem::NotFound(e) => return Error::io(action, path, e),
+            ReadProblem::IsDirectory => "it is a directory, not a file".to_string(),
+            ReadProblem::NotUtf8 => "it is not UTF-8 text".to_string(),
+            ReadProblem::Other(e) => e.to_string(),
+        };
+        Error::config(
+            path.display().to_string(),
+            format!("cannot {action}: {why}"),
+        )
+    }
+}
+
+/// Reads a configuration file (profile, `.env`, schema, CA bundle) as text.
+pub fn read_config_file(path: &Path) -> std::result::Result<String, ReadProblem> {
+    if path.is_dir() {
+        return Err(ReadProblem::IsDirectory);
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ReadProblem::NotFound(e),
+        std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
+        std::io::ErrorKind::InvalidData => ReadProblem::NotUtf8,
+        _ => ReadProblem::Other(e),
+    })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::fetch::{Method, metadata_agent, parse_credentials_answer, send};
 use super::{Credentials, Lookup};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::Result;
 use crate::secret::Secret;
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 /// The schema shipped with the toolkit.
-pub const EMBEDDED_SCHEMA: &str = include_str!("../schemas/archive-message.schema.json");
+pub const EMBEDDED_SCHEMA: &str = include_str!("../../schemas/archive-message.schema.json");
 
 /// How many schema errors one message reports.
 const MAX_REPORTED: usize = 3;
@@ -40,7 +40,7 @@ impl MessageSchema {
     pub fn from_file(path: &Path) -> Result<MessageSchema> {
         // A schema file is configuration: any problem reading it is exit 78.
         let text =
-            crate::config::read_config_file(path).map_err(|e| e.into_error("read schema", path))?;
+            crate::files::read_config_file(path).map_err(|e| e.into_error("read schema", path))?;
         Self::compile(&text, &path.display().to_string())
     }
 

@@ -26,10 +26,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::credentials::ConfigKeys;
-use crate::env::Env;
+mod target;
+
+use crate::aws::credentials::ConfigKeys;
+use crate::environment::Env;
 use crate::error::{Error, Result};
+use crate::files::{ReadProblem, read_config_file};
 use crate::secret::Secret;
+pub use target::Target;
 
 /// Which queue service to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,14 +44,7 @@ pub enum Backend {
     Mock,
 }
 
-/// The SQS wire protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// Form-encoded query API with XML answers (`Version=2012-11-05`).
-    Query,
-    /// AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Action>`).
-    Json,
-}
+pub use crate::sqs::Protocol;
 
 /// The system-wide configuration directory, searched last.
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/sqs-archive";
@@ -271,8 +268,8 @@ pub struct Settings {
     pub request_queue_url: Option<String>,
     pub completion_queue_url: Option<String>,
     /// The region set by a flag, the environment or the profile file; see
-    /// [`crate::endpoint::Target::resolve`] for the rest of the search.
-    pub region: Option<crate::endpoint::Region>,
+    /// [`crate::config::Target::resolve`] for the rest of the search.
+    pub region: Option<crate::aws::endpoint::Region>,
     /// The shared-file profile (`aws_profile`, `AWS_PROFILE`, `--aws-profile`).
     pub aws_profile: Option<String>,
     /// Who named it, as the user wrote it: `AWS_PROFILE`, `--aws-profile`
@@ -370,7 +367,7 @@ impl Settings {
         let completion_queue_url = layers.text(K::completion_queue_url)?;
         let region = layers
             .text_at(K::region)?
-            .map(|(name, at)| crate::endpoint::Region { name, origin: at.0 });
+            .map(|(name, at)| crate::aws::endpoint::Region { name, origin: at.0 });
         let endpoint_url = layers.text(K::endpoint_url)?;
         if let Some(url) = &endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -471,48 +468,6 @@ pub fn missing(key: K, file: Option<&Path>) -> Error {
         key.name,
         format!("no value: set {} {place}{or_env}", key.name),
     )
-}
-
-/// Why a configuration file could not be read: a configuration problem
-/// (exit 78), or a file named on purpose that is not there (66). The file is
-/// named, its content never shown (a `.env` line may hold a secret).
-#[derive(Debug)]
-pub enum ReadProblem {
-    NotFound(std::io::Error),
-    IsDirectory,
-    NotUtf8,
-    Other(std::io::Error),
-}
-
-impl ReadProblem {
-    /// The error for `path` (`action` is e.g. `"read CA bundle"`): a
-    /// configuration error (78), except a file named on purpose that does
-    /// not exist (66, as the README says).
-    pub fn into_error(self, action: &'static str, path: &Path) -> Error {
-        let why = match self {
-            ReadProblem::NotFound(e) => return Error::io(action, path, e),
-            ReadProblem::IsDirectory => "it is a directory, not a file".to_string(),
-            ReadProblem::NotUtf8 => "it is not UTF-8 text".to_string(),
-            ReadProblem::Other(e) => e.to_string(),
-        };
-        Error::config(
-            path.display().to_string(),
-            format!("cannot {action}: {why}"),
-        )
-    }
-}
-
-/// Reads a configuration file (profile, `.env`, schema, CA bundle) as text.
-pub fn read_config_file(path: &Path) -> std::result::Result<String, ReadProblem> {
-    if path.is_dir() {
-        return Err(ReadProblem::IsDirectory);
-    }
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ReadProblem::NotFound(e),
-        std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
-        std::io::ErrorKind::InvalidData => ReadProblem::NotUtf8,
-        _ => ReadProblem::Other(e),
-    })
 }
 
 fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
@@ -840,6 +795,27 @@ impl Layers<'_> {
         }
     }
 }
+/// Warns when the profile file holds a secret and others may read it.
+pub fn warn_if_secret_readable(settings: &Settings) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(file) = &settings.file else { return };
+    let keys = &settings.config_keys;
+    if keys.secret_access_key.is_none() && keys.session_token.is_none() {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(file) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "{} holds a secret key but its mode is {:o}; run: chmod 600 {}",
+                file.display(),
+                mode & 0o777,
+                file.display()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
-use crate::credentials::Credentials;
+use crate::aws::credentials::Credentials;
 use crate::error::{Error, Result};
 
 /// The headers to add to a request so that SQS accepts it: `authorization`,

@@ -34,19 +34,19 @@
 //! that may hold a key.
 
 pub mod container;
-pub mod env;
 mod fetch;
 pub mod imds;
 pub mod ini;
 pub mod process;
 pub mod profile;
 pub mod sts;
+pub mod variables;
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -348,10 +348,10 @@ impl CredentialChain {
 
     fn lookup(&self, step: Step) -> Result<Lookup> {
         match step {
-            Step::Environment => env::from_environment(&self.env),
+            Step::Environment => variables::from_environment(&self.env),
             Step::ProfileConfig => from_config_keys(&self.config),
             Step::SharedProfile => self.shared_profile(),
-            Step::WebIdentity => match env::web_identity(&self.env)? {
+            Step::WebIdentity => match variables::web_identity(&self.env)? {
                 None => Ok(Lookup::NotFound(
                     "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN not set)".into(),
                 )),
@@ -403,7 +403,7 @@ impl CredentialChain {
                         let via = credentials.source.clone();
                         (credentials, via)
                     }
-                    RoleSource::Environment => match env::from_environment(&self.env)? {
+                    RoleSource::Environment => match variables::from_environment(&self.env)? {
                         Lookup::Found(credentials) => (credentials, "environment".to_string()),
                         Lookup::NotFound(_) => {
                             return Err(Error::Credentials(format!(
@@ -499,7 +499,7 @@ fn mask_access_key_id(id: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "../../tests/it/fakes.rs"]
+#[path = "../../../tests/it/fakes.rs"]
 pub(crate) mod fakes;
 
 /// Helpers for the unit tests of this module and its sources.

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::client::{
+use crate::error::{Error, Result, ServiceError};
+use crate::queue::{
     ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, QueueStats, ReceiptHandle,
     ReceiveRequest, ReceivedMessage, RedrivePolicy, SentMessage, is_fifo,
 };
-use crate::error::{Error, Result, ServiceError};
 
 /// Faults to inject; each counter is used up one call (or entry) at a time.
 #[derive(Clone, Debug, Default)]

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::client::OutgoingMessage;
+pub mod schema;
+
+use crate::queue::OutgoingMessage;
 use crate::time::rfc3339_utc;
 
 /// The action `process_message` performs.
@@ -202,7 +204,7 @@ pub fn is_safe_relative_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::MessageSchema;
+    use crate::message::schema::MessageSchema;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn now() -> SystemTime {

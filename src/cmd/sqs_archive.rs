@@ -9,14 +9,14 @@ use std::time::SystemTime;
 use lexopt::ValueExt;
 use serde_json::{Value, json};
 
-use crate::args::{COMMON_HELP, Common, Flag, next, number, string, usage};
-use crate::client::{ReceiptHandle, ReceiveRequest};
+use crate::cmd::args::{COMMON_HELP, Common, Flag, next, number, string, usage};
 use crate::config::{QueueRole, Settings};
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::message::schema::MessageSchema;
 use crate::message::{ARCHIVE_ACTION, Priority, RequestMessage, outgoing};
-use crate::schema::MessageSchema;
+use crate::queue::{ReceiptHandle, ReceiveRequest};
 use crate::stdio::{write_line, write_out};
 
 const HELP: &str = "\
@@ -235,7 +235,7 @@ fn parse_delete(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Acti
 /// Runs `sqs_archive` with the process's arguments and environment.
 pub fn main() -> Exit {
     let env = Env::from_process();
-    crate::error::run_main("sqs_archive", || {
+    crate::cmd::run_main("sqs_archive", || {
         let command = parse_args(std::env::args_os().skip(1))?;
         run(command, env)
     })
@@ -267,7 +267,11 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 log::LevelFilter::Error,
                 None,
             )?;
-            return Ok(crate::doctor::run(&command.common.source, env, &mut out));
+            return Ok(crate::cmd::doctor::run(
+                &command.common.source,
+                env,
+                &mut out,
+            ));
         }
         _ => {}
     }
@@ -278,7 +282,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
         log::LevelFilter::Warn,
         None,
     )?;
-    crate::fsutil::warn_if_secret_readable(&settings);
+    crate::config::warn_if_secret_readable(&settings);
     match command.action {
         Action::Send {
             aipid,
@@ -294,7 +298,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 .validate(&request)
                 .map_err(|e| Error::InvalidData(format!("request refused: {e}")))?;
             let queue = settings.queue_url(QueueRole::Request)?;
-            let client = crate::backend::connect(&settings)?;
+            let client = crate::queue::connect::connect(&settings)?;
             let sent = client.send_message(queue, &outgoing(&request))?;
             let id = crate::text::escape(&sent.message_id);
             log::info!(
@@ -320,7 +324,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 ));
             }
             let queue = settings.queue_url(QueueRole::Completion)?;
-            let client = crate::backend::connect(&settings)?;
+            let client = crate::queue::connect::connect(&settings)?;
             let request = ReceiveRequest {
                 max_messages: max,
                 wait_seconds: wait.unwrap_or(settings.wait_time_seconds),
@@ -379,10 +383,11 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
         }
         Action::Delete { receipt, queue } => {
             let url = settings.queue_url(queue)?;
-            crate::backend::connect(&settings)?.delete_message(url, &ReceiptHandle(receipt))?;
+            crate::queue::connect::connect(&settings)?
+                .delete_message(url, &ReceiptHandle(receipt))?;
         }
         Action::Stats => {
-            let client = crate::backend::connect(&settings)?;
+            let client = crate::queue::connect::connect(&settings)?;
             let mut report = serde_json::Map::new();
             for (name, role) in [
                 ("request", QueueRole::Request),
@@ -398,8 +403,8 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
         Action::Credentials => {
             // The region and endpoint are shown even when they cannot be
             // resolved; the credentials are what this command is about.
-            let target = crate::endpoint::Target::resolve(&settings);
-            let chain = crate::credentials::CredentialChain::new(
+            let target = crate::config::Target::resolve(&settings);
+            let chain = crate::aws::credentials::CredentialChain::new(
                 settings.env.clone(),
                 settings.config_keys.clone(),
             )

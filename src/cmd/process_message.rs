@@ -10,13 +10,13 @@ use std::io::{Read, Write};
 use serde_json::{Value, json};
 
 use crate::archive::{ArchiveJob, ArchiveOptions, Resolution, TestHooks, archive};
-use crate::args::{COMMON_HELP, Common, next, string};
+use crate::cmd::args::{COMMON_HELP, Common, next, string};
 use crate::config::Settings;
-use crate::env::Env;
+use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::message::schema::MessageSchema;
 use crate::message::{ARCHIVE_ACTION, MAX_HANDLER_OUTPUT, without_file_entries};
-use crate::schema::MessageSchema;
 
 const HELP: &str = "\
 process_message: archive the files one request names.
@@ -43,7 +43,7 @@ const MAX_INPUT: u64 = 16 << 20;
 
 /// Runs `process_message` with the process's arguments, environment and stdin.
 pub fn main() -> Exit {
-    crate::error::run_main("process_message", || {
+    crate::cmd::run_main("process_message", || {
         let mut parser = lexopt::Parser::from_env();
         let mut common = Common::default();
         let mut aipid = None;
@@ -86,7 +86,7 @@ pub fn main() -> Exit {
         let text = String::from_utf8(input)
             .map_err(|_| Error::InvalidData("the message on stdin is not UTF-8".into()))?;
         let schema = MessageSchema::load(settings.schema_file.as_deref())?;
-        crate::fsutil::raise_open_file_limit();
+        crate::files::raise_open_file_limit();
         let result = process(&text, &aipid, &schema, &settings).map_err(retry_on_io)?;
         // Names are foreign text: bidi marks and C1 controls go out as \uXXXX.
         let mut line = crate::text::json_line(&result);
