@@ -1,0 +1,260 @@
+//! The resolved configuration ([`Settings`]) and how it is loaded: `.env`,
+//! the profile file, the environment and the flags, through the key table.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Map;
+
+use super::keys::*;
+use super::layers::*;
+use super::sources::*;
+use crate::aws::credentials::ConfigKeys;
+use crate::environment::Env;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::sqs::Protocol;
+
+/// Which queue service to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Amazon SQS or an emulator, over HTTP.
+    Sqs,
+    /// The durable directory queue (`mock_dir`); needs no AWS account.
+    Mock,
+}
+
+/// The system-wide configuration directory, searched last.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/sqs-archive";
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub backend: Backend,
+    pub request_queue_url: Option<String>,
+    pub completion_queue_url: Option<String>,
+    /// The region set by a flag, the environment or the profile file; see
+    /// [`crate::config::Target::resolve`] for the rest of the search.
+    pub region: Option<crate::aws::endpoint::Region>,
+    /// The shared-file profile (`aws_profile`, `AWS_PROFILE`, `--aws-profile`).
+    pub aws_profile: Option<String>,
+    /// Who named it, as the user wrote it: `AWS_PROFILE`, `--aws-profile`
+    /// or `aws_profile` (a named profile must exist).
+    pub aws_profile_by: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub protocol: Protocol,
+    pub config_keys: ConfigKeys,
+    pub schema_file: Option<PathBuf>,
+    pub max_number_of_messages: u32,
+    pub wait_time_seconds: u32,
+    pub visibility_timeout: u32,
+    pub max_attempts: u32,
+    pub http_timeout: Duration,
+    pub max_message_size: usize,
+    pub mock_dir: PathBuf,
+    pub workers: usize,
+    pub handler: Option<Vec<String>>,
+    pub handler_timeout: Duration,
+    pub kill_grace: Duration,
+    pub shutdown_grace: Duration,
+    pub max_receive_count: u32,
+    pub use_redrive_policy: bool,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub pass_aws_credentials_to_handler: bool,
+    pub lock_file: PathBuf,
+    pub log_file: Option<PathBuf>,
+    pub metrics_file: Option<PathBuf>,
+    pub metrics_interval: Duration,
+    pub source_dir: PathBuf,
+    pub archive_dir: PathBuf,
+    /// Read archived files back after they are durable (process_message).
+    pub verify: bool,
+    /// The environment the settings were read with (`.env` applied).
+    pub env: Env,
+    /// How the configuration was chosen, to pass on to `process_message`.
+    pub source: Source,
+    /// The profile file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// Which queue a command addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueRole {
+    Request,
+    Completion,
+}
+
+impl Settings {
+    /// Reads `.env`, the profile file and the environment, and applies the flags.
+    pub fn load(source: &Source, process_env: Env) -> Result<Settings> {
+        let env = apply_env_file(source, process_env)?;
+        let (file, text) = match profile_path(source, &env)? {
+            Some(path) => {
+                let text = read_profile(&path)?;
+                (Some(path), Some(text))
+            }
+            None => (None, None),
+        };
+        Self::resolve(source, env, file, text.as_deref())
+    }
+
+    /// The pure part of [`Settings::load`]: resolves from file text, environment and flags.
+    pub fn resolve(
+        source: &Source,
+        env: Env,
+        file: Option<PathBuf>,
+        text: Option<&str>,
+    ) -> Result<Settings> {
+        let origin = file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no profile file)".into());
+        let map = match text {
+            Some(t) => parse_file(t, &origin)?,
+            None => Map::new(),
+        };
+        let layers = Layers {
+            file: map,
+            origin: origin.clone(),
+            env: &env,
+            flags: &source.flags,
+            read: RefCell::new(BTreeSet::new()),
+        };
+        let backend = match layers.choice(K::backend)? {
+            "mock" => Backend::Mock,
+            _ => Backend::Sqs,
+        };
+        let protocol = match layers.choice(K::protocol)? {
+            "json" => Protocol::Json,
+            _ => Protocol::Query,
+        };
+        let request_queue_url = layers.text(K::request_queue_url)?;
+        let completion_queue_url = layers.text(K::completion_queue_url)?;
+        let region = layers
+            .text_at(K::region)?
+            .map(|(name, at)| crate::aws::endpoint::Region { name, origin: at.0 });
+        let endpoint_url = layers.text(K::endpoint_url)?;
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(layers
+                .origin_of(K::endpoint_url)
+                .invalid(K::endpoint_url, &crate::text::url(url)));
+        }
+        let wait_time_seconds = layers.int(K::wait_time_seconds)? as u32;
+        let http_timeout_seconds = layers.int(K::http_timeout_seconds)?;
+        let secs = |k: K| -> Result<Duration> { Ok(Duration::from_secs(layers.int(k)?)) };
+        let path = |k: K| -> Result<PathBuf> { Ok(layers.text(k)?.unwrap_or_default().into()) };
+        let mut settings = Settings {
+            backend,
+            protocol,
+            region,
+            aws_profile: layers.text(K::aws_profile)?,
+            aws_profile_by: layers.named_by(K::aws_profile),
+            endpoint_url,
+            config_keys: ConfigKeys {
+                access_key_id: layers.file_text(K::aws_access_key_id)?,
+                secret_access_key: layers.file_text(K::aws_secret_access_key)?.map(Secret::new),
+                session_token: layers.file_text(K::aws_session_token)?.map(Secret::new),
+                origin: origin.clone(),
+            },
+            schema_file: layers.text(K::schema_file)?.map(PathBuf::from),
+            max_number_of_messages: layers.int(K::max_number_of_messages)? as u32,
+            wait_time_seconds,
+            visibility_timeout: layers.int(K::visibility_timeout)? as u32,
+            max_attempts: layers.int(K::max_attempts)? as u32,
+            // Long polls hold the connection for the wait; the timeout must outlast it.
+            http_timeout: Duration::from_secs(u64::from(wait_time_seconds) + http_timeout_seconds),
+            max_message_size: layers.int(K::max_message_size)? as usize,
+            mock_dir: path(K::mock_dir)?,
+            workers: layers.int(K::workers)? as usize,
+            handler: layers.argv(K::handler)?,
+            handler_timeout: secs(K::handler_timeout)?,
+            kill_grace: secs(K::kill_grace_seconds)?,
+            shutdown_grace: secs(K::shutdown_grace_seconds)?,
+            max_receive_count: layers.int(K::max_receive_count)? as u32,
+            use_redrive_policy: layers.bool(K::use_redrive_policy)?,
+            retry_base: secs(K::retry_base_seconds)?,
+            retry_max: secs(K::retry_max_seconds)?,
+            pass_aws_credentials_to_handler: layers.bool(K::pass_aws_credentials_to_handler)?,
+            lock_file: path(K::lock_file)?,
+            log_file: layers.text(K::log_file)?.map(PathBuf::from),
+            metrics_file: layers.text(K::metrics_file)?.map(PathBuf::from),
+            metrics_interval: secs(K::metrics_interval)?,
+            source_dir: path(K::source_dir)?,
+            archive_dir: path(K::archive_dir)?,
+            verify: layers.bool(K::verify)?,
+            request_queue_url,
+            completion_queue_url,
+            file,
+            source: source.clone(),
+            env: Env::default(),
+        };
+        // Every declared key is read: a key in the table that nothing uses is a bug.
+        debug_assert_eq!(
+            layers.read.borrow().len(),
+            KEYS.len(),
+            "keys declared but not read: {:?}",
+            KEYS.iter()
+                .filter(|k| !layers.read.borrow().contains(&k.id))
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+        );
+        drop(layers);
+        settings.env = env;
+        Ok(settings)
+    }
+
+    /// The URL of a queue, or an error that says where to set it.
+    pub fn queue_url(&self, role: QueueRole) -> Result<&str> {
+        let (value, key) = match role {
+            QueueRole::Request => (&self.request_queue_url, K::request_queue_url),
+            QueueRole::Completion => (&self.completion_queue_url, K::completion_queue_url),
+        };
+        value
+            .as_deref()
+            .ok_or_else(|| missing(key, self.file.as_deref()))
+    }
+}
+
+/// Error for a required key that has no value anywhere.
+pub fn missing(key: K, file: Option<&Path>) -> Error {
+    let key = key.key();
+    let place = match file {
+        Some(f) => format!("in {}", f.display()),
+        None => "in a profile (--profile NAME)".into(),
+    };
+    let or_env = if key.env.is_empty() {
+        String::new()
+    } else {
+        format!(" or with {}", key.env.join(" or "))
+    };
+    Error::config(
+        key.name,
+        format!("no value: set {} {place}{or_env}", key.name),
+    )
+}
+
+/// Warns when the profile file holds a secret and others may read it.
+pub fn warn_if_secret_readable(settings: &Settings) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(file) = &settings.file else { return };
+    let keys = &settings.config_keys;
+    if keys.secret_access_key.is_none() && keys.session_token.is_none() {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(file) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "{} holds a secret key but its mode is {:o}; run: chmod 600 {}",
+                file.display(),
+                mode & 0o777,
+                file.display()
+            );
+        }
+    }
+}
