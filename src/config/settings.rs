@@ -11,6 +11,7 @@ use serde_json::Map;
 use super::keys::*;
 use super::layers::*;
 use super::sources::*;
+pub use super::sources::SYSTEM_CONFIG_DIR;
 use crate::aws::credentials::ConfigKeys;
 use crate::environment::Env;
 use crate::error::{Error, Result};
@@ -25,9 +26,6 @@ pub enum Backend {
     /// The durable directory queue (`mock_dir`); needs no AWS account.
     Mock,
 }
-
-/// The system-wide configuration directory, searched last.
-pub const SYSTEM_CONFIG_DIR: &str = "/etc/sqs-archive";
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::keys::{K, KEYS};
-use super::settings::SYSTEM_CONFIG_DIR;
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::files::{ReadProblem, read_config_file};
+
+/// The system-wide configuration directory, searched last.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/sqs-archive";
 
 /// Where to find the configuration, as chosen on the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

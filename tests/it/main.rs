@@ -12,6 +12,7 @@ mod deploy;
 mod docs;
 mod doctor;
 mod fakes;
+mod house;
 mod faults;
 mod logs;
 mod metrics;
