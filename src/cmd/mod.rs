@@ -8,8 +8,28 @@ pub mod poll_messages;
 pub mod process_message;
 pub mod sqs_archive;
 
+use crate::cmd::args::Common;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+
+/// `--help` and `--version`, answered the same way by every program:
+/// `Some(exit)` when one of them was asked for and printed.
+pub fn help_or_version(
+    common: &Common,
+    program: &str,
+    help: impl FnOnce() -> String,
+) -> Result<Option<Exit>> {
+    if common.help {
+        crate::stdio::print_line(format_args!("{}\n", help()))?;
+        return Ok(Some(Exit::Ok));
+    }
+    if common.version {
+        let version = env!("CARGO_PKG_VERSION");
+        crate::stdio::print_line(format_args!("{program} {version}\n"))?;
+        return Ok(Some(Exit::Ok));
+    }
+    Ok(None)
+}
 
 /// Runs a binary's body: prints an error once, as one line on stderr, and
 /// returns the exit code. Every binary's `main` is this and nothing more.

@@ -64,15 +64,9 @@ pub fn parse_args(
 pub fn main() -> Exit {
     crate::cmd::run_main("poll_messages", || {
         let (common, options) = parse_args(std::env::args_os().skip(1))?;
-        if common.help {
-            let keys = crate::config::keys_help();
-            crate::stdio::print_line(format_args!("{HELP}\n{COMMON_HELP}\n\n{keys}\n"))?;
-            return Ok(Exit::Ok);
-        }
-        if common.version {
-            let version = env!("CARGO_PKG_VERSION");
-            crate::stdio::print_line(format_args!("poll_messages {version}\n"))?;
-            return Ok(Exit::Ok);
+        let help = || format!("{HELP}\n{COMMON_HELP}\n\n{}", crate::config::keys_help());
+        if let Some(exit) = crate::cmd::help_or_version(&common, "poll_messages", help)? {
+            return Ok(exit);
         }
         let settings = Settings::load(&common.source, Env::from_process())?;
         crate::logging::init_quiet(
