@@ -430,6 +430,84 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The metrics `sqs_archive audit` writes to `audit_metrics_file`, in the
+/// order written.
+pub const AUDIT_METRICS: &[Metric] = &[
+    Metric {
+        name: "sqs_archive_audit_last_run_timestamp_seconds",
+        kind: "gauge",
+        help: "End of the last sqs_archive audit, in seconds since the Unix epoch.",
+    },
+    Metric {
+        name: "sqs_archive_audit_last_exit_code",
+        kind: "gauge",
+        help: "Exit code of the last sqs_archive audit (0: every file matched its manifest).",
+    },
+    Metric {
+        name: "sqs_archive_audit_aips",
+        kind: "gauge",
+        help: "AIPs the last audit checked.",
+    },
+    Metric {
+        name: "sqs_archive_audit_files",
+        kind: "gauge",
+        help: "Files the last audit read and hashed.",
+    },
+    Metric {
+        name: "sqs_archive_audit_bytes",
+        kind: "gauge",
+        help: "Bytes the last audit read and hashed.",
+    },
+    Metric {
+        name: "sqs_archive_audit_problems",
+        kind: "gauge",
+        help: "Problems the last audit found, by kind (missing, extra, changed, unreadable, manifest).",
+    },
+];
+
+/// The audit's metrics file: pure. `problems` are `(kind, count)` pairs.
+pub fn render_audit(
+    end: SystemTime,
+    exit_code: u8,
+    aips: u64,
+    files: u64,
+    bytes: u64,
+    problems: &[(&str, u64)],
+) -> String {
+    let mut out = String::new();
+    let seconds = end
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    for metric in AUDIT_METRICS {
+        let _ = writeln!(out, "# HELP {} {}", metric.name, metric.help);
+        let _ = writeln!(out, "# TYPE {} {}", metric.name, metric.kind);
+        let name = metric.name;
+        match name {
+            "sqs_archive_audit_last_run_timestamp_seconds" => {
+                let _ = writeln!(out, "{name} {seconds:.3}");
+            }
+            "sqs_archive_audit_last_exit_code" => {
+                let _ = writeln!(out, "{name} {exit_code}");
+            }
+            "sqs_archive_audit_aips" => {
+                let _ = writeln!(out, "{name} {aips}");
+            }
+            "sqs_archive_audit_files" => {
+                let _ = writeln!(out, "{name} {files}");
+            }
+            "sqs_archive_audit_bytes" => {
+                let _ = writeln!(out, "{name} {bytes}");
+            }
+            _ => {
+                for (kind, n) in problems {
+                    let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {n}");
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! here: [`run_main`], the body of every `main`.
 
 pub mod args;
+pub mod audit;
 pub mod doctor;
 pub mod poll_messages;
 pub mod process_message;

@@ -36,6 +36,9 @@ Commands:
         Approximate visible, in-flight and delayed counts of both queues, as JSON.
   credentials
         Say which source supplies the AWS credentials (never prints a secret).
+  audit [--aipid ID] [--max-bytes-per-second N]
+        Re-hash archived AIPs (one, or all in archive_dir) against their manifests; one
+        line per missing, extra, changed or unreadable file; exits 0 when all match, 1 otherwise.
   doctor
         Check that this host is ready: profile, credentials, queues and their attributes,
         directories, handler, lock, metrics and log files. One ok/warn/fail line each;
@@ -64,6 +67,7 @@ pub enum Action {
     Stats,
     Credentials,
     Doctor,
+    Audit(crate::cmd::audit::AuditArgs),
     Help,
     Version,
 }
@@ -113,6 +117,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 rest_is_common(&mut parser, &mut common)?;
                 Action::Doctor
             }
+            Some("audit") => Action::Audit(crate::cmd::audit::parse(&mut parser, &mut common)?),
             Some(other) => {
                 return Err(Error::Usage(format!(
                     "unknown command {other:?}: use send, receive, delete, stats, credentials or doctor"
@@ -386,6 +391,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             crate::queue::connect::connect(&settings)?
                 .delete_message(url, &ReceiptHandle(receipt))?;
         }
+        Action::Audit(args) => return crate::cmd::audit::run(&settings, &args, &mut out),
         Action::Stats => {
             let client = crate::queue::connect::connect(&settings)?;
             let mut report = serde_json::Map::new();

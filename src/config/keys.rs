@@ -161,6 +161,8 @@ keys! {
         => "Prometheus text file poll_messages writes after each run; default: none";
     metrics_interval ["SQS_ARCHIVE_METRICS_INTERVAL"] int(1, 86_400, 60)
         => "seconds between metrics_file writes under --loop";
+    audit_metrics_file ["SQS_ARCHIVE_AUDIT_METRICS_FILE"] text(None)
+        => "Prometheus text file sqs_archive audit writes after each audit; default: none";
     source_dir ["ARCHIVE_SOURCE_DIR"] text(Some("examples/source"))
         => "where files to archive are read";
     archive_dir ["ARCHIVE_DIR"] text(Some("var/archive"))

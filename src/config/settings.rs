@@ -10,8 +10,8 @@ use serde_json::Map;
 
 use super::keys::*;
 use super::layers::*;
-use super::sources::*;
 pub use super::sources::SYSTEM_CONFIG_DIR;
+use super::sources::*;
 use crate::aws::credentials::ConfigKeys;
 use crate::environment::Env;
 use crate::error::{Error, Result};
@@ -66,6 +66,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     pub metrics_file: Option<PathBuf>,
     pub metrics_interval: Duration,
+    /// Where `sqs_archive audit` writes its metrics.
+    pub audit_metrics_file: Option<PathBuf>,
     pub source_dir: PathBuf,
     pub archive_dir: PathBuf,
     /// Read archived files back after they are durable (process_message).
@@ -182,6 +184,7 @@ impl Settings {
             log_file: layers.text(K::log_file)?.map(PathBuf::from),
             metrics_file: layers.text(K::metrics_file)?.map(PathBuf::from),
             metrics_interval: secs(K::metrics_interval)?,
+            audit_metrics_file: layers.text(K::audit_metrics_file)?.map(PathBuf::from),
             source_dir: path(K::source_dir)?,
             archive_dir: path(K::archive_dir)?,
             verify: layers.bool(K::verify)?,

@@ -93,18 +93,18 @@ fn parent(module: &str) -> String {
 }
 
 fn read_sources(src: &Path) -> Sources {
-    fn walk(dir: &Path, root: &Path, files: &mut Vec<std::path::PathBuf>) {
+    fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                walk(&path, root, files);
+                walk(&path, files);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 files.push(path);
             }
         }
     }
     let mut files = Vec::new();
-    walk(src, src, &mut files);
+    walk(src, &mut files);
     let mut all = BTreeMap::new();
     for file in files {
         let module = module_of(file.strip_prefix(src).unwrap());
@@ -115,7 +115,11 @@ fn read_sources(src: &Path) -> Sources {
         .flat_map(|(m, text)| test_only_children(m, text))
         .collect();
     all.into_iter()
-        .filter(|(m, _)| !test_only.iter().any(|t| m == t || m.starts_with(&format!("{t}::"))))
+        .filter(|(m, _)| {
+            !test_only
+                .iter()
+                .any(|t| m == t || m.starts_with(&format!("{t}::")))
+        })
         .map(|(m, text)| (m, production(&text)))
         .collect()
 }
@@ -459,7 +463,11 @@ fn the_library_has_no_import_circle_and_keeps_every_rule_of_architecture_md() {
     );
     let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
     let rules = rules(&architecture);
-    assert!(rules.len() >= 8, "ARCHITECTURE.md states {} rules", rules.len());
+    assert!(
+        rules.len() >= 8,
+        "ARCHITECTURE.md states {} rules",
+        rules.len()
+    );
     for rule in &rules {
         assert!(
             sources.keys().any(|m| under(m, &rule.from)),

@@ -4,6 +4,7 @@
 //! server tests fail, they never skip.
 
 mod archive;
+mod audit;
 mod cli;
 mod corpus;
 mod crash;
@@ -12,8 +13,8 @@ mod deploy;
 mod docs;
 mod doctor;
 mod fakes;
-mod house;
 mod faults;
+mod house;
 mod logs;
 mod metrics;
 mod network;
