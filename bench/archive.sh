@@ -3,11 +3,15 @@
 # `sha256sum` on the same disk, in one run. Two rows: 2,000 files of 4 KiB
 # (target: within 2x of cp+sync) and one 1 GiB file (target: within 1.3x of
 # the slower of cp+sync and sha256sum). Medians of REPS runs (default 3).
+# Then `sqs_archive audit` of both AIPs against `cat` of the same files and
+# `sha256sum -c` of the same manifest, the page cache dropped before each
+# (target: at most 1.25x cat, and below sha256sum -c).
 # Usage: bench/archive.sh [path/to/process_message]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/static/process_message}
 [ -x "$BIN" ] || BIN=target/release/process_message
+CLI=$(dirname "$BIN")/sqs_archive
 [ -x "$BIN" ] || { echo "bench/archive.sh: build process_message first (make static)" >&2; exit 66; }
 REPS=${REPS:-3}
 BIG_MIB=${BIG_MIB:-1024}
@@ -63,3 +67,32 @@ printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' case "cp && sync s
 printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "2,000 files of 4 KiB" "$cs" "-" "$os" "$rs" "2x" "$(meets "$rs" 2)"
 printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "one $BIG_MIB MiB file" "$cb" "$sb" "$ob" "$rb" "1.3x" "$(meets "$rb" 1.3)"
 printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "one $BIG_MIB MiB file, verify off" "$cb" "$sb" "$obn" "$rbn" "1.3x" "$(meets "$rbn" 1.3)"
+
+# Fixity audit, cold cache: the AIPs as process_message left them.
+drop_cache() { # as root: the kernel's caches; otherwise each file's pages (GNU dd)
+  sync
+  if ! { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+    find "$WORK/archive" -type f -exec dd if={} iflag=nocache count=0 status=none \;
+  fi
+}
+cold() { drop_cache; timed "$@"; }
+rm -rf "$WORK/archive"; mkdir -p "$WORK/archive"
+archive small '[]' >/dev/null
+archive big '["big.bin"]' >/dev/null
+declare -a au_small cat_small sum_small au_big cat_big sum_big2
+for _ in $(seq "$REPS"); do
+  au_small+=("$(cold "$CLI" --config "$WORK/profile.json" audit --aipid small)")
+  cat_small+=("$(cold sh -c "find '$WORK/archive/small' -type f -exec cat {} + >/dev/null")")
+  sum_small+=("$(cold sh -c "cd '$WORK/archive/small' && sha256sum -c --quiet manifest-sha256.txt")")
+  au_big+=("$(cold "$CLI" --config "$WORK/profile.json" audit --aipid big)")
+  cat_big+=("$(cold sh -c "find '$WORK/archive/big' -type f -exec cat {} + >/dev/null")")
+  sum_big2+=("$(cold sh -c "cd '$WORK/archive/big' && sha256sum -c --quiet manifest-sha256.txt")")
+done
+as=$(median "${au_small[@]}"); ks=$(median "${cat_small[@]}"); ss=$(median "${sum_small[@]}")
+ab=$(median "${au_big[@]}"); kb=$(median "${cat_big[@]}"); sb2=$(median "${sum_big2[@]}")
+ras=$(ratio "$as" "$ks"); rab=$(ratio "$ab" "$kb"); rss=$(ratio "$as" "$ss"); rsb=$(ratio "$ab" "$sb2")
+echo
+echo "fixity audit (sqs_archive audit vs cat and sha256sum -c, page cache dropped before each, median of $REPS):"
+printf '| %-24s | %-10s | %-16s | %-12s | %-10s | %-14s | %s\n' case "cat s" "sha256sum -c s" "audit s" "vs cat" "vs sha256sum" "target (1.25x cat, < sha256sum -c)"
+printf '| %-24s | %-10s | %-16s | %-12s | %-10s | %-14s | %s\n' "2,000 files of 4 KiB" "$ks" "$ss" "$as" "$ras" "$rss" "$(meets "$ras" 1.25), $(meets "$rss" 0.999)"
+printf '| %-24s | %-10s | %-16s | %-12s | %-10s | %-14s | %s\n' "one $BIG_MIB MiB file" "$kb" "$sb2" "$ab" "$rab" "$rsb" "$(meets "$rab" 1.25), $(meets "$rsb" 0.999)"

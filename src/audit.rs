@@ -41,6 +41,8 @@ pub const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 /// Threads hashing files at once.
 pub const HASH_THREADS: usize = 2;
 const CHUNK: usize = 1 << 20;
+/// How far ahead of the hash reading is asked for.
+const READ_AHEAD: u64 = 8 << 20;
 
 /// What to audit and how fast.
 #[derive(Clone, Debug)]
@@ -359,6 +361,14 @@ fn hash_file(
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     loop {
+        // Ask the kernel to read ahead while this chunk is hashed, so the
+        // disk never waits for the hash (advice only).
+        let _ = fadvise(
+            &reader,
+            size + CHUNK as u64,
+            NonZeroU64::new(READ_AHEAD),
+            Advice::WillNeed,
+        );
         let n = match reader.read(buffer) {
             Ok(0) => break,
             Ok(n) => n,

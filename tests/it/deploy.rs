@@ -101,30 +101,56 @@ fn aws_sample_profile_has_placeholders_and_no_keys() {
     }
 }
 
-/// The cron job line and its `NAME=value` lines.
-fn crontab() -> (String, BTreeMap<String, String>) {
+/// The cron job lines (poll_messages first, then the fixity audit) and the
+/// `NAME=value` lines.
+fn crontab() -> (String, String, BTreeMap<String, String>) {
     let cron = read("deploy/crontab.example");
     let mut vars = BTreeMap::new();
-    let mut job = None;
+    let mut jobs = Vec::new();
     for line in cron
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
     {
         if line.starts_with(|c: char| c.is_ascii_digit() || c == '*') {
-            assert!(job.is_none(), "one job line");
-            job = Some(line.to_string());
+            jobs.push(line.to_string());
         } else {
             let (k, v) = line.split_once('=').expect("NAME=value");
             vars.insert(k.to_string(), v.to_string());
         }
     }
-    (job.expect("a job line"), vars)
+    assert_eq!(jobs.len(), 2, "a poll line and an audit line: {jobs:?}");
+    let audit = jobs.pop().unwrap();
+    (jobs.pop().unwrap(), audit, vars)
+}
+
+#[test]
+fn cron_audits_the_archive_weekly_and_reports_only_problems() {
+    let (_, audit, _) = crontab();
+    let fields: Vec<&str> = audit.split_whitespace().collect();
+    assert_ne!(fields[0], "*", "a fixed minute: {audit}");
+    assert_eq!(fields[4], "0", "on Sundays: {audit}");
+    assert!(
+        audit.contains(&format!(
+            "cd {WORK_DIR} && {BIN_DIR}/sqs_archive --profile aws audit "
+        )),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("--max-bytes-per-second "),
+        "a live archive is audited at a bounded rate: {audit}"
+    );
+    assert!(!audit.contains('>'), "problems must reach MAILTO: {audit}");
+    let s = aws_sample();
+    assert!(
+        s.audit_metrics_file.is_some(),
+        "the sample profile writes the audit's metrics"
+    );
 }
 
 #[test]
 fn cron_and_systemd_run_the_same_command_from_the_state_dir() {
     let service = unit("deploy/sqs-archive-poll.service");
-    let (job, vars) = crontab();
+    let (job, _, vars) = crontab();
     let (schedule, command) = job.split_at(job.find(" cd ").expect("the job cds first"));
     assert_eq!(schedule, "*/5 * * * *");
     let command = command

@@ -65,7 +65,10 @@ fn readme_lists_every_exit_code() {
 #[test]
 fn readme_documents_every_metric_exactly() {
     let text = readme();
-    for metric in sqs_archive::metrics::METRICS {
+    let all = sqs_archive::metrics::METRICS
+        .iter()
+        .chain(sqs_archive::metrics::AUDIT_METRICS);
+    for metric in all {
         for line in [
             format!("# HELP {} {}", metric.name, metric.help),
             format!("# TYPE {} {}", metric.name, metric.kind),
