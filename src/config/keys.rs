@@ -5,6 +5,9 @@
 
 use std::fmt::Write as _;
 
+use crate::environment::Env;
+use crate::error::{Error, Result};
+
 /// The type, range and default of a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -117,13 +120,13 @@ keys! {
         => "secret access key (AWS_SECRET_ACCESS_KEY is read by the credential chain)";
     aws_session_token [] Kind::FileText
         => "session token (AWS_SESSION_TOKEN is read by the credential chain)";
-    schema_file ["SCHEMA_FILE"] text(None)
+    schema_file ["SQS_ARCHIVE_SCHEMA_FILE"] text(None)
         => "JSON schema for messages; default: the built-in one";
-    max_number_of_messages ["MAX_NUMBER_OF_MESSAGES"] int(1, 10, 10)
+    max_number_of_messages ["SQS_ARCHIVE_MAX_NUMBER_OF_MESSAGES"] int(1, 10, 10)
         => "messages per receive";
-    wait_time_seconds ["WAIT_TIME_SECONDS"] int(0, 20, 20)
+    wait_time_seconds ["SQS_ARCHIVE_WAIT_TIME_SECONDS"] int(0, 20, 20)
         => "long-poll wait in seconds";
-    visibility_timeout ["VISIBILITY_TIMEOUT"] int(0, 43_200, 60)
+    visibility_timeout ["SQS_ARCHIVE_VISIBILITY_TIMEOUT"] int(0, 43_200, 60)
         => "seconds a received message stays hidden";
     max_attempts ["AWS_MAX_ATTEMPTS"] int(1, 20, 5)
         => "tries per SQS call";
@@ -163,12 +166,43 @@ keys! {
         => "seconds between metrics_file writes under --loop";
     audit_metrics_file ["SQS_ARCHIVE_AUDIT_METRICS_FILE"] text(None)
         => "Prometheus text file sqs_archive audit writes after each audit; default: none";
-    source_dir ["ARCHIVE_SOURCE_DIR"] text(Some("examples/source"))
+    source_dir ["SQS_ARCHIVE_SOURCE_DIR"] text(Some("examples/source"))
         => "where files to archive are read";
-    archive_dir ["ARCHIVE_DIR"] text(Some("var/archive"))
+    archive_dir ["SQS_ARCHIVE_ARCHIVE_DIR"] text(Some("var/archive"))
         => "where archives are written";
     verify [] Kind::Bool { default: true }
         => "read each archived file back after it is durable and compare its SHA-256";
+}
+
+/// Variables the toolkit once read, refused with the name that replaced
+/// them: an unprefixed name in a cron environment or an implicit `.env`
+/// must not silently steer the archive. The prototype's five
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `SQS_REQUEST_QUEUE_URL`, `SQS_COMPLETION_QUEUE_URL`) and the AWS SDKs' own
+/// stay as they are; every other variable is `SQS_ARCHIVE_…`.
+pub const RETIRED_VARIABLES: [(&str, &str); 6] = [
+    ("ARCHIVE_DIR", "SQS_ARCHIVE_ARCHIVE_DIR"),
+    ("ARCHIVE_SOURCE_DIR", "SQS_ARCHIVE_SOURCE_DIR"),
+    ("SCHEMA_FILE", "SQS_ARCHIVE_SCHEMA_FILE"),
+    ("VISIBILITY_TIMEOUT", "SQS_ARCHIVE_VISIBILITY_TIMEOUT"),
+    ("WAIT_TIME_SECONDS", "SQS_ARCHIVE_WAIT_TIME_SECONDS"),
+    (
+        "MAX_NUMBER_OF_MESSAGES",
+        "SQS_ARCHIVE_MAX_NUMBER_OF_MESSAGES",
+    ),
+];
+
+/// A configuration error for the first retired variable set in `env`.
+pub fn refuse_retired_variables(env: &Env) -> Result<()> {
+    for (old, new) in RETIRED_VARIABLES {
+        if env.get(old).is_some() {
+            return Err(Error::config(
+                format!("environment variable {old}"),
+                format!("{old} is no longer read; use {new}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl K {

@@ -25,7 +25,7 @@ mod sources;
 mod target;
 
 pub use crate::sqs::Protocol;
-pub use keys::{K, KEYS, Key, Kind, keys_help};
+pub use keys::{K, KEYS, Key, Kind, RETIRED_VARIABLES, keys_help};
 pub use settings::{
     Backend, QueueRole, SYSTEM_CONFIG_DIR, Settings, missing, warn_if_secret_readable,
 };

@@ -108,6 +108,7 @@ impl Settings {
         file: Option<PathBuf>,
         text: Option<&str>,
     ) -> Result<Settings> {
+        refuse_retired_variables(&env)?;
         let origin = file
             .as_ref()
             .map(|p| p.display().to_string())

@@ -70,11 +70,16 @@ fn a_mistyped_credential_key_never_shows_its_value() {
 
 #[test]
 fn precedence_is_file_then_env_then_flags() {
-    let s = resolve(&[], &[("WAIT_TIME_SECONDS", "3")], Some(PROTOTYPE)).unwrap();
+    let s = resolve(
+        &[],
+        &[("SQS_ARCHIVE_WAIT_TIME_SECONDS", "3")],
+        Some(PROTOTYPE),
+    )
+    .unwrap();
     assert_eq!(s.wait_time_seconds, 3, "environment beats file");
     let s = resolve(
         &[(K::wait_time_seconds, "7")],
-        &[("WAIT_TIME_SECONDS", "3")],
+        &[("SQS_ARCHIVE_WAIT_TIME_SECONDS", "3")],
         Some(PROTOTYPE),
     )
     .unwrap();
@@ -135,11 +140,15 @@ fn errors_name_file_key_and_where_to_set_it() {
     let e = resolve(&[], &[], Some("{not json")).unwrap_err();
     assert!(e.to_string().contains("not valid JSON"), "{e}");
     assert_eq!(e.exit(), crate::exit::Exit::Config);
-    let e = resolve(&[], &[("MAX_NUMBER_OF_MESSAGES", "eleven")], None)
-        .unwrap_err()
-        .to_string();
+    let e = resolve(
+        &[],
+        &[("SQS_ARCHIVE_MAX_NUMBER_OF_MESSAGES", "eleven")],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
-        e.contains("environment variable MAX_NUMBER_OF_MESSAGES"),
+        e.contains("environment variable SQS_ARCHIVE_MAX_NUMBER_OF_MESSAGES"),
         "{e}"
     );
     let e = resolve(&[], &[], Some("{}"))
@@ -265,11 +274,11 @@ fn missing_profile_and_env_file() {
     std::fs::write(dir.join("p.json"), r#"{"backend":"mock"}"#).unwrap();
     std::fs::write(
         dir.join("vars.env"),
-        "SQS_ARCHIVE_BACKEND=sqs\nWAIT_TIME_SECONDS=4\n",
+        "SQS_ARCHIVE_BACKEND=sqs\nSQS_ARCHIVE_WAIT_TIME_SECONDS=4\n",
     )
     .unwrap();
     let mut env = env;
-    env.set("WAIT_TIME_SECONDS", "2");
+    env.set("SQS_ARCHIVE_WAIT_TIME_SECONDS", "2");
     let source = Source {
         profile: Some("p".into()),
         env_file: Some(dir.join("vars.env")),
@@ -332,4 +341,25 @@ fn env_file_errors_name_the_line_never_its_text() {
         assert_eq!(e.exit(), crate::exit::Exit::Config, "{e}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn retired_unprefixed_variables_are_refused_naming_their_new_name() {
+    for (old, new) in RETIRED_VARIABLES {
+        let e = resolve(&[], &[(old, "x")], None).unwrap_err();
+        assert_eq!(e.exit(), crate::exit::Exit::Config, "{old}");
+        let text = e.to_string();
+        assert!(text.contains(old) && text.contains(new), "{text}");
+    }
+    // Also from an implicit `.env` (the environment after it is applied).
+    let dir = std::env::temp_dir().join(format!("retired-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("vars.env"), "ARCHIVE_DIR=/tmp/elsewhere\n").unwrap();
+    let source = Source {
+        env_file: Some(dir.join("vars.env")),
+        ..Source::default()
+    };
+    let e = Settings::load(&source, Env::default()).unwrap_err();
+    assert!(e.to_string().contains("SQS_ARCHIVE_ARCHIVE_DIR"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -617,7 +617,7 @@ fn the_env_file_reaches_the_handler() {
     std::fs::create_dir_all(s.ws.dir.join("elsewhere")).unwrap();
     s.ws.write(
         "vars.env",
-        &format!("ARCHIVE_DIR={}\n", s.ws.path("elsewhere")),
+        &format!("SQS_ARCHIVE_ARCHIVE_DIR={}\n", s.ws.path("elsewhere")),
     );
     s.ws.write("source/f.txt", "f\n");
     s.send("a1", &["f.txt"]);

@@ -128,7 +128,7 @@ fn a_fifo_as_source_or_archive_dir_does_not_hang() {
             .success()
     );
     ws.write("request.json", &request("p1", &["a.txt"]));
-    for var in ["ARCHIVE_DIR", "ARCHIVE_SOURCE_DIR"] {
+    for var in ["SQS_ARCHIVE_ARCHIVE_DIR", "SQS_ARCHIVE_SOURCE_DIR"] {
         let mut run = ws
             .cmd("sh")
             .env("SQS_ARCHIVE_PROFILE", "t")
