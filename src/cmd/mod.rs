@@ -7,6 +7,7 @@ pub mod audit;
 pub mod doctor;
 pub mod poll_messages;
 pub mod process_message;
+pub mod receive;
 pub mod sqs_archive;
 
 use crate::cmd::args::Common;

@@ -9,14 +9,14 @@ use std::time::SystemTime;
 use lexopt::ValueExt;
 use serde_json::{Value, json};
 
-use crate::cmd::args::{COMMON_HELP, Common, Flag, next, number, string, usage};
+use crate::cmd::args::{COMMON_HELP, Common, Flag, next, string, usage};
 use crate::config::{QueueRole, Settings};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::message::schema::MessageSchema;
 use crate::message::{ARCHIVE_ACTION, Priority, RequestMessage, outgoing};
-use crate::queue::{ReceiptHandle, ReceiveRequest};
+use crate::queue::ReceiptHandle;
 use crate::stdio::{write_line, write_out};
 
 const HELP: &str = "\
@@ -27,9 +27,11 @@ Usage: sqs_archive [OPTIONS] <COMMAND> [ARGS]
 Commands:
   send --aipid ID --filenames F1 [F2 ...] [--priority low|medium|high] [--action archive]
         Validate an archive request against the schema and send it; prints the message id.
-  receive [--max N] [--wait S] [--delete]
+  receive [--max N] [--wait S] [--delete | --exec 'CMD ARGS']
         Print up to N (1-10) completions as JSON lines. Deletes them only with --delete,
-        and only after printing.
+        and only after printing. With --exec, runs CMD (no shell) once per completion with
+        its JSON line on stdin and deletes it only when CMD exits 0; the first failure
+        stops, and that completion and the rest stay on the queue.
   delete --receipt-handle H [--queue request|completion]
         Delete one received message (default queue: completion).
   stats
@@ -55,11 +57,7 @@ pub enum Action {
         priority: Priority,
         action: String,
     },
-    Receive {
-        max: u32,
-        wait: Option<u32>,
-        delete: bool,
-    },
+    Receive(crate::cmd::receive::ReceiveArgs),
     Delete {
         receipt: String,
         queue: QueueRole,
@@ -103,7 +101,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     } else {
         match subcommand.as_deref() {
             Some("send") => parse_send(&mut parser, &mut common)?,
-            Some("receive") => parse_receive(&mut parser, &mut common)?,
+            Some("receive") => {
+                Action::Receive(crate::cmd::receive::parse(&mut parser, &mut common)?)
+            }
             Some("delete") => parse_delete(&mut parser, &mut common)?,
             Some("stats") => {
                 rest_is_common(&mut parser, &mut common)?;
@@ -190,22 +190,6 @@ fn parse_send(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action
         priority,
         action,
     })
-}
-
-fn parse_receive(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action> {
-    let (mut max, mut wait, mut delete) = (10, None, false);
-    while let Some(flag) = next(parser)? {
-        if common.take(&flag, parser)? {
-            continue;
-        }
-        match flag.name() {
-            "--max" => max = number(parser, "--max", 1, 10)?,
-            "--wait" => wait = Some(number(parser, "--wait", 0, 20)?),
-            "--delete" => delete = true,
-            _ => return Err(flag.unexpected()),
-        }
-    }
-    Ok(Action::Receive { max, wait, delete })
 }
 
 fn parse_delete(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action> {
@@ -318,74 +302,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 ));
             }
         }
-        Action::Receive { max, wait, delete } => {
-            // A completion deleted must have been delivered: with no stdout
-            // at all, receive nothing.
-            if delete && crate::stdio::stdout_closed() {
-                return Err(Error::io(
-                    "write",
-                    "stdout",
-                    crate::stdio::closed_stdout_error(),
-                ));
-            }
-            let queue = settings.queue_url(QueueRole::Completion)?;
-            let client = crate::queue::connect::connect(&settings)?;
-            let request = ReceiveRequest {
-                max_messages: max,
-                wait_seconds: wait.unwrap_or(settings.wait_time_seconds),
-                visibility_timeout: Some(settings.visibility_timeout),
-            };
-            let messages = client.receive_messages(queue, &request)?;
-            // Each line is flushed and checked before the next; only lines
-            // that were written are deleted, and a failed write ends the
-            // command with its error after those deletes.
-            let mut written = Vec::new();
-            let mut write_error = None;
-            for m in &messages {
-                let body = serde_json::from_str::<Value>(&m.body)
-                    .unwrap_or_else(|_| Value::String(m.body.clone()));
-                let line = crate::text::json_line(&json!({
-                    "message_id": m.message_id,
-                    "receive_count": m.receive_count,
-                    "receipt_handle": m.receipt_handle.as_str(),
-                    "attributes": m.attributes,
-                    "body": body,
-                }));
-                match write_line(&mut out, format_args!("{line}\n")) {
-                    Ok(()) => written.push(m),
-                    Err(e) => {
-                        write_error = Some(e);
-                        break;
-                    }
-                }
-            }
-            if delete && !written.is_empty() {
-                let receipts: Vec<ReceiptHandle> =
-                    written.iter().map(|m| m.receipt_handle.clone()).collect();
-                let mut failed = 0;
-                for (m, outcome) in written
-                    .iter()
-                    .zip(client.delete_message_batch(queue, &receipts)?)
-                {
-                    if let Err(e) = outcome {
-                        failed += 1;
-                        crate::stdio::stderr_line(format_args!(
-                            "sqs_archive: warning: message {} printed but not deleted: {e}",
-                            crate::text::escape(&m.message_id)
-                        ));
-                    }
-                }
-                if let Some(e) = write_error {
-                    return Err(e);
-                }
-                if failed > 0 {
-                    return Ok(Exit::TempFail);
-                }
-            }
-            if let Some(e) = write_error {
-                return Err(e);
-            }
-        }
+        Action::Receive(args) => return crate::cmd::receive::run(&settings, &args, &mut out),
         Action::Delete { receipt, queue } => {
             let url = settings.queue_url(queue)?;
             crate::queue::connect::connect(&settings)?

@@ -405,6 +405,71 @@ fn receive_delete_with_stdout_closed_or_full_deletes_nothing_on_the_mock() {
     receive_delete_never_deletes_what_it_could_not_print(&ws);
 }
 
+/// `receive --exec CMD` with a consumer that fails on the second completion:
+/// the first is deleted, the second and the third stay (visible again at
+/// once), and the run says so on one line with 75.
+fn receive_exec_deletes_only_what_the_consumer_took(ws: &Workspace) {
+    send_three(ws);
+    let consumer = "sh -c 'cat >> taken.jsonl; test $(wc -l < taken.jsonl) -lt 2'";
+    let run = ws
+        .sqs_archive(&[
+            "--profile",
+            "t",
+            "receive",
+            "--max",
+            "10",
+            "--exec",
+            consumer,
+        ])
+        .run();
+    run.exit(75)
+        .one_line_error()
+        .stderr_has("exited 1 on message ")
+        .stderr_has("it and 1 after it stay on the queue");
+    let taken = std::fs::read_to_string(ws.dir.join("taken.jsonl")).unwrap();
+    let lines: Vec<Value> = taken
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{taken}");
+    assert!(
+        lines.iter().all(|l| l["body"]["action"] == "archive"),
+        "{taken}"
+    );
+    assert_eq!(messages_left(ws), 2, "only the completion taken is deleted");
+    // Released, not hidden for the visibility timeout: a consumer that takes
+    // everything gets both at once.
+    let all = ws
+        .sqs_archive(&[
+            "--profile",
+            "t",
+            "receive",
+            "--wait",
+            "1",
+            "--exec",
+            "sh -c 'cat >> rest.jsonl'",
+        ])
+        .run();
+    all.ok();
+    let rest = std::fs::read_to_string(ws.dir.join("rest.jsonl")).unwrap();
+    assert_eq!(rest.lines().count(), 2, "{rest}");
+    assert_eq!(messages_left(ws), 0);
+}
+
+#[test]
+fn receive_exec_deletes_only_what_the_consumer_took_on_the_server() {
+    let mut ws = Workspace::new("exec");
+    loopback_profile(&mut ws, &sqs(), false);
+    receive_exec_deletes_only_what_the_consumer_took(&ws);
+}
+
+#[test]
+fn receive_exec_deletes_only_what_the_consumer_took_on_the_mock() {
+    let ws = Workspace::new("exec-mock");
+    ws.mock_profile("t", json!({"completion_queue_url": "mock://requests"}));
+    receive_exec_deletes_only_what_the_consumer_took(&ws);
+}
+
 /// `send >/dev/full`: the request is on the queue, so the exit is 0 with a
 /// warning (75 would invite a second send), and there is exactly one.
 fn send_to_a_full_stdout_is_sent_once(ws: &Workspace) {
