@@ -10,4 +10,5 @@ pub mod endpoint;
 pub mod form;
 pub mod http;
 pub mod retry;
+pub mod shared_config;
 pub mod sign;

@@ -2,10 +2,10 @@
 //! the region choice and endpoint variants of `aws::endpoint`, fed with the
 //! settings, the shared config profile and the queue URLs.
 
-use crate::aws::credentials::profile::SharedFiles;
 use crate::aws::endpoint::{
     Partition, Region, RegionInputs, Variant, choose_region, parse_flag, service_endpoint,
 };
+use crate::aws::shared_config::SharedFiles;
 use crate::config::{QueueRole, Settings};
 use crate::error::{Error, Result};
 

@@ -134,7 +134,7 @@ impl SqsArchiveClient {
             &self.url,
             &headers,
             &encoded.body,
-            &credentials,
+            &credentials.signing_keys(),
             &self.region,
             SystemTime::now(),
         )?;

@@ -8,8 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use super::Lookup;
-use super::fetch::{Method, metadata_agent, parse_credentials_answer, send};
+use super::document::metadata_answer;
+use super::provide::Lookup;
+use crate::aws::http::{Http, Method};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -33,13 +34,13 @@ pub(super) fn from_container(env: &Env, ecs_endpoint: &str) -> Result<Lookup> {
     if let Some(token) = &authorization {
         headers.push(("authorization", token.expose()));
     }
-    let agent = metadata_agent(Duration::from_secs(2), Duration::from_secs(5));
-    let answer = send(&agent, Method::Get, &url, &headers).map_err(failed)?;
+    let http = Http::metadata(Duration::from_secs(2), Duration::from_secs(5));
+    let answer = http.fetch(Method::Get, &url, &headers).map_err(failed)?;
     if !(200..300).contains(&answer.status) {
         // The body is not quoted: an endpoint may echo what it was sent.
         return Err(failed(format!("HTTP {}", answer.status)));
     }
-    parse_credentials_answer(&answer.body, "container credentials".into())
+    metadata_answer(&answer.body, "container credentials".into())
         .map(Lookup::Found)
         .map_err(failed)
 }
@@ -264,7 +265,7 @@ mod tests {
             (bad_time.as_str(), "Expiration"),
             (failed.as_str(), "reports failure"),
         ] {
-            let message = parse_credentials_answer(body, "test".into()).unwrap_err();
+            let message = metadata_answer(body, "test".into()).unwrap_err();
             assert!(message.contains(expected), "{message}");
             assert!(!message.contains(SECRET), "{message}");
             assert!(!message.contains(TOKEN), "{message}");

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use super::fetch::{Method, metadata_agent, parse_credentials_answer, send};
-use super::{Credentials, Lookup};
+use super::document::metadata_answer;
+use super::keys::Credentials;
+use super::provide::Lookup;
+use crate::aws::http::{Http, Method};
 use crate::environment::Env;
 use crate::error::Result;
 use crate::secret::Secret;
@@ -67,11 +69,10 @@ fn imds_endpoint(env: &Env) -> String {
 /// The token, the role name, then the role's credentials. Timeouts are short
 /// because most machines that get this far have no metadata service at all.
 fn fetch_instance_credentials(endpoint: &str) -> std::result::Result<Credentials, String> {
-    let agent = metadata_agent(Duration::from_secs(1), Duration::from_secs(2));
+    let http = Http::metadata(Duration::from_secs(1), Duration::from_secs(2));
     let roles_url = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
 
-    let answer = send(
-        &agent,
+    let answer = http.fetch(
         Method::Put,
         &format!("{endpoint}/latest/api/token"),
         &[(
@@ -92,7 +93,7 @@ fn fetch_instance_credentials(endpoint: &str) -> std::result::Result<Credentials
     let token = Secret::new(answer.body.trim());
     let token_header = [("x-aws-ec2-metadata-token", token.expose())];
 
-    let answer = send(&agent, Method::Get, &roles_url, &token_header)?;
+    let answer = http.fetch(Method::Get, &roles_url, &token_header)?;
     match answer.status {
         200 => {}
         404 => return Err("no IAM role is attached to this instance".into()),
@@ -108,19 +109,14 @@ fn fetch_instance_credentials(endpoint: &str) -> std::result::Result<Credentials
         return Err("the role list does not hold an IAM role name".into());
     }
 
-    let answer = send(
-        &agent,
-        Method::Get,
-        &format!("{roles_url}{role}"),
-        &token_header,
-    )?;
+    let answer = http.fetch(Method::Get, &format!("{roles_url}{role}"), &token_header)?;
     if answer.status != 200 {
         return Err(format!(
             "the credentials of role {role} answered HTTP {}",
             answer.status
         ));
     }
-    parse_credentials_answer(&answer.body, format!("instance metadata (role {role})"))
+    metadata_answer(&answer.body, format!("instance metadata (role {role})"))
         .map_err(|why| format!("role {role}: {why}"))
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use roxmltree::{Document, Node};
 
-use super::Credentials;
+use super::keys::Credentials;
 use crate::aws::endpoint::{Variant, parse_flag, service_endpoint};
 use crate::aws::http::{Http, HttpOptions};
 use crate::environment::Env;
@@ -110,7 +110,7 @@ impl Sts {
             &url,
             &headers,
             body.as_bytes(),
-            source,
+            &source.signing_keys(),
             &self.region,
             now,
         )?;

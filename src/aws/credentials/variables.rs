@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use super::keys::Credentials;
+use super::provide::Lookup;
 use super::sts::WebIdentityRole;
-use super::{Credentials, Lookup};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -63,17 +64,20 @@ mod tests {
 
     #[test]
     fn environment_keys_come_first() {
-        let mut chain = chain(&[
-            ("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT1"),
-            ("AWS_SECRET_ACCESS_KEY", SECRET),
-            ("AWS_SESSION_TOKEN", TOKEN),
-        ]);
-        chain.config = ConfigKeys {
+        let config = ConfigKeys {
             access_key_id: Some("AKIACONFIGFILE01".into()),
             secret_access_key: Some(Secret::new("other")),
             session_token: None,
             origin: "config/aws.json".into(),
         };
+        let chain = CredentialChain::new(
+            env(&[
+                ("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT1"),
+                ("AWS_SECRET_ACCESS_KEY", SECRET),
+                ("AWS_SESSION_TOKEN", TOKEN),
+            ]),
+            config,
+        );
         let creds = chain.credentials().unwrap();
         assert_eq!(creds.access_key_id, "AKIAENVIRONMENT1");
         assert_eq!(creds.secret_access_key.expose(), SECRET);
