@@ -12,3 +12,4 @@ pub mod http;
 pub mod retry;
 pub mod shared_config;
 pub mod sign;
+pub mod xml;

@@ -10,6 +10,7 @@ use roxmltree::{Document, Node};
 
 use super::api::{Call, Codec, Encoded, Reply, SendEntry, WireMessage, WireSent, order_batch};
 use crate::aws::form::encode_into;
+use crate::aws::xml::{ErrorFields, child, children as elements};
 use crate::error::{Error, Result, ServiceError};
 
 const VERSION: &str = "2012-11-05";
@@ -236,31 +237,9 @@ fn add_entry(p: &mut Params, prefix: &str, entry: &SendEntry) {
     }
 }
 
-/// Direct child element by local name.
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-}
-
-/// Direct child elements by local name.
-fn elements<'a, 'i: 'a>(
-    node: Node<'a, 'i>,
-    name: &'a str,
-) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-    node.children()
-        .filter(move |c| c.is_element() && c.tag_name().name() == name)
-}
-
 /// Text of a direct child element; an empty element gives "".
 fn text_of(node: Node, name: &str) -> Option<String> {
-    child(node, name).map(|c| c.text().unwrap_or("").to_string())
-}
-
-/// Text of the first descendant with this name.
-fn deep_text(node: Node, name: &str) -> Option<String> {
-    node.descendants()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-        .map(|c| c.text().unwrap_or("").trim().to_string())
+    crate::aws::xml::child_text(node, name).map(str::to_string)
 }
 
 /// Server text for an error: one line (it ends up as a binary's one stderr
@@ -270,18 +249,16 @@ fn one_line(text: &str) -> String {
 }
 
 fn service_error(action: &'static str, status: u16, root: Node) -> ServiceError {
+    let fields = ErrorFields::of(root);
     ServiceError {
         action,
         status,
-        code: deep_text(root, "Code")
-            .map(|c| one_line(&c))
+        code: fields
+            .code
+            .map(one_line)
             .unwrap_or_else(|| format!("HTTP{status}")),
-        message: deep_text(root, "Message")
-            .map(|m| one_line(&m))
-            .unwrap_or_default(),
-        request_id: deep_text(root, "RequestId")
-            .or_else(|| deep_text(root, "RequestID"))
-            .map(|r| one_line(&r)),
+        message: fields.message.map(one_line).unwrap_or_default(),
+        request_id: fields.request_id.map(one_line),
     }
 }
 

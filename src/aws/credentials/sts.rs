@@ -6,7 +6,8 @@
 //!
 //! The endpoint is `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the
 //! regional STS endpoint of the signing region (partition, FIPS and
-//! dual-stack aware, see [`crate::endpoint`]).
+//! dual-stack aware, see [`crate::aws::endpoint`]). XML is read with
+//! [`crate::aws::xml`].
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +17,7 @@ use roxmltree::{Document, Node};
 use super::keys::Credentials;
 use crate::aws::endpoint::{Variant, parse_flag, service_endpoint};
 use crate::aws::http::{Http, HttpOptions};
+use crate::aws::xml::{ErrorFields, child, child_text};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -288,14 +290,9 @@ impl StsCredentials {
     }
 }
 
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-}
-
+/// The trimmed text of a child element, when it has any.
 fn text<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
-    child(node, name)
-        .and_then(|c| c.text())
+    child_text(node, name)
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }
@@ -311,13 +308,9 @@ pub fn parse_answer(
         .map_err(|_| format!("HTTP {status}, and the answer is not STS XML"))?;
     let root = document.root_element();
     if root.tag_name().name() == "ErrorResponse" || !(200..300).contains(&status) {
-        // AWS writes `ErrorResponse/Error`, moto `ErrorResponse/Errors/Error`.
-        let error = root
-            .descendants()
-            .find(|n| n.is_element() && n.tag_name().name() == "Error")
-            .unwrap_or(root);
-        let code = text(error, "Code").unwrap_or("(no code)");
-        let message = text(error, "Message").unwrap_or("");
+        let fields = ErrorFields::of(root);
+        let code = fields.code.filter(|c| !c.is_empty()).unwrap_or("(no code)");
+        let message = fields.message.unwrap_or("");
         return Err(format!(
             "HTTP {status} {}: {}",
             excerpt(code, 64),
