@@ -6,6 +6,8 @@
 //! against the MD5 digests SQS reports. This module knows nothing of archives.
 
 pub mod api;
+#[cfg(test)]
+mod codec_tests;
 pub mod json;
 pub mod query;
 
