@@ -5,6 +5,7 @@
 //! their type in `__type` (`com.amazonaws.sqs#QueueDoesNotExist`); SQS also
 //! sends the query protocol's code in `x-amzn-query-error`, and that one is
 //! preferred so errors classify the same whichever protocol is configured.
+//! Pure, like every codec: no I/O, no clock.
 
 use std::collections::BTreeMap;
 

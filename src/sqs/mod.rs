@@ -3,7 +3,12 @@
 //! Each call is encoded by a protocol codec, signed with SigV4, POSTed to the
 //! endpoint over one keep-alive agent, and decoded; throttling, 5xx and
 //! connection failures are retried with jittered backoff. Bodies are checked
-//! against the MD5 digests SQS reports. This module knows nothing of archives.
+//! against the MD5 digests SQS reports.
+//!
+//! Stands on `aws` (signing, the HTTP agent, retries, credentials) and the
+//! `queue` trait and message types it implements. It knows nothing of
+//! archives and must not import `config`, `queue::connect`, `message`,
+//! `poller`, `cmd` or `archive`: the caller hands in [`SqsOptions`].
 
 pub mod api;
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //!
 //! `Action=...&Version=2012-11-05` POSTed to the endpoint, with the queue
 //! named by a `QueueUrl` parameter. Answers are read with a real XML parser;
-//! element names are matched without their namespace.
+//! element names are matched without their namespace ([`crate::aws::xml`]).
+//! Pure, like every codec: no I/O, no clock.
 
 use std::collections::BTreeMap;
 
 use roxmltree::{Document, Node};
 
 use super::api::{Call, Codec, Encoded, Reply, SendEntry, WireMessage, WireSent, order_batch};
-use crate::aws::form::encode_into;
+use crate::aws::form::QueryForm;
 use crate::aws::xml::{ErrorFields, child, children as elements};
 use crate::error::{Error, Result, ServiceError};
 
@@ -21,7 +22,7 @@ pub struct QueryCodec;
 
 impl Codec for QueryCodec {
     fn encode(&self, call: &Call) -> Encoded {
-        let mut p = Params::new(call.action());
+        let mut p = QueryForm::new(call.action(), VERSION);
         match call {
             Call::SendMessage { queue, entry } => {
                 p.add("QueueUrl", queue);
@@ -227,7 +228,7 @@ impl Codec for QueryCodec {
     }
 }
 
-fn add_entry(p: &mut Params, prefix: &str, entry: &SendEntry) {
+fn add_entry(p: &mut QueryForm, prefix: &str, entry: &SendEntry) {
     p.add(&format!("{prefix}MessageBody"), entry.body);
     if let Some(g) = entry.group_id {
         p.add(&format!("{prefix}MessageGroupId"), g);
@@ -324,31 +325,6 @@ fn done_batch(
         found.push((text_of(e, "Id").unwrap_or_default(), Ok(())));
     }
     order_batch(action, len, found)
-}
-
-/// `application/x-www-form-urlencoded` parameters, in insertion order.
-struct Params(String);
-
-impl Params {
-    fn new(action: &str) -> Params {
-        let mut p = Params(String::new());
-        p.add("Action", action);
-        p.add("Version", VERSION);
-        p
-    }
-
-    fn add(&mut self, key: &str, value: &str) {
-        if !self.0.is_empty() {
-            self.0.push('&');
-        }
-        encode_into(&mut self.0, key);
-        self.0.push('=');
-        encode_into(&mut self.0, value);
-    }
-
-    fn finish(self) -> String {
-        self.0
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! or `AWS_CONTAINER_CREDENTIALS_FULL_URI` (https, or http to a loopback or
 //! container host only), with `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` or
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN` as the `Authorization` header.
+//!
+//! Fetched over [`crate::aws::http::Http::metadata`]; it builds no agent of
+//! its own and must not import the chain.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! EC2 instance metadata (IMDSv2): a session token, the role name, then the
 //! role's credentials. The chain asks it only when nothing else is configured.
+//!
+//! Fetched over [`crate::aws::http::Http::metadata`]; it builds no agent of
+//! its own and must not import the chain.
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! The endpoint is `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the
 //! regional STS endpoint of the signing region (partition, FIPS and
 //! dual-stack aware, see [`crate::aws::endpoint`]). XML is read with
-//! [`crate::aws::xml`].
+//! [`crate::aws::xml`]. Must not import the chain or build an HTTP agent.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +16,7 @@ use roxmltree::{Document, Node};
 
 use super::keys::Credentials;
 use crate::aws::endpoint::{Variant, parse_flag, service_endpoint};
+use crate::aws::form::QueryForm;
 use crate::aws::http::{Http, HttpOptions};
 use crate::aws::xml::{ErrorFields, child, child_text};
 use crate::environment::Env;
@@ -225,25 +226,19 @@ fn read_token(path: &std::path::Path) -> std::result::Result<Secret, String> {
     Ok(Secret::new(token))
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
+/// A form of `action` with `pairs` after `Action` and `Version`.
+fn form(action: &str, pairs: &[(&str, &str)]) -> String {
+    let mut form = QueryForm::new(action, VERSION);
     for (key, value) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        crate::aws::form::encode_into(&mut out, key);
-        out.push('=');
-        crate::aws::form::encode_into(&mut out, value);
+        form.add(key, value);
     }
-    out
+    form.finish()
 }
 
 /// The `AssumeRole` form body.
 pub fn assume_role_form(role: &RoleToAssume, session_name: &str) -> String {
     let duration = role.duration_seconds.map(|d| d.to_string());
     let mut pairs = vec![
-        ("Action", "AssumeRole"),
-        ("Version", VERSION),
         ("RoleArn", role.role_arn.as_str()),
         ("RoleSessionName", session_name),
     ];
@@ -253,18 +248,19 @@ pub fn assume_role_form(role: &RoleToAssume, session_name: &str) -> String {
     if let Some(external_id) = &role.external_id {
         pairs.push(("ExternalId", external_id));
     }
-    form(&pairs)
+    form("AssumeRole", &pairs)
 }
 
 /// The `AssumeRoleWithWebIdentity` form body; it holds the token.
 pub fn web_identity_form(role: &WebIdentityRole, token: &Secret, session_name: &str) -> String {
-    form(&[
-        ("Action", "AssumeRoleWithWebIdentity"),
-        ("Version", VERSION),
-        ("RoleArn", role.role_arn.as_str()),
-        ("RoleSessionName", session_name),
-        ("WebIdentityToken", token.expose()),
-    ])
+    form(
+        "AssumeRoleWithWebIdentity",
+        &[
+            ("RoleArn", role.role_arn.as_str()),
+            ("RoleSessionName", session_name),
+            ("WebIdentityToken", token.expose()),
+        ],
+    )
 }
 
 /// Temporary credentials from an STS answer.

@@ -1,5 +1,6 @@
 //! The environment's credentials: access keys, and the web identity
-//! variables that ask for `AssumeRoleWithWebIdentity`. Pure over an [`Env`].
+//! variables that ask for `AssumeRoleWithWebIdentity`. Pure over an [`Env`];
+//! must not read the process environment itself or import the chain.
 
 use std::path::PathBuf;
 
