@@ -119,41 +119,26 @@ mod tests {
     fn signature_is_fixed_for_a_fixed_clock() {
         // 2015-08-30T12:36:00Z, the instant of AWS's own SigV4 test suite.
         let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let out = sign_request(
-            "https://sqs.us-east-1.amazonaws.com/",
-            &headers(),
-            BODY,
-            &creds(None),
-            "us-east-1",
-            t,
-        )
-        .unwrap();
+        let sign = |body: &[u8]| {
+            sign_request(
+                "https://sqs.us-east-1.amazonaws.com/",
+                &headers(),
+                body,
+                &creds(None),
+                "us-east-1",
+                t,
+            )
+            .unwrap()
+        };
+        let out = sign(BODY);
         let get = |name: &str| out.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         assert_eq!(get("x-amz-date").as_deref(), Some("20150830T123600Z"));
         let auth = get("authorization").unwrap();
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sqs/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="), "{auth}");
         // Same inputs, same signature: the function is pure.
-        let again = sign_request(
-            "https://sqs.us-east-1.amazonaws.com/",
-            &headers(),
-            BODY,
-            &creds(None),
-            "us-east-1",
-            t,
-        )
-        .unwrap();
-        assert_eq!(out, again);
+        assert_eq!(out, sign(BODY));
         // A different body changes the signature.
-        let other = sign_request(
-            "https://sqs.us-east-1.amazonaws.com/",
-            &headers(),
-            b"Action=X",
-            &creds(None),
-            "us-east-1",
-            t,
-        )
-        .unwrap();
-        assert_ne!(out, other);
+        assert_ne!(out, sign(b"Action=X"));
         assert!(!auth.contains("wJalrXUtnFEMI"), "the secret never appears");
     }
 

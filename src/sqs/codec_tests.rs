@@ -253,7 +253,8 @@ fn service(wire: &Wire, result: Result<Reply>) -> ServiceError {
     }
 }
 
-fn entry(body: &str) -> SendEntry<'_> {
+/// A plain send entry, for the tests of both codecs.
+pub(super) fn entry(body: &str) -> SendEntry<'_> {
     SendEntry {
         body,
         group_id: None,
@@ -261,7 +262,8 @@ fn entry(body: &str) -> SendEntry<'_> {
     }
 }
 
-fn receive() -> Call<'static> {
+/// A one-message receive without options, for the tests of both codecs.
+pub(super) fn receive() -> Call<'static> {
     Call::ReceiveMessage {
         queue: "q",
         max_messages: 1,
@@ -279,22 +281,26 @@ type Params = Vec<(&'static str, Option<&'static str>)>;
 /// Two members of one batch entry and their values.
 type EntryMembers = [(&'static str, &'static str); 2];
 
+/// A FIFO send whose body needs escaping in either protocol.
+pub(super) fn fifo_send() -> Call<'static> {
+    Call::SendMessage {
+        queue: "http://127.0.0.1:5000/123/q.fifo",
+        entry: SendEntry {
+            body: "{\"a\": \"é & +\"}",
+            group_id: Some("archive-x"),
+            dedup_id: Some("d1".into()),
+        },
+    }
+}
+
 #[test]
 fn every_call_carries_its_parameters() {
     let (r0, r1) = (ReceiptHandle("r0".into()), ReceiptHandle("r1".into()));
-    let fifo = SendEntry {
-        body: "{\"a\": \"é & +\"}",
-        group_id: Some("archive-x"),
-        dedup_id: Some("d1".into()),
-    };
     let queue = "http://127.0.0.1:5000/123/q.fifo";
     // Each call with the top-level parameters it must carry.
     let calls: Vec<(Call, Params)> = vec![
         (
-            Call::SendMessage {
-                queue,
-                entry: fifo.clone(),
-            },
+            fifo_send(),
             vec![
                 ("QueueUrl", Some(queue)),
                 ("MessageBody", Some("{\"a\": \"é & +\"}")),

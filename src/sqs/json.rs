@@ -15,7 +15,7 @@ use super::api::{
     Call, Codec, Encoded, Reply, SendEntry, WireBatch, WireMessage, WireSent, order_batch,
 };
 use crate::error::{Error, Result, ServiceError};
-use crate::text::excerpt as truncate;
+use crate::text::excerpt;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AmazonSQS.";
@@ -263,7 +263,7 @@ fn service_error(
             ["message", "Message", "errorMessage"]
                 .iter()
                 .find_map(|k| string(&object, k))
-                .map(|m| truncate(&m, MESSAGE_CHARS))
+                .map(|m| excerpt(&m, MESSAGE_CHARS))
                 .unwrap_or_default(),
         ),
         Err(_) if body.iter().all(u8::is_ascii_whitespace) => {
@@ -273,7 +273,7 @@ fn service_error(
             None,
             format!(
                 "unreadable error answer: {}",
-                truncate(&String::from_utf8_lossy(body), ECHO_CHARS)
+                excerpt(&String::from_utf8_lossy(body), ECHO_CHARS)
             ),
         ),
     };
@@ -297,7 +297,7 @@ fn service_error(
 /// strips it, and it tells a reader which protocol the code came from.
 fn error_type(raw: &str) -> String {
     let code = raw.split(':').next().unwrap_or(raw).trim();
-    truncate(code, ECHO_CHARS)
+    excerpt(code, ECHO_CHARS)
 }
 
 /// A string member; a member of another type counts as absent.
@@ -402,7 +402,7 @@ fn failed<T>(
                     status: 200,
                     code: string(e, "Code").map_or_else(String::new, |c| error_type(&c)),
                     message: string(e, "Message")
-                        .map(|m| truncate(&m, MESSAGE_CHARS))
+                        .map(|m| excerpt(&m, MESSAGE_CHARS))
                         .unwrap_or_default(),
                     request_id: None,
                 }),
@@ -427,19 +427,10 @@ fn done_batch(
 mod tests {
     use super::*;
     use crate::queue::ReceiptHandle;
+    use crate::sqs::codec_tests::{fifo_send, receive};
 
     fn body(call: &Call) -> Value {
         serde_json::from_slice(&JsonCodec.encode(call).body).unwrap()
-    }
-
-    fn receive() -> Call<'static> {
-        Call::ReceiveMessage {
-            queue: "q",
-            max_messages: 1,
-            wait_seconds: 0,
-            visibility_timeout: None,
-            attempt_id: None,
-        }
     }
 
     fn decode(call: &Call, status: u16, json: &str) -> Result<Reply> {
@@ -473,16 +464,8 @@ mod tests {
 
     #[test]
     fn encodes_send_with_and_without_fifo_fields() {
-        let fifo = Call::SendMessage {
-            queue: "http://127.0.0.1:5000/123/q.fifo",
-            entry: SendEntry {
-                body: "{\"a\": \"é & +\"}",
-                group_id: Some("archive-x"),
-                dedup_id: Some("d1".into()),
-            },
-        };
         assert_eq!(
-            body(&fifo),
+            body(&fifo_send()),
             json!({
                 "QueueUrl": "http://127.0.0.1:5000/123/q.fifo",
                 "MessageBody": "{\"a\": \"é & +\"}",

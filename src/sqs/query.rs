@@ -331,6 +331,7 @@ fn done_batch(
 mod tests {
     use super::*;
     use crate::queue::ReceiptHandle;
+    use crate::sqs::codec_tests::fifo_send;
 
     fn encode(call: &Call) -> String {
         String::from_utf8(QueryCodec.encode(call).body).unwrap()
@@ -338,14 +339,7 @@ mod tests {
 
     #[test]
     fn encodes_send_with_fifo_fields_and_escapes() {
-        let body = encode(&Call::SendMessage {
-            queue: "http://127.0.0.1:5000/123/q.fifo",
-            entry: SendEntry {
-                body: "{\"a\": \"é & +\"}",
-                group_id: Some("archive-x"),
-                dedup_id: Some("d1".into()),
-            },
-        });
+        let body = encode(&fifo_send());
         assert_eq!(
             body,
             "Action=SendMessage&Version=2012-11-05&QueueUrl=http%3A%2F%2F127.0.0.1%3A5000%2F123%2Fq.fifo\
