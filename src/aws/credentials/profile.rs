@@ -278,7 +278,6 @@ fn static_keys(name: &str, keys: &Profile<'_>) -> Result<Option<Plan>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::*;
 
     use crate::aws::shared_config::FileKind;
@@ -433,65 +432,5 @@ mod tests {
         assert_eq!(c.secret_access_key.expose(), "b");
         assert_eq!(f.setting("dev", "region").unwrap().value, "eu-west-1");
         assert!(f.setting("other", "region").is_none());
-    }
-
-    #[test]
-    fn shared_credentials_file_default_profile() {
-        let dir = TempDir::new("shared-default");
-        let path = dir.write(
-            ".aws/credentials",
-            &format!(
-                "[other]\naws_access_key_id = AKIAOTHERPROFILE\naws_secret_access_key = x\n\n\
-                 [default]\naws_access_key_id = AKIASHAREDDEFAULT\naws_secret_access_key = {SECRET}\n\
-                 aws_session_token = {TOKEN}\n"
-            ),
-        );
-        dir.write(".aws/config", "[default]\nregion = eu-west-1\n");
-        let creds = chain(&[("HOME", &dir.home())]).credentials().unwrap();
-        assert_eq!(creds.access_key_id, "AKIASHAREDDEFAULT");
-        assert_eq!(creds.secret_access_key.expose(), SECRET);
-        assert_eq!(creds.session_token.unwrap().expose(), TOKEN);
-        assert_eq!(
-            creds.source,
-            format!(
-                "shared credentials file {} (profile default)",
-                path.display()
-            )
-        );
-    }
-
-    #[test]
-    fn shared_config_file_named_profile_from_overridden_paths() {
-        let dir = TempDir::new("shared-named");
-        let config = dir.write(
-            "my-config",
-            &format!(
-                "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = x\n\
-                 [profile dev]\naws_access_key_id = AKIACONFIGDEV0001\naws_secret_access_key = {SECRET}\n"
-            ),
-        );
-        let creds = chain(&[
-            ("HOME", &dir.home()),
-            ("AWS_PROFILE", "dev"),
-            ("AWS_CONFIG_FILE", "~/my-config"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "~/missing-credentials"),
-        ])
-        .credentials()
-        .unwrap();
-        assert_eq!(creds.access_key_id, "AKIACONFIGDEV0001");
-        assert_eq!(
-            creds.source,
-            format!("shared config file {} (profile dev)", config.display())
-        );
-    }
-
-    #[test]
-    fn shared_file_syntax_error_names_file_and_line() {
-        let dir = TempDir::new("shared-syntax");
-        let path = dir.write(".aws/credentials", &format!("[default]\n{SECRET}\n"));
-        let message = credentials_error(chain(&[("HOME", &dir.home())]).load());
-        assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(message.contains("line 2"), "{message}");
-        assert!(!message.contains(SECRET), "{message}");
     }
 }

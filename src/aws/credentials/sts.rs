@@ -361,27 +361,6 @@ mod tests {
   </ResponseMetadata>
 </AssumeRoleResponse>"#;
 
-    const WEB_IDENTITY_ANSWER: &str = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleWithWebIdentityResult>
-    <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A</SubjectFromWebIdentityToken>
-    <Audience>client.5498841531868486423.1548@apps.example.com</Audience>
-    <AssumedRoleUser>
-      <Arn>arn:aws:sts::123456789012:assumed-role/FederatedWebIdentityRole/app1</Arn>
-      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>
-    </AssumedRoleUser>
-    <Credentials>
-      <SessionToken>AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE</SessionToken>
-      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
-      <Expiration>2014-10-24T23:00:23Z</Expiration>
-      <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>
-    </Credentials>
-    <Provider>www.amazon.com</Provider>
-  </AssumeRoleWithWebIdentityResult>
-  <ResponseMetadata>
-    <RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId>
-  </ResponseMetadata>
-</AssumeRoleWithWebIdentityResponse>"#;
-
     const ERROR_ANSWER: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <Error>
     <Type>Sender</Type>
@@ -509,55 +488,5 @@ on resource: arn:aws:iam::123456789012:role/r</Message>
             ("http://127.0.0.1:2", "us-east-1")
         );
         assert!(Sts::new(&Env::default(), None).is_err());
-    }
-
-    #[test]
-    fn web_identity_reads_the_token_file_at_each_call_and_sends_no_signature() {
-        let dir = TempDir::new("sts-web");
-        let token_file = dir.write("token", "first-token\n");
-        let answer = WEB_IDENTITY_ANSWER.replace("2014-10-24T23:00:23Z", "2999-01-01T00:00:00Z");
-        let server = FakeHttp::start(move |_| (200, answer.clone()));
-        let env = env(&[
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                &token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w"),
-            ("AWS_ROLE_SESSION_NAME", "pod-1"),
-            ("AWS_ENDPOINT_URL_STS", &server.url),
-        ]);
-        let chain = CredentialChain::new(env, ConfigKeys::default());
-        let (step, creds) = chain.report().unwrap();
-        assert_eq!(step, Step::WebIdentity);
-        assert_eq!(creds.access_key_id, "ASgeIAIOSFODNN7EXAMPLE");
-        assert!(
-            creds
-                .source
-                .starts_with("assumed role arn:aws:iam::123456789012:role/w via web identity"),
-            "{}",
-            creds.source
-        );
-        std::fs::write(&token_file, "second-token").unwrap();
-        chain.load().unwrap();
-        let seen = server.requests();
-        assert_eq!(seen.len(), 2);
-        assert_eq!(
-            seen[0].form("WebIdentityToken").as_deref(),
-            Some("first-token")
-        );
-        assert_eq!(
-            seen[1].form("WebIdentityToken").as_deref(),
-            Some("second-token")
-        );
-        assert_eq!(seen[0].form("RoleSessionName").as_deref(), Some("pod-1"));
-        assert_eq!(
-            seen[0].form("Action").as_deref(),
-            Some("AssumeRoleWithWebIdentity")
-        );
-        assert!(seen.iter().all(|r| r.header("authorization").is_none()));
-        // A missing token file is an error naming it, not a fall-through.
-        std::fs::remove_file(&token_file).unwrap();
-        let message = credentials_error(chain.load());
-        assert!(message.contains("web identity token file"), "{message}");
     }
 }

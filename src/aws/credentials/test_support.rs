@@ -4,10 +4,7 @@
 #[path = "../../../tests/it/fakes.rs"]
 pub(crate) mod fakes;
 
-pub use super::chain::{CredentialChain, Step};
-pub use super::config_keys::ConfigKeys;
 pub use super::keys::Credentials;
-pub use super::provide::ProvideCredentials;
 pub use crate::environment::Env;
 pub use crate::error::{Error, Result};
 pub use crate::secret::Secret;
@@ -39,10 +36,6 @@ pub fn env(pairs: &[(&str, &str)]) -> Env {
         env.set(*name, *value);
     }
     env
-}
-
-pub fn chain(pairs: &[(&str, &str)]) -> CredentialChain {
-    CredentialChain::new(env(pairs), ConfigKeys::default())
 }
 
 pub fn credentials_json(key: &str, expiration: &str) -> String {
@@ -97,3 +90,25 @@ pub fn credentials_error(result: Result<Credentials>) -> String {
         Ok(credentials) => panic!("expected an error, got {credentials:?}"),
     }
 }
+
+/// AWS's documented `AssumeRoleWithWebIdentity` answer.
+pub const WEB_IDENTITY_ANSWER: &str = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A</SubjectFromWebIdentityToken>
+    <Audience>client.5498841531868486423.1548@apps.example.com</Audience>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/FederatedWebIdentityRole/app1</Arn>
+      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE</SessionToken>
+      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
+      <Expiration>2014-10-24T23:00:23Z</Expiration>
+      <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>
+    </Credentials>
+    <Provider>www.amazon.com</Provider>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata>
+    <RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId>
+  </ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#;
