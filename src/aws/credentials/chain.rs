@@ -39,6 +39,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::config_keys::{ConfigKeys, from_config_keys};
+use super::container::ECS_CONTAINER_ENDPOINT;
 use super::keys::Credentials;
 use super::profile::{Plan, PlanLookup, RoleSource};
 use super::provide::{Lookup, ProvideCredentials};
@@ -51,9 +52,6 @@ use crate::error::{Error, Result};
 /// before the chain is asked again, so an unreachable metadata endpoint does
 /// not slow down every request.
 const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(30);
-
-/// The ECS agent's credentials host, joined with `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
-pub const ECS_CONTAINER_ENDPOINT: &str = "http://169.254.170.2";
 
 /// The steps of the chain, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

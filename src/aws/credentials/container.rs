@@ -18,6 +18,9 @@ use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
+/// The ECS agent's credentials host, joined with `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
+pub const ECS_CONTAINER_ENDPOINT: &str = "http://169.254.170.2";
+
 pub(super) fn from_container(env: &Env, ecs_endpoint: &str) -> Result<Lookup> {
     let Some(url) = container_url(env, ecs_endpoint)? else {
         return Ok(Lookup::NotFound(

@@ -27,8 +27,9 @@ pub mod variables;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use self::chain::{CredentialChain, ECS_CONTAINER_ENDPOINT, Step};
+pub use self::chain::{CredentialChain, Step};
 pub use self::config_keys::ConfigKeys;
+pub use self::container::ECS_CONTAINER_ENDPOINT;
 pub use self::imds::IMDS_ENDPOINT;
 pub use self::keys::{Credentials, REFRESH_BEFORE_EXPIRY};
 pub use self::provide::ProvideCredentials;
