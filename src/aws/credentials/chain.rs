@@ -29,8 +29,8 @@
 //! expire, so a poller running for days keeps signing with valid keys; when a
 //! refresh fails, keys that still work are kept until they really expire. A
 //! refresh runs the whole source again: the process is run again, the role
-//! assumed again, the web identity token file read again. No thread is
-//! started here: a refresh runs on the caller's thread.
+//! assumed again, the web identity token file read again. A refresh runs on
+//! the thread that asked; one runs at a time, the others wait for its result.
 //!
 //! Must not import `config`, `sqs` or anything above `aws`: callers hand in
 //! an [`Env`] snapshot and [`ConfigKeys`].
