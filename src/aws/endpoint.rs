@@ -5,8 +5,10 @@
 //! and the legacy `REGION.queue.amazonaws.com` one); the partition a region
 //! belongs to (`aws`, `aws-cn` with `.amazonaws.com.cn`, `aws-us-gov`); and
 //! the regional endpoint of a service with the FIPS and dual-stack variants
-//! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). Only
-//! [`Target::resolve`], at the end, reads anything: the shared config file.
+//! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). It reads
+//! nothing: callers hand in plain values (the settings layer's
+//! `config::target` feeds it the shared config profile and the queue URLs).
+//! Must not import `config`, `sqs`, `aws::credentials` or anything above `aws`.
 
 use std::fmt;
 

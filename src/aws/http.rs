@@ -1,4 +1,10 @@
-//! The one place that does HTTP: a shared, keep-alive ureq agent.
+//! The one place that does HTTP and builds ureq agents: the service agent
+//! (keep-alive, proxies, CA bundle, timeouts) that SQS and STS calls use, and
+//! the metadata agent (no proxy, no redirects, short timeouts, small answers)
+//! for the container and instance metadata endpoints.
+//!
+//! Transport only: it knows no service, signs nothing, and must not import
+//! `aws::credentials`, `config`, `sqs` or anything above `aws`.
 
 use std::time::Duration;
 
@@ -6,6 +12,10 @@ use crate::error::{Error, Result};
 
 /// The largest answer read (ten 1 MiB messages, XML-escaped, fit easily).
 const MAX_BODY: u64 = 64 << 20;
+
+/// Metadata answers (credentials, a token, a role name) are a few hundred
+/// bytes; anything much larger is not one.
+const MAX_METADATA_BODY: u64 = 64 * 1024;
 
 /// An HTTP answer with lower-case header names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +40,23 @@ pub struct HttpOptions {
 #[derive(Debug)]
 pub struct Http {
     agent: ureq::Agent,
+    /// Longer answers are an error, not read to their end.
+    max_body: u64,
+}
+
+/// The methods metadata endpoints are asked with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    /// Without a body (the IMDSv2 token request).
+    Put,
+}
+
+/// A status and a text body, whatever the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextResponse {
+    pub status: u16,
+    pub body: String,
 }
 
 impl Http {
@@ -71,7 +98,73 @@ impl Http {
             .build();
         Ok(Http {
             agent: config.into(),
+            max_body: MAX_BODY,
         })
+    }
+
+    /// The agent for link-local metadata endpoints (container credentials,
+    /// IMDS): no proxy, since a proxy would see the token and the keys; no
+    /// redirects, since one could carry the authorization header to another
+    /// host; `connect` and `total` timeouts; answers up to 64 KiB.
+    pub fn metadata(connect: Duration, total: Duration) -> Http {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(total))
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_redirects(0)
+            .build();
+        Http {
+            agent: config.into(),
+            max_body: MAX_METADATA_BODY,
+        }
+    }
+
+    /// A GET or a bodiless PUT with a text answer, retried once on a
+    /// transport error or a 5xx: enough for a dropped connection, few enough
+    /// that a missing metadata endpoint fails in seconds. Errors never quote
+    /// a header (ureq's text names the failure: refused, timeout).
+    pub fn fetch(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> std::result::Result<TextResponse, String> {
+        match self.fetch_once(method, url, headers) {
+            Ok(answer) if answer.status < 500 => Ok(answer),
+            _ => self.fetch_once(method, url, headers),
+        }
+    }
+
+    fn fetch_once(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> std::result::Result<TextResponse, String> {
+        let response = match method {
+            Method::Get => headers
+                .iter()
+                .fold(self.agent.get(url), |request, (name, value)| {
+                    request.header(*name, *value)
+                })
+                .call(),
+            Method::Put => headers
+                .iter()
+                .fold(self.agent.put(url), |request, (name, value)| {
+                    request.header(*name, *value)
+                })
+                .send_empty(),
+        };
+        let mut response = response.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_body)
+            .read_to_string()
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        Ok(TextResponse { status, body })
     }
 
     /// POSTs a body; any status is an answer, only failing to get one is an
@@ -110,7 +203,7 @@ impl Http {
         let body = response
             .body_mut()
             .with_config()
-            .limit(MAX_BODY)
+            .limit(self.max_body)
             .read_to_vec()
             .map_err(|e| format!("reading the answer failed: {e}"))?;
         Ok(HttpResponse {

@@ -1,6 +1,8 @@
 //! What every AWS service call needs, and nothing of any one service:
-//! signing, the one HTTP agent, form encoding, endpoints and partitions,
-//! retries, and the credential chain with the shared config files.
+//! signing ([`sign`]), the HTTP agents ([`http`]), query-protocol form and
+//! XML helpers ([`form`], [`xml`]), endpoints and partitions ([`endpoint`]),
+//! retries ([`retry`]), the `~/.aws` files ([`shared_config`]) and the
+//! credential chain ([`credentials`]).
 //!
 //! Nothing here imports `config`, `sqs`, `queue` or anything above them;
 //! callers pass plain values.
@@ -10,4 +12,6 @@ pub mod endpoint;
 pub mod form;
 pub mod http;
 pub mod retry;
+pub mod shared_config;
 pub mod sign;
+pub mod xml;

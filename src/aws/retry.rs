@@ -1,8 +1,12 @@
-//! When to try an SQS call again, and how long to wait first.
+//! When to try a call again, and how long to wait first.
 //!
 //! Exponential backoff with full jitter (AWS Architecture Blog, "Exponential
 //! Backoff and Jitter"): the wait is uniform in `[0, min(cap, base * 2^n)]`,
 //! which spreads retries of many workers instead of synchronising them.
+//!
+//! Pure: it computes waits from a random number the caller draws and never
+//! sleeps; the caller (the SQS client, the poller's backoff) waits. Imports
+//! nothing of the crate.
 
 use std::time::Duration;
 

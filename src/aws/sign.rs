@@ -1,4 +1,8 @@
-//! Signature Version 4 for SQS requests, as a pure function of the request and the time.
+//! Signature Version 4, as a pure function of the request, the keys and the time.
+//!
+//! Takes plain signing inputs ([`SigningKeys`]); it knows nothing of where
+//! credentials come from and must not import `aws::credentials`, a service,
+//! or anything that does I/O.
 
 use std::time::SystemTime;
 
@@ -6,8 +10,25 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
-use crate::aws::credentials::Credentials;
 use crate::error::{Error, Result};
+
+/// The keys a request is signed with: what SigV4 needs, nothing more.
+#[derive(Clone, Copy)]
+pub struct SigningKeys<'a> {
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a str,
+    /// Temporary credentials' token, sent as `x-amz-security-token`.
+    pub session_token: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SigningKeys<'_> {
+    // Never the secret or the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("session_token", &self.session_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 /// The headers to add to a request so that SQS accepts it: `authorization`,
 /// `x-amz-date` and, with temporary credentials, `x-amz-security-token`.
@@ -17,11 +38,11 @@ pub fn sign_request(
     url: &str,
     headers: &[(String, String)],
     body: &[u8],
-    credentials: &Credentials,
+    keys: &SigningKeys<'_>,
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>> {
-    sign_service_request("sqs", url, headers, body, credentials, region, time)
+    sign_service_request("sqs", url, headers, body, keys, region, time)
 }
 
 /// [`sign_request`] for another service's signing name (`sts` for AssumeRole).
@@ -30,18 +51,15 @@ pub fn sign_service_request(
     url: &str,
     headers: &[(String, String)],
     body: &[u8],
-    credentials: &Credentials,
+    keys: &SigningKeys<'_>,
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>> {
     let identity: Identity = aws_credential_types::Credentials::new(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.expose().to_string(),
-        credentials
-            .session_token
-            .as_ref()
-            .map(|t| t.expose().to_string()),
-        credentials.expiry,
+        keys.access_key_id,
+        keys.secret_access_key,
+        keys.session_token.map(str::to_string),
+        None,
         "sqs-archive",
     )
     .into();
@@ -78,16 +96,13 @@ pub fn sign_service_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn creds(token: Option<&str>) -> Credentials {
-        Credentials {
-            access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-            session_token: token.map(Secret::new),
-            expiry: None,
-            source: "test".into(),
+    fn creds(token: Option<&str>) -> SigningKeys<'_> {
+        SigningKeys {
+            access_key_id: "AKIDEXAMPLE",
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            session_token: token,
         }
     }
 
@@ -104,41 +119,26 @@ mod tests {
     fn signature_is_fixed_for_a_fixed_clock() {
         // 2015-08-30T12:36:00Z, the instant of AWS's own SigV4 test suite.
         let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let out = sign_request(
-            "https://sqs.us-east-1.amazonaws.com/",
-            &headers(),
-            BODY,
-            &creds(None),
-            "us-east-1",
-            t,
-        )
-        .unwrap();
+        let sign = |body: &[u8]| {
+            sign_request(
+                "https://sqs.us-east-1.amazonaws.com/",
+                &headers(),
+                body,
+                &creds(None),
+                "us-east-1",
+                t,
+            )
+            .unwrap()
+        };
+        let out = sign(BODY);
         let get = |name: &str| out.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         assert_eq!(get("x-amz-date").as_deref(), Some("20150830T123600Z"));
         let auth = get("authorization").unwrap();
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sqs/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="), "{auth}");
         // Same inputs, same signature: the function is pure.
-        let again = sign_request(
-            "https://sqs.us-east-1.amazonaws.com/",
-            &headers(),
-            BODY,
-            &creds(None),
-            "us-east-1",
-            t,
-        )
-        .unwrap();
-        assert_eq!(out, again);
+        assert_eq!(out, sign(BODY));
         // A different body changes the signature.
-        let other = sign_request(
-            "https://sqs.us-east-1.amazonaws.com/",
-            &headers(),
-            b"Action=X",
-            &creds(None),
-            "us-east-1",
-            t,
-        )
-        .unwrap();
-        assert_ne!(out, other);
+        assert_ne!(out, sign(b"Action=X"));
         assert!(!auth.contains("wJalrXUtnFEMI"), "the secret never appears");
     }
 

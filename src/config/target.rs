@@ -3,10 +3,10 @@
 //! settings, the shared config profile and the queue URLs.
 
 use super::settings::{QueueRole, Settings};
-use crate::aws::credentials::profile::SharedFiles;
 use crate::aws::endpoint::{
     Partition, Region, RegionInputs, Variant, choose_region, parse_flag, service_endpoint,
 };
+use crate::aws::shared_config::SharedFiles;
 use crate::error::{Error, Result};
 
 /// Where SQS calls go and how they are signed, decided once per run.

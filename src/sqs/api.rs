@@ -2,7 +2,7 @@
 //!
 //! A [`Call`] is what to ask; a [`Reply`] is what came back. A [`Codec`]
 //! (query/XML in `query.rs`, JSON 1.0 in `json.rs`) turns one into bytes and
-//! bytes into the other. Codecs are pure: no I/O, no clock.
+//! bytes into the other. Codecs are pure: no I/O, no clock, no signing.
 
 use std::collections::BTreeMap;
 

@@ -3,9 +3,16 @@
 //! Each call is encoded by a protocol codec, signed with SigV4, POSTed to the
 //! endpoint over one keep-alive agent, and decoded; throttling, 5xx and
 //! connection failures are retried with jittered backoff. Bodies are checked
-//! against the MD5 digests SQS reports. This module knows nothing of archives.
+//! against the MD5 digests SQS reports.
+//!
+//! Stands on `aws` (signing, the HTTP agent, retries, credentials) and the
+//! `queue` trait and message types it implements. It knows nothing of
+//! archives and must not import `config`, `queue::connect`, `message`,
+//! `poller`, `cmd` or `archive`: the caller hands in [`SqsOptions`].
 
 pub mod api;
+#[cfg(test)]
+mod codec_tests;
 pub mod json;
 pub mod query;
 
@@ -134,7 +141,7 @@ impl SqsArchiveClient {
             &self.url,
             &headers,
             &encoded.body,
-            &credentials,
+            &credentials.signing_keys(),
             &self.region,
             SystemTime::now(),
         )?;

@@ -2,14 +2,16 @@
 //!
 //! `Action=...&Version=2012-11-05` POSTed to the endpoint, with the queue
 //! named by a `QueueUrl` parameter. Answers are read with a real XML parser;
-//! element names are matched without their namespace.
+//! element names are matched without their namespace ([`crate::aws::xml`]).
+//! Pure, like every codec: no I/O, no clock.
 
 use std::collections::BTreeMap;
 
 use roxmltree::{Document, Node};
 
 use super::api::{Call, Codec, Encoded, Reply, SendEntry, WireMessage, WireSent, order_batch};
-use crate::aws::form::encode_into;
+use crate::aws::form::QueryForm;
+use crate::aws::xml::{ErrorFields, child, children as elements};
 use crate::error::{Error, Result, ServiceError};
 
 const VERSION: &str = "2012-11-05";
@@ -20,7 +22,7 @@ pub struct QueryCodec;
 
 impl Codec for QueryCodec {
     fn encode(&self, call: &Call) -> Encoded {
-        let mut p = Params::new(call.action());
+        let mut p = QueryForm::new(call.action(), VERSION);
         match call {
             Call::SendMessage { queue, entry } => {
                 p.add("QueueUrl", queue);
@@ -226,7 +228,7 @@ impl Codec for QueryCodec {
     }
 }
 
-fn add_entry(p: &mut Params, prefix: &str, entry: &SendEntry) {
+fn add_entry(p: &mut QueryForm, prefix: &str, entry: &SendEntry) {
     p.add(&format!("{prefix}MessageBody"), entry.body);
     if let Some(g) = entry.group_id {
         p.add(&format!("{prefix}MessageGroupId"), g);
@@ -236,31 +238,9 @@ fn add_entry(p: &mut Params, prefix: &str, entry: &SendEntry) {
     }
 }
 
-/// Direct child element by local name.
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-}
-
-/// Direct child elements by local name.
-fn elements<'a, 'i: 'a>(
-    node: Node<'a, 'i>,
-    name: &'a str,
-) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-    node.children()
-        .filter(move |c| c.is_element() && c.tag_name().name() == name)
-}
-
 /// Text of a direct child element; an empty element gives "".
 fn text_of(node: Node, name: &str) -> Option<String> {
-    child(node, name).map(|c| c.text().unwrap_or("").to_string())
-}
-
-/// Text of the first descendant with this name.
-fn deep_text(node: Node, name: &str) -> Option<String> {
-    node.descendants()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-        .map(|c| c.text().unwrap_or("").trim().to_string())
+    crate::aws::xml::child_text(node, name).map(str::to_string)
 }
 
 /// Server text for an error: one line (it ends up as a binary's one stderr
@@ -270,18 +250,16 @@ fn one_line(text: &str) -> String {
 }
 
 fn service_error(action: &'static str, status: u16, root: Node) -> ServiceError {
+    let fields = ErrorFields::of(root);
     ServiceError {
         action,
         status,
-        code: deep_text(root, "Code")
-            .map(|c| one_line(&c))
+        code: fields
+            .code
+            .map(one_line)
             .unwrap_or_else(|| format!("HTTP{status}")),
-        message: deep_text(root, "Message")
-            .map(|m| one_line(&m))
-            .unwrap_or_default(),
-        request_id: deep_text(root, "RequestId")
-            .or_else(|| deep_text(root, "RequestID"))
-            .map(|r| one_line(&r)),
+        message: fields.message.map(one_line).unwrap_or_default(),
+        request_id: fields.request_id.map(one_line),
     }
 }
 
@@ -349,35 +327,11 @@ fn done_batch(
     order_batch(action, len, found)
 }
 
-/// `application/x-www-form-urlencoded` parameters, in insertion order.
-struct Params(String);
-
-impl Params {
-    fn new(action: &str) -> Params {
-        let mut p = Params(String::new());
-        p.add("Action", action);
-        p.add("Version", VERSION);
-        p
-    }
-
-    fn add(&mut self, key: &str, value: &str) {
-        if !self.0.is_empty() {
-            self.0.push('&');
-        }
-        encode_into(&mut self.0, key);
-        self.0.push('=');
-        encode_into(&mut self.0, value);
-    }
-
-    fn finish(self) -> String {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::queue::ReceiptHandle;
+    use crate::sqs::codec_tests::fifo_send;
 
     fn encode(call: &Call) -> String {
         String::from_utf8(QueryCodec.encode(call).body).unwrap()
@@ -385,14 +339,7 @@ mod tests {
 
     #[test]
     fn encodes_send_with_fifo_fields_and_escapes() {
-        let body = encode(&Call::SendMessage {
-            queue: "http://127.0.0.1:5000/123/q.fifo",
-            entry: SendEntry {
-                body: "{\"a\": \"é & +\"}",
-                group_id: Some("archive-x"),
-                dedup_id: Some("d1".into()),
-            },
-        });
+        let body = encode(&fifo_send());
         assert_eq!(
             body,
             "Action=SendMessage&Version=2012-11-05&QueueUrl=http%3A%2F%2F127.0.0.1%3A5000%2F123%2Fq.fifo\
@@ -423,86 +370,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn encodes_the_receive_attempt_id() {
-        let mut call = Call::ReceiveMessage {
-            queue: "q.fifo",
-            max_messages: 1,
-            wait_seconds: 0,
-            visibility_timeout: None,
-            attempt_id: Some("a-1"),
-        };
-        assert!(encode(&call).contains("&ReceiveRequestAttemptId=a-1"));
-        if let Call::ReceiveMessage { attempt_id, .. } = &mut call {
-            *attempt_id = None;
-        }
-        assert!(!encode(&call).contains("ReceiveRequestAttemptId"));
-    }
-
     fn decode(call: &Call, status: u16, xml: &str) -> Result<Reply> {
         QueryCodec.decode(call, status, &[], xml.as_bytes())
-    }
-
-    const RECEIVE: &str = r#"<?xml version="1.0"?><ReceiveMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><ReceiveMessageResult><Message><MessageId>5fea7756-0ea4-451a-a703-a558b933e274</MessageId><ReceiptHandle>MbZj6wDWli+JvwwJaBV+3dcjk2YW2vA3+STFFljTM8tJJg6HRG6PYSasuWXPJB+Cw</ReceiptHandle><MD5OfBody>fafb00f5732ab283681e124bf8747ed1</MD5OfBody><Body>This is a test message</Body><Attribute><Name>ApproximateReceiveCount</Name><Value>2</Value></Attribute><Attribute><Name>SentTimestamp</Name><Value>1238099229000</Value></Attribute></Message></ReceiveMessageResult><ResponseMetadata><RequestId>b6633655-283d-45b4-aee4-4e84e0ae6afa</RequestId></ResponseMetadata></ReceiveMessageResponse>"#;
-
-    #[test]
-    fn decodes_receive() {
-        let call = Call::ReceiveMessage {
-            queue: "q",
-            max_messages: 1,
-            wait_seconds: 0,
-            visibility_timeout: None,
-            attempt_id: None,
-        };
-        let Reply::Received(m) = decode(&call, 200, RECEIVE).unwrap() else {
-            panic!()
-        };
-        assert_eq!(m.len(), 1);
-        assert_eq!(m[0].body, "This is a test message");
-        assert_eq!(m[0].md5_of_body, "fafb00f5732ab283681e124bf8747ed1");
-        assert_eq!(m[0].attributes["ApproximateReceiveCount"], "2");
-        let empty = "<ReceiveMessageResponse><ReceiveMessageResult/><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></ReceiveMessageResponse>";
-        assert_eq!(decode(&call, 200, empty).unwrap(), Reply::Received(vec![]));
-    }
-
-    #[test]
-    fn decodes_error_response() {
-        let xml = r#"<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist for this wsdl version.</Message><Detail/></Error><RequestId>42d59b56-7407-4c4a-be0f-4c88daeea257</RequestId></ErrorResponse>"#;
-        let call = Call::DeleteMessage {
-            queue: "q",
-            receipt: &ReceiptHandle("r".into()),
-        };
-        let Err(Error::Service(e)) = decode(&call, 400, xml) else {
-            panic!()
-        };
-        assert_eq!(e.code, "AWS.SimpleQueueService.NonExistentQueue");
-        assert_eq!(
-            e.request_id.as_deref(),
-            Some("42d59b56-7407-4c4a-be0f-4c88daeea257")
-        );
-        assert!(e.is_missing_queue());
-    }
-
-    #[test]
-    fn truncated_and_non_xml_answers_are_errors_not_panics() {
-        let call = Call::ReceiveMessage {
-            queue: "q",
-            max_messages: 1,
-            wait_seconds: 0,
-            visibility_timeout: None,
-            attempt_id: None,
-        };
-        for cut in [10, 100, RECEIVE.len() - 5] {
-            let e = decode(&call, 200, &RECEIVE[..cut]).unwrap_err();
-            assert!(matches!(e, Error::Protocol { .. }), "{cut}: {e}");
-        }
-        let e = decode(&call, 502, "<html>Bad gateway").unwrap_err();
-        assert!(e.is_retryable(), "{e}");
-        assert!(e.to_string().contains("502"), "{e}");
-        let e = QueryCodec
-            .decode(&call, 200, &[], &[0xff, 0xfe])
-            .unwrap_err();
-        assert!(matches!(e, Error::Protocol { .. }));
     }
 
     #[test]
@@ -542,104 +411,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn decodes_partial_batch_failure_in_call_order() {
-        let xml = "<DeleteMessageBatchResponse><DeleteMessageBatchResult>\
-            <BatchResultErrorEntry><Id>1</Id><Code>ReceiptHandleIsInvalid</Code><Message>bad</Message><SenderFault>true</SenderFault></BatchResultErrorEntry>\
-            <DeleteMessageBatchResultEntry><Id>0</Id></DeleteMessageBatchResultEntry>\
-            </DeleteMessageBatchResult></DeleteMessageBatchResponse>";
-        let receipts = [
-            ReceiptHandle("a".into()),
-            ReceiptHandle("b".into()),
-            ReceiptHandle("c".into()),
-        ];
-        let call = Call::DeleteMessageBatch {
-            queue: "q",
-            receipts: &receipts,
-        };
-        let Reply::DoneBatch(out) = decode(&call, 200, xml).unwrap() else {
-            panic!()
-        };
-        assert!(out[0].is_ok());
-        assert_eq!(out[1].as_ref().unwrap_err().code, "ReceiptHandleIsInvalid");
-        assert_eq!(
-            out[2].as_ref().unwrap_err().code,
-            "MissingBatchEntry",
-            "unmentioned entries are not taken as done"
-        );
-    }
-
     /// Real answers captured from moto; see `tests/fixtures/README.md`.
     mod moto {
         use super::*;
 
         fn fixture(call: &Call, status: u16, body: &str) -> Result<Reply> {
             QueryCodec.decode(call, status, &[], body.as_bytes())
-        }
-
-        #[test]
-        fn receive_passes_the_md5_check() {
-            let call = Call::ReceiveMessage {
-                queue: "q",
-                max_messages: 1,
-                wait_seconds: 0,
-                visibility_timeout: None,
-                attempt_id: None,
-            };
-            let Reply::Received(m) = fixture(
-                &call,
-                200,
-                include_str!("../../tests/fixtures/moto/receive_message.xml"),
-            )
-            .unwrap() else {
-                panic!()
-            };
-            assert_eq!(m.len(), 1);
-            let checked = crate::sqs::check_received(m[0].clone()).unwrap();
-            assert!(
-                checked.body.contains("<world> & \"friends\""),
-                "{}",
-                checked.body
-            );
-            assert_eq!(checked.receive_count, 1);
-            let empty = fixture(
-                &call,
-                200,
-                include_str!("../../tests/fixtures/moto/receive_message_empty.xml"),
-            )
-            .unwrap();
-            assert_eq!(empty, Reply::Received(vec![]));
-        }
-
-        #[test]
-        fn send_and_attributes() {
-            let entry = SendEntry {
-                body: "x",
-                group_id: None,
-                dedup_id: None,
-            };
-            let Reply::Sent(sent) = fixture(
-                &Call::SendMessage { queue: "q", entry },
-                200,
-                include_str!("../../tests/fixtures/moto/send_message.xml"),
-            )
-            .unwrap() else {
-                panic!()
-            };
-            assert_eq!(sent.md5_of_body.len(), 32);
-            let names = ["ApproximateNumberOfMessagesNotVisible"];
-            let Reply::Attributes(a) = fixture(
-                &Call::GetQueueAttributes {
-                    queue: "q",
-                    names: &names,
-                },
-                200,
-                include_str!("../../tests/fixtures/moto/get_queue_attributes.xml"),
-            )
-            .unwrap() else {
-                panic!()
-            };
-            assert_eq!(a["ApproximateNumberOfMessagesNotVisible"], "1");
         }
 
         #[test]
@@ -665,19 +442,6 @@ mod tests {
                 panic!()
             };
             assert_eq!(e.code, "InvalidClientTokenId");
-            let Err(Error::Service(e)) = fixture(
-                &call,
-                400,
-                include_str!("../../tests/fixtures/moto/error_queue_does_not_exist.xml"),
-            ) else {
-                panic!()
-            };
-            assert!(e.is_missing_queue());
-            assert!(e.request_id.is_some());
-            assert_eq!(
-                e.message,
-                "The specified queue does not exist for this wsdl version."
-            );
             let receipt = ReceiptHandle("r".into());
             let Err(Error::Service(e)) = fixture(
                 &Call::DeleteMessage {
@@ -691,69 +455,5 @@ mod tests {
             };
             assert!(e.is_stale_receipt(), "{e:?}");
         }
-    }
-
-    /// moto 5.2.5's answer to a SendMessage (and a SendMessageBatch with one
-    /// such entry) on a queue with `MaximumMessageSize` 1024, captured.
-    const MOTO_TOO_LONG: &str = r#"<ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.</Message></Error><RequestId>jRcFJ0i7wm0Llvvypeoklv7x1fE07HVDXGaq9F4xvnf7No2azATp</RequestId></ErrorResponse>"#;
-
-    fn send_call() -> Call<'static> {
-        Call::SendMessage {
-            queue: "q",
-            entry: SendEntry {
-                body: "a",
-                group_id: None,
-                dedup_id: None,
-            },
-        }
-    }
-
-    #[test]
-    fn a_message_too_long_is_a_permanent_refusal() {
-        let e = decode(&send_call(), 400, MOTO_TOO_LONG).unwrap_err();
-        assert!(e.is_permanent_refusal(), "{e}");
-        assert!(!e.is_retryable(), "{e}");
-        assert_eq!(e.exit(), crate::exit::Exit::DataErr);
-        // What is not the message's fault is not a refusal of it.
-        for (status, code) in [
-            (400, "AWS.SimpleQueueService.NonExistentQueue"),
-            (403, "SignatureDoesNotMatch"),
-            (400, "Throttling"),
-            (500, "InternalError"),
-            (400, "KmsDisabled"),
-        ] {
-            let xml = format!(
-                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error></ErrorResponse>"
-            );
-            let e = decode(&send_call(), status, &xml).unwrap_err();
-            assert!(!e.is_permanent_refusal(), "{code}: {e}");
-        }
-    }
-
-    #[test]
-    fn a_batch_entry_refused_for_its_size_is_a_permanent_refusal() {
-        let entry = |body| SendEntry {
-            body,
-            group_id: None,
-            dedup_id: None,
-        };
-        let call = Call::SendMessageBatch {
-            queue: "q",
-            entries: vec![entry("a"), entry("b")],
-        };
-        // moto refuses the whole call ...
-        let e = decode(&call, 400, MOTO_TOO_LONG).unwrap_err();
-        assert!(e.is_permanent_refusal(), "{e}");
-        // ... SQS refuses the entry (the documented BatchResultErrorEntry form).
-        let xml = "<SendMessageBatchResponse><SendMessageBatchResult>\
-            <SendMessageBatchResultEntry><Id>1</Id><MessageId>m1</MessageId><MD5OfMessageBody>92eb5ffee6ae2fec3ad71c777531578f</MD5OfMessageBody></SendMessageBatchResultEntry>\
-            <BatchResultErrorEntry><Id>0</Id><Code>InvalidParameterValue</Code><Message>One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.</Message><SenderFault>true</SenderFault></BatchResultErrorEntry>\
-            </SendMessageBatchResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendMessageBatchResponse>";
-        let Reply::SentBatch(out) = decode(&call, 200, xml).unwrap() else {
-            panic!()
-        };
-        let refused = Error::Service(out[0].clone().unwrap_err());
-        assert!(refused.is_permanent_refusal(), "{refused}");
-        assert!(out[1].is_ok());
     }
 }

@@ -4,15 +4,22 @@
 //! or `AWS_CONTAINER_CREDENTIALS_FULL_URI` (https, or http to a loopback or
 //! container host only), with `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` or
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN` as the `Authorization` header.
+//!
+//! Fetched over [`crate::aws::http::Http::metadata`]; it builds no agent of
+//! its own and must not import the chain.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use super::Lookup;
-use super::fetch::{Method, metadata_agent, parse_credentials_answer, send};
+use super::document::metadata_answer;
+use super::provide::Lookup;
+use crate::aws::http::{Http, Method};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+
+/// The ECS agent's credentials host, joined with `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
+pub const ECS_CONTAINER_ENDPOINT: &str = "http://169.254.170.2";
 
 pub(super) fn from_container(env: &Env, ecs_endpoint: &str) -> Result<Lookup> {
     let Some(url) = container_url(env, ecs_endpoint)? else {
@@ -33,13 +40,13 @@ pub(super) fn from_container(env: &Env, ecs_endpoint: &str) -> Result<Lookup> {
     if let Some(token) = &authorization {
         headers.push(("authorization", token.expose()));
     }
-    let agent = metadata_agent(Duration::from_secs(2), Duration::from_secs(5));
-    let answer = send(&agent, Method::Get, &url, &headers).map_err(failed)?;
+    let http = Http::metadata(Duration::from_secs(2), Duration::from_secs(5));
+    let answer = http.fetch(Method::Get, &url, &headers).map_err(failed)?;
     if !(200..300).contains(&answer.status) {
         // The body is not quoted: an endpoint may echo what it was sent.
         return Err(failed(format!("HTTP {}", answer.status)));
     }
-    parse_credentials_answer(&answer.body, "container credentials".into())
+    metadata_answer(&answer.body, "container credentials".into())
         .map(Lookup::Found)
         .map_err(failed)
 }
@@ -130,64 +137,7 @@ fn container_authorization(env: &Env) -> Result<Option<Secret>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::*;
-
-    #[test]
-    fn container_relative_uri_sends_the_authorization_token() {
-        let server = FakeHttp::canned(vec![(
-            200,
-            credentials_json("AKIACONTAINER0001", "2026-11-28T18:00:00Z"),
-        )]);
-        let chain = chain(&[
-            (
-                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                "/v2/credentials/task-1",
-            ),
-            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "auth-from-variable"),
-        ])
-        .with_container_endpoint(server.url.clone());
-        let creds = chain.credentials_at(at("2026-11-28T12:00:00Z")).unwrap();
-        assert_eq!(creds.access_key_id, "AKIACONTAINER0001");
-        assert_eq!(creds.secret_access_key.expose(), SECRET);
-        assert_eq!(creds.session_token.as_ref().unwrap().expose(), TOKEN);
-        assert_eq!(creds.expiry, Some(at("2026-11-28T18:00:00Z")));
-        assert_eq!(creds.source, "container credentials");
-        let requests = server.requests();
-        assert_eq!(requests.len(), 1);
-        assert_eq!(requests[0].method, "GET");
-        assert_eq!(requests[0].target, "/v2/credentials/task-1");
-        assert_eq!(
-            requests[0].header("authorization"),
-            Some("auth-from-variable")
-        );
-    }
-
-    #[test]
-    fn container_full_uri_reads_the_token_file() {
-        let dir = TempDir::new("container-token");
-        let token_file = dir.write("token", "auth-from-file\n");
-        let server = FakeHttp::canned(vec![(
-            200,
-            credentials_json("AKIAPODIDENTITY01", "2026-11-28T18:00:00Z"),
-        )]);
-        let full_uri = format!("{}/v1/credentials", server.url);
-        let creds = chain(&[
-            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full_uri),
-            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "loses-to-the-file"),
-            (
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                &token_file.display().to_string(),
-            ),
-        ])
-        .credentials_at(at("2026-11-28T12:00:00Z"))
-        .unwrap();
-        assert_eq!(creds.access_key_id, "AKIAPODIDENTITY01");
-        let requests = server.requests();
-        assert_eq!(requests.len(), 1);
-        assert_eq!(requests[0].target, "/v1/credentials");
-        assert_eq!(requests[0].header("authorization"), Some("auth-from-file"));
-    }
 
     #[test]
     fn container_full_uri_allows_http_only_to_local_and_container_hosts() {
@@ -217,66 +167,5 @@ mod tests {
         ] {
             assert!(check_full_uri(refused).is_err(), "{refused}");
         }
-        // Refused before any connection is attempted.
-        let message = credentials_error(
-            chain(&[(
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "http://example.com/creds",
-            )])
-            .load(),
-        );
-        assert!(
-            message.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
-            "{message}"
-        );
-        assert!(message.contains("not allowed"), "{message}");
-    }
-
-    #[test]
-    fn container_error_status_does_not_quote_the_body() {
-        let body = format!(r#"{{"message":"denied","echo":"{SECRET}"}}"#);
-        let server = FakeHttp::canned(vec![(500, body.clone()), (500, body)]);
-        let chain = chain(&[(
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "/v2/credentials/x",
-        )])
-        .with_container_endpoint(server.url.clone());
-        let message = credentials_error(chain.load());
-        assert!(message.contains("container credentials from"), "{message}");
-        assert!(message.contains("HTTP 500"), "{message}");
-        assert!(!message.contains(SECRET), "{message}");
-        // One retry, then the error.
-        assert_eq!(server.requests().len(), 2);
-    }
-
-    #[test]
-    fn bad_credentials_json_does_not_quote_the_body() {
-        let truncated =
-            format!(r#"{{"AccessKeyId":"AKIATRUNCATED001","SecretAccessKey":"{SECRET}""#);
-        let no_id = format!(r#"{{"SecretAccessKey":"{SECRET}","Token":"{TOKEN}"}}"#);
-        let bad_time = format!(
-            r#"{{"AccessKeyId":"AKIABADTIME00001","SecretAccessKey":"{SECRET}","Expiration":"{TOKEN}"}}"#
-        );
-        let failed = format!(r#"{{"Code":"{SECRET}","AccessKeyId":"A","SecretAccessKey":"B"}}"#);
-        for (body, expected) in [
-            (truncated.as_str(), "not JSON"),
-            (no_id.as_str(), "no AccessKeyId"),
-            (bad_time.as_str(), "Expiration"),
-            (failed.as_str(), "reports failure"),
-        ] {
-            let message = parse_credentials_answer(body, "test".into()).unwrap_err();
-            assert!(message.contains(expected), "{message}");
-            assert!(!message.contains(SECRET), "{message}");
-            assert!(!message.contains(TOKEN), "{message}");
-        }
-
-        let server = FakeHttp::canned(vec![(200, truncated)]);
-        let message = credentials_error(
-            chain(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds")])
-                .with_container_endpoint(server.url.clone())
-                .load(),
-        );
-        assert!(message.contains("not JSON"), "{message}");
-        assert!(!message.contains(SECRET), "{message}");
     }
 }

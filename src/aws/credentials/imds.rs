@@ -1,10 +1,15 @@
 //! EC2 instance metadata (IMDSv2): a session token, the role name, then the
 //! role's credentials. The chain asks it only when nothing else is configured.
+//!
+//! Fetched over [`crate::aws::http::Http::metadata`]; it builds no agent of
+//! its own and must not import the chain.
 
 use std::time::Duration;
 
-use super::fetch::{Method, metadata_agent, parse_credentials_answer, send};
-use super::{Credentials, Lookup};
+use super::document::metadata_answer;
+use super::keys::Credentials;
+use super::provide::Lookup;
+use crate::aws::http::{Http, Method};
 use crate::environment::Env;
 use crate::error::Result;
 use crate::secret::Secret;
@@ -67,11 +72,10 @@ fn imds_endpoint(env: &Env) -> String {
 /// The token, the role name, then the role's credentials. Timeouts are short
 /// because most machines that get this far have no metadata service at all.
 fn fetch_instance_credentials(endpoint: &str) -> std::result::Result<Credentials, String> {
-    let agent = metadata_agent(Duration::from_secs(1), Duration::from_secs(2));
+    let http = Http::metadata(Duration::from_secs(1), Duration::from_secs(2));
     let roles_url = format!("{endpoint}/latest/meta-data/iam/security-credentials/");
 
-    let answer = send(
-        &agent,
+    let answer = http.fetch(
         Method::Put,
         &format!("{endpoint}/latest/api/token"),
         &[(
@@ -92,7 +96,7 @@ fn fetch_instance_credentials(endpoint: &str) -> std::result::Result<Credentials
     let token = Secret::new(answer.body.trim());
     let token_header = [("x-aws-ec2-metadata-token", token.expose())];
 
-    let answer = send(&agent, Method::Get, &roles_url, &token_header)?;
+    let answer = http.fetch(Method::Get, &roles_url, &token_header)?;
     match answer.status {
         200 => {}
         404 => return Err("no IAM role is attached to this instance".into()),
@@ -108,19 +112,14 @@ fn fetch_instance_credentials(endpoint: &str) -> std::result::Result<Credentials
         return Err("the role list does not hold an IAM role name".into());
     }
 
-    let answer = send(
-        &agent,
-        Method::Get,
-        &format!("{roles_url}{role}"),
-        &token_header,
-    )?;
+    let answer = http.fetch(Method::Get, &format!("{roles_url}{role}"), &token_header)?;
     if answer.status != 200 {
         return Err(format!(
             "the credentials of role {role} answered HTTP {}",
             answer.status
         ));
     }
-    parse_credentials_answer(&answer.body, format!("instance metadata (role {role})"))
+    metadata_answer(&answer.body, format!("instance metadata (role {role})"))
         .map_err(|why| format!("role {role}: {why}"))
 }
 
@@ -130,106 +129,4 @@ fn is_role_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::test_support::*;
-    use super::*;
-
-    #[test]
-    fn imds_v2_fetches_token_role_and_credentials() {
-        let server = FakeHttp::canned(imds_answers(
-            "imds-session-token",
-            "my-role",
-            credentials_json("AKIAINSTANCE00001", "2026-11-28T18:00:00Z"),
-        ));
-        let chain = chain(&[
-            ("AWS_EC2_METADATA_DISABLED", "false"),
-            (
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                &format!("{}/", server.url),
-            ),
-        ]);
-        let creds = chain.credentials_at(at("2026-11-28T12:00:00Z")).unwrap();
-        assert_eq!(creds.access_key_id, "AKIAINSTANCE00001");
-        assert_eq!(creds.session_token.as_ref().unwrap().expose(), TOKEN);
-        assert_eq!(creds.expiry, Some(at("2026-11-28T18:00:00Z")));
-        assert_eq!(creds.source, "instance metadata (role my-role)");
-
-        let requests = server.requests();
-        assert_eq!(requests.len(), 3);
-        assert_eq!(requests[0].method, "PUT");
-        assert_eq!(requests[0].target, "/latest/api/token");
-        assert_eq!(
-            requests[0].header("x-aws-ec2-metadata-token-ttl-seconds"),
-            Some("21600")
-        );
-        assert_eq!(requests[1].method, "GET");
-        assert_eq!(
-            requests[1].target,
-            "/latest/meta-data/iam/security-credentials/"
-        );
-        assert_eq!(requests[2].method, "GET");
-        assert_eq!(
-            requests[2].target,
-            "/latest/meta-data/iam/security-credentials/my-role"
-        );
-        for request in &requests[1..] {
-            assert_eq!(
-                request.header("x-aws-ec2-metadata-token"),
-                Some("imds-session-token")
-            );
-        }
-    }
-
-    #[test]
-    fn imds_disabled_sends_no_request() {
-        let server = FakeHttp::canned(imds_answers(
-            "t",
-            "r",
-            credentials_json("AKIAINSTANCE00001", "2026-11-28T18:00:00Z"),
-        ));
-        let chain = chain(&[
-            ("AWS_EC2_METADATA_DISABLED", "TRUE"),
-            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &server.url),
-        ]);
-        let message = credentials_error(chain.load());
-        assert!(
-            message.contains("instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"),
-            "{message}"
-        );
-        assert!(server.requests().is_empty());
-    }
-
-    #[test]
-    fn imds_without_a_role_is_listed() {
-        let server = FakeHttp::canned(vec![(200, "t".into()), (404, String::new())]);
-        let chain = chain(&[
-            ("AWS_EC2_METADATA_DISABLED", "false"),
-            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &server.url),
-        ]);
-        let message = credentials_error(chain.load());
-        assert!(
-            message.contains("no IAM role is attached to this instance"),
-            "{message}"
-        );
-        assert_eq!(server.requests().len(), 2);
-    }
-
-    #[test]
-    fn imds_unreachable_fails_fast_and_is_listed() {
-        let endpoint = closed_port();
-        let chain = chain(&[
-            ("AWS_EC2_METADATA_DISABLED", "false"),
-            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint),
-        ]);
-        let started = Instant::now();
-        let message = credentials_error(chain.load());
-        assert!(started.elapsed() < Duration::from_secs(1));
-        assert!(
-            message.contains(&format!("instance metadata ({endpoint}: ")),
-            "{message}"
-        );
-    }
 }

@@ -15,10 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use super::Credentials;
+use super::document::CredentialDocument;
+use super::keys::Credentials;
 use crate::environment::Env;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
 use crate::text::tail;
 
 /// How long the process may run, unless `SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT` says otherwise.
@@ -309,42 +309,16 @@ fn redact_words_of(stderr: &str, stdout: &[u8]) -> String {
     shown
 }
 
-/// Reads the JSON a credential process prints. Errors never quote it.
+/// Reads the JSON a credential process prints: the credential document
+/// with `"Version": 1` and `SessionToken`. Errors never quote it.
 pub fn parse_output(text: &str) -> std::result::Result<Credentials, String> {
-    let document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "its output is not JSON (error at line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
-    match document.get("Version").and_then(serde_json::Value::as_u64) {
+    let document = CredentialDocument::parse(text, "its output")?;
+    match document.number("Version") {
         Some(1) => {}
         Some(_) => return Err("its output has a Version other than 1".into()),
         None => return Err("its output has no \"Version\": 1".into()),
     }
-    let field = |name: &str| {
-        document
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .filter(|value| !value.is_empty())
-    };
-    let access_key_id = field("AccessKeyId").ok_or("its output has no AccessKeyId")?;
-    let secret = field("SecretAccessKey").ok_or("its output has no SecretAccessKey")?;
-    let expiry = match field("Expiration") {
-        Some(text) => Some(
-            crate::time::parse_rfc3339(text)
-                .ok_or("its output's Expiration is not an RFC 3339 time")?,
-        ),
-        None => None,
-    };
-    Ok(Credentials {
-        access_key_id: access_key_id.to_string(),
-        secret_access_key: Secret::new(secret),
-        session_token: field("SessionToken").map(Secret::new),
-        expiry,
-        source: String::new(),
-    })
+    document.credentials("SessionToken", String::new())
 }
 
 #[cfg(test)]

@@ -1,176 +1,22 @@
-//! The shared files `~/.aws/config` and `~/.aws/credentials`: finding them,
-//! reading a profile from both, and deciding what the profile asks for.
+//! What a shared-file profile asks the credential chain to do: a [`Plan`].
 //!
-//! Reading is [`SharedFiles::load`]; the rest ([`plan`], [`SharedFiles::setting`])
-//! is pure. As in the SDKs, the two files' keys for a profile are merged with
-//! the credentials file winning, and within a profile `role_arn` comes first
-//! (with `web_identity_token_file`, `source_profile` or `credential_source`),
-//! then IAM Identity Center settings (refused), then static keys, then
-//! `credential_process`.
+//! Pure over [`SharedFiles`] (reading and merging the files is
+//! `aws::shared_config`). As in the SDKs, within a profile `role_arn` comes
+//! first (with `web_identity_token_file`, `source_profile` or
+//! `credential_source`), then IAM Identity Center settings (refused), then
+//! static keys, then `credential_process`. Carrying a plan out is the
+//! chain's; this module does no I/O and must not import the chain.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::Credentials;
-use super::ini::{Ini, parse_ini};
+use super::keys::Credentials;
 use super::sts::{RoleToAssume, WebIdentityRole};
-use crate::environment::Env;
+use crate::aws::shared_config::{Profile, Setting, SharedFiles};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// How deep `source_profile` may chain (the SDKs loop-check; we also bound it).
 const MAX_SOURCE_PROFILE_DEPTH: usize = 8;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Credentials,
-    Config,
-}
-
-impl Kind {
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Credentials => "credentials",
-            Kind::Config => "config",
-        }
-    }
-
-    /// The profile a section header names: in the credentials file the header
-    /// is the profile, in the config file it is `[profile NAME]` or `[default]`.
-    fn profile_of(self, section: &str) -> Option<&str> {
-        match self {
-            Kind::Credentials => Some(section),
-            Kind::Config if section == "default" => Some(section),
-            Kind::Config => section
-                .strip_prefix("profile")
-                .filter(|rest| rest.starts_with(char::is_whitespace))
-                .map(str::trim),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct SharedFile {
-    kind: Kind,
-    path: PathBuf,
-    ini: Ini,
-}
-
-/// Both shared files as read from disk (a missing file is simply absent).
-#[derive(Debug, Default)]
-pub struct SharedFiles {
-    /// Config first, then credentials: later files win.
-    files: Vec<SharedFile>,
-    /// Every path looked at, found or not, for messages.
-    searched: Vec<PathBuf>,
-}
-
-/// One setting of a profile and the file it came from.
-#[derive(Clone, Copy, Debug)]
-pub struct Setting<'a> {
-    pub value: &'a str,
-    pub file: &'a Path,
-    kind: Kind,
-}
-
-impl SharedFiles {
-    /// Reads `AWS_CONFIG_FILE` (default `~/.aws/config`) and
-    /// `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`).
-    pub fn load(env: &Env) -> Result<SharedFiles> {
-        let mut files = SharedFiles::default();
-        for (kind, var, name) in [
-            (Kind::Config, "AWS_CONFIG_FILE", "config"),
-            (
-                Kind::Credentials,
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "credentials",
-            ),
-        ] {
-            let Some(path) = shared_file_path(env, var, name) else {
-                continue;
-            };
-            files.searched.push(path.clone());
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("read", path, e)),
-            };
-            files.add(kind, path, &text)?;
-        }
-        Ok(files)
-    }
-
-    fn add(&mut self, kind: Kind, path: PathBuf, text: &str) -> Result<()> {
-        let ini = parse_ini(text).map_err(|e| {
-            Error::Credentials(format!(
-                "shared {} file {}: {e}",
-                kind.label(),
-                path.display()
-            ))
-        })?;
-        self.files.push(SharedFile { kind, path, ini });
-        Ok(())
-    }
-
-    /// The files looked at, as `A or B`, or why there were none.
-    pub fn searched(&self) -> String {
-        if self.searched.is_empty() {
-            return "no shared files (HOME not set)".into();
-        }
-        self.searched
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" or ")
-    }
-
-    /// The profile's settings from both files, or `None` when neither has it.
-    fn profile(&self, name: &str) -> Option<BTreeMap<&str, Setting<'_>>> {
-        let mut merged = BTreeMap::new();
-        let mut found = false;
-        for file in &self.files {
-            for (section, keys) in &file.ini {
-                if file.kind.profile_of(section) != Some(name) {
-                    continue;
-                }
-                found = true;
-                for (key, value) in keys {
-                    merged.insert(
-                        key.as_str(),
-                        Setting {
-                            value: value.trim(),
-                            file: &file.path,
-                            kind: file.kind,
-                        },
-                    );
-                }
-            }
-        }
-        found.then_some(merged)
-    }
-
-    /// A non-empty setting of a profile (e.g. `region`), if the profile exists.
-    pub fn setting(&self, profile: &str, key: &str) -> Option<Setting<'_>> {
-        self.profile(profile)?
-            .get(key)
-            .copied()
-            .filter(|s| !s.value.is_empty())
-    }
-}
-
-/// `~/.aws/NAME`, or the file named by `var` (a leading `~` is the home directory).
-fn shared_file_path(env: &Env, var: &str, name: &str) -> Option<PathBuf> {
-    let home = env.get("HOME");
-    match env.get(var) {
-        Some(path) => match (path.strip_prefix('~'), home) {
-            (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
-                Some(PathBuf::from(format!("{home}{rest}")))
-            }
-            _ => Some(PathBuf::from(path)),
-        },
-        None => home.map(|home| Path::new(home).join(".aws").join(name)),
-    }
-}
 
 /// What a profile asks the chain to do.
 #[derive(Debug)]
@@ -401,7 +247,7 @@ fn plan_profile(
 
 /// `aws_access_key_id` and `aws_secret_access_key` (and `aws_session_token`);
 /// one without the other is an error.
-fn static_keys(name: &str, keys: &BTreeMap<&str, Setting<'_>>) -> Result<Option<Plan>> {
+fn static_keys(name: &str, keys: &Profile<'_>) -> Result<Option<Plan>> {
     let get = |key: &str| keys.get(key).copied().filter(|s| !s.value.is_empty());
     match (get("aws_access_key_id"), get("aws_secret_access_key")) {
         (Some(id), Some(secret)) => Ok(Some(Plan::Static(Credentials {
@@ -432,28 +278,22 @@ fn static_keys(name: &str, keys: &BTreeMap<&str, Setting<'_>>) -> Result<Option<
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::*;
 
-    #[test]
-    fn section_headers_name_profiles() {
-        assert_eq!(Kind::Config.profile_of("profile  dev"), Some("dev"));
-        assert_eq!(Kind::Config.profile_of("profiledev"), None);
-        assert_eq!(Kind::Config.profile_of("dev"), None);
-        assert_eq!(Kind::Config.profile_of("default"), Some("default"));
-        assert_eq!(Kind::Credentials.profile_of("dev"), Some("dev"));
-    }
+    use crate::aws::shared_config::FileKind;
+    use std::path::Path;
 
     fn files(config: &str, credentials: &str) -> SharedFiles {
-        let mut files = SharedFiles {
-            searched: vec!["/h/.aws/config".into(), "/h/.aws/credentials".into()],
-            ..SharedFiles::default()
-        };
+        let mut files = SharedFiles::default();
         files
-            .add(Kind::Config, "/h/.aws/config".into(), config)
+            .add(FileKind::Config, "/h/.aws/config".into(), config)
             .unwrap();
         files
-            .add(Kind::Credentials, "/h/.aws/credentials".into(), credentials)
+            .add(
+                FileKind::Credentials,
+                "/h/.aws/credentials".into(),
+                credentials,
+            )
             .unwrap();
         files
     }
@@ -592,65 +432,5 @@ mod tests {
         assert_eq!(c.secret_access_key.expose(), "b");
         assert_eq!(f.setting("dev", "region").unwrap().value, "eu-west-1");
         assert!(f.setting("other", "region").is_none());
-    }
-
-    #[test]
-    fn shared_credentials_file_default_profile() {
-        let dir = TempDir::new("shared-default");
-        let path = dir.write(
-            ".aws/credentials",
-            &format!(
-                "[other]\naws_access_key_id = AKIAOTHERPROFILE\naws_secret_access_key = x\n\n\
-                 [default]\naws_access_key_id = AKIASHAREDDEFAULT\naws_secret_access_key = {SECRET}\n\
-                 aws_session_token = {TOKEN}\n"
-            ),
-        );
-        dir.write(".aws/config", "[default]\nregion = eu-west-1\n");
-        let creds = chain(&[("HOME", &dir.home())]).credentials().unwrap();
-        assert_eq!(creds.access_key_id, "AKIASHAREDDEFAULT");
-        assert_eq!(creds.secret_access_key.expose(), SECRET);
-        assert_eq!(creds.session_token.unwrap().expose(), TOKEN);
-        assert_eq!(
-            creds.source,
-            format!(
-                "shared credentials file {} (profile default)",
-                path.display()
-            )
-        );
-    }
-
-    #[test]
-    fn shared_config_file_named_profile_from_overridden_paths() {
-        let dir = TempDir::new("shared-named");
-        let config = dir.write(
-            "my-config",
-            &format!(
-                "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = x\n\
-                 [profile dev]\naws_access_key_id = AKIACONFIGDEV0001\naws_secret_access_key = {SECRET}\n"
-            ),
-        );
-        let creds = chain(&[
-            ("HOME", &dir.home()),
-            ("AWS_PROFILE", "dev"),
-            ("AWS_CONFIG_FILE", "~/my-config"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "~/missing-credentials"),
-        ])
-        .credentials()
-        .unwrap();
-        assert_eq!(creds.access_key_id, "AKIACONFIGDEV0001");
-        assert_eq!(
-            creds.source,
-            format!("shared config file {} (profile dev)", config.display())
-        );
-    }
-
-    #[test]
-    fn shared_file_syntax_error_names_file_and_line() {
-        let dir = TempDir::new("shared-syntax");
-        let path = dir.write(".aws/credentials", &format!("[default]\n{SECRET}\n"));
-        let message = credentials_error(chain(&[("HOME", &dir.home())]).load());
-        assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(message.contains("line 2"), "{message}");
-        assert!(!message.contains(SECRET), "{message}");
     }
 }

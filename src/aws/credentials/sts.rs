@@ -6,16 +6,19 @@
 //!
 //! The endpoint is `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the
 //! regional STS endpoint of the signing region (partition, FIPS and
-//! dual-stack aware, see [`crate::endpoint`]).
+//! dual-stack aware, see [`crate::aws::endpoint`]). XML is read with
+//! [`crate::aws::xml`]. Must not import the chain or build an HTTP agent.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use roxmltree::{Document, Node};
 
-use super::Credentials;
+use super::keys::Credentials;
 use crate::aws::endpoint::{Variant, parse_flag, service_endpoint};
+use crate::aws::form::QueryForm;
 use crate::aws::http::{Http, HttpOptions};
+use crate::aws::xml::{ErrorFields, child, child_text};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -110,7 +113,7 @@ impl Sts {
             &url,
             &headers,
             body.as_bytes(),
-            source,
+            &source.signing_keys(),
             &self.region,
             now,
         )?;
@@ -223,25 +226,19 @@ fn read_token(path: &std::path::Path) -> std::result::Result<Secret, String> {
     Ok(Secret::new(token))
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
+/// A form of `action` with `pairs` after `Action` and `Version`.
+fn form(action: &str, pairs: &[(&str, &str)]) -> String {
+    let mut form = QueryForm::new(action, VERSION);
     for (key, value) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        crate::aws::form::encode_into(&mut out, key);
-        out.push('=');
-        crate::aws::form::encode_into(&mut out, value);
+        form.add(key, value);
     }
-    out
+    form.finish()
 }
 
 /// The `AssumeRole` form body.
 pub fn assume_role_form(role: &RoleToAssume, session_name: &str) -> String {
     let duration = role.duration_seconds.map(|d| d.to_string());
     let mut pairs = vec![
-        ("Action", "AssumeRole"),
-        ("Version", VERSION),
         ("RoleArn", role.role_arn.as_str()),
         ("RoleSessionName", session_name),
     ];
@@ -251,18 +248,19 @@ pub fn assume_role_form(role: &RoleToAssume, session_name: &str) -> String {
     if let Some(external_id) = &role.external_id {
         pairs.push(("ExternalId", external_id));
     }
-    form(&pairs)
+    form("AssumeRole", &pairs)
 }
 
 /// The `AssumeRoleWithWebIdentity` form body; it holds the token.
 pub fn web_identity_form(role: &WebIdentityRole, token: &Secret, session_name: &str) -> String {
-    form(&[
-        ("Action", "AssumeRoleWithWebIdentity"),
-        ("Version", VERSION),
-        ("RoleArn", role.role_arn.as_str()),
-        ("RoleSessionName", session_name),
-        ("WebIdentityToken", token.expose()),
-    ])
+    form(
+        "AssumeRoleWithWebIdentity",
+        &[
+            ("RoleArn", role.role_arn.as_str()),
+            ("RoleSessionName", session_name),
+            ("WebIdentityToken", token.expose()),
+        ],
+    )
 }
 
 /// Temporary credentials from an STS answer.
@@ -288,14 +286,9 @@ impl StsCredentials {
     }
 }
 
-fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-}
-
+/// The trimmed text of a child element, when it has any.
 fn text<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
-    child(node, name)
-        .and_then(|c| c.text())
+    child_text(node, name)
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }
@@ -311,13 +304,9 @@ pub fn parse_answer(
         .map_err(|_| format!("HTTP {status}, and the answer is not STS XML"))?;
     let root = document.root_element();
     if root.tag_name().name() == "ErrorResponse" || !(200..300).contains(&status) {
-        // AWS writes `ErrorResponse/Error`, moto `ErrorResponse/Errors/Error`.
-        let error = root
-            .descendants()
-            .find(|n| n.is_element() && n.tag_name().name() == "Error")
-            .unwrap_or(root);
-        let code = text(error, "Code").unwrap_or("(no code)");
-        let message = text(error, "Message").unwrap_or("");
+        let fields = ErrorFields::of(root);
+        let code = fields.code.filter(|c| !c.is_empty()).unwrap_or("(no code)");
+        let message = fields.message.unwrap_or("");
         return Err(format!(
             "HTTP {status} {}: {}",
             excerpt(code, 64),
@@ -371,27 +360,6 @@ mod tests {
     <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>
   </ResponseMetadata>
 </AssumeRoleResponse>"#;
-
-    const WEB_IDENTITY_ANSWER: &str = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleWithWebIdentityResult>
-    <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A</SubjectFromWebIdentityToken>
-    <Audience>client.5498841531868486423.1548@apps.example.com</Audience>
-    <AssumedRoleUser>
-      <Arn>arn:aws:sts::123456789012:assumed-role/FederatedWebIdentityRole/app1</Arn>
-      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>
-    </AssumedRoleUser>
-    <Credentials>
-      <SessionToken>AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE</SessionToken>
-      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
-      <Expiration>2014-10-24T23:00:23Z</Expiration>
-      <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>
-    </Credentials>
-    <Provider>www.amazon.com</Provider>
-  </AssumeRoleWithWebIdentityResult>
-  <ResponseMetadata>
-    <RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId>
-  </ResponseMetadata>
-</AssumeRoleWithWebIdentityResponse>"#;
 
     const ERROR_ANSWER: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <Error>
@@ -520,55 +488,5 @@ on resource: arn:aws:iam::123456789012:role/r</Message>
             ("http://127.0.0.1:2", "us-east-1")
         );
         assert!(Sts::new(&Env::default(), None).is_err());
-    }
-
-    #[test]
-    fn web_identity_reads_the_token_file_at_each_call_and_sends_no_signature() {
-        let dir = TempDir::new("sts-web");
-        let token_file = dir.write("token", "first-token\n");
-        let answer = WEB_IDENTITY_ANSWER.replace("2014-10-24T23:00:23Z", "2999-01-01T00:00:00Z");
-        let server = FakeHttp::start(move |_| (200, answer.clone()));
-        let env = env(&[
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                &token_file.display().to_string(),
-            ),
-            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w"),
-            ("AWS_ROLE_SESSION_NAME", "pod-1"),
-            ("AWS_ENDPOINT_URL_STS", &server.url),
-        ]);
-        let chain = CredentialChain::new(env, ConfigKeys::default());
-        let (step, creds) = chain.report().unwrap();
-        assert_eq!(step, Step::WebIdentity);
-        assert_eq!(creds.access_key_id, "ASgeIAIOSFODNN7EXAMPLE");
-        assert!(
-            creds
-                .source
-                .starts_with("assumed role arn:aws:iam::123456789012:role/w via web identity"),
-            "{}",
-            creds.source
-        );
-        std::fs::write(&token_file, "second-token").unwrap();
-        chain.load().unwrap();
-        let seen = server.requests();
-        assert_eq!(seen.len(), 2);
-        assert_eq!(
-            seen[0].form("WebIdentityToken").as_deref(),
-            Some("first-token")
-        );
-        assert_eq!(
-            seen[1].form("WebIdentityToken").as_deref(),
-            Some("second-token")
-        );
-        assert_eq!(seen[0].form("RoleSessionName").as_deref(), Some("pod-1"));
-        assert_eq!(
-            seen[0].form("Action").as_deref(),
-            Some("AssumeRoleWithWebIdentity")
-        );
-        assert!(seen.iter().all(|r| r.header("authorization").is_none()));
-        // A missing token file is an error naming it, not a fall-through.
-        std::fs::remove_file(&token_file).unwrap();
-        let message = credentials_error(chain.load());
-        assert!(message.contains("web identity token file"), "{message}");
     }
 }

@@ -1,10 +1,12 @@
 //! The environment's credentials: access keys, and the web identity
-//! variables that ask for `AssumeRoleWithWebIdentity`. Pure over an [`Env`].
+//! variables that ask for `AssumeRoleWithWebIdentity`. Pure over an [`Env`];
+//! must not read the process environment itself or import the chain.
 
 use std::path::PathBuf;
 
+use super::keys::Credentials;
+use super::provide::Lookup;
 use super::sts::WebIdentityRole;
-use super::{Credentials, Lookup};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -54,82 +56,5 @@ pub(crate) fn web_identity(env: &Env) -> Result<Option<WebIdentityRole>> {
         (Some(_), None) => Err(half_set(FILE, ROLE)),
         (None, Some(_)) => Err(half_set(ROLE, FILE)),
         (None, None) => Ok(None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::test_support::*;
-
-    #[test]
-    fn environment_keys_come_first() {
-        let mut chain = chain(&[
-            ("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT1"),
-            ("AWS_SECRET_ACCESS_KEY", SECRET),
-            ("AWS_SESSION_TOKEN", TOKEN),
-        ]);
-        chain.config = ConfigKeys {
-            access_key_id: Some("AKIACONFIGFILE01".into()),
-            secret_access_key: Some(Secret::new("other")),
-            session_token: None,
-            origin: "config/aws.json".into(),
-        };
-        let creds = chain.credentials().unwrap();
-        assert_eq!(creds.access_key_id, "AKIAENVIRONMENT1");
-        assert_eq!(creds.secret_access_key.expose(), SECRET);
-        assert_eq!(creds.session_token.as_ref().unwrap().expose(), TOKEN);
-        assert_eq!(creds.expiry, None);
-        assert_eq!(creds.source, "environment");
-        assert_eq!(chain.report().unwrap().0, Step::Environment);
-    }
-
-    #[test]
-    fn environment_with_one_key_names_the_missing_variable() {
-        let message = credentials_error(chain(&[("AWS_ACCESS_KEY_ID", "AKIAONLY")]).load());
-        assert!(
-            message.contains("AWS_SECRET_ACCESS_KEY is not"),
-            "{message}"
-        );
-        let message = credentials_error(chain(&[("AWS_SECRET_ACCESS_KEY", SECRET)]).load());
-        assert!(message.contains("AWS_ACCESS_KEY_ID is not"), "{message}");
-        assert!(!message.contains(SECRET));
-    }
-
-    #[test]
-    fn environment_session_token_alone_is_ignored() {
-        let message = credentials_error(chain(&[("AWS_SESSION_TOKEN", TOKEN)]).load());
-        assert!(message.starts_with("no AWS credentials found"), "{message}");
-    }
-
-    #[test]
-    fn half_a_web_identity_is_an_error_not_the_instance_role() {
-        let imds = FakeHttp::canned(imds_answers(
-            "t",
-            "r",
-            credentials_json("AKIAINSTANCE00001", "2026-11-28T18:00:00Z"),
-        ));
-        for (name, value, missing) in [
-            (
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-                "/var/run/token",
-                "AWS_ROLE_ARN",
-            ),
-            (
-                "AWS_ROLE_ARN",
-                "arn:aws:iam::123456789012:role/r",
-                "AWS_WEB_IDENTITY_TOKEN_FILE",
-            ),
-        ] {
-            let message = credentials_error(
-                chain(&[
-                    (name, value),
-                    ("AWS_EC2_METADATA_DISABLED", "false"),
-                    ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url),
-                ])
-                .load(),
-            );
-            assert!(message.contains(&format!("{missing} is not")), "{message}");
-        }
-        assert!(imds.requests().is_empty());
     }
 }

@@ -1,4 +1,5 @@
-//! The AWS shared-file dialect of INI (`~/.aws/config`, `~/.aws/credentials`), pure.
+//! The AWS shared-file dialect of INI (`~/.aws/config`, `~/.aws/credentials`),
+//! pure: text in, sections out. Imports nothing of the crate.
 
 use std::collections::BTreeMap;
 use std::fmt;
