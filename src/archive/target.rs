@@ -23,9 +23,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, mkdirat, openat, renameat, statat, unlinkat};
 use rustix::io::Errno;
 
+use super::beneath::file_kind_name;
+use super::copy::ContentDigest;
 use super::copy::sha256_digest_sized;
-use super::{ContentDigest, file_kind_name, quoted};
+use super::manifest::MANIFEST_NAME;
 use crate::error::Error;
+use crate::message::names::quoted;
 
 const DIR_MODE: u32 = 0o750;
 const FILE_MODE: u32 = 0o640;
@@ -160,7 +163,7 @@ impl ArchiveTree {
     /// replaces the link itself). A directory there is refused.
     pub fn existing(&mut self, name: &str) -> Result<Option<ContentDigest>, Error> {
         let (dir, file_name) = self.parent_of(name)?;
-        if self.created[dir] && name != super::MANIFEST_NAME {
+        if self.created[dir] && name != MANIFEST_NAME {
             // Made by this job a moment ago: no earlier copy can be in it.
             return Ok(None);
         }
@@ -259,6 +262,7 @@ impl ArchiveTree {
     }
 
     /// A test hook: changes one byte of a staged file, as a failing disk might.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn corrupt(&self, pending: &PendingName) -> Result<(), Error> {
         let staged = &self.staged[pending.0];
         let fd = openat(
@@ -458,6 +462,6 @@ fn sync_dir(dir: impl AsFd, shown: &Path) -> Result<(), Error> {
 
 /// The hidden temporary name a target is written under before the rename.
 pub fn temp_file_name(target_name: &str, pid: u32, counter: u64) -> String {
-    let stem = &target_name[..super::floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
+    let stem = &target_name[..crate::text::floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
     format!(".{stem}.tmp.{pid}.{counter}")
 }

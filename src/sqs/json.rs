@@ -14,7 +14,7 @@ use super::api::{
     Call, Codec, Encoded, Reply, SendEntry, WireBatch, WireMessage, WireSent, order_batch,
 };
 use crate::error::{Error, Result, ServiceError};
-use crate::text::excerpt as truncate;
+use crate::text::excerpt;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AmazonSQS.";
@@ -262,7 +262,7 @@ fn service_error(
             ["message", "Message", "errorMessage"]
                 .iter()
                 .find_map(|k| string(&object, k))
-                .map(|m| truncate(&m, MESSAGE_CHARS))
+                .map(|m| excerpt(&m, MESSAGE_CHARS))
                 .unwrap_or_default(),
         ),
         Err(_) if body.iter().all(u8::is_ascii_whitespace) => {
@@ -272,7 +272,7 @@ fn service_error(
             None,
             format!(
                 "unreadable error answer: {}",
-                truncate(&String::from_utf8_lossy(body), ECHO_CHARS)
+                excerpt(&String::from_utf8_lossy(body), ECHO_CHARS)
             ),
         ),
     };
@@ -296,7 +296,7 @@ fn service_error(
 /// strips it, and it tells a reader which protocol the code came from.
 fn error_type(raw: &str) -> String {
     let code = raw.split(':').next().unwrap_or(raw).trim();
-    truncate(code, ECHO_CHARS)
+    excerpt(code, ECHO_CHARS)
 }
 
 /// A string member; a member of another type counts as absent.
@@ -401,7 +401,7 @@ fn failed<T>(
                     status: 200,
                     code: string(e, "Code").map_or_else(String::new, |c| error_type(&c)),
                     message: string(e, "Message")
-                        .map(|m| truncate(&m, MESSAGE_CHARS))
+                        .map(|m| excerpt(&m, MESSAGE_CHARS))
                         .unwrap_or_default(),
                     request_id: None,
                 }),
