@@ -7,10 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use sqs_archive::message::{
-    failure_completion, is_safe_aipid, is_safe_relative_name, success_completion,
-};
+use sqs_archive::message::names::{check_relative_name, is_valid_aipid};
 use sqs_archive::message::schema::MessageSchema;
+use sqs_archive::message::{failure_completion, success_completion};
 
 static SCHEMA: OnceLock<MessageSchema> = OnceLock::new();
 
@@ -33,18 +32,21 @@ fuzz_target!(|data: &[u8]| {
             assert!(!text.contains(['\n', '\r']), "{text:?}");
         }
         Ok(request) => {
-            // What the schema lets through, the Rust rules the archive and
-            // the completions rely on must accept too.
+            // What the schema lets through, the name rules the archive and
+            // the completions rely on must accept too; byte lengths are the
+            // one rule the schema cannot state (it counts characters).
             let aipid = request["aipid"]
                 .as_str()
                 .expect("schema: aipid is a string");
-            assert!(is_safe_aipid(aipid), "schema accepts aipid {aipid:?}");
+            assert!(is_valid_aipid(aipid), "schema accepts aipid {aipid:?}");
             for name in request["filenames"].as_array().expect("schema: a list") {
                 let name = name.as_str().expect("schema: names are strings");
-                assert!(
-                    is_safe_relative_name(name),
-                    "schema accepts file name {name:?}"
-                );
+                if let Err(problem) = check_relative_name(name) {
+                    assert!(
+                        problem.is_byte_length(),
+                        "schema accepts file name {name:?}: {problem}"
+                    );
+                }
             }
             let success = success_completion(&request, "m-1", "ok", json!({"files": []}), now);
             if let Err(e) = schema.validate(&success) {
