@@ -16,7 +16,6 @@ use std::fs::File;
 use std::io;
 use std::num::NonZeroU64;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -85,23 +84,12 @@ impl ArchiveTree {
     pub fn open(archive_dir: &Path, aipid: &str) -> Result<ArchiveTree, Error> {
         // O_DIRECTORY: a FIFO or device standing there is refused at once
         // instead of blocking the open.
-        let dir = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::DIRECTORY.bits() as i32)
-            .open(archive_dir)
-            .map_err(|e| Error::io("open archive directory", archive_dir, e))?;
-        let is_dir = dir
-            .metadata()
-            .map_err(|e| Error::io("open archive directory", archive_dir, e))?
-            .is_dir();
-        if !is_dir {
-            return Err(Error::io(
-                "open archive directory",
-                archive_dir,
-                io::Error::from(io::ErrorKind::NotADirectory),
-            ));
-        }
-        let archive_dir_fd = OwnedFd::from(dir);
+        let archive_dir_fd = rustix::fs::open(
+            archive_dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open archive directory", archive_dir, e.into()))?;
         let aip_path = archive_dir.join(aipid);
         let (aip, created) = ensure_dir(&archive_dir_fd, aipid, &aip_path)?;
         let mut tree = ArchiveTree {

@@ -414,10 +414,14 @@ fn a_source_rewritten_during_its_copy_is_never_reported_mixed() {
 /// `test-hooks` (scripts/run-tests.sh passes `--features test-hooks`):
 /// without it `process_message` ignores SQS_ARCHIVE_TEST_HOOKS, and the
 /// walk cases would pass having tested the kernel's resolution twice.
+fn hooks_built_in() -> bool {
+    cfg!(feature = "test-hooks")
+}
+
 #[test]
 fn the_binaries_under_test_honour_test_hooks() {
     assert!(
-        cfg!(feature = "test-hooks"),
+        hooks_built_in(),
         "run the integration tests with `cargo test --features test-hooks` \
          (scripts/run-tests.sh does): without it the binaries ignore {HOOKS}"
     );
