@@ -47,7 +47,7 @@ use source::{SourceRoot, whole_directory_names};
 use target::ArchiveTree;
 
 use crate::error::Error;
-use crate::message::names;
+use crate::message::names::validate_aipid;
 
 /// One archive request, with the directories it reads from and writes to.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +134,7 @@ pub struct ArchivedFile {
 /// copy that does not read back as written) are [`Error::Io`]. Either way no
 /// temporary file is left behind and no file is half-written.
 pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
-    names::validate_aipid(job.aipid)?;
+    validate_aipid(job.aipid)?;
     let named = unique_names(job.filenames)?;
     let source_root = SourceRoot::open(job.source_dir)?;
     let (root, names) = if named.is_empty() {

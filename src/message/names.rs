@@ -1,10 +1,11 @@
 //! The names a request carries: the one rule for an aipid and the one rule
 //! for a file name relative to the source directory.
 //!
-//! Every reader of a request applies these: `sqs_archive send` before
-//! sending, the poller (the embedded schema's patterns say the same, a unit
-//! test feeds both one table), `process_message` and [`crate::archive`]
-//! before touching a file. A name that passes cannot leave the directory it
+//! Every reader of a request applies these: `MessageSchema::validate`
+//! after the JSON Schema (so `sqs_archive send`, the poller and
+//! `process_message` do, whatever `schema_file` says; the embedded schema's
+//! patterns state the same rules, and a unit test feeds both one table),
+//! [`super::ArchiveRequest`] and [`crate::archive`] before touching a file. A name that passes cannot leave the directory it
 //! is joined to, cannot truncate a path in the kernel (NUL), cannot forge a
 //! manifest line (newline) and fits the file system's limits (255 bytes per
 //! component, Linux's `NAME_MAX`).
@@ -60,8 +61,8 @@ pub enum NameProblem {
 impl NameProblem {
     /// True for the limits counted in bytes. JSON Schema counts characters,
     /// so for a name of multi-byte characters these are the one rule the
-    /// schema's patterns cannot state: the schema lets such a name through
-    /// and `process_message` refuses it (exit 65).
+    /// schema's patterns cannot state; [`crate::message::schema`] applies
+    /// it after the patterns.
     pub fn is_byte_length(self) -> bool {
         matches!(
             self,

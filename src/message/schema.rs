@@ -83,6 +83,17 @@ impl MessageSchema {
                 format!("{path}: {explained}")
             })
             .collect();
+        // The name rules hold whatever the schema (a `schema_file` may be
+        // looser) and where it cannot count (bytes, not characters).
+        for path in broken_names(message) {
+            let reported = problems
+                .iter()
+                .any(|p| p.split_once(": ").is_some_and(|(at, _)| at == path));
+            if problems.len() < MAX_REPORTED && !reported {
+                let explained = explain(&path, message.pointer(&path)).unwrap_or_default();
+                problems.push(format!("{path}: {explained}"));
+            }
+        }
         if problems.len() < MAX_REPORTED
             && let Some(timestamp) = message.get("timestamp").and_then(Value::as_str)
             && !calendar_values_are_real(timestamp)
@@ -133,6 +144,30 @@ pub fn calendar_values_are_real(timestamp: &str) -> bool {
     } else {
         crate::time::parse_rfc3339(&format!("{timestamp}Z")).is_some()
     }
+}
+
+/// The JSON paths of the first few names that break [`names`]' rules: the
+/// aipid, then the file names (only those that are strings: their types
+/// are the schema's business).
+fn broken_names(message: &Value) -> Vec<String> {
+    let mut broken = Vec::new();
+    if message
+        .get("aipid")
+        .and_then(Value::as_str)
+        .is_some_and(|aipid| !names::is_valid_aipid(aipid))
+    {
+        broken.push("/aipid".to_string());
+    }
+    if let Some(filenames) = message.get("filenames").and_then(Value::as_array) {
+        let bad = filenames.iter().enumerate().filter(|(_, name)| {
+            name.as_str()
+                .is_some_and(|name| !names::is_valid_relative_name(name))
+        });
+        for (i, _) in bad.take(MAX_REPORTED) {
+            broken.push(format!("/filenames/{i}"));
+        }
+    }
+    broken
 }
 
 /// Plain words for the rules whose schema errors read badly (patterns,
@@ -348,16 +383,20 @@ mod tests {
         table
     }
 
+    fn with_name(name: &str) -> Value {
+        json!({"action":"a","aipid":"a","filenames":[name],"timestamp":"2024-01-01T00:00:00"})
+    }
+
+    /// The JSON Schema's patterns alone, without the name rules
+    /// [`MessageSchema::validate`] adds.
     fn schema_accepts_name(schema: &MessageSchema, name: &str) -> bool {
-        let v =
-            json!({"action":"a","aipid":"a","filenames":[name],"timestamp":"2024-01-01T00:00:00"});
-        schema.validate(&v).is_ok()
+        schema.validator.is_valid(&with_name(name))
     }
 
     fn schema_accepts_aipid(schema: &MessageSchema, aipid: &str) -> bool {
         let v =
             json!({"action":"a","aipid":aipid,"filenames":[],"timestamp":"2024-01-01T00:00:00"});
-        schema.validate(&v).is_ok()
+        schema.validator.is_valid(&v)
     }
 
     #[test]
@@ -397,6 +436,33 @@ mod tests {
             assert!(schema_accepts_name(&schema, &name));
             let problem = names::check_relative_name(&name).unwrap_err();
             assert!(problem.is_byte_length(), "{problem}");
+            // validate applies the rule the patterns cannot state.
+            let err = check(with_name(&name)).unwrap_err();
+            assert!(err.contains("/filenames/0: each file name"), "{err}");
+            assert!(err.contains("longer than"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_loose_schema_file_still_applies_the_name_rules() {
+        let loose = MessageSchema::compile("{}", "loose").unwrap();
+        loose.validate(&base()).unwrap();
+        let bad = json!({"aipid": "../x", "filenames": ["a", "a//b", 7, "./c", "/d", "e/.."]});
+        let err = loose.validate(&bad).unwrap_err().to_string();
+        assert!(err.contains("/aipid: aipid must be"), "{err}");
+        assert!(err.contains("/filenames/1: each file name"), "{err}");
+        assert!(err.contains("empty component"), "{err}");
+        assert!(err.contains("/filenames/3:"), "{err}");
+        assert!(
+            !err.contains("/filenames/2"),
+            "types are the schema's: {err}"
+        );
+        assert!(
+            !err.contains("/filenames/4"),
+            "at most {MAX_REPORTED}: {err}"
+        );
+        // Reported once, not by the schema and again by the rules.
+        let err = check(with("filenames", json!(["a//b"]))).unwrap_err();
+        assert_eq!(err.matches("/filenames/0").count(), 1, "{err}");
     }
 }
