@@ -24,7 +24,8 @@ done
 # Test hooks are compiled out of release binaries: corrupt-copy changes
 # nothing, with verification (a honoured hook would exit 75) or without it
 # (a honoured hook would leave a corrupted copy in the archive).
-sed 's/"workers": 4,/"workers": 4, "verify": false,/' config/local.json > config/noverify.json
+sed 's/^{/{ "verify": false,/' config/local.json > config/noverify.json
+grep -q '"verify": false' config/noverify.json || { echo "static-smoke: could not write the noverify profile" >&2; exit 1; }
 req='{"action":"archive","aipid":"hooks1","filenames":["a","b"],"timestamp":"2024-05-01T12:34:56"}'
 for profile in local noverify; do
     run env SQS_ARCHIVE_TEST_HOOKS=corrupt-copy "$dir/process_message" --profile "$profile" --aipid hooks1 <<<"$req" >/dev/null \
