@@ -1,7 +1,7 @@
 //! The manifest written into each archived AIP directory: its name (which
 //! no archived file may take), its text (`sha256sum` format) and its digest.
 //!
-//! Pure functions; writing it is [`super::target`]'s business.
+//! Pure functions; writing it is `target`'s business.
 
 use super::copy::{ContentDigest, digest_of_bytes};
 use crate::error::Error;

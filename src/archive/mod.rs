@@ -8,9 +8,9 @@
 //!   can make it leave that directory;
 //! - [`copy`]: each file is copied from its opened descriptor and hashed, and
 //!   copied again when it changed meanwhile;
-//! - [`source`]: the source tree's handle, and the walk that lists a
+//! - `source`: the source tree's handle, and the walk that lists a
 //!   whole `<aipid>` directory;
-//! - [`target`]: the archive side, reached through directory handles that
+//! - `target`: the archive side, reached through directory handles that
 //!   never follow a symlink; files are staged under temporary names, made
 //!   durable together, read back and compared, then renamed into place;
 //! - [`manifest`]: the manifest's name, text and digest;

@@ -158,8 +158,8 @@ pub fn process(
     Ok(json!(report))
 }
 
-/// `options` with the hooks of [`TEST_HOOKS_VAR`] when it is set. Test
-/// builds only: a release binary ignores the variable.
+/// `options` with the hooks of [`crate::archive::hooks::TEST_HOOKS_VAR`]
+/// when it is set. Test builds only: a release binary ignores the variable.
 #[cfg(any(test, feature = "test-hooks"))]
 fn with_test_hooks(mut options: ArchiveOptions, env: &Env) -> Result<ArchiveOptions> {
     use crate::archive::hooks::{TEST_HOOKS_VAR, parse_test_hooks};
