@@ -24,6 +24,7 @@ test: ## the test suite: unit and integration tests against moto, fauxqs and the
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 
 run: build ## the whole round trip on the local mock queue: send, poll, receive
 	$(BIN)/sqs_archive --profile $(PROFILE) send --aipid $(AIPID) --filenames $(FILES)

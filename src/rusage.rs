@@ -20,12 +20,7 @@ pub struct Usage {
 pub fn own() -> Option<Usage> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse(&stat, &status, clock_ticks())
-}
-
-/// Clock ticks per second as the kernel reports CPU times; 100 on every Linux ABI we build for.
-fn clock_ticks() -> u64 {
-    100
+    parse(&stat, &status, rustix::param::clock_ticks_per_second())
 }
 
 /// The pure part: fields 14 and 15 of `stat` (after the command name, which

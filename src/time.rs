@@ -4,22 +4,23 @@
 //! Only UTC is written. [`parse_rfc3339`] requires an offset: an expiry read
 //! wrongly by hours is worse than an error.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use jiff::Timestamp;
+use jiff::{RoundMode, Timestamp, TimestampRound, Unit};
 
-fn timestamp(t: SystemTime) -> Timestamp {
-    Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH)
+/// `t` cut down to a whole `unit` (towards the past), as a jiff timestamp;
+/// the epoch for a time jiff cannot hold (past the year 9999).
+fn cut_to(t: SystemTime, unit: Unit) -> Timestamp {
+    let cut = TimestampRound::new().smallest(unit).mode(RoundMode::Floor);
+    Timestamp::try_from(t)
+        .and_then(|ts| ts.round(cut))
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// `2026-11-28T08:54:11.123Z` (milliseconds, UTC), for message timestamps.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    // Cut to whole milliseconds first: `{:.3}` would round.
-    let millis = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64),
-        Err(_) => t,
-    };
-    format!("{:.3}", timestamp(millis))
+    // Cut to whole milliseconds first: `{:.3}` alone would round.
+    format!("{:.3}", cut_to(t, Unit::Millisecond))
 }
 
 /// Parses an RFC 3339 time such as `2026-11-28T12:00:00Z` or
@@ -66,36 +67,18 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
         format!("{}.{fraction}{offset}", &text[..19])
     };
     let ts: Timestamp = text.parse().ok()?;
-    let nanos = ts.as_nanosecond();
-    let (secs, sub) = (
-        nanos.div_euclid(1_000_000_000),
-        nanos.rem_euclid(1_000_000_000),
-    );
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(Duration::new(secs as u64, sub as u32))
-    } else {
-        UNIX_EPOCH
-            .checked_sub(Duration::from_secs(
-                u64::try_from(secs.unsigned_abs()).ok()?,
-            ))?
-            .checked_add(Duration::from_nanos(sub as u64))
-    }
+    SystemTime::try_from(ts).ok()
 }
 
 /// `2026-11-28T12:00:00Z`, whole seconds, UTC.
 pub fn format_rfc3339(time: SystemTime) -> String {
-    let seconds = match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => after.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs_f64().ceil() as i64),
-    };
-    Timestamp::from_second(seconds)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_string()
+    cut_to(time, Unit::Second).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(text: &str) -> SystemTime {
         parse_rfc3339(text).unwrap()
@@ -109,6 +92,13 @@ mod tests {
         assert_eq!(parse_rfc3339(&rfc3339_utc(t)), Some(t));
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339_utc(leap), "2000-02-29T00:00:00.000Z");
+        // Cut, not rounded, on both sides of the epoch.
+        let late = UNIX_EPOCH + Duration::from_nanos(1_999_999_999);
+        assert_eq!(rfc3339_utc(late), "1970-01-01T00:00:01.999Z");
+        assert_eq!(format_rfc3339(late), "1970-01-01T00:00:01Z");
+        let before = UNIX_EPOCH - Duration::from_millis(1_500);
+        assert_eq!(rfc3339_utc(before), "1969-12-31T23:59:58.500Z");
+        assert_eq!(format_rfc3339(before), "1969-12-31T23:59:58Z");
     }
 
     // --- RFC 3339 ------------------------------------------------------------

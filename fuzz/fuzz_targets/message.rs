@@ -7,10 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use sqs_archive::message::{
-    failure_completion, is_safe_aipid, is_safe_relative_name, success_completion,
-};
+use sqs_archive::message::names::{is_valid_aipid, is_valid_relative_name};
 use sqs_archive::message::schema::MessageSchema;
+use sqs_archive::message::{failure_completion, success_completion};
 
 static SCHEMA: OnceLock<MessageSchema> = OnceLock::new();
 
@@ -33,16 +32,16 @@ fuzz_target!(|data: &[u8]| {
             assert!(!text.contains(['\n', '\r']), "{text:?}");
         }
         Ok(request) => {
-            // What the schema lets through, the Rust rules the archive and
+            // What validation lets through, the name rules the archive and
             // the completions rely on must accept too.
             let aipid = request["aipid"]
                 .as_str()
                 .expect("schema: aipid is a string");
-            assert!(is_safe_aipid(aipid), "schema accepts aipid {aipid:?}");
+            assert!(is_valid_aipid(aipid), "schema accepts aipid {aipid:?}");
             for name in request["filenames"].as_array().expect("schema: a list") {
                 let name = name.as_str().expect("schema: names are strings");
                 assert!(
-                    is_safe_relative_name(name),
+                    is_valid_relative_name(name),
                     "schema accepts file name {name:?}"
                 );
             }

@@ -42,6 +42,20 @@ pub enum Resolution {
     Walk,
 }
 
+/// A file type in words, for error messages.
+pub fn file_kind_name(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Directory => "directory",
+        FileType::Symlink => "symbolic link",
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::BlockDevice => "block device",
+        FileType::CharacterDevice => "character device",
+        FileType::RegularFile => "regular file",
+        _ => "special file",
+    }
+}
+
 /// What the last component must be opened as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Want {

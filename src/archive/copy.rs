@@ -16,8 +16,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::ContentDigest;
-
 /// Copies of a changing file before the request is put off (exit 75).
 pub const COPY_ATTEMPTS: u32 = 3;
 /// The read and write size.
@@ -84,11 +82,20 @@ fn settled_markers(file: &File) -> io::Result<Markers> {
     Ok(seen)
 }
 
+/// The size and SHA-256 of a stream of bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentDigest {
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
 /// Options of a copy; the slow one exists for tests that write to a source
 /// while it is being copied.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CopyOptions {
-    /// Sleep this long after each chunk.
+    /// Sleep this long after each chunk (a test hook).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub pause_per_chunk: Option<Duration>,
 }
 
@@ -127,6 +134,7 @@ fn copy_at(
     source: &File,
     size_hint: u64,
     mut target: Option<&mut File>,
+    #[cfg_attr(not(any(test, feature = "test-hooks")), expect(unused_variables))]
     options: CopyOptions,
 ) -> Result<ContentDigest, CopyError> {
     let mut offset = 0u64;
@@ -144,6 +152,7 @@ fn copy_at(
                 .map_err(CopyError::Write)?;
         }
         offset += count as u64;
+        #[cfg(any(test, feature = "test-hooks"))]
         if count > 0
             && let Some(pause) = options.pause_per_chunk
         {

@@ -16,16 +16,18 @@ use std::fs::File;
 use std::io;
 use std::num::NonZeroU64;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, mkdirat, openat, renameat, statat, unlinkat};
 use rustix::io::Errno;
 
+use super::beneath::file_kind_name;
+use super::copy::ContentDigest;
 use super::copy::sha256_digest_sized;
-use super::{ContentDigest, file_kind_name, quoted};
+use super::manifest::MANIFEST_NAME;
 use crate::error::Error;
+use crate::message::names::quoted;
 
 const DIR_MODE: u32 = 0o750;
 const FILE_MODE: u32 = 0o640;
@@ -82,23 +84,12 @@ impl ArchiveTree {
     pub fn open(archive_dir: &Path, aipid: &str) -> Result<ArchiveTree, Error> {
         // O_DIRECTORY: a FIFO or device standing there is refused at once
         // instead of blocking the open.
-        let dir = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::DIRECTORY.bits() as i32)
-            .open(archive_dir)
-            .map_err(|e| Error::io("open archive directory", archive_dir, e))?;
-        let is_dir = dir
-            .metadata()
-            .map_err(|e| Error::io("open archive directory", archive_dir, e))?
-            .is_dir();
-        if !is_dir {
-            return Err(Error::io(
-                "open archive directory",
-                archive_dir,
-                io::Error::from(io::ErrorKind::NotADirectory),
-            ));
-        }
-        let archive_dir_fd = OwnedFd::from(dir);
+        let archive_dir_fd = rustix::fs::open(
+            archive_dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open archive directory", archive_dir, e.into()))?;
         let aip_path = archive_dir.join(aipid);
         let (aip, created) = ensure_dir(&archive_dir_fd, aipid, &aip_path)?;
         let mut tree = ArchiveTree {
@@ -160,7 +151,7 @@ impl ArchiveTree {
     /// replaces the link itself). A directory there is refused.
     pub fn existing(&mut self, name: &str) -> Result<Option<ContentDigest>, Error> {
         let (dir, file_name) = self.parent_of(name)?;
-        if self.created[dir] && name != super::MANIFEST_NAME {
+        if self.created[dir] && name != MANIFEST_NAME {
             // Made by this job a moment ago: no earlier copy can be in it.
             return Ok(None);
         }
@@ -259,6 +250,7 @@ impl ArchiveTree {
     }
 
     /// A test hook: changes one byte of a staged file, as a failing disk might.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn corrupt(&self, pending: &PendingName) -> Result<(), Error> {
         let staged = &self.staged[pending.0];
         let fd = openat(
@@ -458,6 +450,6 @@ fn sync_dir(dir: impl AsFd, shown: &Path) -> Result<(), Error> {
 
 /// The hidden temporary name a target is written under before the rename.
 pub fn temp_file_name(target_name: &str, pid: u32, counter: u64) -> String {
-    let stem = &target_name[..super::floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
+    let stem = &target_name[..crate::text::floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
     format!(".{stem}.tmp.{pid}.{counter}")
 }

@@ -9,14 +9,15 @@ use std::io::{Read, Write};
 
 use serde_json::{Value, json};
 
-use crate::archive::{ArchiveJob, ArchiveOptions, Resolution, TestHooks, archive};
+use crate::archive::{ArchiveJob, ArchiveOptions, archive};
 use crate::cmd::args::{COMMON_HELP, Common, next, string};
 use crate::config::Settings;
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::message::fit::{MAX_HANDLER_OUTPUT, without_file_entries};
 use crate::message::schema::MessageSchema;
-use crate::message::{ARCHIVE_ACTION, MAX_HANDLER_OUTPUT, without_file_entries};
+use crate::message::{ARCHIVE_ACTION, ArchiveRequest};
 
 const HELP: &str = "\
 process_message: archive the files one request names.
@@ -31,12 +32,6 @@ Run by poll_messages, which passes the configuration on in SQS_ARCHIVE_CONFIG.
 Options:
   --aipid ID         the package id the message must name
 ";
-
-/// Test hooks, comma-separated: `resolve-walk` (resolve source names with
-/// the component walk used on kernels without openat2), `slow-copy=MS`
-/// (pause MS milliseconds after each 256 KiB copied), `corrupt-copy` (flip a
-/// byte of each copy between writing and verifying it). Unset in production.
-pub const TEST_HOOKS_VAR: &str = "SQS_ARCHIVE_TEST_HOOKS";
 
 /// Largest message read from stdin: SQS bodies are at most 1 MiB; leave room for emulators.
 const MAX_INPUT: u64 = 16 << 20;
@@ -100,30 +95,6 @@ pub fn main() -> Exit {
     })
 }
 
-/// Reads [`TEST_HOOKS_VAR`].
-pub fn parse_test_hooks(text: &str) -> std::result::Result<(Resolution, TestHooks), String> {
-    let mut resolution = Resolution::Kernel;
-    let mut hooks = TestHooks::default();
-    for hook in text.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-        match hook.split_once('=') {
-            None if hook == "resolve-walk" => resolution = Resolution::Walk,
-            None if hook == "corrupt-copy" => hooks.corrupt_copies = true,
-            Some(("slow-copy", ms)) => {
-                let ms: u64 = ms
-                    .parse()
-                    .map_err(|_| format!("slow-copy={ms:?}: expected milliseconds"))?;
-                hooks.pause_per_chunk = Some(std::time::Duration::from_millis(ms));
-            }
-            _ => {
-                return Err(format!(
-                    "unknown test hook {hook:?} (known: resolve-walk, slow-copy=MS, corrupt-copy)"
-                ));
-            }
-        }
-    }
-    Ok((resolution, hooks))
-}
-
 /// Archive-side I/O trouble is worth a retry (exit 75), not a permanent failure.
 fn retry_on_io(e: Error) -> Error {
     match e {
@@ -156,75 +127,47 @@ pub fn process(
     settings: &Settings,
 ) -> Result<Value> {
     let message = schema.parse(text)?;
-    let named = message
-        .get("aipid")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if named != aipid {
+    // The configured schema may be looser than ours: the fields are typed
+    // and the names checked here whatever it let through.
+    let request = ArchiveRequest::from_json(&message)?;
+    if request.aipid != aipid {
         return Err(Error::InvalidData(format!(
-            "the message names aipid {named:?} but --aipid is {aipid:?}"
+            "the message names aipid {:?} but --aipid is {aipid:?}",
+            request.aipid
         )));
     }
-    let action = message
-        .get("action")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if action != ARCHIVE_ACTION {
+    if request.action != ARCHIVE_ACTION {
         return Err(Error::InvalidData(format!(
-            "unknown action {action:?}: process_message knows \"archive\""
+            "unknown action {:?}: process_message knows \"archive\"",
+            request.action
         )));
     }
-    let filenames: Vec<String> = message
-        .get("filenames")
-        .and_then(Value::as_array)
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (resolution, hooks) = match settings.env.get(TEST_HOOKS_VAR) {
-        Some(text) => parse_test_hooks(text).map_err(|e| Error::config(TEST_HOOKS_VAR, e))?,
-        None => (Resolution::Kernel, TestHooks::default()),
+    let options = ArchiveOptions {
+        verify: settings.verify,
+        ..ArchiveOptions::default()
     };
+    #[cfg(any(test, feature = "test-hooks"))]
+    let options = with_test_hooks(options, &settings.env)?;
     let report = archive(&ArchiveJob {
         aipid,
-        filenames: &filenames,
+        filenames: &request.filenames,
         source_dir: &settings.source_dir,
         archive_dir: &settings.archive_dir,
-        options: ArchiveOptions {
-            verify: settings.verify,
-            resolution,
-            hooks,
-        },
+        options,
     })?;
     Ok(json!(report))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn test_hooks_are_read_and_unknown_ones_refused() {
-        assert_eq!(
-            parse_test_hooks("").unwrap(),
-            (Resolution::Kernel, TestHooks::default())
-        );
+/// `options` with the hooks of [`crate::archive::hooks::TEST_HOOKS_VAR`]
+/// when it is set. Test builds only: a release binary ignores the variable.
+#[cfg(any(test, feature = "test-hooks"))]
+fn with_test_hooks(mut options: ArchiveOptions, env: &Env) -> Result<ArchiveOptions> {
+    use crate::archive::hooks::{TEST_HOOKS_VAR, parse_test_hooks};
+    if let Some(text) = env.get(TEST_HOOKS_VAR) {
         let (resolution, hooks) =
-            parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy").unwrap();
-        assert_eq!(resolution, Resolution::Walk);
-        assert_eq!(
-            hooks.pause_per_chunk,
-            Some(std::time::Duration::from_millis(5))
-        );
-        assert!(hooks.corrupt_copies);
-        assert!(parse_test_hooks("slow-copy=x").is_err());
-        assert!(
-            parse_test_hooks("walk")
-                .unwrap_err()
-                .contains("unknown test hook")
-        );
+            parse_test_hooks(text).map_err(|e| Error::config(TEST_HOOKS_VAR, e))?;
+        options.resolution = resolution;
+        options.hooks = hooks;
     }
+    Ok(options)
 }

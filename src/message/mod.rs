@@ -7,8 +7,11 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+pub mod fit;
+pub mod names;
 pub mod schema;
 
+use crate::error::Error;
 use crate::queue::OutgoingMessage;
 use crate::time::rfc3339_utc;
 
@@ -78,38 +81,66 @@ impl RequestMessage {
     }
 }
 
-/// The most a handler may print on stdout: the poller keeps this much and
-/// `process_message` never prints more (it drops the per-file entries first).
-pub const MAX_HANDLER_OUTPUT: usize = 16 << 20;
-
-/// A handler's result without its per-file entries: what stays is the
-/// summary (counts, total bytes, the manifest's path and SHA-256; the
-/// manifest holds every file's hash), with `files_omitted: true`.
-pub fn without_file_entries(mut result: Value) -> Value {
-    if let Some(object) = result.as_object_mut()
-        && object.remove("files").is_some()
-    {
-        object.insert("files_omitted".into(), json!(true));
-    }
-    result
+/// What `process_message` acts on: a request's action, aipid and file
+/// names, typed and checked against [`names`] whatever schema let the
+/// message through (a profile's `schema_file` may be as loose as `{}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveRequest {
+    pub action: String,
+    pub aipid: String,
+    /// Empty asks for the whole `<aipid>` directory.
+    pub filenames: Vec<String>,
 }
 
-/// A completion that fits in `max_bytes` once its result's per-file entries
-/// are dropped, or the completion unchanged when it fits already or would
-/// not fit even so (the caller then shrinks it further).
-pub fn shrink_result(completion: Value, max_bytes: usize) -> Value {
-    if completion.to_string().len() <= max_bytes || completion.get("result").is_none() {
-        return completion;
+impl ArchiveRequest {
+    /// Reads the fields of a parsed message. A field of the wrong type (a
+    /// `filenames` that is not an array of strings, say) is refused as bad
+    /// data rather than read as absent: `filenames: [42]` must not become
+    /// "the whole directory".
+    pub fn from_json(message: &Value) -> Result<ArchiveRequest, Error> {
+        let string = |key: &str| match message.get(key) {
+            Some(Value::String(text)) => Ok(text.clone()),
+            other => Err(mistyped(key, "a string", other)),
+        };
+        let action = string("action")?;
+        let aipid = string("aipid")?;
+        names::validate_aipid(&aipid)?;
+        let filenames = match message.get("filenames") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(name) => {
+                        names::validate_relative_name(name)?;
+                        Ok(name.clone())
+                    }
+                    other => Err(mistyped(&format!("filenames/{i}"), "a string", Some(other))),
+                })
+                .collect::<Result<Vec<String>, Error>>()?,
+            other => return Err(mistyped("filenames", "an array of strings", other)),
+        };
+        Ok(ArchiveRequest {
+            action,
+            aipid,
+            filenames,
+        })
     }
-    let mut smaller = completion.clone();
-    if let Some(result) = smaller.get_mut("result") {
-        *result = without_file_entries(result.take());
-    }
-    if smaller.to_string().len() <= max_bytes {
-        smaller
-    } else {
-        completion
-    }
+}
+
+/// The error for a request field of the wrong JSON type.
+fn mistyped(path: &str, expected: &str, found: Option<&Value>) -> Error {
+    let found = match found {
+        None => "missing",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+    };
+    Error::InvalidData(format!(
+        "the request's /{path} must be {expected}, but it is {found}"
+    ))
 }
 
 /// The FIFO message group for an aipid: one group per package keeps its jobs in order.
@@ -161,13 +192,13 @@ pub fn failure_completion(
     let field = |name: &str| parsed.as_ref().and_then(|m| m.get(name));
     let valid_aipid = field("aipid")
         .and_then(Value::as_str)
-        .filter(|a| is_safe_aipid(a));
+        .filter(|a| names::is_valid_aipid(a));
     let valid_names = field("filenames")
         .and_then(Value::as_array)
         .filter(|names| {
             names
                 .iter()
-                .all(|n| n.as_str().is_some_and(is_safe_relative_name))
+                .all(|n| n.as_str().is_some_and(names::is_valid_relative_name))
         });
     json!({
         "action": field("action").and_then(Value::as_str).filter(|a| !a.is_empty() && a.len() <= 64).unwrap_or("unknown"),
@@ -179,26 +210,6 @@ pub fn failure_completion(
         "request_message_id": request_message_id,
         "original_body": original_body,
     })
-}
-
-/// Same rule as the schema's `aipid` pattern.
-pub fn is_safe_aipid(aipid: &str) -> bool {
-    let mut chars = aipid.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    first_ok
-        && aipid.len() <= 128
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-/// Same rule as the schema's `relative_path`: relative, no `..`, no control characters.
-pub fn is_safe_relative_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 1024
-        && !name.starts_with('/')
-        && !name.chars().any(|c| c.is_control())
-        && !name.split('/').any(|part| part == "..")
 }
 
 #[cfg(test)]
@@ -239,25 +250,6 @@ mod tests {
     }
 
     #[test]
-    fn oversized_results_lose_their_file_entries_first() {
-        let files: Vec<Value> = (0..1000)
-            .map(|i| json!({"name": format!("f{i}"), "sha256": "0".repeat(64)}))
-            .collect();
-        let result =
-            json!({"file_count": 1000, "total_bytes": 5, "manifest_sha256": "ab", "files": files});
-        let c = json!({"aipid": "x", "success": true, "result": result});
-        assert_eq!(shrink_result(c.clone(), 1 << 20), c);
-        let small = shrink_result(c.clone(), 2000);
-        assert!(small.to_string().len() <= 2000);
-        assert!(small["result"].get("files").is_none());
-        assert_eq!(small["result"]["files_omitted"], true);
-        assert_eq!(small["result"]["file_count"], 1000);
-        assert_eq!(small["result"]["manifest_sha256"], "ab");
-        // Too big even without them: left for the caller to shrink further.
-        assert_eq!(shrink_result(c.clone(), 10), c);
-    }
-
-    #[test]
     fn failure_completion_validates_even_for_garbage() {
         for body in [
             "not json",
@@ -282,26 +274,53 @@ mod tests {
     }
 
     #[test]
-    fn safe_name_rules_match_schema() {
-        let schema = MessageSchema::embedded();
-        // U+0085 is a C1 control: archive::validate_relative_name refuses it.
-        for name in [
-            "a", "a/b", "..a", "/x", "../x", "a/..", "a\nb", "", "ü", "a\u{85}b",
+    fn archive_requests_are_typed_whatever_the_schema() {
+        let base = json!({"action": "archive", "aipid": "x1", "filenames": ["a", "b/c"]});
+        let request = ArchiveRequest::from_json(&base).unwrap();
+        assert_eq!(request.aipid, "x1");
+        assert_eq!(request.filenames, ["a", "b/c"]);
+        let whole = json!({"action": "archive", "aipid": "x1", "filenames": []});
+        assert!(
+            ArchiveRequest::from_json(&whole)
+                .unwrap()
+                .filenames
+                .is_empty()
+        );
+        for (filenames, needle) in [
+            (
+                json!([42]),
+                "/filenames/0 must be a string, but it is a number",
+            ),
+            (
+                json!(["a", null]),
+                "/filenames/1 must be a string, but it is null",
+            ),
+            (
+                json!([["a"]]),
+                "/filenames/0 must be a string, but it is an array",
+            ),
+            (
+                json!("a"),
+                "/filenames must be an array of strings, but it is a string",
+            ),
+            (json!({"a": 1}), "an array of strings, but it is an object"),
+            (json!(["a//b"]), "empty component"),
+            (json!(["./a"]), "'.' component"),
         ] {
-            let v = json!({"action":"a","aipid":"a","filenames":[name],"timestamp":"2024-01-01T00:00:00"});
-            assert_eq!(
-                schema.validate(&v).is_ok(),
-                is_safe_relative_name(name),
-                "{name:?}"
-            );
+            let mut message = base.clone();
+            message["filenames"] = filenames;
+            let err = ArchiveRequest::from_json(&message).unwrap_err();
+            assert_eq!(err.exit(), crate::exit::Exit::DataErr, "{err}");
+            assert!(err.to_string().contains(needle), "{err}");
+            assert!(!err.to_string().contains('\n'), "{err}");
         }
-        for aipid in ["a", "_a", ".a", "-a", "a.b-c_d", "a/b", "", "é"] {
-            let v = json!({"action":"a","aipid":aipid,"filenames":[],"timestamp":"2024-01-01T00:00:00"});
-            assert_eq!(
-                schema.validate(&v).is_ok(),
-                is_safe_aipid(aipid),
-                "{aipid:?}"
-            );
-        }
+        let mut missing = base.clone();
+        missing.as_object_mut().unwrap().remove("filenames");
+        let err = ArchiveRequest::from_json(&missing).unwrap_err();
+        assert!(err.to_string().contains("but it is missing"), "{err}");
+        let mut number = base.clone();
+        number["aipid"] = json!(7);
+        let err = ArchiveRequest::from_json(&number).unwrap_err();
+        assert!(err.to_string().contains("/aipid must be a string"), "{err}");
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::message::names::{self, NameProblem};
 
 /// The schema shipped with the toolkit.
 pub const EMBEDDED_SCHEMA: &str = include_str!("../../schemas/archive-message.schema.json");
@@ -77,19 +78,29 @@ impl MessageSchema {
                 } else {
                     path
                 };
-                format!(
-                    "{path}: {}",
-                    explain(&path).unwrap_or_else(|| crate::text::excerpt(&e.to_string(), 200))
-                )
+                let explained = explain(&path, message.pointer(&path))
+                    .unwrap_or_else(|| crate::text::excerpt(&e.to_string(), 200));
+                format!("{path}: {explained}")
             })
             .collect();
+        // The name rules hold whatever the schema (a `schema_file` may be
+        // looser) and where it cannot count (bytes, not characters).
+        for path in broken_names(message) {
+            let reported = problems
+                .iter()
+                .any(|p| p.split_once(": ").is_some_and(|(at, _)| at == path));
+            if problems.len() < MAX_REPORTED && !reported {
+                let explained = explain(&path, message.pointer(&path)).unwrap_or_default();
+                problems.push(format!("{path}: {explained}"));
+            }
+        }
         if problems.len() < MAX_REPORTED
             && let Some(timestamp) = message.get("timestamp").and_then(Value::as_str)
             && !calendar_values_are_real(timestamp)
         {
             problems.push(format!(
                 "/timestamp: {} is not a real date and time (month 1-12, a day the month has, hour 0-23, minute 0-59, second 0-60)",
-                truncate(&format!("{timestamp:?}"), 64)
+                crate::text::quoted(timestamp, 64)
             ));
         }
         if problems.is_empty() {
@@ -135,31 +146,49 @@ pub fn calendar_values_are_real(timestamp: &str) -> bool {
     }
 }
 
-/// Plain words for the rules whose schema errors read badly (patterns, `not`).
-fn explain(path: &str) -> Option<String> {
+/// The JSON paths of the first few names that break [`names`]' rules: the
+/// aipid, then the file names (only those that are strings: their types
+/// are the schema's business).
+fn broken_names(message: &Value) -> Vec<String> {
+    let mut broken = Vec::new();
+    if message
+        .get("aipid")
+        .and_then(Value::as_str)
+        .is_some_and(|aipid| !names::is_valid_aipid(aipid))
+    {
+        broken.push("/aipid".to_string());
+    }
+    if let Some(filenames) = message.get("filenames").and_then(Value::as_array) {
+        let bad = filenames.iter().enumerate().filter(|(_, name)| {
+            name.as_str()
+                .is_some_and(|name| !names::is_valid_relative_name(name))
+        });
+        for (i, _) in bad.take(MAX_REPORTED) {
+            broken.push(format!("/filenames/{i}"));
+        }
+    }
+    broken
+}
+
+/// Plain words for the rules whose schema errors read badly (patterns,
+/// `not`); for a name, the rule of [`names`] and what this one breaks.
+fn explain(path: &str, value: Option<&Value>) -> Option<String> {
+    let text = value.and_then(Value::as_str);
+    let with_why = |rule: &str, why: Option<NameProblem>| match why {
+        Some(why) => format!("{rule}: {why}"),
+        None => rule.to_string(),
+    };
     if path == "/aipid" {
-        Some(
-            "aipid must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
-                .into(),
-        )
+        let why = text.and_then(|t| names::check_aipid(t).err());
+        Some(with_why(names::AIPID_RULE, why))
     } else if path.starts_with("/filenames/") {
-        Some("each file name must be a relative path (no leading '/', no '..' part, no control characters, 1 to 1024 bytes)".into())
+        let why = text.and_then(|t| names::check_relative_name(t).err());
+        Some(with_why(names::NAME_RULE, why))
     } else if path == "/timestamp" {
         Some("timestamp must look like 2024-05-01T12:34:56[.123456][Z|+00:00]".into())
     } else {
         None
     }
-}
-
-/// Shortens text on a character boundary, newlines as spaces. Kept, with
-/// its old behaviour, for `poller` (completion fields) until it moves to
-/// [`crate::text`]; for anything printed or logged use `text::excerpt`.
-pub fn truncate(text: &str, max_chars: usize) -> String {
-    let mut out: String = text.chars().take(max_chars).collect();
-    if out.len() < text.len() {
-        out.push('…');
-    }
-    out.replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]
@@ -273,8 +302,167 @@ mod tests {
     }
 
     #[test]
-    fn truncate_keeps_one_line() {
-        assert_eq!(truncate("ab\ncd", 10), "ab cd");
-        assert_eq!(truncate("abcdef", 3), "abc…");
+    fn name_errors_say_the_rule_and_what_breaks_it() {
+        let err = check(with("filenames", json!(["a//b"]))).unwrap_err();
+        assert!(err.contains("relative path"), "{err}");
+        assert!(err.contains("empty component"), "{err}");
+        let err = check(with("aipid", json!("a/b"))).unwrap_err();
+        assert!(err.contains("aipid must be"), "{err}");
+        assert!(err.contains("'/'"), "{err}");
+        // A 1 MiB name is not echoed.
+        let err = check(with("filenames", json!(["x".repeat(1 << 20)]))).unwrap_err();
+        assert!(err.len() < 1000, "{} bytes", err.len());
+    }
+
+    /// Names that the schema and [`names`] must judge alike.
+    fn name_table() -> Vec<String> {
+        let mut table: Vec<String> = [
+            "a",
+            "a.txt",
+            "a/b",
+            "sub/dir/b.bin",
+            ".hidden",
+            "x/.y",
+            "..a",
+            "a..b",
+            "...",
+            "a..b/c",
+            "with space",
+            "ü",
+            "ünïcödé.txt",
+            "日本/語.txt",
+            "🦀",
+            "a\u{202e}txt.exe",
+            "a\u{2028}b",
+            "",
+            "/",
+            "/x",
+            "//x",
+            "a//b",
+            "a/",
+            "./a",
+            "a/./b",
+            ".",
+            "..",
+            "../x",
+            "a/..",
+            "a/../b",
+            "a/../../x",
+            "a\0b",
+            "a\nb",
+            "a\tb",
+            "\u{1b}[31m",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\u{9f}",
+            "a\\b",
+            "manifest-sha256.txt",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        table.extend([
+            "n".repeat(255),
+            "n".repeat(256),
+            format!("{}/{}", "n".repeat(255), "m".repeat(255)),
+            format!("d/{}", "n".repeat(256)),
+            vec!["n".repeat(200); 5].join("/"),
+            format!(
+                "{}/{}",
+                vec!["n".repeat(200); 5].join("/"),
+                "abcdefghijklmnopqrs"
+            ),
+            format!(
+                "{}/{}",
+                vec!["n".repeat(200); 5].join("/"),
+                "abcdefghijklmnopqrst"
+            ),
+            "é".repeat(127),
+            "x".repeat(1 << 20),
+        ]);
+        table
+    }
+
+    fn with_name(name: &str) -> Value {
+        json!({"action":"a","aipid":"a","filenames":[name],"timestamp":"2024-01-01T00:00:00"})
+    }
+
+    /// The JSON Schema's patterns alone, without the name rules
+    /// [`MessageSchema::validate`] adds.
+    fn schema_accepts_name(schema: &MessageSchema, name: &str) -> bool {
+        schema.validator.is_valid(&with_name(name))
+    }
+
+    fn schema_accepts_aipid(schema: &MessageSchema, aipid: &str) -> bool {
+        let v =
+            json!({"action":"a","aipid":aipid,"filenames":[],"timestamp":"2024-01-01T00:00:00"});
+        schema.validator.is_valid(&v)
+    }
+
+    #[test]
+    fn the_schema_and_the_name_rules_agree() {
+        let schema = MessageSchema::embedded();
+        for name in name_table() {
+            assert_eq!(
+                schema_accepts_name(&schema, &name),
+                names::is_valid_relative_name(&name),
+                "file name {:?}",
+                crate::text::excerpt(&name, 80)
+            );
+        }
+        let aipids = [
+            "a", "_a", "A.b_c-9", "aip-0001", ".a", "-a", "..", ".", "a/b", "a b", "a\0b", "a\nb",
+            "", "é", "a\\b", "a:b",
+        ];
+        for aipid in aipids
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["a".repeat(128), "a".repeat(129)])
+        {
+            assert_eq!(
+                schema_accepts_aipid(&schema, &aipid),
+                names::is_valid_aipid(&aipid),
+                "aipid {aipid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_limits_are_the_one_rule_the_schema_cannot_state() {
+        // JSON Schema counts characters: 128 two-byte characters are 256
+        // bytes, over a component's limit, yet 128 characters to the schema.
+        let schema = MessageSchema::embedded();
+        for name in ["é".repeat(128), vec!["é".repeat(120); 5].join("/")] {
+            assert!(schema_accepts_name(&schema, &name));
+            let problem = names::check_relative_name(&name).unwrap_err();
+            assert!(problem.is_byte_length(), "{problem}");
+            // validate applies the rule the patterns cannot state.
+            let err = check(with_name(&name)).unwrap_err();
+            assert!(err.contains("/filenames/0: each file name"), "{err}");
+            assert!(err.contains("longer than"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_loose_schema_file_still_applies_the_name_rules() {
+        let loose = MessageSchema::compile("{}", "loose").unwrap();
+        loose.validate(&base()).unwrap();
+        let bad = json!({"aipid": "../x", "filenames": ["a", "a//b", 7, "./c", "/d", "e/.."]});
+        let err = loose.validate(&bad).unwrap_err().to_string();
+        assert!(err.contains("/aipid: aipid must be"), "{err}");
+        assert!(err.contains("/filenames/1: each file name"), "{err}");
+        assert!(err.contains("empty component"), "{err}");
+        assert!(err.contains("/filenames/3:"), "{err}");
+        assert!(
+            !err.contains("/filenames/2"),
+            "types are the schema's: {err}"
+        );
+        assert!(
+            !err.contains("/filenames/4"),
+            "at most {MAX_REPORTED}: {err}"
+        );
+        // Reported once, not by the schema and again by the rules.
+        let err = check(with("filenames", json!(["a//b"]))).unwrap_err();
+        assert_eq!(err.matches("/filenames/0").count(), 1, "{err}");
     }
 }

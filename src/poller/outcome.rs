@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::exit::Exit;
 use crate::message::{failure_completion, success_completion};
-use crate::text::excerpt as truncate;
+use crate::text::excerpt;
 
 /// How a handler process ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
         if run.stderr_tail.is_empty() {
             what
         } else {
-            format!("{what}: {}", truncate(run.stderr_tail, 300))
+            format!("{what}: {}", excerpt(run.stderr_tail, 300))
         }
     };
     match &run.ending {
@@ -160,7 +160,7 @@ pub fn permanent(run: &Run, reason: &str, now: SystemTime) -> Outcome {
 /// Shrinks a completion that would not fit in a message, keeping what
 /// identifies the request and a digest of what was dropped.
 pub fn fit(completion: Value, max_bytes: usize) -> Value {
-    let completion = crate::message::shrink_result(completion, max_bytes);
+    let completion = crate::message::fit::shrink_result(completion, max_bytes);
     let text = completion.to_string();
     if text.len() <= max_bytes {
         return completion;

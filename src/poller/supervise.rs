@@ -25,7 +25,7 @@ use super::outcome::Ending;
 
 /// Keep at most this much of a handler's stdout (its JSON result); the rest
 /// is read and dropped so the handler never blocks on a full pipe.
-pub const MAX_STDOUT: usize = crate::message::MAX_HANDLER_OUTPUT;
+pub const MAX_STDOUT: usize = crate::message::fit::MAX_HANDLER_OUTPUT;
 /// Keep this much of the end of its stderr, for the failure message.
 const STDERR_TAIL: usize = 2048;
 /// A stderr line longer than this is logged in pieces.

@@ -410,6 +410,33 @@ fn a_source_rewritten_during_its_copy_is_never_reported_mixed() {
     }
 }
 
+/// The hook-driven cases here need binaries built with the cargo feature
+/// `test-hooks` (scripts/run-tests.sh passes `--features test-hooks`):
+/// without it `process_message` ignores SQS_ARCHIVE_TEST_HOOKS, and the
+/// walk cases would pass having tested the kernel's resolution twice.
+fn hooks_built_in() -> bool {
+    cfg!(feature = "test-hooks")
+}
+
+#[test]
+fn the_binaries_under_test_honour_test_hooks() {
+    assert!(
+        hooks_built_in(),
+        "run the integration tests with `cargo test --features test-hooks` \
+         (scripts/run-tests.sh does): without it the binaries ignore {HOOKS}"
+    );
+    let case = Case::new("hooks-on", json!({}));
+    case.ws.write("source/a.txt", "hello\n");
+    case.process("p1", &["a.txt"], "corrupt-copy")
+        .exit(75)
+        .one_line_error()
+        .stderr_has("cannot verify the archived copy of");
+    case.process("p1", &["a.txt"], "no-such-hook")
+        .exit(78)
+        .one_line_error()
+        .stderr_has("unknown test hook");
+}
+
 #[test]
 fn a_corrupted_copy_is_detected_and_not_left_in_place() {
     let case = Case::new("corrupt", json!({"max_receive_count": 1}));

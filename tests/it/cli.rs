@@ -297,6 +297,48 @@ fn configuration_errors_say_what_and_where() {
 }
 
 #[test]
+fn a_loose_schema_file_does_not_let_bad_names_be_sent() {
+    let ws = Workspace::new("invalid-loose");
+    ws.write("schema.json", "{}");
+    ws.mock_profile("t", json!({"schema_file": ws.path("schema.json")}));
+    for (name, needle) in [("a//b", "empty component"), ("./a", "'.' component")] {
+        ws.sqs_archive(&[
+            "--profile",
+            "t",
+            "send",
+            "--aipid",
+            "ok",
+            "--filenames",
+            name,
+        ])
+        .run()
+        .exit(65)
+        .one_line_error()
+        .stderr_has("request refused")
+        .stderr_has(needle);
+    }
+    ws.sqs_archive(&[
+        "--profile",
+        "t",
+        "send",
+        "--aipid",
+        ".x",
+        "--filenames",
+        "a",
+    ])
+    .run()
+    .exit(65)
+    .one_line_error()
+    .stderr_has("must not start with '.' or '-'");
+    let stats = ws.sqs_archive(&["--profile", "t", "stats"]).run();
+    assert!(
+        stats.stdout().contains("\"visible\":0"),
+        "nothing was sent: {}",
+        stats.stdout()
+    );
+}
+
+#[test]
 fn invalid_requests_are_refused_before_sending() {
     let ws = Workspace::new("invalid");
     ws.mock_profile("t", json!({}));

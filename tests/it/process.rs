@@ -160,3 +160,52 @@ fn a_name_below_the_manifest_is_refused_before_anything_is_written() {
     assert!(!ws.dir.join("archive/p1/manifest-sha256.txt").exists());
     process(&ws, "p1", request("p1", &["a.txt"])).ok();
 }
+
+#[test]
+fn a_loose_schema_file_does_not_loosen_the_request() {
+    let ws = Workspace::new("process-loose-schema");
+    ws.write("schema.json", "{}");
+    ws.mock_profile("t", json!({"schema_file": ws.path("schema.json")}));
+    ws.write("source/a.txt", "hello\n");
+    // What the whole-directory mode would archive if a bad list read as empty.
+    ws.write("source/p1/whole.txt", "whole\n");
+    let with_names = |filenames: Value| {
+        json!({"action": "archive", "aipid": "p1", "filenames": filenames,
+               "timestamp": "2024-05-01T12:34:56"})
+        .to_string()
+    };
+    for (body, needle) in [
+        (
+            with_names(json!([42])),
+            "/filenames/0 must be a string, but it is a number",
+        ),
+        (
+            with_names(json!(["a.txt", null])),
+            "/filenames/1 must be a string, but it is null",
+        ),
+        (
+            with_names(json!("a.txt")),
+            "/filenames must be an array of strings, but it is a string",
+        ),
+        (
+            with_names(json!({"a.txt": true})),
+            "must be an array of strings, but it is an object",
+        ),
+        (
+            json!({"action": "archive", "aipid": "p1"}).to_string(),
+            "/filenames must be an array of strings, but it is missing",
+        ),
+        (with_names(json!(["a//b"])), "empty component"),
+        (with_names(json!(["./a.txt"])), "'.' component"),
+        (with_names(json!(["../a.txt"])), "'..' component"),
+    ] {
+        process(&ws, "p1", body)
+            .exit(65)
+            .one_line_error()
+            .stderr_has(needle);
+    }
+    let archive: Vec<_> = std::fs::read_dir(ws.dir.join("archive")).unwrap().collect();
+    assert!(archive.is_empty(), "nothing was archived: {archive:?}");
+    // The loose schema itself is honoured: a good request still archives.
+    process(&ws, "p1", with_names(json!(["a.txt"]))).ok();
+}
