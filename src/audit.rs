@@ -247,7 +247,7 @@ fn audit_one(
     throttle: &Throttle,
     emit: &mut dyn FnMut(String, Problem),
 ) -> (u64, u64) {
-    if aipid.is_empty() || aipid.contains('/') || aipid == "." || aipid == ".." {
+    if !crate::message::names::is_valid_aipid(aipid) {
         emit(
             String::new(),
             Problem::Manifest {

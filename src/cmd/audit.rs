@@ -27,7 +27,7 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<AuditAr
         match flag.name() {
             "--aipid" => {
                 let id = string(parser)?;
-                if let Err(why) = check_aipid(&id) {
+                if let Err(why) = crate::message::names::check_aipid(&id) {
                     return Err(Error::Usage(format!("--aipid: {why}")));
                 }
                 args.aipid = Some(id);
@@ -40,14 +40,6 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<AuditAr
         }
     }
     Ok(args)
-}
-
-/// An aipid names one directory of `archive_dir`: no `/`, not `.` or `..`.
-fn check_aipid(id: &str) -> std::result::Result<(), &'static str> {
-    if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\0']) {
-        return Err("not an aipid (one directory name of archive_dir)");
-    }
-    Ok(())
 }
 
 /// Runs the audit: findings on `out`, one line each; a summary line on
