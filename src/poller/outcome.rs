@@ -16,20 +16,8 @@ use crate::exit::Exit;
 use crate::message::{failure_completion, success_completion};
 use crate::text::excerpt as truncate;
 
-/// How a handler process ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// It exited with this status.
-    Exited(i32),
-    /// A signal ended it (not one we sent).
-    Signaled(i32),
-    /// It ran past `handler_timeout` and was killed.
-    TimedOut,
-    /// We killed it because the poller is shutting down.
-    Interrupted,
-    /// It could not be started.
-    SpawnFailed(String),
-}
+/// How a handler process ended (`Interrupted`: stopped for shutdown).
+pub use crate::subprocess::Ending;
 
 /// What to do with a request.
 #[derive(Clone, Debug, PartialEq)]
