@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::aws::retry::RetryPolicy;
 use crate::exit::Exit;
 use crate::message::{failure_completion, success_completion};
 use crate::text::excerpt as truncate;
@@ -39,16 +40,19 @@ pub struct RetryRules {
     pub max: Duration,
 }
 
-/// The visibility delay before retry number `receive_count`: `base * 2^(n-1)`, capped.
+/// The longest visibility SQS allows: 12 hours.
+pub const LONGEST_VISIBILITY: Duration = Duration::from_secs(43_200);
+
+/// The visibility delay before retry number `receive_count`: `base * 2^(n-1)`,
+/// capped at `max` and at the longest visibility SQS allows (12 hours); the
+/// client's [`RetryPolicy::ceiling`], without jitter (the queue spreads them).
 pub fn backoff(rules: &RetryRules, receive_count: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(receive_count.saturating_sub(1).min(20))
-        .unwrap_or(u32::MAX);
-    rules
-        .base
-        .saturating_mul(factor)
-        .min(rules.max)
-        .min(Duration::from_secs(43_200))
+    RetryPolicy {
+        max_attempts: rules.max_receive_count.max(1),
+        base: rules.base,
+        cap: rules.max.min(LONGEST_VISIBILITY),
+    }
+    .ceiling(receive_count)
 }
 
 /// The facts about one handler run that decide its outcome.

@@ -16,15 +16,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
-use super::outcome::{self, Outcome};
+use super::outcome::{self, LONGEST_VISIBILITY, Outcome};
 use super::summary::Count;
 use super::{Event, Poller, Report};
 use crate::error::Error;
 use crate::message::outgoing;
 use crate::queue::{ArchiveClient, OutgoingMessage, ReceiptHandle, ReceivedMessage, SentMessage};
-
-/// The longest visibility SQS allows: 12 hours.
-const LONGEST_VISIBILITY: Duration = Duration::from_secs(43_200);
 
 /// How long the reporter waits for more outcomes to fill a batch: fewer,
 /// fuller calls, for a delay no one waits on (the worker has moved on).
