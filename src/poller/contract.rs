@@ -188,24 +188,32 @@ impl Drop for Bench {
 #[test]
 fn a_completed_request_is_deleted_after_its_completion() {
     let b = Bench::new("happy");
-    b.push("a1");
-    b.push("a2");
+    let ids: Vec<String> = (1..=5).map(|i| b.push(&format!("a{i}"))).collect();
     let (exit, poller) = b.run();
     assert_eq!(exit, Exit::Ok);
-    assert_eq!(b.completions().len(), 2);
+    assert_eq!(b.completions().len(), 5);
     assert!(b.client.bodies(REQ).is_empty());
-    assert_eq!(poller.summary.counts().succeeded, 2);
-    // Every delete comes after the send of its completion.
+    assert_eq!(poller.summary.counts().succeeded, 5);
+    // Each request's delete comes after the send of its own completion.
     let calls = b.client.calls();
-    let first_delete = calls
-        .iter()
-        .position(|c| matches!(c, Call::Delete { .. }))
-        .unwrap();
-    let sends = calls[..first_delete]
-        .iter()
-        .filter(|c| matches!(c, Call::Send { .. }))
-        .count();
-    assert!(sends >= 1);
+    let position = |found: &dyn Fn(&Call) -> bool| calls.iter().position(found);
+    for id in &ids {
+        let sent = position(&|c| match c {
+            Call::Send { queue, body } => {
+                queue == DONE
+                    && serde_json::from_str::<Value>(body).unwrap()["request_message_id"] == *id
+            }
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("no completion for {id}: {calls:?}"));
+        let deleted =
+            position(&|c| matches!(c, Call::Delete { message_id, .. } if message_id == id))
+                .unwrap_or_else(|| panic!("{id} not deleted: {calls:?}"));
+        assert!(
+            sent < deleted,
+            "{id} deleted before its completion was sent: {calls:?}"
+        );
+    }
 }
 
 #[test]
