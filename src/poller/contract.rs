@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{PollOptions, Poller, Shutdown};
+use super::setup::{PollOptions, Poller, redrive_check};
+use super::shutdown::Shutdown;
 use crate::config::{Settings, Source};
 use crate::environment::Env;
 use crate::exit::Exit;
@@ -477,13 +478,9 @@ fn the_redrive_policy_is_checked_against_max_receive_count() {
         dead_letter_target_arn: "arn:aws:sqs:eu-west-1:1:dlq".into(),
         max_receive_count: 4,
     });
-    assert_eq!(super::redrive_check(&policy, 5, false), 5);
-    assert_eq!(
-        super::redrive_check(&policy, 5, true),
-        4,
-        "the queue's number"
-    );
-    assert_eq!(super::redrive_check(&None, 5, true), 5);
+    assert_eq!(redrive_check(&policy, 5, false), 5);
+    assert_eq!(redrive_check(&policy, 5, true), 4, "the queue's number");
+    assert_eq!(redrive_check(&None, 5, true), 5);
     // With use_redrive_policy on, the queue's number is the one used.
     let b = Bench::new("redrive").set("use_redrive_policy", json!(true));
     b.client.configure(REQ, None, policy);

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::outcome::Outcome;
+use super::setup::{PollOptions, Poller};
+use super::shutdown::Shutdown;
 use super::summary::Count;
-use super::{Event, Job, PollOptions, Poller, Report, Shutdown};
+use super::work::{Event, Job, Report, context};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::queue::{ReceiptHandle, ReceiveRequest, ReceivedMessage};
@@ -522,7 +524,7 @@ impl<'a> Receiving<'a> {
             self.poller.summary.add(Count::Received);
             if self.stopped.is_some() {
                 // Came back after the run stopped: someone else may take it now.
-                let context = super::context(&message, None);
+                let context = context(&message, None);
                 self.unsettled += 1;
                 let _ = self.reports.send(Report {
                     message,
@@ -536,7 +538,7 @@ impl<'a> Receiving<'a> {
             }
             match self.poller.schema.parse(&message.body) {
                 Ok(request) => {
-                    let context = super::context(&message, Some(&request));
+                    let context = context(&message, Some(&request));
                     log::debug!(
                         "{context}: received (receive count {})",
                         message.receive_count
@@ -557,7 +559,7 @@ impl<'a> Receiving<'a> {
                     });
                 }
                 Err(e) => {
-                    let context = super::context(&message, None);
+                    let context = context(&message, None);
                     log::warn!("{context}: invalid request: {e}");
                     self.poller.summary.add(Count::Invalid);
                     let completion = crate::message::failure_completion(

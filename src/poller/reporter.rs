@@ -16,8 +16,9 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
 use super::outcome::{self, LONGEST_VISIBILITY, Outcome};
+use super::setup::Poller;
 use super::summary::{Count, Summary};
-use super::{Event, Poller, Report};
+use super::work::{Event, Report};
 use crate::error::Error;
 use crate::message::outgoing;
 use crate::queue::{ArchiveClient, OutgoingMessage, ReceiptHandle, ReceivedMessage, SentMessage};

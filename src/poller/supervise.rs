@@ -350,8 +350,8 @@ mod tests {
 
     /// Stops when the shutdown says, woken by its alarm.
     struct Signalled<'a> {
-        shutdown: &'a crate::poller::Shutdown,
-        alarm: crate::poller::shutdown::Alarm,
+        shutdown: &'a super::super::shutdown::Shutdown,
+        alarm: super::super::shutdown::Alarm,
     }
 
     impl Supervisor for Signalled<'_> {
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_signal_wakes_the_wait_at_once() {
-        let shutdown = crate::poller::Shutdown::new(Duration::from_secs(60));
+        let shutdown = super::super::shutdown::Shutdown::new(Duration::from_secs(60));
         let mut sup = Signalled {
             shutdown: &shutdown,
             alarm: shutdown.alarm().unwrap(),

@@ -9,9 +9,11 @@ use serde_json::Value;
 
 use super::outcome::{self, Ending, Outcome, Run};
 use super::receiver::heartbeat_every;
+use super::setup::Poller;
 use super::shutdown::Alarm;
+use super::shutdown::Shutdown;
 use super::supervise::{self, Spec, Supervisor};
-use super::{Event, Job, Poller, Report, Shutdown};
+use super::work::{Event, Job, Report};
 use crate::queue::{ArchiveClient, ReceiptHandle};
 
 /// Runs jobs until the job channel closes.
