@@ -22,7 +22,10 @@
 
 #[cfg(test)]
 mod contract;
+pub mod groups;
+pub mod in_hand;
 pub mod outcome;
+pub mod pace;
 pub mod receiver;
 pub mod reporter;
 pub mod run;

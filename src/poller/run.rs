@@ -39,15 +39,13 @@ impl Poller {
             let events = event_tx.clone();
             s.spawn(move || receiver::receive_thread(self, ask_rx, events));
             drop(event_tx);
-            let receiving = receiver::Receiving::new(
-                self,
-                options,
-                shutdown,
-                started,
-                (job_tx, job_rx),
-                report_tx,
-                ask_tx,
-            );
+            let channels = receiver::Channels {
+                jobs: job_tx,
+                unstarted: job_rx,
+                reports: report_tx,
+                asks: ask_tx,
+            };
+            let receiving = receiver::Receiving::new(self, options, shutdown, started, channels);
             receiving.run(&event_rx, &wake)
         });
         let line = self.summary.line(started.elapsed());

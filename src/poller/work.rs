@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::queue::ReceivedMessage;
 
 /// A validated request on its way to a worker.
+#[derive(Debug)]
 pub struct Job {
     pub message: ReceivedMessage,
     pub request: Value,
@@ -19,6 +20,7 @@ pub struct Job {
 }
 
 /// A decided outcome on its way to the reporter.
+#[derive(Debug)]
 pub struct Report {
     pub message: ReceivedMessage,
     pub context: String,
