@@ -4,18 +4,22 @@
 //!
 //! Threads, all joined before [`Poller::run`] returns:
 //! - the receiver ([`receiver`], the calling thread) holds what was received
-//!   and hands it to idle workers, asking a receive thread for the next batch
-//!   before the workers run out; FIFO groups run one request at a time;
-//! - `workers` worker threads ([`worker`]) each run one handler at a time,
-//!   supervised by one `poll` ([`supervise`]), and turn its ending into an
+//!   ([`in_hand`], pure) and hands it to idle workers, asking a receive
+//!   thread for the next batch before the workers run out ([`pace`], pure);
+//!   FIFO groups run one request at a time, in order ([`groups`], pure);
+//! - `workers` worker threads ([`worker`]) each run one handler at a time on
+//!   the [`crate::subprocess`] runner ([`supervise`] adds the heartbeat,
+//!   shutdown and stderr logging), and turn its ending into an
 //!   [`outcome::Outcome`] (pure: [`outcome`]);
-//! - the reporter ([`reporter`]) settles outcomes in batches: completions
-//!   first, and only for those the completion queue accepted, the request's
-//!   deletion;
+//! - the reporter ([`reporter`]) settles outcomes in batches
+//!   ([`reporter::settle`], on a client, unit-tested with faults):
+//!   completions first, and only for those the completion queue accepted,
+//!   the request's deletion;
 //! - the signal thread feeding [`Shutdown`].
 //!
 //! [`setup`] resolves a [`Poller`] from the settings; [`run`] starts the
-//! threads; [`work`] holds what travels between them.
+//! threads; [`work`] holds what travels between them. This file only
+//! declares and re-exports: no module below imports from it.
 //!
 //! [`Summary`] counts what happened; [`Summary::counts`] is the snapshot a
 //! metrics writer reads.

@@ -1,7 +1,7 @@
 //! The one subprocess runner: runs a program (never through a shell) in a
 //! process group of its own, writes its input, reads its stdout and stderr
 //! bounded, and waits with a single `poll` over the pipes, its exit
-//! ([`exit_watch`]: a pidfd, or a SIGCHLD self-pipe) and the caller's wake
+//! (`exit_watch`: a pidfd, or a SIGCHLD self-pipe) and the caller's wake
 //! descriptor, whose timeout is the earliest of the next tick, the deadline,
 //! the caller's stop time and the kill grace. No reader threads, no sleep
 //! loop, nothing left running when [`run`] returns.
