@@ -3,8 +3,9 @@
 //! bounded, and waits with a single `poll` over the pipes, its exit
 //! (`exit_watch`: a pidfd, or a SIGCHLD self-pipe) and the caller's wake
 //! descriptor, whose timeout is the earliest of the next tick, the deadline,
-//! the caller's stop time and the kill grace. No reader threads, no sleep
-//! loop, nothing left running when [`run`] returns.
+//! the caller's stop time and the kill grace. No threads, no sleep loop:
+//! when [`run`] returns, the program and its group are gone (only a daemon
+//! that left the group may outlive it).
 //!
 //! A deadline or a stop sends SIGTERM to the whole group, SIGKILL after
 //! `kill_grace`. When the program exits, whatever it left in its group is
@@ -12,7 +13,8 @@
 //! `linger`, then its pipes are dropped: the answer is the program's.
 //!
 //! It knows nothing of what the program is for: the poller's heartbeat,
-//! shutdown and logging come in through [`Hooks`]. It imports only leaves.
+//! shutdown and logging come in through [`Hooks`]. A leaf: it imports
+//! nothing from this crate.
 
 mod exit_watch;
 mod pipes;
