@@ -165,18 +165,7 @@ impl Bench {
 
     /// Visibility changes made on the request queue, by message id.
     fn visibility(&self) -> Vec<(String, Duration)> {
-        self.client
-            .calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                Call::Visibility {
-                    message_id,
-                    timeout,
-                    ..
-                } => Some((message_id, timeout)),
-                _ => None,
-            })
-            .collect()
+        super::reporter::tests::visibility(&self.client)
     }
 }
 

@@ -250,6 +250,17 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_795_856_051)
     }
 
+    /// The completion of a success outcome.
+    fn success(out: Outcome) -> Value {
+        match out {
+            Outcome::Complete {
+                completion,
+                success: true,
+            } => completion,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn exit_zero_is_a_success_completion_with_the_result() {
         let req = request();
@@ -258,13 +269,7 @@ mod tests {
             &RULES,
             now(),
         );
-        let Outcome::Complete {
-            completion,
-            success: true,
-        } = out
-        else {
-            panic!("{out:?}")
-        };
+        let completion = success(out);
         assert_eq!(completion["message"], "archived 1 file(s)");
         assert_eq!(completion["request_message_id"], "m1");
         MessageSchema::embedded().validate(&completion).unwrap();
@@ -273,13 +278,7 @@ mod tests {
             &RULES,
             now(),
         );
-        let Outcome::Complete {
-            completion,
-            success: true,
-        } = out
-        else {
-            panic!()
-        };
+        let completion = success(out);
         assert_eq!(completion["result"]["unparsed_stdout"], "garbage");
     }
 
