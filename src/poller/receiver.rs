@@ -101,10 +101,6 @@ impl<'a> Receiving<'a> {
         self.poller.settings.workers
     }
 
-    fn visibility(&self) -> Duration {
-        Duration::from_secs(u64::from(self.poller.settings.visibility_timeout.max(1)))
-    }
-
     /// Runs until the queue is drained (or the options or a signal say stop)
     /// and everything in hand is settled.
     pub(super) fn run(mut self, events: &Receiver<Event>, wake: &Receiver<()>) -> Result<()> {
@@ -211,7 +207,7 @@ impl<'a> Receiving<'a> {
     /// Extends the visibility of requests in hand (waiting, or in the job
     /// channel) before it runs out; returns the waiting ones it cannot extend.
     fn hold_in_hand(&mut self) {
-        let every = heartbeat_every(self.visibility());
+        let every = self.poller.heartbeat_every();
         let now = Instant::now();
         // Requests about to start: tried once a period, whatever the answer
         // (a worker takes them soon and its heartbeat takes over).
@@ -232,7 +228,7 @@ impl<'a> Receiving<'a> {
 
     /// Extends these requests' visibility; those it could not extend.
     fn extend(&self, receipts: &[ReceiptHandle]) -> Vec<ReceiptHandle> {
-        let visibility = self.visibility();
+        let visibility = self.poller.visibility();
         let mut lost = Vec::new();
         for chunk in receipts.chunks(10) {
             let entries: Vec<_> = chunk.iter().map(|r| (r.clone(), visibility)).collect();
@@ -297,7 +293,7 @@ impl<'a> Receiving<'a> {
             // derives the call's HTTP timeout from this wait.
             wait_seconds: settings.wait_time_seconds,
             // Zero would hand a running message to the next receive at once.
-            visibility_timeout: Some(settings.visibility_timeout.max(1)),
+            visibility_timeout: Some(self.poller.visibility().as_secs() as u32),
         };
         if let Some(asks) = &self.asks
             && asks.send(request).is_ok()
@@ -308,7 +304,7 @@ impl<'a> Receiving<'a> {
 
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let every = heartbeat_every(self.visibility());
+        let every = self.poller.heartbeat_every();
         let at = [
             Some(now + Duration::from_secs(3600)),
             self.hand.next_due(every),
@@ -451,10 +447,4 @@ impl<'a> Receiving<'a> {
             }
         }
     }
-}
-
-/// How often a held request's visibility is extended: a third of the
-/// timeout leaves two chances before it runs out.
-pub(super) fn heartbeat_every(visibility: Duration) -> Duration {
-    (visibility / 3).max(Duration::from_millis(500))
 }

@@ -173,6 +173,19 @@ impl Poller {
         })
     }
 
+    /// How long a received request stays hidden, and what each heartbeat
+    /// extends it to (`visibility_timeout`, at least a second: zero would
+    /// hand a running request to the next receive at once).
+    pub fn visibility(&self) -> Duration {
+        Duration::from_secs(u64::from(self.settings.visibility_timeout.max(1)))
+    }
+
+    /// How often a held request's visibility is extended: a third of the
+    /// timeout leaves two chances before it runs out.
+    pub fn heartbeat_every(&self) -> Duration {
+        (self.visibility() / 3).max(Duration::from_millis(500))
+    }
+
     pub(super) fn rules(&self) -> RetryRules {
         RetryRules {
             max_receive_count: *self

@@ -8,7 +8,6 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
 use super::outcome::{self, Ending, Outcome, Run};
-use super::receiver::heartbeat_every;
 use super::setup::Poller;
 use super::shutdown::Alarm;
 use super::shutdown::Shutdown;
@@ -75,7 +74,8 @@ fn handle(poller: &Poller, job: &Job, shutdown: &Shutdown, alarm: Option<&Alarm>
         client: poller.client.as_ref(),
         queue: &poller.request_queue,
         receipt: &message.receipt_handle,
-        visibility: Duration::from_secs(u64::from(settings.visibility_timeout.max(1))),
+        visibility: poller.visibility(),
+        every: poller.heartbeat_every(),
         shutdown,
         alarm,
         context,
@@ -129,6 +129,7 @@ struct Heartbeat<'a> {
     queue: &'a str,
     receipt: &'a ReceiptHandle,
     visibility: Duration,
+    every: Duration,
     shutdown: &'a Shutdown,
     alarm: Option<&'a Alarm>,
     context: &'a str,
@@ -153,7 +154,7 @@ impl Supervisor for Heartbeat<'_> {
     }
 
     fn every(&self) -> Duration {
-        heartbeat_every(self.visibility)
+        self.every
     }
 
     fn stop_at(&self) -> Option<Instant> {
