@@ -1,9 +1,10 @@
 //! Runs one handler for the poller on the [`crate::subprocess`] runner,
 //! adding what only the poller wants: `--aipid <aipid>` after the handler's
-//! argv, the visibility heartbeat (a tick), the shutdown's stop time and
-//! alarm (the wake descriptor), `handler_timeout` and `kill_grace`, and the
+//! argv, `handler_timeout` and `kill_grace`, the stdout limit, and the
 //! handler's stderr logged line by line (escaped: it is foreign text) with
-//! its last lines kept for the failure message.
+//! its last lines kept for the failure message. The caller's hooks (the
+//! worker's: the visibility heartbeat as the tick, the shutdown's stop time
+//! and alarm) pass through.
 //!
 //! Spawning, the process group, the pipes and the single `poll` live in the
 //! runner; nothing here touches a process or a descriptor.
@@ -51,32 +52,19 @@ pub struct Finished {
     pub elapsed: Duration,
 }
 
-/// What the poller wants from a running handler.
-pub trait Supervisor {
-    /// Called every [`Supervisor::every`]; extends the message's visibility.
-    fn heartbeat(&mut self);
-    fn every(&self) -> Duration;
-    /// When a running handler must be stopped (shutdown), once that is known.
-    fn stop_at(&self) -> Option<Instant>;
-    /// A descriptor that turns readable when `stop_at` may have changed.
-    fn alarm(&self) -> Option<BorrowedFd<'_>> {
-        None
-    }
-    /// Called when the alarm fired, to read it empty.
-    fn clear_alarm(&mut self) {}
-}
-
 /// Runs the handler to its end.
-pub fn run(spec: &Spec, supervisor: &mut dyn Supervisor) -> Finished {
-    run_watching(spec, supervisor, ExitWatch::Best)
+/// `hooks` gives the heartbeat (its tick) and the shutdown's stop time and
+/// alarm; the handler's stderr and the runner's notices are logged here.
+pub fn run(spec: &Spec, hooks: &mut dyn Hooks) -> Finished {
+    run_watching(spec, hooks, ExitWatch::Best)
 }
 
 /// [`run`], choosing how the exit is watched.
-pub fn run_watching(spec: &Spec, supervisor: &mut dyn Supervisor, watch: ExitWatch) -> Finished {
+pub fn run_watching(spec: &Spec, hooks: &mut dyn Hooks, watch: ExitWatch) -> Finished {
     let mut argv = spec.argv.to_vec();
     argv.extend(["--aipid".to_string(), spec.aipid.to_string()]);
-    let mut hooks = Handler {
-        supervisor,
+    let mut handler = Handler {
+        outer: hooks,
         spec,
         tail: String::new(),
     };
@@ -93,7 +81,7 @@ pub fn run_watching(spec: &Spec, supervisor: &mut dyn Supervisor, watch: ExitWat
             linger: LINGER,
             watch,
         },
-        &mut hooks,
+        &mut handler,
     );
     let ending = match finished.ending {
         Ending::SpawnFailed(why) => Ending::SpawnFailed(format!("{}: {why}", argv[0])),
@@ -103,37 +91,37 @@ pub fn run_watching(spec: &Spec, supervisor: &mut dyn Supervisor, watch: ExitWat
         ending,
         stdout: finished.stdout,
         stdout_truncated: finished.stdout_truncated,
-        stderr_tail: hooks.tail.trim_end().to_string(),
+        stderr_tail: handler.tail.trim_end().to_string(),
         elapsed: finished.elapsed,
     }
 }
 
-/// The runner's hooks for one handler.
+/// The runner's hooks for one handler: the caller's, plus logging.
 struct Handler<'s, 'a> {
-    supervisor: &'s mut dyn Supervisor,
+    outer: &'s mut dyn Hooks,
     spec: &'a Spec<'a>,
     tail: String,
 }
 
 impl Hooks for Handler<'_, '_> {
     fn tick_every(&self) -> Option<Duration> {
-        Some(self.supervisor.every())
+        self.outer.tick_every()
     }
 
     fn tick(&mut self) {
-        self.supervisor.heartbeat();
+        self.outer.tick();
     }
 
     fn stop_at(&self) -> Option<Instant> {
-        self.supervisor.stop_at()
+        self.outer.stop_at()
     }
 
     fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.supervisor.alarm()
+        self.outer.wake_fd()
     }
 
     fn woken(&mut self) {
-        self.supervisor.clear_alarm();
+        self.outer.woken();
     }
 
     /// Logs one stderr line (escaped: it is foreign text) and keeps it in the tail.
@@ -177,12 +165,12 @@ mod tests {
         stop_at: Option<Instant>,
     }
 
-    impl Supervisor for Count {
-        fn heartbeat(&mut self) {
+    impl Hooks for Count {
+        fn tick(&mut self) {
             self.beats += 1;
         }
-        fn every(&self) -> Duration {
-            self.every
+        fn tick_every(&self) -> Option<Duration> {
+            Some(self.every)
         }
         fn stop_at(&self) -> Option<Instant> {
             self.stop_at
@@ -354,18 +342,17 @@ mod tests {
         alarm: super::super::shutdown::Alarm,
     }
 
-    impl Supervisor for Signalled<'_> {
-        fn heartbeat(&mut self) {}
-        fn every(&self) -> Duration {
-            Duration::from_secs(60)
+    impl Hooks for Signalled<'_> {
+        fn tick_every(&self) -> Option<Duration> {
+            Some(Duration::from_secs(60))
         }
         fn stop_at(&self) -> Option<Instant> {
             self.shutdown.kill_at()
         }
-        fn alarm(&self) -> Option<BorrowedFd<'_>> {
+        fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
             Some(self.alarm.fd())
         }
-        fn clear_alarm(&mut self) {
+        fn woken(&mut self) {
             self.alarm.clear();
         }
     }

@@ -11,9 +11,10 @@ use super::outcome::{self, Ending, Outcome, Run};
 use super::setup::Poller;
 use super::shutdown::Alarm;
 use super::shutdown::Shutdown;
-use super::supervise::{self, Spec, Supervisor};
+use super::supervise::{self, Spec};
 use super::work::{Event, Job, Report};
 use crate::queue::{ArchiveClient, ReceiptHandle};
+use crate::subprocess::Hooks;
 
 /// Runs jobs until the job channel closes.
 pub(super) fn work(
@@ -135,8 +136,8 @@ struct Heartbeat<'a> {
     context: &'a str,
 }
 
-impl Supervisor for Heartbeat<'_> {
-    fn heartbeat(&mut self) {
+impl Hooks for Heartbeat<'_> {
+    fn tick(&mut self) {
         match self
             .client
             .change_visibility(self.queue, self.receipt, self.visibility)
@@ -153,19 +154,19 @@ impl Supervisor for Heartbeat<'_> {
         }
     }
 
-    fn every(&self) -> Duration {
-        self.every
+    fn tick_every(&self) -> Option<Duration> {
+        Some(self.every)
     }
 
     fn stop_at(&self) -> Option<Instant> {
         self.shutdown.kill_at()
     }
 
-    fn alarm(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+    fn wake_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.alarm.map(Alarm::fd)
     }
 
-    fn clear_alarm(&mut self) {
+    fn woken(&mut self) {
         if let Some(alarm) = self.alarm {
             alarm.clear();
         }
