@@ -31,5 +31,6 @@ pub mod random;
 pub mod rusage;
 pub mod secret;
 pub mod stdio;
+pub mod subprocess;
 pub mod text;
 pub mod time;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{PollOptions, Poller, Shutdown};
+use super::setup::{PollOptions, Poller, redrive_check};
+use super::shutdown::Shutdown;
 use crate::config::{Settings, Source};
 use crate::environment::Env;
 use crate::exit::Exit;
@@ -164,18 +165,7 @@ impl Bench {
 
     /// Visibility changes made on the request queue, by message id.
     fn visibility(&self) -> Vec<(String, Duration)> {
-        self.client
-            .calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                Call::Visibility {
-                    message_id,
-                    timeout,
-                    ..
-                } => Some((message_id, timeout)),
-                _ => None,
-            })
-            .collect()
+        super::reporter::tests::visibility(&self.client)
     }
 }
 
@@ -188,24 +178,32 @@ impl Drop for Bench {
 #[test]
 fn a_completed_request_is_deleted_after_its_completion() {
     let b = Bench::new("happy");
-    b.push("a1");
-    b.push("a2");
+    let ids: Vec<String> = (1..=5).map(|i| b.push(&format!("a{i}"))).collect();
     let (exit, poller) = b.run();
     assert_eq!(exit, Exit::Ok);
-    assert_eq!(b.completions().len(), 2);
+    assert_eq!(b.completions().len(), 5);
     assert!(b.client.bodies(REQ).is_empty());
-    assert_eq!(poller.summary.counts().succeeded, 2);
-    // Every delete comes after the send of its completion.
+    assert_eq!(poller.summary.counts().succeeded, 5);
+    // Each request's delete comes after the send of its own completion.
     let calls = b.client.calls();
-    let first_delete = calls
-        .iter()
-        .position(|c| matches!(c, Call::Delete { .. }))
-        .unwrap();
-    let sends = calls[..first_delete]
-        .iter()
-        .filter(|c| matches!(c, Call::Send { .. }))
-        .count();
-    assert!(sends >= 1);
+    let position = |found: &dyn Fn(&Call) -> bool| calls.iter().position(found);
+    for id in &ids {
+        let sent = position(&|c| match c {
+            Call::Send { queue, body } => {
+                queue == DONE
+                    && serde_json::from_str::<Value>(body).unwrap()["request_message_id"] == *id
+            }
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("no completion for {id}: {calls:?}"));
+        let deleted =
+            position(&|c| matches!(c, Call::Delete { message_id, .. } if message_id == id))
+                .unwrap_or_else(|| panic!("{id} not deleted: {calls:?}"));
+        assert!(
+            sent < deleted,
+            "{id} deleted before its completion was sent: {calls:?}"
+        );
+    }
 }
 
 #[test]
@@ -469,13 +467,9 @@ fn the_redrive_policy_is_checked_against_max_receive_count() {
         dead_letter_target_arn: "arn:aws:sqs:eu-west-1:1:dlq".into(),
         max_receive_count: 4,
     });
-    assert_eq!(super::redrive_check(&policy, 5, false), 5);
-    assert_eq!(
-        super::redrive_check(&policy, 5, true),
-        4,
-        "the queue's number"
-    );
-    assert_eq!(super::redrive_check(&None, 5, true), 5);
+    assert_eq!(redrive_check(&policy, 5, false), 5);
+    assert_eq!(redrive_check(&policy, 5, true), 4, "the queue's number");
+    assert_eq!(redrive_check(&None, 5, true), 5);
     // With use_redrive_policy on, the queue's number is the one used.
     let b = Bench::new("redrive").set("use_redrive_policy", json!(true));
     b.client.configure(REQ, None, policy);

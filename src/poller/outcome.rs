@@ -12,24 +12,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::aws::retry::RetryPolicy;
 use crate::exit::Exit;
 use crate::message::{failure_completion, success_completion};
 use crate::text::excerpt;
 
-/// How a handler process ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// It exited with this status.
-    Exited(i32),
-    /// A signal ended it (not one we sent).
-    Signaled(i32),
-    /// It ran past `handler_timeout` and was killed.
-    TimedOut,
-    /// We killed it because the poller is shutting down.
-    Interrupted,
-    /// It could not be started.
-    SpawnFailed(String),
-}
+/// How a handler process ended (`Interrupted`: stopped for shutdown).
+pub use crate::subprocess::Ending;
 
 /// What to do with a request.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,16 +40,19 @@ pub struct RetryRules {
     pub max: Duration,
 }
 
-/// The visibility delay before retry number `receive_count`: `base * 2^(n-1)`, capped.
+/// The longest visibility SQS allows: 12 hours.
+pub const LONGEST_VISIBILITY: Duration = Duration::from_secs(43_200);
+
+/// The visibility delay before retry number `receive_count`: `base * 2^(n-1)`,
+/// capped at `max` and at the longest visibility SQS allows (12 hours); the
+/// client's [`RetryPolicy::ceiling`], without jitter (the queue spreads them).
 pub fn backoff(rules: &RetryRules, receive_count: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(receive_count.saturating_sub(1).min(20))
-        .unwrap_or(u32::MAX);
-    rules
-        .base
-        .saturating_mul(factor)
-        .min(rules.max)
-        .min(Duration::from_secs(43_200))
+    RetryPolicy {
+        max_attempts: rules.max_receive_count.max(1),
+        base: rules.base,
+        cap: rules.max.min(LONGEST_VISIBILITY),
+    }
+    .ceiling(receive_count)
 }
 
 /// The facts about one handler run that decide its outcome.
@@ -258,6 +250,17 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_795_856_051)
     }
 
+    /// The completion of a success outcome.
+    fn success(out: Outcome) -> Value {
+        match out {
+            Outcome::Complete {
+                completion,
+                success: true,
+            } => completion,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn exit_zero_is_a_success_completion_with_the_result() {
         let req = request();
@@ -266,13 +269,7 @@ mod tests {
             &RULES,
             now(),
         );
-        let Outcome::Complete {
-            completion,
-            success: true,
-        } = out
-        else {
-            panic!("{out:?}")
-        };
+        let completion = success(out);
         assert_eq!(completion["message"], "archived 1 file(s)");
         assert_eq!(completion["request_message_id"], "m1");
         MessageSchema::embedded().validate(&completion).unwrap();
@@ -281,13 +278,7 @@ mod tests {
             &RULES,
             now(),
         );
-        let Outcome::Complete {
-            completion,
-            success: true,
-        } = out
-        else {
-            panic!()
-        };
+        let completion = success(out);
         assert_eq!(completion["result"]["unparsed_stdout"], "garbage");
     }
 

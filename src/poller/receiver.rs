@@ -13,14 +13,17 @@
 //! earlier one stays on the queue (a retry), so the queue hands them out
 //! again in order.
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::in_hand::InHand;
 use super::outcome::Outcome;
+use super::pace::Pace;
+use super::setup::{PollOptions, Poller};
+use super::shutdown::Shutdown;
 use super::summary::Count;
-use super::{Event, Job, PollOptions, Poller, Report, Shutdown};
+use super::work::{Event, Job, Report, context};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::queue::{ReceiptHandle, ReceiveRequest, ReceivedMessage};
@@ -41,86 +44,54 @@ pub(super) fn receive_thread(
     }
 }
 
-/// A request received and not yet started.
-struct Waiting {
-    job: Job,
-    /// When its visibility was last set (received or extended).
-    hidden_at: Instant,
+/// The channels the receiver talks through.
+pub(super) struct Channels {
+    pub jobs: Sender<Job>,
+    /// The receiver's own end of the job channel, to take back what no
+    /// worker has started when the run stops.
+    pub unstarted: Receiver<Job>,
+    pub reports: Sender<Report>,
+    pub asks: Sender<ReceiveRequest>,
 }
 
-/// The receiver's state: what is in hand and what the queue said last.
+/// The receiver's state: what is in hand, the pace of receives, and why it stops.
 pub(super) struct Receiving<'a> {
     poller: &'a Poller,
     options: &'a PollOptions,
     shutdown: &'a Shutdown,
     started: Instant,
     jobs: Sender<Job>,
-    /// The receiver's own end of the job channel, to take back what no
-    /// worker has started when the run stops.
     unstarted: Receiver<Job>,
     reports: Sender<Report>,
     asks: Option<Sender<ReceiveRequest>>,
-    waiting: VecDeque<Waiting>,
-    /// Standard queues: requests already in the job channel, not yet taken
-    /// by a worker, and when their visibility was last set. A worker finishing
-    /// one request takes the next without waiting for the receiver.
-    queued: HashMap<ReceiptHandle, Instant>,
-    busy_groups: HashSet<String>,
-    /// Workers running a handler.
-    running: usize,
-    /// Requests handed out (to a worker or straight to the reporter) and not yet settled.
-    unsettled: usize,
-    /// A receive is on its way.
-    asking: bool,
+    hand: InHand,
+    pace: Pace,
     received: u64,
-    /// The last receive came back empty, and nothing has finished since.
-    empty: bool,
-    /// Finished and settled events so far, and their number when the
-    /// receive on its way was asked for: an empty answer to a receive asked
-    /// before something settled says nothing about the queue after it.
-    progress: u64,
-    asked_at: u64,
-    /// No receive before this (after an outage, or between short polls).
-    pause_until: Option<Instant>,
-    outage: u32,
     /// Why no more receives are asked for; `None` while they are.
     stopped: Option<&'static str>,
     error: Option<Error>,
 }
 
 impl<'a> Receiving<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         poller: &'a Poller,
         options: &'a PollOptions,
         shutdown: &'a Shutdown,
         started: Instant,
-        jobs: (Sender<Job>, Receiver<Job>),
-        reports: Sender<Report>,
-        asks: Sender<ReceiveRequest>,
+        channels: Channels,
     ) -> Receiving<'a> {
-        let (jobs, unstarted) = jobs;
         Receiving {
             poller,
             options,
             shutdown,
             started,
-            jobs,
-            unstarted,
-            reports,
-            asks: Some(asks),
-            waiting: VecDeque::new(),
-            queued: HashMap::new(),
-            busy_groups: HashSet::new(),
-            running: 0,
-            unsettled: 0,
-            asking: false,
+            jobs: channels.jobs,
+            unstarted: channels.unstarted,
+            reports: channels.reports,
+            asks: Some(channels.asks),
+            hand: InHand::default(),
+            pace: Pace::default(),
             received: 0,
-            empty: false,
-            progress: 0,
-            asked_at: 0,
-            pause_until: None,
-            outage: 0,
             stopped: None,
             error: None,
         }
@@ -128,10 +99,6 @@ impl<'a> Receiving<'a> {
 
     fn workers(&self) -> usize {
         self.poller.settings.workers
-    }
-
-    fn visibility(&self) -> Duration {
-        Duration::from_secs(u64::from(self.poller.settings.visibility_timeout.max(1)))
     }
 
     /// Runs until the queue is drained (or the options or a signal say stop)
@@ -144,7 +111,7 @@ impl<'a> Receiving<'a> {
             self.check_limits();
             if self.options.keep_polling && self.poller.metrics.due() {
                 // A loop that rides out an outage is not a success.
-                let code = if self.outage == 0 {
+                let code = if self.pace.outage() == 0 {
                     Exit::Ok
                 } else {
                     Exit::TempFail
@@ -152,11 +119,12 @@ impl<'a> Receiving<'a> {
                 self.poller.write_metrics(code.as_u8());
             }
             if self.stopped.is_some() {
-                self.release_waiting(|_| true, "not started before shutdown or the run's end");
+                let jobs = self.hand.release(|_| true);
+                self.return_jobs(jobs, "not started before shutdown or the run's end");
                 self.release_unstarted();
             }
             self.dispatch();
-            self.hold_waiting();
+            self.hold_in_hand();
             self.maybe_ask();
             if self.finished() {
                 break;
@@ -206,42 +174,22 @@ impl<'a> Receiving<'a> {
     }
 
     fn finished(&self) -> bool {
-        let idle =
-            !self.asking && self.waiting.is_empty() && self.running == 0 && self.unsettled == 0;
-        idle && (self.stopped.is_some() || (self.empty && !self.options.keep_polling))
+        let idle = !self.pace.asking() && self.hand.idle();
+        idle && (self.stopped.is_some() || (self.pace.drained() && !self.options.keep_polling))
     }
 
     /// Hands out every waiting request that may start, oldest first.
     fn dispatch(&mut self) {
         // FIFO groups are decided here, one request at a time; standard
         // queues fill the job channel up to the prefetch.
-        let limit = if self.poller.fifo {
+        let fifo = self.poller.fifo;
+        let limit = if fifo {
             self.workers()
         } else {
             2 * self.workers()
         };
-        let mut i = 0;
-        while self.running < limit && i < self.waiting.len() {
-            let group = self.waiting[i].job.group.clone();
-            if group.as_ref().is_some_and(|g| self.busy_groups.contains(g)) {
-                i += 1;
-                continue;
-            }
-            let Some(waiting) = self.waiting.remove(i) else {
-                break;
-            };
-            if let Some(g) = group {
-                self.busy_groups.insert(g);
-            }
-            self.running += 1;
-            self.unsettled += 1;
-            if !self.poller.fifo {
-                self.queued.insert(
-                    waiting.job.message.receipt_handle.clone(),
-                    waiting.hidden_at,
-                );
-            }
-            if self.jobs.send(waiting.job).is_err() {
+        while let Some(job) = self.hand.next_to_start(limit, !fifo) {
+            if self.jobs.send(job).is_err() {
                 unreachable!("workers live until the job channel closes");
             }
         }
@@ -251,129 +199,84 @@ impl<'a> Receiving<'a> {
     fn release_unstarted(&mut self) {
         while let Ok(job) = self.unstarted.try_recv() {
             // Counted as unsettled when it was handed out; no worker will finish it.
-            self.running -= 1;
-            self.queued.remove(&job.message.receipt_handle);
-            if let Some(g) = &job.group {
-                self.busy_groups.remove(g);
-            }
-            let _ = self.reports.send(Report {
-                message: job.message,
-                context: job.context,
-                outcome: Outcome::Release {
-                    reason: "not started before shutdown or the run's end".into(),
-                },
-                holds_group: None,
-            });
+            self.hand.take_back(&job);
+            self.send_release(job, "not started before shutdown or the run's end");
         }
     }
 
-    /// Extends the visibility of requests in the job channel before it runs out.
-    fn hold_queued(&mut self) {
-        let every = heartbeat_every(self.visibility());
+    /// Extends the visibility of requests in hand (waiting, or in the job
+    /// channel) before it runs out; returns the waiting ones it cannot extend.
+    fn hold_in_hand(&mut self) {
+        let every = self.poller.heartbeat_every();
         let now = Instant::now();
-        let due: Vec<ReceiptHandle> = self
-            .queued
-            .iter()
-            .filter(|(_, at)| now >= **at + every)
-            .map(|(r, _)| r.clone())
-            .collect();
-        let visibility = self.visibility();
-        for chunk in due.chunks(10) {
+        // Requests about to start: tried once a period, whatever the answer
+        // (a worker takes them soon and its heartbeat takes over).
+        let queued = self.hand.queued_due(now, every);
+        self.extend(&queued);
+        self.hand.hidden(&queued, now);
+        let waiting = self.hand.waiting_due(now, every);
+        let lost = self.extend(&waiting);
+        let held: Vec<ReceiptHandle> = waiting.into_iter().filter(|r| !lost.contains(r)).collect();
+        self.hand.hidden(&held, now);
+        if !lost.is_empty() {
+            let jobs = self
+                .hand
+                .release(|w| lost.contains(&w.job.message.receipt_handle));
+            self.return_jobs(jobs, "its visibility could not be extended while it waited");
+        }
+    }
+
+    /// Extends these requests' visibility; those it could not extend.
+    fn extend(&self, receipts: &[ReceiptHandle]) -> Vec<ReceiptHandle> {
+        let visibility = self.poller.visibility();
+        let mut lost = Vec::new();
+        for chunk in receipts.chunks(10) {
             let entries: Vec<_> = chunk.iter().map(|r| (r.clone(), visibility)).collect();
-            if let Err(e) = self
-                .poller
-                .client
-                .change_visibility_batch(&self.poller.request_queue, &entries)
-            {
-                log::warn!("cannot extend the visibility of requests about to start: {e}");
-            }
-            for r in chunk {
-                self.queued.insert(r.clone(), now);
-            }
-        }
-    }
-
-    /// Extends the visibility of waiting requests before it runs out; returns
-    /// those it cannot extend.
-    fn hold_waiting(&mut self) {
-        self.hold_queued();
-        let every = heartbeat_every(self.visibility());
-        let now = Instant::now();
-        let due: Vec<usize> = (0..self.waiting.len())
-            .filter(|i| now >= self.waiting[*i].hidden_at + every)
-            .collect();
-        if due.is_empty() {
-            return;
-        }
-        let visibility = self.visibility();
-        let mut lost = HashSet::new();
-        for chunk in due.chunks(10) {
-            let entries: Vec<_> = chunk
-                .iter()
-                .map(|i| {
-                    (
-                        self.waiting[*i].job.message.receipt_handle.clone(),
-                        visibility,
-                    )
-                })
-                .collect();
             let results = self
                 .poller
                 .client
                 .change_visibility_batch(&self.poller.request_queue, &entries);
-            for (n, i) in chunk.iter().enumerate() {
+            if let Err(e) = &results {
+                log::warn!("cannot extend the visibility of requests in hand: {e}");
+            }
+            for (n, r) in chunk.iter().enumerate() {
                 let ok = match &results {
-                    Ok(r) => r.get(n).is_some_and(|r| r.is_ok()),
+                    Ok(results) => results.get(n).is_some_and(|r| r.is_ok()),
                     Err(_) => false,
                 };
-                if ok {
-                    self.waiting[*i].hidden_at = now;
-                } else {
-                    lost.insert(self.waiting[*i].job.message.receipt_handle.clone());
+                if !ok {
+                    lost.push(r.clone());
                 }
             }
         }
-        if !lost.is_empty() {
-            self.release_waiting(
-                |w| lost.contains(&w.job.message.receipt_handle),
-                "its visibility could not be extended while it waited",
-            );
+        lost
+    }
+
+    /// Returns requests taken from the waiting ones to the queue at once (visibility 0).
+    fn return_jobs(&mut self, jobs: Vec<Job>, reason: &str) {
+        for job in jobs {
+            self.send_release(job, reason);
         }
     }
 
-    /// Returns waiting requests to the queue at once (visibility 0).
-    fn release_waiting(&mut self, which: impl Fn(&Waiting) -> bool, reason: &str) {
-        let (release, keep): (Vec<_>, Vec<_>) = self.waiting.drain(..).partition(|w| which(w));
-        self.waiting = keep.into();
-        for w in release {
-            self.unsettled += 1;
-            let _ = self.reports.send(Report {
-                message: w.job.message,
-                context: w.job.context,
-                outcome: Outcome::Release {
-                    reason: reason.to_string(),
-                },
-                holds_group: None,
-            });
-        }
+    fn send_release(&self, job: Job, reason: &str) {
+        let _ = self.reports.send(Report {
+            message: job.message,
+            context: job.context,
+            outcome: Outcome::Release {
+                reason: reason.to_string(),
+            },
+            holds_group: None,
+        });
     }
 
     /// Asks for the next batch when there is room for one (or a worker has
     /// nothing to start).
     fn maybe_ask(&mut self) {
-        if self.asking || self.stopped.is_some() {
-            return;
-        }
-        if self.empty && !self.options.keep_polling {
-            // Drained: look again only once something in hand finishes.
-            return;
-        }
-        if self.pause_until.is_some_and(|t| Instant::now() < t) {
+        if self.stopped.is_some() || !self.pace.may_ask(self.options.keep_polling, Instant::now()) {
             return;
         }
         let settings = &self.poller.settings;
-        let capacity = 2 * self.workers();
-        let room = capacity.saturating_sub(self.waiting.len() + self.running);
         let quota = self
             .options
             .max_messages
@@ -381,149 +284,113 @@ impl<'a> Receiving<'a> {
         let batch = (10u64)
             .min(u64::from(settings.max_number_of_messages))
             .min(quota) as usize;
-        let max = batch.min(room);
-        let starving = self.running < self.workers() && self.startable() == 0;
-        if max == 0 || (max < batch.min(self.workers()) && !starving) {
+        let Some(max) = self.hand.ask_size(self.workers(), batch) else {
             return;
-        }
+        };
         let request = ReceiveRequest {
             max_messages: max as u32,
             // A long poll returns as soon as there is a message; the client
             // derives the call's HTTP timeout from this wait.
             wait_seconds: settings.wait_time_seconds,
             // Zero would hand a running message to the next receive at once.
-            visibility_timeout: Some(settings.visibility_timeout.max(1)),
+            visibility_timeout: Some(self.poller.visibility().as_secs() as u32),
         };
         if let Some(asks) = &self.asks
             && asks.send(request).is_ok()
         {
-            self.asking = true;
-            self.asked_at = self.progress;
+            self.pace.asked();
         }
-    }
-
-    /// How many waiting requests could start now.
-    fn startable(&self) -> usize {
-        self.waiting
-            .iter()
-            .filter(|w| {
-                !w.job
-                    .group
-                    .as_ref()
-                    .is_some_and(|g| self.busy_groups.contains(g))
-            })
-            .count()
     }
 
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
-        let mut at = now + Duration::from_secs(3600);
-        let every = heartbeat_every(self.visibility());
-        if let Some(w) = self
-            .waiting
-            .iter()
-            .map(|w| w.hidden_at)
-            .chain(self.queued.values().copied())
-            .min()
-        {
-            at = at.min(w + every);
-        }
-        if let Some(t) = self.pause_until {
-            at = at.min(t);
-        }
-        if let Some(t) = self.poller.metrics.next_due()
-            && self.options.keep_polling
-        {
-            at = at.min(t);
-        }
-        if let Some(limit) = self.options.max_runtime
-            && self.stopped.is_none()
-        {
-            at = at.min(self.started + limit);
-        }
+        let every = self.poller.heartbeat_every();
+        let at = [
+            Some(now + Duration::from_secs(3600)),
+            self.hand.next_due(every),
+            self.pace.paused_until(),
+            self.poller
+                .metrics
+                .next_due()
+                .filter(|_| self.options.keep_polling),
+            self.options
+                .max_runtime
+                .filter(|_| self.stopped.is_none())
+                .map(|limit| self.started + limit),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now);
         at.max(now)
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Finished => {
-                self.running -= 1;
-                self.empty = false;
-                self.progress += 1;
+                self.hand.finished();
+                self.pace.progressed();
             }
             Event::GroupSettled { group, kept } => {
-                self.busy_groups.remove(&group);
-                if kept {
-                    // Its request stays on the queue: the later ones of the
-                    // group must not overtake it.
-                    self.release_waiting(
-                        |w| w.job.group.as_ref() == Some(&group),
-                        "an earlier request of its FIFO group stays on the queue",
-                    );
-                }
+                // When its request stays on the queue, the later ones of the
+                // group must not overtake it.
+                let jobs = self.hand.group_settled(&group, kept);
+                self.return_jobs(
+                    jobs,
+                    "an earlier request of its FIFO group stays on the queue",
+                );
             }
-            Event::Started(receipt) => {
-                self.queued.remove(&receipt);
-            }
+            Event::Started(receipt) => self.hand.started(&receipt),
             Event::Settled(n) => {
-                self.unsettled -= n;
-                self.empty = false;
-                self.progress += 1;
+                self.hand.settled(n);
+                self.pace.progressed();
             }
-            Event::Received(answer) => {
-                self.asking = false;
-                self.on_answer(answer);
-            }
+            Event::Received(answer) => self.on_answer(answer),
         }
     }
 
     fn on_answer(&mut self, answer: Result<Vec<ReceivedMessage>>) {
         let messages = match answer {
+            Ok(messages) if messages.is_empty() => {
+                let short_poll = self.poller.settings.wait_time_seconds == 0;
+                let drained =
+                    self.pace
+                        .answered_empty(self.options.keep_polling, short_poll, Instant::now());
+                if drained && self.hand.idle() {
+                    log::info!("queue drained");
+                }
+                return;
+            }
             Ok(messages) => {
-                self.outage = 0;
+                self.pace.answered();
                 messages
             }
             // A long-running poller rides out an outage; a cron run reports it.
             Err(e) if self.options.keep_polling && e.is_retryable() => {
-                self.outage += 1;
-                let pause = Duration::from_secs(5 * u64::from(self.outage.min(12)));
+                let pause = self.pace.failed(Instant::now());
                 log::error!(
                     "receive failed ({} in a row), trying again in {} s: {e}",
-                    self.outage,
+                    self.pace.outage(),
                     pause.as_secs()
                 );
-                self.pause_until = Some(Instant::now() + pause);
                 return;
             }
             Err(e) => {
+                self.pace.failed(Instant::now());
                 log::error!("receive failed: {e}");
                 self.error = Some(e);
                 self.stop("receive failed");
                 return;
             }
         };
-        if messages.is_empty() {
-            if self.options.keep_polling {
-                if self.poller.settings.wait_time_seconds == 0 {
-                    // Short polling: pause so an idle loop does not hammer the queue.
-                    self.pause_until = Some(Instant::now() + Duration::from_secs(1));
-                }
-            } else if self.progress == self.asked_at {
-                if self.waiting.is_empty() && self.running == 0 && self.unsettled == 0 {
-                    log::info!("queue drained");
-                }
-                self.empty = true;
-            }
-            return;
-        }
         let now = Instant::now();
         for message in messages {
             self.received += 1;
             self.poller.summary.add(Count::Received);
             if self.stopped.is_some() {
                 // Came back after the run stopped: someone else may take it now.
-                let context = super::context(&message, None);
-                self.unsettled += 1;
+                let context = context(&message, None);
+                self.hand.reported();
                 let _ = self.reports.send(Report {
                     message,
                     context,
@@ -536,7 +403,7 @@ impl<'a> Receiving<'a> {
             }
             match self.poller.schema.parse(&message.body) {
                 Ok(request) => {
-                    let context = super::context(&message, Some(&request));
+                    let context = context(&message, Some(&request));
                     log::debug!(
                         "{context}: received (receive count {})",
                         message.receive_count
@@ -546,18 +413,18 @@ impl<'a> Receiving<'a> {
                     } else {
                         None
                     };
-                    self.waiting.push_back(Waiting {
-                        job: Job {
+                    self.hand.receive(
+                        Job {
                             message,
                             request,
                             context,
                             group,
                         },
-                        hidden_at: now,
-                    });
+                        now,
+                    );
                 }
                 Err(e) => {
-                    let context = super::context(&message, None);
+                    let context = context(&message, None);
                     log::warn!("{context}: invalid request: {e}");
                     self.poller.summary.add(Count::Invalid);
                     let completion = crate::message::failure_completion(
@@ -566,7 +433,7 @@ impl<'a> Receiving<'a> {
                         &e.to_string(),
                         SystemTime::now(),
                     );
-                    self.unsettled += 1;
+                    self.hand.reported();
                     let _ = self.reports.send(Report {
                         message,
                         context,
@@ -580,10 +447,4 @@ impl<'a> Receiving<'a> {
             }
         }
     }
-}
-
-/// How often a held request's visibility is extended: a third of the
-/// timeout leaves two chances before it runs out.
-pub(super) fn heartbeat_every(visibility: Duration) -> Duration {
-    (visibility / 3).max(Duration::from_millis(500))
 }

@@ -10,21 +10,18 @@
 //! allows and left to the queue's redrive. The handler is never run again
 //! because a completion was too big.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
-use super::outcome::{self, Outcome};
-use super::summary::Count;
-use super::{Event, Poller, Report};
+use super::outcome::{self, LONGEST_VISIBILITY, Outcome};
+use super::setup::Poller;
+use super::summary::{Count, Summary};
+use super::work::{Event, Report};
 use crate::error::Error;
 use crate::message::outgoing;
 use crate::queue::{ArchiveClient, OutgoingMessage, ReceiptHandle, ReceivedMessage, SentMessage};
-
-/// The longest visibility SQS allows: 12 hours.
-const LONGEST_VISIBILITY: Duration = Duration::from_secs(43_200);
 
 /// How long the reporter waits for more outcomes to fill a batch: fewer,
 /// fuller calls, for a delay no one waits on (the worker has moved on).
@@ -32,6 +29,11 @@ const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 /// Settles reports as they arrive, up to 10 at a time.
 pub(super) fn report(poller: &Poller, reports: Receiver<Report>, events: Sender<Event>) {
+    let queues = Queues {
+        requests: &poller.request_queue,
+        completions: &poller.completion_queue,
+        completion_limit: poller.completion_limit(),
+    };
     while let Ok(first) = reports.recv() {
         let until = std::time::Instant::now() + BATCH_WINDOW;
         let mut batch = vec![first];
@@ -42,16 +44,97 @@ pub(super) fn report(poller: &Poller, reports: Receiver<Report>, events: Sender<
             }
         }
         let n = batch.len();
-        let held: Vec<(String, ReceiptHandle)> = batch
-            .iter()
-            .filter_map(|r| Some((r.holds_group.clone()?, r.message.receipt_handle.clone())))
+        let mut held = Vec::new();
+        let outcomes: Vec<Settling> = batch
+            .into_iter()
+            .map(|r| {
+                if let Some(group) = r.holds_group {
+                    held.push((group, r.message.receipt_handle.clone()));
+                }
+                Settling {
+                    message: r.message,
+                    context: r.context,
+                    outcome: r.outcome,
+                }
+            })
             .collect();
-        let deleted = settle(poller, batch);
+        let settled = settle(poller.client.as_ref(), &queues, outcomes);
+        settled.count_into(&poller.summary);
         for (group, receipt) in held {
-            let kept = !deleted.contains(&receipt);
+            let kept = settled.kept(&receipt);
             let _ = events.send(Event::GroupSettled { group, kept });
         }
         let _ = events.send(Event::Settled(n));
+    }
+}
+
+/// Where settling sends and deletes.
+#[derive(Clone, Copy, Debug)]
+pub struct Queues<'a> {
+    /// The request queue: deletes and visibility changes.
+    pub requests: &'a str,
+    /// The completion queue: completions.
+    pub completions: &'a str,
+    /// The completion queue's size limit: completions are shrunk to it.
+    pub completion_limit: usize,
+}
+
+/// An outcome to carry out for a request.
+#[derive(Clone, Debug)]
+pub struct Settling {
+    pub message: ReceivedMessage,
+    /// `msg <id> aipid <aipid>`, escaped, for log lines.
+    pub context: String,
+    pub outcome: Outcome,
+}
+
+/// What became of a batch of outcomes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Requests whose completion the completion queue accepted, and whose
+    /// deletion was then asked for; every other request stays on the queue.
+    pub completed: Vec<ReceiptHandle>,
+    /// Of those, the ones the request queue confirmed deleted.
+    pub deleted: Vec<ReceiptHandle>,
+    /// Success completions sent.
+    pub succeeded: u64,
+    /// Failure completions sent.
+    pub failed: u64,
+    /// Requests hidden for a later retry.
+    pub retried: u64,
+    /// Requests made visible again at once.
+    pub returned: u64,
+    /// Completions not sent for now; their requests stay for a retry.
+    pub unreported: u64,
+    /// Completions refused even at their smallest; their requests are hidden
+    /// for 12 hours and left to the queue's redrive.
+    pub undeliverable: u64,
+}
+
+impl Settled {
+    /// Completions the completion queue accepted.
+    pub fn completions_sent(&self) -> u64 {
+        self.succeeded + self.failed
+    }
+
+    /// True when the request stays on the queue (its completion was not
+    /// accepted): a later request of its FIFO group must not overtake it.
+    pub fn kept(&self, receipt: &ReceiptHandle) -> bool {
+        !self.completed.contains(receipt)
+    }
+
+    /// Adds the counts to the run's summary.
+    pub fn count_into(&self, summary: &Summary) {
+        for (count, n) in [
+            (Count::Succeeded, self.succeeded),
+            (Count::Failed, self.failed),
+            (Count::Retried, self.retried),
+            (Count::Returned, self.returned),
+            (Count::Unreported, self.unreported),
+            (Count::Undeliverable, self.undeliverable),
+        ] {
+            summary.add_many(count, n);
+        }
     }
 }
 
@@ -79,22 +162,24 @@ enum Delivery {
     NotSent(String),
 }
 
-/// Carries out a batch of outcomes: completions, then deletes; retries and
-/// releases. Returns the requests whose completion was accepted (and so
-/// were deleted, or tried to be); every other one stays on the queue.
-pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHandle> {
+/// Carries out a batch of outcomes: completions, then deletes of the
+/// requests whose completion was accepted, and nothing else's; retries and
+/// releases. Says what was settled; every request not in
+/// [`Settled::completed`] stays on the queue.
+pub fn settle(client: &dyn ArchiveClient, queues: &Queues, batch: Vec<Settling>) -> Settled {
+    let mut settled = Settled::default();
     let mut completing = Vec::new();
     let mut hiding = Vec::new();
-    for report in batch {
-        let context = report.context;
-        match report.outcome {
+    for item in batch {
+        let context = item.context;
+        match item.outcome {
             Outcome::Complete {
                 completion,
                 success,
             } => completing.push(Completing {
-                message: report.message,
+                message: item.message,
                 context,
-                completion: outcome::fit(completion, poller.completion_limit()),
+                completion: outcome::fit(completion, queues.completion_limit),
                 success,
             }),
             Outcome::Retry { delay, reason } => {
@@ -102,18 +187,18 @@ pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHand
                     "{context}: will be retried in {} s: {reason}",
                     delay.as_secs()
                 );
-                poller.summary.add(Count::Retried);
+                settled.retried += 1;
                 hiding.push(Hiding {
-                    message: report.message,
+                    message: item.message,
                     context,
                     delay,
                 });
             }
             Outcome::Release { reason } => {
                 log::info!("{context}: returned to the queue: {reason}");
-                poller.summary.add(Count::Returned);
+                settled.returned += 1;
                 hiding.push(Hiding {
-                    message: report.message,
+                    message: item.message,
                     context,
                     delay: Duration::ZERO,
                 });
@@ -125,14 +210,14 @@ pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHand
         let outgoing: Vec<OutgoingMessage> =
             completing.iter().map(|c| outgoing(&c.completion)).collect();
         let deliveries = send_in_batches(
-            poller.client.as_ref(),
-            &poller.completion_queue,
+            client,
+            queues.completions,
             &outgoing,
-            poller.completion_limit(),
+            queues.completion_limit,
         );
         for (c, delivery) in completing.into_iter().zip(deliveries) {
             let delivery = match delivery {
-                Delivery::Refused(e) => resend_identity(poller, &c, e),
+                Delivery::Refused(e) => resend_identity(client, queues.completions, &c, e),
                 other => other,
             };
             match delivery {
@@ -143,11 +228,11 @@ pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHand
                         crate::text::excerpt(&sent.message_id, 100),
                         c.success
                     );
-                    poller.summary.add(if c.success {
-                        Count::Succeeded
+                    if c.success {
+                        settled.succeeded += 1;
                     } else {
-                        Count::Failed
-                    });
+                        settled.failed += 1;
+                    }
                     delete.push((c.message, c.context));
                 }
                 Delivery::Refused(e) => {
@@ -155,7 +240,7 @@ pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHand
                         "{}: the completion queue refuses even the smallest completion ({e}); the request is hidden for 12 h and left to the queue's redrive; its handler is not run again now",
                         c.context
                     );
-                    poller.summary.add(Count::Undeliverable);
+                    settled.undeliverable += 1;
                     hiding.push(Hiding {
                         message: c.message,
                         context: c.context,
@@ -168,18 +253,24 @@ pub(super) fn settle(poller: &Poller, batch: Vec<Report>) -> HashSet<ReceiptHand
                         "{}: completion not sent, request kept for a retry: {e}",
                         c.context
                     );
-                    poller.summary.add(Count::Unreported);
+                    settled.unreported += 1;
                 }
             }
         }
     }
-    delete_requests(poller, &delete);
-    change_visibility(poller, &hiding);
-    delete.into_iter().map(|(m, _)| m.receipt_handle).collect()
+    settled.deleted = delete_requests(client, queues.requests, &delete);
+    change_visibility(client, queues.requests, &hiding);
+    settled.completed = delete.into_iter().map(|(m, _)| m.receipt_handle).collect();
+    settled
 }
 
 /// Sends a refused completion again, shrunk to what identifies its request.
-fn resend_identity(poller: &Poller, c: &Completing, refusal: Error) -> Delivery {
+fn resend_identity(
+    client: &dyn ArchiveClient,
+    queue: &str,
+    c: &Completing,
+    refusal: Error,
+) -> Delivery {
     let identity = outcome::identity(&c.completion);
     if identity == c.completion {
         return Delivery::Refused(refusal);
@@ -188,30 +279,33 @@ fn resend_identity(poller: &Poller, c: &Completing, refusal: Error) -> Delivery 
         "{}: the completion queue refused the completion ({refusal}); sending it shrunk to the request's identity",
         c.context
     );
-    match poller
-        .client
-        .send_message(&poller.completion_queue, &outgoing(&identity))
-    {
+    match client.send_message(queue, &outgoing(&identity)) {
         Ok(sent) => Delivery::Sent(sent),
         Err(e) if e.is_permanent_refusal() => Delivery::Refused(e),
         Err(e) => Delivery::NotSent(e.to_string()),
     }
 }
 
-fn delete_requests(poller: &Poller, delete: &[(ReceivedMessage, String)]) {
+/// Deletes the requests; those the queue confirmed deleted.
+fn delete_requests(
+    client: &dyn ArchiveClient,
+    queue: &str,
+    delete: &[(ReceivedMessage, String)],
+) -> Vec<ReceiptHandle> {
+    let mut deleted = Vec::new();
     for chunk in delete.chunks(10) {
         let receipts: Vec<ReceiptHandle> = chunk
             .iter()
             .map(|(m, _)| m.receipt_handle.clone())
             .collect();
-        match poller
-            .client
-            .delete_message_batch(&poller.request_queue, &receipts)
-        {
+        match client.delete_message_batch(queue, &receipts) {
             Ok(results) => {
-                for ((_, context), result) in chunk.iter().zip(results) {
+                for ((message, context), result) in chunk.iter().zip(results) {
                     match result {
-                        Ok(()) => log::debug!("{context}: request deleted"),
+                        Ok(()) => {
+                            log::debug!("{context}: request deleted");
+                            deleted.push(message.receipt_handle.clone());
+                        }
                         Err(e) => log::warn!(
                             "{context}: completed but not deleted; it may be done again: {e}"
                         ),
@@ -224,18 +318,16 @@ fn delete_requests(poller: &Poller, delete: &[(ReceivedMessage, String)]) {
             ),
         }
     }
+    deleted
 }
 
-fn change_visibility(poller: &Poller, hiding: &[Hiding]) {
+fn change_visibility(client: &dyn ArchiveClient, queue: &str, hiding: &[Hiding]) {
     for chunk in hiding.chunks(10) {
         let entries: Vec<_> = chunk
             .iter()
             .map(|h| (h.message.receipt_handle.clone(), h.delay))
             .collect();
-        match poller
-            .client
-            .change_visibility_batch(&poller.request_queue, &entries)
-        {
+        match client.change_visibility_batch(queue, &entries) {
             Ok(results) => {
                 for (h, result) in chunk.iter().zip(results) {
                     if let Err(e) = result {
@@ -307,5 +399,397 @@ fn deliver(result: crate::error::Result<SentMessage>) -> Delivery {
         Ok(sent) => Delivery::Sent(sent),
         Err(e) if e.is_permanent_refusal() => Delivery::Refused(e),
         Err(e) => Delivery::NotSent(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    //! The guarantee where it lives: a request is deleted only after its
+    //! completion was accepted. Each test settles one batch against the
+    //! in-memory client with a fault and reads the calls it made.
+
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::queue::ReceiveRequest;
+    use crate::queue::memory::{Call, MemoryArchiveClient};
+
+    const REQ: &str = "mem://req";
+    const DONE: &str = "mem://done";
+
+    fn queues(requests: &'static str) -> Queues<'static> {
+        Queues {
+            requests,
+            completions: DONE,
+            completion_limit: 262_144,
+        }
+    }
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_856_051)
+    }
+
+    /// Puts requests for these aipids on `queue` (in groups when given) and
+    /// receives them.
+    fn received(
+        client: &MemoryArchiveClient,
+        queue: &str,
+        aipids: &[(&str, Option<&str>)],
+    ) -> Vec<ReceivedMessage> {
+        for (aipid, group) in aipids {
+            let body = json!({"action": "archive", "aipid": aipid, "filenames": ["x"],
+                              "timestamp": "2026-11-28T00:00:00Z"});
+            client.push(queue, &body.to_string(), *group);
+        }
+        let mut out = Vec::new();
+        while out.len() < aipids.len() {
+            let got = client
+                .receive_messages(
+                    queue,
+                    &ReceiveRequest {
+                        max_messages: 10,
+                        wait_seconds: 0,
+                        visibility_timeout: Some(30),
+                    },
+                )
+                .unwrap();
+            assert!(
+                !got.is_empty(),
+                "only {} of {} received",
+                out.len(),
+                aipids.len()
+            );
+            out.extend(got);
+        }
+        out
+    }
+
+    fn complete(message: &ReceivedMessage) -> Settling {
+        let request: Value = serde_json::from_str(&message.body).unwrap();
+        let note = "archived 0 file(s)";
+        Settling {
+            context: format!("msg {}", message.message_id),
+            outcome: Outcome::Complete {
+                completion: crate::message::success_completion(
+                    &request,
+                    &message.message_id,
+                    note,
+                    json!({"files": []}),
+                    now(),
+                ),
+                success: true,
+            },
+            message: message.clone(),
+        }
+    }
+
+    /// A success completion whose result holds `bytes` bytes.
+    fn big(message: &ReceivedMessage, bytes: usize) -> Settling {
+        let mut item = complete(message);
+        if let Outcome::Complete { completion, .. } = &mut item.outcome {
+            completion["result"] = json!({"blob": "x".repeat(bytes)});
+        }
+        item
+    }
+
+    fn with(message: &ReceivedMessage, outcome: Outcome) -> Settling {
+        Settling {
+            context: format!("msg {}", message.message_id),
+            outcome,
+            message: message.clone(),
+        }
+    }
+
+    /// Settles a success completion for each message, on `REQ`.
+    fn complete_all(client: &MemoryArchiveClient, messages: &[ReceivedMessage]) -> Settled {
+        settle(
+            client,
+            &queues(REQ),
+            messages.iter().map(complete).collect(),
+        )
+    }
+
+    /// How many sends the client saw.
+    fn sends(client: &MemoryArchiveClient) -> usize {
+        client
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Send { .. }))
+            .count()
+    }
+
+    /// Visibility changes, by message id (also read by the contract tests).
+    pub(in crate::poller) fn visibility(client: &MemoryArchiveClient) -> Vec<(String, Duration)> {
+        client
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Visibility {
+                    message_id,
+                    timeout,
+                    ..
+                } => Some((message_id, timeout)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The message ids deleted, in call order.
+    fn deletes(client: &MemoryArchiveClient) -> Vec<String> {
+        client
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Delete { message_id, .. } => Some(message_id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every delete of a request comes after an accepted send of its completion.
+    fn assert_sent_before_deleted(client: &MemoryArchiveClient) {
+        let calls = client.calls();
+        let accepted: Vec<String> = client.bodies(DONE);
+        for (at, call) in calls.iter().enumerate() {
+            let Call::Delete { message_id, .. } = call else {
+                continue;
+            };
+            let sent = calls[..at].iter().any(|c| match c {
+                Call::Send { body, .. } => {
+                    accepted.contains(body)
+                        && serde_json::from_str::<Value>(body).unwrap()["request_message_id"]
+                            == json!(message_id)
+                }
+                _ => false,
+            });
+            assert!(
+                sent,
+                "{message_id} deleted before its completion: {calls:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_accepted_completion_is_sent_then_its_request_deleted() {
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None), ("a2", None)]);
+        let settled = complete_all(&client, &messages);
+        assert_eq!(settled.completions_sent(), 2);
+        assert_eq!(settled.succeeded, 2);
+        let receipts: Vec<_> = messages.iter().map(|m| m.receipt_handle.clone()).collect();
+        assert_eq!(settled.completed, receipts);
+        assert_eq!(settled.deleted, receipts);
+        assert!(client.bodies(REQ).is_empty());
+        assert_eq!(client.bodies(DONE).len(), 2);
+        assert_sent_before_deleted(&client);
+    }
+
+    #[test]
+    fn a_refused_completion_means_no_delete() {
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None)]);
+        client.faults(|f| f.refuse_sends = 10);
+        let settled = complete_all(&client, &messages);
+        assert_eq!(
+            settled,
+            Settled {
+                unreported: 1,
+                ..Settled::default()
+            }
+        );
+        assert!(settled.kept(&messages[0].receipt_handle));
+        assert!(deletes(&client).is_empty(), "{:?}", client.calls());
+        assert_eq!(client.bodies(REQ).len(), 1);
+    }
+
+    #[test]
+    fn a_lost_answer_to_a_completion_keeps_its_request() {
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None)]);
+        client.faults(|f| f.drop_send_answers = 1);
+        let settled = complete_all(&client, &messages);
+        assert_eq!(settled.unreported, 1);
+        assert_eq!(client.bodies(DONE).len(), 1, "it did arrive");
+        assert!(deletes(&client).is_empty());
+    }
+
+    #[test]
+    fn a_partial_batch_failure_deletes_only_the_accepted_entries() {
+        let client = MemoryArchiveClient::new();
+        let aipids = [("a1", None), ("bad2", None), ("a3", None), ("bad4", None)];
+        let messages = received(&client, REQ, &aipids);
+        client.faults(|f| f.refuse_bodies_containing = Some("\"aipid\":\"bad".into()));
+        let settled = complete_all(&client, &messages);
+        // One SendMessageBatch of four entries, two of them failed.
+        assert_eq!(sends(&client), 4);
+        assert_eq!((settled.succeeded, settled.unreported), (2, 2));
+        let ids = |pick: &[usize]| -> Vec<String> {
+            pick.iter()
+                .map(|i| messages[*i].message_id.clone())
+                .collect()
+        };
+        assert_eq!(deletes(&client), ids(&[0, 2]));
+        assert_eq!(
+            settled.completed,
+            [
+                messages[0].receipt_handle.clone(),
+                messages[2].receipt_handle.clone()
+            ]
+        );
+        let left = client.bodies(REQ);
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|b| b.contains("bad")), "{left:?}");
+        assert_sent_before_deleted(&client);
+    }
+
+    #[test]
+    fn a_failed_delete_is_reported_but_the_completion_stands() {
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None), ("a2", None)]);
+        client.faults(|f| f.fail_deletes = 1);
+        let settled = complete_all(&client, &messages);
+        assert_eq!(settled.completed.len(), 2);
+        assert_eq!(settled.deleted, [messages[1].receipt_handle.clone()]);
+        assert_eq!(
+            client.bodies(REQ).len(),
+            1,
+            "it comes back and is done again"
+        );
+    }
+
+    #[test]
+    fn a_permanent_refusal_is_resent_as_the_identity_then_undeliverable() {
+        // Refused as too long: sent again as the request's identity.
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None)]);
+        let item = big(&messages[0], 2000);
+        client.faults(|f| f.refuse_longer_than = Some(600));
+        let settled = settle(&client, &queues(REQ), vec![item]);
+        assert_eq!(settled.succeeded, 1);
+        let sent = client.bodies(DONE);
+        assert_eq!(sent.len(), 1);
+        let identity: Value = serde_json::from_str(&sent[0]).unwrap();
+        assert_eq!(
+            (&identity["aipid"], &identity["truncated"]),
+            (&json!("a1"), &json!(true))
+        );
+        assert_eq!(deletes(&client), [messages[0].message_id.clone()]);
+        assert_sent_before_deleted(&client);
+
+        // Refused even so: undeliverable, hidden for 12 hours, not deleted.
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None)]);
+        client.faults(|f| f.refuse_longer_than = Some(0));
+        let settled = complete_all(&client, &messages);
+        assert_eq!(
+            settled,
+            Settled {
+                undeliverable: 1,
+                ..Settled::default()
+            }
+        );
+        assert_eq!(sends(&client), 2, "the completion, then its identity");
+        assert!(deletes(&client).is_empty());
+        assert_eq!(
+            client.calls().last(),
+            Some(&Call::Visibility {
+                queue: REQ.into(),
+                message_id: messages[0].message_id.clone(),
+                timeout: LONGEST_VISIBILITY,
+            })
+        );
+    }
+
+    #[test]
+    fn retries_and_releases_change_visibility_only() {
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None), ("a2", None)]);
+        let settled = settle(
+            &client,
+            &queues(REQ),
+            vec![
+                with(
+                    &messages[0],
+                    Outcome::Retry {
+                        delay: Duration::from_secs(40),
+                        reason: "exit 1".into(),
+                    },
+                ),
+                with(
+                    &messages[1],
+                    Outcome::Release {
+                        reason: "shutdown".into(),
+                    },
+                ),
+            ],
+        );
+        assert_eq!((settled.retried, settled.returned), (1, 1));
+        assert!(settled.completed.is_empty());
+        let hidden = visibility(&client);
+        assert_eq!(
+            hidden,
+            [
+                (messages[0].message_id.clone(), Duration::from_secs(40)),
+                (messages[1].message_id.clone(), Duration::ZERO)
+            ]
+        );
+        assert!(deletes(&client).is_empty());
+        assert!(client.bodies(DONE).is_empty());
+    }
+
+    #[test]
+    fn fifo_group_settlement_keeps_what_stays_on_the_queue() {
+        // Three groups: a completed, b retried, c whose completion is refused.
+        const FIFO: &str = "mem://req.fifo";
+        let client = MemoryArchiveClient::new();
+        let messages = received(
+            &client,
+            FIFO,
+            &[("a1", Some("a")), ("b1", Some("b")), ("c1", Some("c"))],
+        );
+        client.faults(|f| f.refuse_bodies_containing = Some("\"aipid\":\"c1\"".into()));
+        let settled = settle(
+            &client,
+            &queues(FIFO),
+            vec![
+                complete(&messages[0]),
+                with(
+                    &messages[1],
+                    Outcome::Retry {
+                        delay: Duration::from_secs(10),
+                        reason: "exit 1".into(),
+                    },
+                ),
+                complete(&messages[2]),
+            ],
+        );
+        let kept: Vec<bool> = messages
+            .iter()
+            .map(|m| settled.kept(&m.receipt_handle))
+            .collect();
+        assert_eq!(kept, [false, true, true]);
+        assert_eq!(deletes(&client), [messages[0].message_id.clone()]);
+        assert_sent_before_deleted(&client);
+    }
+
+    #[test]
+    fn completions_are_fitted_to_the_completion_queue() {
+        let client = MemoryArchiveClient::new();
+        let messages = received(&client, REQ, &[("a1", None)]);
+        let item = big(&messages[0], 5000);
+        let settled = settle(
+            &client,
+            &Queues {
+                completion_limit: 1024,
+                ..queues(REQ)
+            },
+            vec![item],
+        );
+        assert_eq!(settled.succeeded, 1);
+        let sent = client.bodies(DONE);
+        assert!(sent[0].len() <= 1024, "{}", sent[0].len());
+        assert_eq!(deletes(&client).len(), 1);
     }
 }

@@ -71,6 +71,14 @@ impl Counts {
 
 impl Summary {
     pub fn add(&self, count: Count) {
+        self.add_many(count, 1);
+    }
+
+    /// Adds `n` to one counter.
+    pub fn add_many(&self, count: Count, n: u64) {
+        if n == 0 {
+            return;
+        }
         let counter = match count {
             Count::Received => &self.received,
             Count::Succeeded => &self.succeeded,
@@ -81,7 +89,7 @@ impl Summary {
             Count::Unreported => &self.unreported,
             Count::Undeliverable => &self.undeliverable,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn counts(&self) -> Counts {

@@ -1,25 +1,19 @@
-//! Runs one handler subprocess and supervises it with a single wait: one
-//! `poll` over its stdin, stdout, stderr and its exit, whose timeout is the
-//! earlier of the next heartbeat and the next deadline (handler_timeout, the
-//! shutdown's kill time, the kill grace). No reader threads, no sleep loop.
+//! Runs one handler for the poller on the [`crate::subprocess`] runner,
+//! adding what only the poller wants: `--aipid <aipid>` after the handler's
+//! argv, `handler_timeout` and `kill_grace`, the stdout limit, and the
+//! handler's stderr logged line by line (escaped: it is foreign text) with
+//! its last lines kept for the failure message. The caller's hooks (the
+//! worker's: the visibility heartbeat as the tick, the shutdown's stop time
+//! and alarm) pass through.
 //!
-//! Its exit is seen through a pidfd (Linux 5.3 and later); where the kernel
-//! has none, through a SIGCHLD self-pipe (`signal-hook`) and `try_wait`.
-//!
-//! The handler gets its own process group, so a timeout or shutdown stops
-//! everything it started (SIGTERM to the group, SIGKILL after `kill_grace`);
-//! whatever it left running when it exited (a background job holding its
-//! pipes) is killed too. It is never run through a shell.
+//! Spawning, the process group, the pipes and the single `poll` live in the
+//! runner; nothing here touches a process or a descriptor.
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::process::{Pid, PidfdFlags, Signal};
+pub use crate::subprocess::ExitWatch;
+use crate::subprocess::{self, Hooks, Notice};
 
 use super::outcome::Ending;
 
@@ -28,13 +22,9 @@ use super::outcome::Ending;
 pub const MAX_STDOUT: usize = crate::message::fit::MAX_HANDLER_OUTPUT;
 /// Keep this much of the end of its stderr, for the failure message.
 const STDERR_TAIL: usize = 2048;
-/// A stderr line longer than this is logged in pieces.
-const MAX_LINE: usize = 8192;
 /// After the handler exited and its group was killed, how long its pipes may
 /// stay open (held by a process that left the group) before we stop reading.
 const LINGER: Duration = Duration::from_secs(2);
-/// Bytes moved per read or write call.
-const CHUNK: usize = 64 << 10;
 
 /// How to run a handler.
 #[derive(Clone, Debug)]
@@ -62,497 +52,81 @@ pub struct Finished {
     pub elapsed: Duration,
 }
 
-/// What the poller wants from a running handler.
-pub trait Supervisor {
-    /// Called every [`Supervisor::every`]; extends the message's visibility.
-    fn heartbeat(&mut self);
-    fn every(&self) -> Duration;
-    /// When a running handler must be stopped (shutdown), once that is known.
-    fn stop_at(&self) -> Option<Instant>;
-    /// A descriptor that turns readable when `stop_at` may have changed.
-    fn alarm(&self) -> Option<BorrowedFd<'_>> {
-        None
-    }
-    /// Called when the alarm fired, to read it empty.
-    fn clear_alarm(&mut self) {}
-}
-
-/// How the handler's exit is noticed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitWatch {
-    /// A pidfd when the kernel has one, else the SIGCHLD pipe.
-    Best,
-    /// The SIGCHLD pipe (the fallback, forced in tests).
-    Sigchld,
-}
-
 /// Runs the handler to its end.
-pub fn run(spec: &Spec, supervisor: &mut dyn Supervisor) -> Finished {
-    run_watching(spec, supervisor, ExitWatch::Best)
+/// `hooks` gives the heartbeat (its tick) and the shutdown's stop time and
+/// alarm; the handler's stderr and the runner's notices are logged here.
+pub fn run(spec: &Spec, hooks: &mut dyn Hooks) -> Finished {
+    run_watching(spec, hooks, ExitWatch::Best)
 }
 
 /// [`run`], choosing how the exit is watched.
-pub fn run_watching(spec: &Spec, supervisor: &mut dyn Supervisor, watch: ExitWatch) -> Finished {
-    let started = Instant::now();
-    let failed = |e: String| Finished {
-        ending: Ending::SpawnFailed(e),
-        stdout: Vec::new(),
-        stdout_truncated: false,
-        stderr_tail: String::new(),
-        elapsed: started.elapsed(),
-    };
-    // The SIGCHLD pipe is registered before the spawn, so no exit goes unseen.
-    let mut sigchld = match watch {
-        ExitWatch::Sigchld => match SigchldPipe::register() {
-            Ok(p) => Some(p),
-            Err(e) => return failed(format!("cannot watch for the handler's exit: {e}")),
-        },
-        ExitWatch::Best => None,
-    };
-    let mut command = Command::new(&spec.argv[0]);
-    command
-        .args(&spec.argv[1..])
-        .arg("--aipid")
-        .arg(spec.aipid)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    for name in spec.remove_env {
-        command.env_remove(name);
-    }
-    for (k, v) in &spec.set_env {
-        command.env(k, v);
-    }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return failed(format!("{}: {e}", spec.argv[0])),
-    };
-    let group = Pid::from_child(&child);
-    let pidfd = match sigchld {
-        Some(_) => None,
-        None => match rustix::process::pidfd_open(group, PidfdFlags::empty()) {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                log::debug!("no pidfd ({e}); watching SIGCHLD instead");
-                match SigchldPipe::register() {
-                    Ok(p) => {
-                        sigchld = Some(p);
-                        None
-                    }
-                    Err(e) => {
-                        log::error!("{}: cannot watch the handler: {e}", spec.context);
-                        let _ = rustix::process::kill_process_group(group, Signal::KILL);
-                        let _ = child.wait();
-                        return failed(format!("cannot watch for the handler's exit: {e}"));
-                    }
-                }
-            }
-        },
-    };
-    let mut run = Running {
+pub fn run_watching(spec: &Spec, hooks: &mut dyn Hooks, watch: ExitWatch) -> Finished {
+    let mut argv = spec.argv.to_vec();
+    argv.extend(["--aipid".to_string(), spec.aipid.to_string()]);
+    let mut handler = Handler {
+        outer: hooks,
         spec,
-        started,
-        group,
-        stdin: child.stdin.take(),
-        written: 0,
-        stdout: child.stdout.take(),
-        kept: Vec::new(),
-        truncated: false,
-        stderr: child.stderr.take(),
-        line: Vec::new(),
         tail: String::new(),
     };
-    for fd in [
-        run.stdin.as_ref().map(|f| f.as_fd()),
-        run.stdout.as_ref().map(|f| f.as_fd()),
-        run.stderr.as_ref().map(|f| f.as_fd()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if let Err(e) = rustix::io::ioctl_fionbio(fd, true) {
-            log::error!("{}: cannot set up the handler's pipes: {e}", spec.context);
-            let _ = rustix::process::kill_process_group(group, Signal::KILL);
-            let _ = child.wait();
-            return failed(format!("cannot set up the handler's pipes: {e}"));
-        }
-    }
-    if spec.body.is_empty() {
-        run.stdin = None;
-    }
-    let watch = match (&pidfd, &sigchld) {
-        (Some(fd), _) => Watch::Pidfd(fd.as_fd()),
-        (None, Some(pipe)) => Watch::Sigchld(pipe),
-        (None, None) => unreachable!("one of the two was set up above"),
+    let finished = subprocess::run(
+        &subprocess::Spec {
+            argv: &argv,
+            input: spec.body.as_bytes(),
+            set_env: &spec.set_env,
+            remove_env: spec.remove_env,
+            timeout: spec.timeout,
+            kill_grace: spec.kill_grace,
+            stdout_limit: MAX_STDOUT,
+            stderr_tail: 0,
+            linger: LINGER,
+            watch,
+        },
+        &mut handler,
+    );
+    let ending = match finished.ending {
+        Ending::SpawnFailed(why) => Ending::SpawnFailed(format!("{}: {why}", argv[0])),
+        other => other,
     };
-    let ending = run.supervise(&mut child, supervisor, watch);
     Finished {
         ending,
-        stdout: run.kept,
-        stdout_truncated: run.truncated,
-        stderr_tail: run.tail.trim_end().to_string(),
-        elapsed: started.elapsed(),
+        stdout: finished.stdout,
+        stdout_truncated: finished.stdout_truncated,
+        stderr_tail: handler.tail.trim_end().to_string(),
+        elapsed: finished.elapsed,
     }
 }
 
-/// Where the handler's exit shows.
-enum Watch<'a> {
-    Pidfd(BorrowedFd<'a>),
-    Sigchld(&'a SigchldPipe),
-}
-
-/// A self-pipe written on every SIGCHLD of this process (any child's).
-struct SigchldPipe {
-    read: UnixStream,
-    id: signal_hook::SigId,
-}
-
-impl SigchldPipe {
-    fn register() -> std::io::Result<SigchldPipe> {
-        let (read, write) = UnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        write.set_nonblocking(true)?;
-        let id = signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, write)?;
-        Ok(SigchldPipe { read, id })
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = (&self.read).read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-}
-
-impl Drop for SigchldPipe {
-    fn drop(&mut self) {
-        signal_hook::low_level::unregister(self.id);
-    }
-}
-
-/// Where the supervision stands.
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    /// Running; heartbeats due.
-    Running,
-    /// We sent SIGTERM to the group for this reason; SIGKILL at `kill_at`.
-    Stopping { reason: Stop, kill_at: Instant },
-    /// SIGKILL sent; waiting for the exit.
-    Killed { reason: Stop },
-    /// The leader exited; reading what is left in the pipes until `until`.
-    Exited { until: Instant },
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Stop {
-    TimedOut,
-    Interrupted,
-}
-
-/// One handler's pipes and what came out of them.
-struct Running<'a> {
+/// The runner's hooks for one handler: the caller's, plus logging.
+struct Handler<'s, 'a> {
+    outer: &'s mut dyn Hooks,
     spec: &'a Spec<'a>,
-    started: Instant,
-    group: Pid,
-    stdin: Option<ChildStdin>,
-    written: usize,
-    stdout: Option<ChildStdout>,
-    kept: Vec<u8>,
-    truncated: bool,
-    stderr: Option<ChildStderr>,
-    line: Vec<u8>,
     tail: String,
 }
 
-impl Running<'_> {
-    fn supervise(
-        &mut self,
-        child: &mut Child,
-        supervisor: &mut dyn Supervisor,
-        watch: Watch,
-    ) -> Ending {
-        let spec = self.spec;
-        let deadline = self.started + spec.timeout;
-        let mut next_beat = self.started + supervisor.every();
-        let mut phase = Phase::Running;
-        let mut status: Option<ExitStatus> = None;
-        let mut stopped: Option<Stop> = None;
-        // The SIGCHLD may have come before we looked.
-        if let Watch::Sigchld(_) = watch {
-            status = self.reap(child, &mut phase, &mut stopped);
-        }
-        loop {
-            if status.is_some() && self.stdout.is_none() && self.stderr.is_none() {
-                break;
-            }
-            let now = Instant::now();
-            // What is due now, and when the next thing is due.
-            let wake_at = match phase {
-                Phase::Running => {
-                    if now >= next_beat {
-                        supervisor.heartbeat();
-                        next_beat = Instant::now() + supervisor.every();
-                    }
-                    let stop_at = supervisor.stop_at();
-                    if now >= deadline {
-                        log::warn!(
-                            "{}: handler ran past handler_timeout ({} s); stopping it",
-                            spec.context,
-                            spec.timeout.as_secs()
-                        );
-                        phase = self.terminate(Stop::TimedOut);
-                        continue;
-                    }
-                    if stop_at.is_some_and(|t| now >= t) {
-                        log::warn!("{}: stopping the handler for shutdown", spec.context);
-                        phase = self.terminate(Stop::Interrupted);
-                        continue;
-                    }
-                    Some(
-                        stop_at.map_or(next_beat.min(deadline), |t| next_beat.min(deadline).min(t)),
-                    )
-                }
-                Phase::Stopping { reason, kill_at } => {
-                    if now >= kill_at {
-                        self.signal(Signal::KILL);
-                        phase = Phase::Killed { reason };
-                        continue;
-                    }
-                    Some(kill_at)
-                }
-                Phase::Killed { .. } => None,
-                Phase::Exited { until } => {
-                    if now >= until {
-                        log::warn!(
-                            "{}: something outside the handler's process group holds its output open; stopped reading",
-                            spec.context
-                        );
-                        break;
-                    }
-                    Some(until)
-                }
-            };
-            let timeout = wake_at.map(|t| {
-                let wait = t.saturating_duration_since(now);
-                Timespec::try_from(wait).unwrap_or(Timespec {
-                    tv_sec: i64::MAX,
-                    tv_nsec: 0,
-                })
-            });
-            let (stdin_ready, stdout_ready, stderr_ready, exited, alarm) = {
-                let mut fds: Vec<PollFd> = Vec::with_capacity(5);
-                let i_in = slot(
-                    &mut fds,
-                    self.stdin.as_ref().map(|f| f.as_fd()),
-                    PollFlags::OUT,
-                );
-                let i_out = slot(
-                    &mut fds,
-                    self.stdout.as_ref().map(|f| f.as_fd()),
-                    PollFlags::IN,
-                );
-                let i_err = slot(
-                    &mut fds,
-                    self.stderr.as_ref().map(|f| f.as_fd()),
-                    PollFlags::IN,
-                );
-                let exit_fd = match (&watch, status) {
-                    (_, Some(_)) => None,
-                    (Watch::Pidfd(fd), None) => Some(*fd),
-                    (Watch::Sigchld(pipe), None) => Some(pipe.read.as_fd()),
-                };
-                let i_exit = slot(&mut fds, exit_fd, PollFlags::IN);
-                let alarm_fd = match phase {
-                    Phase::Running => supervisor.alarm(),
-                    _ => None,
-                };
-                let i_alarm = slot(&mut fds, alarm_fd, PollFlags::IN);
-                match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                    Ok(_) => {}
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => {
-                        log::error!("{}: cannot wait for the handler: {e}", spec.context);
-                        if let Phase::Running = phase {
-                            phase = self.terminate(Stop::Interrupted);
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    }
-                }
-                let ready = |i: Option<usize>| i.is_some_and(|i| !fds[i].revents().is_empty());
-                (
-                    ready(i_in),
-                    ready(i_out),
-                    ready(i_err),
-                    ready(i_exit),
-                    ready(i_alarm),
-                )
-            };
-            if stdin_ready {
-                self.feed();
-            }
-            if stdout_ready {
-                self.read_stdout();
-            }
-            if stderr_ready {
-                self.read_stderr();
-            }
-            if alarm {
-                supervisor.clear_alarm();
-            }
-            if exited {
-                if let Watch::Sigchld(pipe) = &watch {
-                    pipe.drain();
-                }
-                status = self.reap(child, &mut phase, &mut stopped);
-            }
-        }
-        self.flush_line();
-        match (stopped, status) {
-            (Some(Stop::TimedOut), _) => Ending::TimedOut,
-            (Some(Stop::Interrupted), _) => Ending::Interrupted,
-            (None, Some(status)) => ending_of(status),
-            // Not reached: the loop ends only after the exit was seen.
-            (None, None) => Ending::Interrupted,
-        }
+impl Hooks for Handler<'_, '_> {
+    fn tick_every(&self) -> Option<Duration> {
+        self.outer.tick_every()
     }
 
-    /// Collects the exit status if the leader has exited; then kills what it
-    /// left in its group and gives the pipes a moment to drain.
-    fn reap(
-        &mut self,
-        child: &mut Child,
-        phase: &mut Phase,
-        stopped: &mut Option<Stop>,
-    ) -> Option<ExitStatus> {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                if let Phase::Stopping { reason, .. } | Phase::Killed { reason } = *phase {
-                    *stopped = Some(reason);
-                }
-                // The leader was reaped a moment ago: its id names no other
-                // group unless the group emptied and the id was taken since.
-                self.signal(Signal::KILL);
-                *phase = Phase::Exited {
-                    until: Instant::now() + LINGER,
-                };
-                self.stdin = None;
-                Some(status)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                log::error!("{}: cannot wait for the handler: {e}", self.spec.context);
-                self.signal(Signal::KILL);
-                let status = child.wait().ok();
-                *stopped = Some(Stop::Interrupted);
-                *phase = Phase::Exited {
-                    until: Instant::now() + LINGER,
-                };
-                status.or(Some(ExitStatus::from_raw(9)))
-            }
-        }
+    fn tick(&mut self) {
+        self.outer.tick();
     }
 
-    /// SIGTERM to the group; SIGKILL follows after the grace period.
-    fn terminate(&mut self, reason: Stop) -> Phase {
-        self.signal(Signal::TERM);
-        Phase::Stopping {
-            reason,
-            kill_at: Instant::now() + self.spec.kill_grace,
-        }
+    fn stop_at(&self) -> Option<Instant> {
+        self.outer.stop_at()
     }
 
-    fn signal(&self, signal: Signal) {
-        match rustix::process::kill_process_group(self.group, signal) {
-            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-            Err(e) => log::warn!(
-                "{}: cannot signal the handler's process group: {e}",
-                self.spec.context
-            ),
-        }
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.outer.wake_fd()
     }
 
-    /// Writes what the pipe takes of the body; closes stdin when done.
-    fn feed(&mut self) {
-        let body = self.spec.body.as_bytes();
-        let Some(stdin) = self.stdin.as_mut() else {
-            return;
-        };
-        while self.written < body.len() {
-            let end = (self.written + CHUNK).min(body.len());
-            match stdin.write(&body[self.written..end]) {
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // A handler that exits without reading its input is not our error.
-                Err(_) => break,
-            }
-        }
-        self.stdin = None;
-    }
-
-    fn read_stdout(&mut self) {
-        let Some(stdout) = self.stdout.as_mut() else {
-            return;
-        };
-        let mut buf = [0u8; CHUNK];
-        loop {
-            match stdout.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let room = MAX_STDOUT - self.kept.len();
-                    if n > room {
-                        self.truncated = true;
-                    }
-                    self.kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        self.stdout = None;
-    }
-
-    fn read_stderr(&mut self) {
-        let Some(mut stderr) = self.stderr.take() else {
-            return;
-        };
-        let mut buf = [0u8; CHUNK];
-        let eof = loop {
-            match stderr.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) => {
-                    for &b in &buf[..n] {
-                        if b == b'\n' || self.line.len() >= MAX_LINE {
-                            self.flush_line();
-                            if b == b'\n' {
-                                continue;
-                            }
-                        }
-                        self.line.push(b);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break true,
-            }
-        };
-        if !eof {
-            self.stderr = Some(stderr);
-        }
+    fn woken(&mut self) {
+        self.outer.woken();
     }
 
     /// Logs one stderr line (escaped: it is foreign text) and keeps it in the tail.
-    fn flush_line(&mut self) {
-        if self.line.is_empty() {
-            return;
-        }
-        let line = crate::text::escape(&String::from_utf8_lossy(&self.line)).into_owned();
-        self.line.clear();
+    fn stderr_line(&mut self, line: &[u8]) {
+        let line = crate::text::escape(&String::from_utf8_lossy(line)).into_owned();
         log::info!("{}: handler: {line}", self.spec.context);
         self.tail.push_str(&line);
         self.tail.push('\n');
@@ -564,25 +138,20 @@ impl Running<'_> {
             self.tail.drain(..cut);
         }
     }
-}
 
-/// Adds a descriptor to a poll set; its index there.
-fn slot<'f>(
-    fds: &mut Vec<PollFd<'f>>,
-    fd: Option<BorrowedFd<'f>>,
-    flags: PollFlags,
-) -> Option<usize> {
-    fd.map(|fd| {
-        fds.push(PollFd::from_borrowed_fd(fd, flags));
-        fds.len() - 1
-    })
-}
-
-fn ending_of(status: ExitStatus) -> Ending {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Ending::Exited(code),
-        (None, Some(sig)) => Ending::Signaled(sig),
-        (None, None) => Ending::Signaled(0),
+    fn notice(&mut self, notice: Notice) {
+        let context = self.spec.context;
+        match notice {
+            Notice::TimedOut => log::warn!(
+                "{context}: handler ran past handler_timeout ({} s); stopping it",
+                self.spec.timeout.as_secs()
+            ),
+            Notice::Stopping => log::warn!("{context}: stopping the handler for shutdown"),
+            Notice::PipesHeldOpen => log::warn!(
+                "{context}: something outside the handler's process group holds its output open; stopped reading"
+            ),
+            Notice::Trouble(what) => log::error!("{context}: handler: {what}"),
+        }
     }
 }
 
@@ -596,12 +165,12 @@ mod tests {
         stop_at: Option<Instant>,
     }
 
-    impl Supervisor for Count {
-        fn heartbeat(&mut self) {
+    impl Hooks for Count {
+        fn tick(&mut self) {
             self.beats += 1;
         }
-        fn every(&self) -> Duration {
-            self.every
+        fn tick_every(&self) -> Option<Duration> {
+            Some(self.every)
         }
         fn stop_at(&self) -> Option<Instant> {
             self.stop_at
@@ -769,29 +338,28 @@ mod tests {
 
     /// Stops when the shutdown says, woken by its alarm.
     struct Signalled<'a> {
-        shutdown: &'a crate::poller::Shutdown,
-        alarm: crate::poller::shutdown::Alarm,
+        shutdown: &'a super::super::shutdown::Shutdown,
+        alarm: super::super::shutdown::Alarm,
     }
 
-    impl Supervisor for Signalled<'_> {
-        fn heartbeat(&mut self) {}
-        fn every(&self) -> Duration {
-            Duration::from_secs(60)
+    impl Hooks for Signalled<'_> {
+        fn tick_every(&self) -> Option<Duration> {
+            Some(Duration::from_secs(60))
         }
         fn stop_at(&self) -> Option<Instant> {
             self.shutdown.kill_at()
         }
-        fn alarm(&self) -> Option<BorrowedFd<'_>> {
+        fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
             Some(self.alarm.fd())
         }
-        fn clear_alarm(&mut self) {
+        fn woken(&mut self) {
             self.alarm.clear();
         }
     }
 
     #[test]
     fn a_signal_wakes_the_wait_at_once() {
-        let shutdown = crate::poller::Shutdown::new(Duration::from_secs(60));
+        let shutdown = super::super::shutdown::Shutdown::new(Duration::from_secs(60));
         let mut sup = Signalled {
             shutdown: &shutdown,
             alarm: shutdown.alarm().unwrap(),

@@ -8,11 +8,13 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
 use super::outcome::{self, Ending, Outcome, Run};
-use super::receiver::heartbeat_every;
+use super::setup::Poller;
 use super::shutdown::Alarm;
-use super::supervise::{self, Spec, Supervisor};
-use super::{Event, Job, Poller, Report, Shutdown};
+use super::shutdown::Shutdown;
+use super::supervise::{self, Spec};
+use super::work::{Event, Job, Report};
 use crate::queue::{ArchiveClient, ReceiptHandle};
+use crate::subprocess::Hooks;
 
 /// Runs jobs until the job channel closes.
 pub(super) fn work(
@@ -73,7 +75,8 @@ fn handle(poller: &Poller, job: &Job, shutdown: &Shutdown, alarm: Option<&Alarm>
         client: poller.client.as_ref(),
         queue: &poller.request_queue,
         receipt: &message.receipt_handle,
-        visibility: Duration::from_secs(u64::from(settings.visibility_timeout.max(1))),
+        visibility: poller.visibility(),
+        every: poller.heartbeat_every(),
         shutdown,
         alarm,
         context,
@@ -127,13 +130,14 @@ struct Heartbeat<'a> {
     queue: &'a str,
     receipt: &'a ReceiptHandle,
     visibility: Duration,
+    every: Duration,
     shutdown: &'a Shutdown,
     alarm: Option<&'a Alarm>,
     context: &'a str,
 }
 
-impl Supervisor for Heartbeat<'_> {
-    fn heartbeat(&mut self) {
+impl Hooks for Heartbeat<'_> {
+    fn tick(&mut self) {
         match self
             .client
             .change_visibility(self.queue, self.receipt, self.visibility)
@@ -150,19 +154,19 @@ impl Supervisor for Heartbeat<'_> {
         }
     }
 
-    fn every(&self) -> Duration {
-        heartbeat_every(self.visibility)
+    fn tick_every(&self) -> Option<Duration> {
+        Some(self.every)
     }
 
     fn stop_at(&self) -> Option<Instant> {
         self.shutdown.kill_at()
     }
 
-    fn alarm(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+    fn wake_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.alarm.map(Alarm::fd)
     }
 
-    fn clear_alarm(&mut self) {
+    fn woken(&mut self) {
         if let Some(alarm) = self.alarm {
             alarm.clear();
         }

@@ -2,30 +2,29 @@
 //! Anywhere's `aws_signing_helper credential-process`, `aws configure
 //! export-credentials --format process`, a vault helper).
 //!
-//! The command is split into argv as the AWS CLI splits it (POSIX shell
-//! words: quotes and backslashes respected, nothing expanded) and run without
-//! a shell, in its own process group, with a timeout. Its stdout must be
+//! The command is split into argv as the AWS CLI splits it (`shlex.split`:
+//! POSIX shell words, quotes and backslashes respected, nothing expanded)
+//! and run on [`crate::subprocess`]: without a shell, in its own process
+//! group, with a timeout. Its stdout must be
 //! `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
 //! "Expiration"?}`. A failure reports the program's exit status and the tail
 //! of its stderr, escaped, with any long word of stdout masked; stdout is
 //! never quoted, since it holds the keys.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::document::CredentialDocument;
 use super::keys::Credentials;
 use crate::environment::Env;
 use crate::error::{Error, Result};
+use crate::subprocess::{self, Ending, ExitWatch, NoHooks};
 use crate::text::tail;
 
 /// How long the process may run, unless `SQS_ARCHIVE_CREDENTIAL_PROCESS_TIMEOUT` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// More stdout than this is not a credentials document.
-const MAX_STDOUT: u64 = 64 * 1024;
+const MAX_STDOUT: usize = 64 * 1024;
 
 /// How much of stderr's end a failure report shows.
 const STDERR_TAIL_CHARS: usize = 400;
@@ -53,66 +52,20 @@ pub fn timeout(env: &Env) -> Result<Duration> {
     }
 }
 
-/// Splits a command line into words as POSIX `sh` (and Python's
-/// `shlex.split`, which the AWS CLI uses) would, without expanding anything:
-/// `'single'` quotes are literal, `"double"` quotes allow `\"` and `\\`,
-/// a backslash outside quotes escapes the next character.
+/// Splits a command line into words as the AWS CLI does (Python's
+/// `shlex.split`, POSIX mode), without expanding anything: `'single'` quotes
+/// are literal, `"double"` quotes allow `\"` and `\\`, a backslash outside
+/// quotes escapes the next character.
+///
+/// Where the `shlex` crate and Python part, the line is refused rather than
+/// run as a different command: the crate reads a word that starts with `#`
+/// as a comment, which Python's `split` keeps as a word.
 pub fn split_command(line: &str) -> std::result::Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("a single quote is not closed".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("a double quote is not closed".into()),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("a double quote is not closed".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err("the line ends with a backslash".into()),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
+    let words = shlex::split(line.trim())
+        .ok_or("a quote is not closed, or the line ends with a backslash")?;
+    let hashes = |text: &str| text.matches('#').count();
+    if words.iter().map(|w| hashes(w)).sum::<usize>() < hashes(line) {
+        return Err("a word starts with #, which would be read as a comment: quote it".into());
     }
     Ok(words)
 }
@@ -122,11 +75,10 @@ pub fn run(command: &str, origin: &str, timeout: Duration) -> Result<Credentials
     let fail = |why: String| Error::Credentials(format!("credential_process of {origin}: {why}"));
     let argv =
         split_command(command).map_err(|why| fail(format!("cannot split the command: {why}")))?;
-    let Some((program, args)) = argv.split_first() else {
+    let Some(program) = argv.first() else {
         return Err(fail("the command is empty".into()));
     };
-    let output =
-        run_bounded(program, args, timeout).map_err(|why| fail(format!("{program}: {why}")))?;
+    let output = run_bounded(&argv, timeout).map_err(|why| fail(format!("{program}: {why}")))?;
     parse_output(&output)
         .map(|parsed| Credentials {
             source: format!("credential_process {program} ({origin})"),
@@ -135,159 +87,54 @@ pub fn run(command: &str, origin: &str, timeout: Duration) -> Result<Credentials
         .map_err(|why| fail(format!("{program}: {why}")))
 }
 
-/// Runs `program` with a timeout; its stdout on success, else why not
-/// (the exit status and the escaped tail of stderr).
-fn run_bounded(
-    program: &str,
-    args: &[String],
-    timeout: Duration,
-) -> std::result::Result<String, String> {
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, so a timeout stops whatever it started too.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start: {e}"))?;
-    let pgid = child.id() as i32;
-    // Readers on their own (not scoped) threads: a daemon the program left
-    // behind, in a session of its own, may hold the pipes open for ever;
-    // the answer is taken when the program itself has ended.
-    let (chunks, received) = std::sync::mpsc::channel::<Chunk>();
-    spawn_reader(
-        child.stdout.take().expect("piped stdout"),
-        true,
-        chunks.clone(),
-    );
-    spawn_reader(child.stderr.take().expect("piped stderr"), false, chunks);
-    let mut got = Collected::default();
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        // Checked after every chunk too: a program that writes without end
-        // still meets its deadline.
-        match received.recv_timeout(Duration::from_millis(10)) {
-            Ok(chunk) => got.take(chunk),
-            Err(RecvTimeoutError::Timeout) => {}
-            // Both pipes closed while it runs on.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(10)),
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => break None,
-            Ok(None) => {}
-            Err(_) => break None,
-        }
-    };
-    // Whatever it left running in its group would hold the pipes open.
-    if let Some(group) = rustix::process::Pid::from_raw(pgid) {
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-    }
-    if status.is_none() {
-        let _ = child.wait();
-    }
-    // What it wrote before it ended is in the pipes: read to their end, or
-    // for a moment when something outside the group still holds them.
-    let grace = Instant::now() + PIPE_GRACE;
-    while got.open_pipes > 0 {
-        let left = grace.saturating_duration_since(Instant::now());
-        match received.recv_timeout(left) {
-            Ok(chunk) => got.take(chunk),
-            Err(_) => break,
-        }
-    }
-    let Collected { out, err, .. } = got;
-    {
-        let err = redact_words_of(&String::from_utf8_lossy(&err), &out);
-        let tail = tail(&err, STDERR_TAIL_CHARS);
-        let said = if tail.is_empty() {
-            String::new()
-        } else {
-            format!("; stderr: {tail}")
-        };
-        match status {
-            None => Err(format!(
-                "did not finish within {} s and was stopped{said}",
-                timeout.as_secs()
-            )),
-            Some(status) if !status.success() => Err(format!("exited with {status}{said}")),
-            Some(_) if out.len() as u64 > MAX_STDOUT => {
-                Err(format!("printed more than {MAX_STDOUT} bytes"))
-            }
-            Some(_) => {
-                String::from_utf8(out).map_err(|_| "printed output that is not UTF-8".to_string())
-            }
-        }
-    }
-}
+/// From SIGTERM to SIGKILL when the program runs past its timeout.
+const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// How long the pipes are read after the program ended, when something it
 /// left running still holds them.
 const PIPE_GRACE: Duration = Duration::from_millis(500);
 
-/// What the readers of a credential program's pipes sent: `(is_stdout, chunk)`,
-/// `None` at the end of a pipe.
-type Chunk = (bool, Option<Vec<u8>>);
-
-/// A credential program's output as far as it is kept.
-struct Collected {
-    out: Vec<u8>,
-    err: Vec<u8>,
-    open_pipes: usize,
-}
-
-impl Default for Collected {
-    fn default() -> Collected {
-        Collected {
-            out: Vec::new(),
-            err: Vec::new(),
-            open_pipes: 2,
+/// Runs `argv` with a timeout; its stdout on success, else why not
+/// (the exit status and the escaped tail of stderr).
+fn run_bounded(argv: &[String], timeout: Duration) -> std::result::Result<String, String> {
+    let finished = subprocess::run(
+        &subprocess::Spec {
+            argv,
+            input: b"",
+            set_env: &[],
+            remove_env: &[],
+            timeout,
+            kill_grace: KILL_GRACE,
+            stdout_limit: MAX_STDOUT,
+            stderr_tail: STDERR_TAIL_BYTES,
+            linger: PIPE_GRACE,
+            watch: ExitWatch::Best,
+        },
+        &mut NoHooks,
+    );
+    let out = finished.stdout;
+    let err = redact_words_of(&String::from_utf8_lossy(&finished.stderr_tail), &out);
+    let tail = tail(&err, STDERR_TAIL_CHARS);
+    let said = if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {tail}")
+    };
+    match finished.ending {
+        Ending::SpawnFailed(why) => Err(format!("cannot start: {why}")),
+        Ending::TimedOut | Ending::Interrupted => Err(format!(
+            "did not finish within {} s and was stopped{said}",
+            timeout.as_secs()
+        )),
+        Ending::Exited(0) if finished.stdout_truncated => {
+            Err(format!("printed more than {MAX_STDOUT} bytes"))
         }
+        Ending::Exited(0) => {
+            String::from_utf8(out).map_err(|_| "printed output that is not UTF-8".to_string())
+        }
+        Ending::Exited(code) => Err(format!("exited with exit status: {code}{said}")),
+        Ending::Signaled(signal) => Err(format!("exited with signal: {signal}{said}")),
     }
-}
-
-impl Collected {
-    /// Only the start of stdout matters (more is refused) and only the end
-    /// of stderr is reported: both are kept bounded however much comes.
-    fn take(&mut self, (is_stdout, chunk): Chunk) {
-        match chunk {
-            None => self.open_pipes -= 1,
-            Some(bytes) if is_stdout => {
-                let room = (MAX_STDOUT as usize + 1).saturating_sub(self.out.len());
-                self.out.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            }
-            Some(bytes) => {
-                self.err.extend_from_slice(&bytes);
-                if self.err.len() > STDERR_TAIL_BYTES {
-                    self.err.drain(..self.err.len() - STDERR_TAIL_BYTES);
-                }
-            }
-        }
-    }
-}
-
-/// Reads `pipe` to its end on a thread of its own, sending each chunk.
-fn spawn_reader(mut pipe: impl Read + Send + 'static, is_stdout: bool, chunks: Sender<Chunk>) {
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 8192];
-        loop {
-            match pipe.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                // Nobody listens any more: the answer was taken without us.
-                Ok(n) => {
-                    if chunks
-                        .send((is_stdout, Some(buffer[..n].to_vec())))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = chunks.send((is_stdout, None));
-    });
 }
 
 /// Words of stdout this long (key material: a secret key is 40 characters)
@@ -353,6 +200,12 @@ mod tests {
         assert!(split_command("'open").is_err());
         assert!(split_command("\"open").is_err());
         assert!(split_command("end\\").is_err());
+        // A line from a file with CRLF endings; a # inside a word is kept.
+        assert_eq!(
+            split("helper --x a#b '#c'\r"),
+            ["helper", "--x", "a#b", "#c"]
+        );
+        assert!(split_command("helper #comment").is_err());
     }
 
     #[test]

@@ -1,0 +1,234 @@
+//! A [`Poller`]: everything a run needs, resolved once from the settings
+//! (client, queues, schema, handler and its environment, retry rules, the
+//! completion queue's size limit). Starts no thread; [`super::run`] does.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use super::outcome::RetryRules;
+use super::summary::Summary;
+use crate::config::{QueueRole, Settings};
+use crate::error::{Error, Result};
+use crate::message::schema::MessageSchema;
+use crate::queue::{ArchiveClient, is_fifo};
+
+/// How long this run goes on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollOptions {
+    pub keep_polling: bool,
+    /// Only warnings and errors on stderr (cron mails any output).
+    pub quiet: bool,
+    pub max_messages: Option<u64>,
+    pub max_runtime: Option<Duration>,
+}
+
+/// Everything a run needs, resolved from the settings.
+pub struct Poller {
+    pub client: Arc<dyn ArchiveClient>,
+    pub schema: MessageSchema,
+    pub request_queue: String,
+    pub completion_queue: String,
+    /// The request queue is FIFO: one request per message group at a time.
+    pub fifo: bool,
+    pub handler: Vec<String>,
+    pub handler_env: Vec<(String, String)>,
+    pub remove_env: Vec<&'static str>,
+    pub settings: Settings,
+    pub summary: Summary,
+    /// The completion queue's size limit, read once per run.
+    pub(super) completion_limit: OnceLock<usize>,
+    /// `max_receive_count` after the redrive check.
+    pub(super) max_receive_count: OnceLock<u32>,
+    /// Read the queues' attributes at start. Off for the directory mock,
+    /// which has neither a size attribute nor a redrive policy and would
+    /// read every message file to count them.
+    pub(super) read_attributes: bool,
+    /// The metrics file (`metrics_file`); disabled unless `main` sets one.
+    pub metrics: crate::metrics::Recorder,
+}
+
+impl Poller {
+    /// Resolves queues, schema, client and handler from the settings;
+    /// `handler_env` is what the handler needs to find the same configuration.
+    pub fn new(settings: Settings, handler_env: Vec<(String, String)>) -> Result<Poller> {
+        let client = crate::queue::connect::connect(&settings)?;
+        let handler = match &settings.handler {
+            Some(argv) => argv.clone(),
+            None => vec![default_handler()?.display().to_string()],
+        };
+        let mock = settings.backend == crate::config::Backend::Mock;
+        let mut poller = Poller::with_client(settings, client, handler, handler_env)?;
+        poller.read_attributes = !mock;
+        Ok(poller)
+    }
+
+    /// A poller on a given client (the in-memory one in tests).
+    pub fn with_client(
+        settings: Settings,
+        client: Arc<dyn ArchiveClient>,
+        handler: Vec<String>,
+        handler_env: Vec<(String, String)>,
+    ) -> Result<Poller> {
+        let request_queue = settings.queue_url(QueueRole::Request)?.to_string();
+        let completion_queue = settings.queue_url(QueueRole::Completion)?.to_string();
+        let schema = MessageSchema::load(settings.schema_file.as_deref())?;
+        let remove_env = if settings.pass_aws_credentials_to_handler {
+            Vec::new()
+        } else {
+            vec![
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            ]
+        };
+        Ok(Poller {
+            client,
+            schema,
+            fifo: is_fifo(&request_queue),
+            request_queue,
+            completion_queue,
+            handler,
+            handler_env,
+            remove_env,
+            settings,
+            summary: Summary::default(),
+            completion_limit: OnceLock::new(),
+            max_receive_count: OnceLock::new(),
+            read_attributes: true,
+            metrics: crate::metrics::Recorder::disabled(),
+        })
+    }
+
+    /// Writes the metrics file (if any): queue counts, then this run's figures.
+    pub fn write_metrics(&self, exit_code: u8) {
+        if !self.metrics.enabled() {
+            return;
+        }
+        self.metrics.sample_queues(
+            self.client.as_ref(),
+            [
+                ("request", &self.request_queue),
+                ("completion", &self.completion_queue),
+            ],
+        );
+        self.metrics.write(
+            &self.summary.counts().by_outcome(),
+            exit_code,
+            SystemTime::now(),
+        );
+    }
+
+    /// Reads the queues' attributes once: the completion size limit, and the
+    /// request queue's redrive policy against `max_receive_count`.
+    pub(super) fn check_queues(&self) {
+        self.completion_limit();
+        if !self.read_attributes {
+            return;
+        }
+        let configured = self.settings.max_receive_count;
+        let count = match self.client.queue_attributes(&self.request_queue) {
+            Ok(attributes) => redrive_check(
+                &attributes.redrive_policy,
+                configured,
+                self.settings.use_redrive_policy,
+            ),
+            Err(e) => {
+                log::warn!(
+                    "cannot read the request queue's attributes (redrive policy not checked): {e}"
+                );
+                configured
+            }
+        };
+        let _ = self.max_receive_count.set(count);
+    }
+
+    /// The largest completion the completion queue takes: its
+    /// `MaximumMessageSize`, never more than `max_message_size`.
+    pub fn completion_limit(&self) -> usize {
+        *self.completion_limit.get_or_init(|| {
+            let configured = self.settings.max_message_size;
+            if !self.read_attributes {
+                return configured;
+            }
+            match self.client.queue_attributes(&self.completion_queue) {
+                Ok(a) => match a.maximum_message_size {
+                    Some(n) if (n as usize) < configured => {
+                        log::info!(
+                            "the completion queue takes messages up to {n} bytes; completions are shrunk to fit"
+                        );
+                        n as usize
+                    }
+                    _ => configured,
+                },
+                Err(e) => {
+                    log::warn!(
+                        "cannot read the completion queue's MaximumMessageSize; using max_message_size ({configured} bytes): {e}"
+                    );
+                    configured
+                }
+            }
+        })
+    }
+
+    /// How long a received request stays hidden, and what each heartbeat
+    /// extends it to (`visibility_timeout`, at least a second: zero would
+    /// hand a running request to the next receive at once).
+    pub fn visibility(&self) -> Duration {
+        Duration::from_secs(u64::from(self.settings.visibility_timeout.max(1)))
+    }
+
+    /// How often a held request's visibility is extended: a third of the
+    /// timeout leaves two chances before it runs out.
+    pub fn heartbeat_every(&self) -> Duration {
+        (self.visibility() / 3).max(Duration::from_millis(500))
+    }
+
+    pub(super) fn rules(&self) -> RetryRules {
+        RetryRules {
+            max_receive_count: *self
+                .max_receive_count
+                .get()
+                .unwrap_or(&self.settings.max_receive_count),
+            use_redrive_policy: self.settings.use_redrive_policy,
+            base: self.settings.retry_base,
+            max: self.settings.retry_max,
+        }
+    }
+}
+
+/// Compares the request queue's `RedrivePolicy` with `max_receive_count`;
+/// warns once where they disagree. Returns the count to give up at.
+pub fn redrive_check(
+    policy: &Option<crate::queue::RedrivePolicy>,
+    max_receive_count: u32,
+    use_redrive_policy: bool,
+) -> u32 {
+    match (policy, use_redrive_policy) {
+        (Some(p), false) if p.max_receive_count <= max_receive_count => {
+            log::warn!(
+                "the request queue's RedrivePolicy moves a request to its dead-letter queue after {} receives, at or before max_receive_count {max_receive_count}: requests may go there without a failure completion; set max_receive_count below {} or use_redrive_policy",
+                p.max_receive_count,
+                p.max_receive_count
+            );
+            max_receive_count
+        }
+        (Some(p), true) => p.max_receive_count,
+        (None, true) => {
+            log::warn!(
+                "use_redrive_policy is on but the request queue has no RedrivePolicy: a request that keeps failing is retried until its retention ends"
+            );
+            max_receive_count
+        }
+        _ => max_receive_count,
+    }
+}
+
+/// `process_message` in the directory of the running executable.
+fn default_handler() -> Result<PathBuf> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("find own executable", "poll_messages", e))?;
+    Ok(exe.with_file_name("process_message"))
+}
