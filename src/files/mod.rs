@@ -10,7 +10,7 @@ pub mod write;
 use std::fs::File;
 use std::path::Path;
 
-pub use read::{ConfigFile, ReadProblem, read_config_file};
+pub use read::{ConfigFile, ReadProblem, read_capped, read_config_file};
 pub use write::{
     Durability, WriteProblem, check_write_target, open_append_regular, same_file, write_atomic,
     write_configured,

@@ -175,8 +175,10 @@ pub fn read_config_file(path: &Path, kind: ConfigFile) -> Result<String, ReadPro
     String::from_utf8(bytes).map_err(|_| ReadProblem::NotUtf8)
 }
 
-/// The bytes of the regular file at `path`, at most `cap` of them.
-fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadProblem> {
+/// The bytes of the regular file at `path`, by the same rules, refused
+/// above `cap` bytes: for files that are not text or whose cap is a
+/// setting (the directory queue's message files, under `max_message_size`).
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadProblem> {
     let classify = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => ReadProblem::NotFound(e),
         std::io::ErrorKind::IsADirectory => ReadProblem::IsDirectory,
