@@ -234,4 +234,28 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_link_planted_at_the_log_file_is_not_followed_on_reopen() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-log-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("poll.log");
+        let target = dir.join("target");
+        std::fs::write(&target, "keep\n").unwrap();
+        let mut log = ReopeningFile::open(&path).unwrap();
+        std::fs::rename(&path, dir.join("poll.log.1")).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        log.hangup.store(true, Ordering::SeqCst);
+        log.write_all(b"after\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        let old = std::fs::read_to_string(dir.join("poll.log.1")).unwrap();
+        assert!(
+            old.contains("not reopened") && old.contains("symbolic link"),
+            "{old}"
+        );
+        assert!(old.ends_with("after\n"), "{old}");
+        assert!(ReopeningFile::open(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

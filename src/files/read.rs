@@ -169,6 +169,14 @@ pub fn not_regular(file_type: std::fs::FileType) -> Option<&'static str> {
     }
 }
 
+fn refuse_unless_regular(file_type: std::fs::FileType) -> Result<(), ReadProblem> {
+    match not_regular(file_type) {
+        None => Ok(()),
+        Some("a directory") => Err(ReadProblem::IsDirectory),
+        Some(what) => Err(ReadProblem::NotRegular(what)),
+    }
+}
+
 /// Reads a configuration file of `kind` as text, by the rules above.
 pub fn read_config_file(path: &Path, kind: ConfigFile) -> Result<String, ReadProblem> {
     let bytes = read_capped(path, kind.cap())?;
@@ -188,17 +196,19 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ReadProblem> {
         }
         _ => ReadProblem::Other(e),
     };
+    // A look first, so a device is refused without being opened (opening
+    // some has effects: a tape rewinds, a watchdog arms); the `fstat` below
+    // is what counts, should the path change in between.
+    if let Ok(meta) = std::fs::metadata(path) {
+        refuse_unless_regular(meta.file_type())?;
+    }
     let file: File = OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(classify)?;
     let meta = file.metadata().map_err(classify)?;
-    match not_regular(meta.file_type()) {
-        None => {}
-        Some("a directory") => return Err(ReadProblem::IsDirectory),
-        Some(what) => return Err(ReadProblem::NotRegular(what)),
-    }
+    refuse_unless_regular(meta.file_type())?;
     if meta.len() > cap {
         return Err(ReadProblem::TooLarge(cap));
     }

@@ -195,6 +195,17 @@ pub fn open_append_regular(path: &Path) -> Result<File, WriteProblem> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(WriteProblem::Io)?;
     }
+    // A look first, so a device is refused without being opened (opening
+    // one for writing can have effects: a watchdog arms); the `fstat` below
+    // is what counts, should the path change in between.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_symlink() {
+            return Err(WriteProblem::Symlink);
+        }
+        if let Some(what) = super::read::not_regular(meta.file_type()) {
+            return Err(WriteProblem::NotRegular(what));
+        }
+    }
     let errno =
         |e: &std::io::Error, n: rustix::io::Errno| e.raw_os_error() == Some(n.raw_os_error());
     let file = OpenOptions::new()
