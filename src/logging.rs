@@ -14,7 +14,10 @@
 //! - quiet mode (`poll_messages --quiet`, for cron) keeps stderr to warnings
 //!   and errors, so a run that goes well prints nothing;
 //! - `log_file` is reopened on SIGHUP (after logrotate moved it), at the next
-//!   line written.
+//!   line written. It is opened the safe way for configured files
+//!   ([`crate::files::open_append_regular`]): a symlink at the path is never
+//!   followed and a FIFO never blocks; either is a configuration error (78)
+//!   at start, before the lock is taken.
 
 use std::fs::File;
 use std::io::Write;
@@ -151,8 +154,8 @@ struct ReopeningFile {
 
 impl ReopeningFile {
     fn open(path: &Path) -> Result<ReopeningFile> {
-        let file = crate::files::open_append_private(path)
-            .map_err(|e| Error::io("open log file", path, e))?;
+        let file = crate::files::open_append_regular(path)
+            .map_err(|e| e.into_error("open log file", "log_file", path))?;
         // signal-hook's flag handler only stores to an atomic: async-signal-safe.
         let hangup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
@@ -168,7 +171,7 @@ impl ReopeningFile {
         if !self.hangup.swap(false, Ordering::SeqCst) {
             return;
         }
-        match crate::files::open_append_private(&self.path) {
+        match crate::files::open_append_regular(&self.path) {
             Ok(file) => self.file = file,
             // Keep writing to the old file rather than lose lines.
             Err(e) => {
@@ -229,6 +232,30 @@ mod tests {
             "one\ntwo\n"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_link_planted_at_the_log_file_is_not_followed_on_reopen() {
+        let dir = std::env::temp_dir().join(format!("sqs-archive-log-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("poll.log");
+        let target = dir.join("target");
+        std::fs::write(&target, "keep\n").unwrap();
+        let mut log = ReopeningFile::open(&path).unwrap();
+        std::fs::rename(&path, dir.join("poll.log.1")).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        log.hangup.store(true, Ordering::SeqCst);
+        log.write_all(b"after\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        let old = std::fs::read_to_string(dir.join("poll.log.1")).unwrap();
+        assert!(
+            old.contains("not reopened") && old.contains("symbolic link"),
+            "{old}"
+        );
+        assert!(old.ends_with("after\n"), "{old}");
+        assert!(ReopeningFile::open(&path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::files::{ConfigFile, ReadProblem, read_config_file};
 use crate::queue::{ArchiveClient, QueueStats};
 
 /// One metric family as the file declares it.
@@ -284,38 +285,13 @@ pub fn parse(text: &str) -> Carried {
     carried
 }
 
-/// The previous file's text is read up to this size (it is a few KiB).
-const PREVIOUS_MAX: u64 = 1 << 20;
-
-/// The previous file's text. Opened non-blocking and only as a regular
-/// file: a FIFO or a link to `/dev/zero` left at the path must not hang or
-/// exhaust the run before it starts.
-fn read_previous(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("it is not a regular file"));
-    }
-    let mut text = String::new();
-    file.take(PREVIOUS_MAX).read_to_string(&mut text)?;
-    Ok(text)
-}
-
 /// Writes `text` to `path` atomically. The collector reads only `*.prom`,
 /// so the temporary dot-name is never picked up half-written; the file holds
 /// no secret and is made readable by the collector's user (0644) whatever
-/// the umask.
+/// the umask. A configured path: a link, a FIFO, a device node or another
+/// user's file at it is left as it is ([`crate::files::write_configured`]).
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    crate::files::write_atomic(
-        path,
-        text.as_bytes(),
-        Some(0o644),
-        crate::files::Durability::Synced,
-    )
+    crate::files::write_configured(path, text.as_bytes(), Some(0o644))
 }
 
 /// The poller's side: collects a run's figures and writes the file.
@@ -339,9 +315,12 @@ impl Recorder {
     /// Starts a run; reads the previous file, if any, to carry its counters.
     pub fn new(path: Option<PathBuf>, interval: Duration, started: SystemTime) -> Recorder {
         let carried = match &path {
-            Some(p) => match read_previous(p) {
+            // Read as a configured file: non-blocking, a regular file only,
+            // at most 1 MiB (it is a few KiB), so a FIFO or a link to
+            // `/dev/zero` left at the path cannot hang or exhaust the run.
+            Some(p) => match read_config_file(p, ConfigFile::PreviousMetrics) {
                 Ok(text) => parse(&text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Carried::default(),
+                Err(ReadProblem::NotFound(_)) => Carried::default(),
                 Err(e) => {
                     log::warn!(
                         "metrics file {}: cannot read the previous counters, starting from 0: {e}",
@@ -536,7 +515,8 @@ mod tests {
     }
 
     #[test]
-    fn a_fifo_or_device_at_the_metrics_path_is_not_read() {
+    fn a_fifo_at_the_metrics_path_is_neither_read_nor_replaced() {
+        use std::os::unix::fs::FileTypeExt as _;
         let dir = std::env::temp_dir().join(format!("metrics-fifo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("m.prom");
@@ -548,9 +528,22 @@ mod tests {
                 .success()
         );
         // Used to block here for ever, waiting for a writer.
-        let e = read_previous(&fifo).unwrap_err();
-        assert!(e.to_string().contains("not a regular file"), "{e}");
-        assert!(read_previous(Path::new("/dev/zero")).is_err());
+        let recorder = Recorder::new(
+            Some(fifo.clone()),
+            Duration::from_secs(60),
+            SystemTime::now(),
+        );
+        assert_eq!(recorder.carried.last_success, None);
+        // Used to turn the FIFO (or /dev/null) into a regular file.
+        recorder.write(&Counts::default(), 0, SystemTime::now());
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        let e = write_atomic(&fifo, "x").unwrap_err();
+        assert!(e.to_string().contains("a FIFO, not a regular file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -70,7 +70,7 @@ impl Http {
         };
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &options.ca_bundle {
-            let pem = crate::files::read_config_file(path)
+            let pem = crate::files::read_config_file(path, crate::files::ConfigFile::CaBundle)
                 .map_err(|e| e.into_error("read CA bundle", path))?;
             let pem = pem.as_bytes();
             let certs: Vec<_> = ureq::tls::parse_pem(pem)

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::cmd::args::{COMMON_HELP, Common, next, number};
-use crate::config::Settings;
+use crate::config::{QueueRole, Settings};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -69,6 +69,9 @@ pub fn main() -> Exit {
             return Ok(exit);
         }
         let settings = Settings::load(&common.source, Env::from_process())?;
+        // Nothing is created (log, lock) before the configuration is known
+        // to be whole: a run with none fails here, in any directory.
+        check_paths(&settings)?;
         crate::logging::init_quiet(
             common.log_level,
             &settings.env,
@@ -123,6 +126,38 @@ pub fn main() -> Exit {
             result
         })
     })
+}
+
+/// The checks on the configuration that come before any file is created:
+/// both queues are named; no two of `lock_file`, `metrics_file`,
+/// `audit_metrics_file` and `log_file` are the same file (the metrics
+/// rename would replace the lock's inode, and a second `--loop` poller
+/// would start beside the first); nothing but a regular file of ours is at
+/// `metrics_file`.
+fn check_paths(settings: &Settings) -> Result<()> {
+    settings.queue_url(QueueRole::Request)?;
+    settings.queue_url(QueueRole::Completion)?;
+    let mut paths = vec![("lock_file", settings.lock_file.as_path())];
+    for (key, path) in [
+        ("metrics_file", &settings.metrics_file),
+        ("audit_metrics_file", &settings.audit_metrics_file),
+        ("log_file", &settings.log_file),
+    ] {
+        if let Some(path) = path {
+            paths.push((key, path.as_path()));
+        }
+    }
+    if let Some((a, b)) = crate::files::same_file(&paths) {
+        return Err(Error::config(
+            format!("{a} and {b}"),
+            "they name the same file; give each its own",
+        ));
+    }
+    if let Some(path) = &settings.metrics_file {
+        crate::files::check_write_target(path)
+            .map_err(|e| e.into_error("write metrics file", "metrics_file", path))?;
+    }
+    Ok(())
 }
 
 /// How the handler finds the same configuration: absolute paths, so its working directory does not matter.

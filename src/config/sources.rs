@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::keys::{K, KEYS};
 use crate::environment::Env;
 use crate::error::{Error, Result};
-use crate::files::{ReadProblem, read_config_file};
+use crate::files::{ConfigFile, ReadProblem, read_config_file};
 
 /// The system-wide configuration directory, searched last.
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/sqs-archive";
@@ -32,7 +32,7 @@ pub(super) fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
         (None, Some(p)) => (PathBuf::from(p), true),
         (None, None) => (PathBuf::from(".env"), false),
     };
-    let text = match read_config_file(&path) {
+    let text = match read_config_file(&path, ConfigFile::EnvFile) {
         Ok(text) => text,
         Err(ReadProblem::NotFound(_)) if !required => return Ok(env),
         Err(e) => return Err(e.into_error("read env file", &path)),
@@ -56,7 +56,7 @@ pub fn search_dirs(env: &Env) -> Vec<PathBuf> {
 
 /// Reads a profile file; every failure is a configuration error (78).
 pub(super) fn read_profile(path: &Path) -> Result<String> {
-    read_config_file(path).map_err(|e| match e {
+    read_config_file(path, ConfigFile::Profile).map_err(|e| match e {
         ReadProblem::NotFound(_) => Error::config(path.display().to_string(), "file not found"),
         e => e.into_error("read profile", path),
     })

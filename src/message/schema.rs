@@ -40,8 +40,8 @@ impl MessageSchema {
     /// Loads and compiles a schema file.
     pub fn from_file(path: &Path) -> Result<MessageSchema> {
         // A schema file is configuration: any problem reading it is exit 78.
-        let text =
-            crate::files::read_config_file(path).map_err(|e| e.into_error("read schema", path))?;
+        let text = crate::files::read_config_file(path, crate::files::ConfigFile::Schema)
+            .map_err(|e| e.into_error("read schema", path))?;
         Self::compile(&text, &path.display().to_string())
     }
 

@@ -18,6 +18,7 @@ mod house;
 mod logs;
 mod metrics;
 mod network;
+mod paths;
 mod poller;
 mod process;
 mod proxy;
