@@ -101,19 +101,48 @@ pub fn main() -> Exit {
             }
         };
         let shutdown = Shutdown::new(poller.settings.shutdown_grace);
+        // SIGHUP is caught too: with log_file, logging's flag handler reopens
+        // it (logrotate); without, it is ignored instead of ending the run.
         let mut signals = signal_hook::iterator::Signals::new([
             signal_hook::consts::SIGTERM,
             signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
         ])
         .map_err(|e| Error::io("install signal handlers", "SIGTERM", e))?;
         let handle = signals.handle();
+        // systemd's notify protocol (`Type=notify` units); no-op elsewhere.
+        let notify = crate::notify::Notifier::from_env(&poller.settings.env);
+        let has_log_file = poller.settings.log_file.is_some();
         std::thread::scope(|s| {
             s.spawn(|| {
-                for _ in signals.forever() {
+                for signal in signals.forever() {
+                    if signal == signal_hook::consts::SIGHUP {
+                        if has_log_file {
+                            log::info!("SIGHUP: reopening log_file");
+                        } else {
+                            log::info!("SIGHUP ignored: no log_file to reopen");
+                        }
+                        continue;
+                    }
+                    notify.send("STOPPING=1\nSTATUS=stopping: waiting for running handlers");
                     shutdown.signal();
                 }
             });
+            // Pings until the run ends: dropping `alive` wakes and ends it.
+            let (alive, ended) = std::sync::mpsc::channel::<()>();
+            if let Some(every) = notify.watchdog_interval() {
+                let notify = &notify;
+                s.spawn(move || {
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        ended.recv_timeout(every)
+                    {
+                        notify.send("WATCHDOG=1");
+                    }
+                });
+            }
+            notify.send("READY=1\nSTATUS=polling the request queue");
             let result = poller.run(&options, &shutdown);
+            drop(alive);
             handle.close();
             let code = match &result {
                 Ok(exit) => exit.as_u8(),
