@@ -176,8 +176,14 @@ fn warnings_reach_journald_with_priorities_even_with_a_log_file() {
     );
     assert!(!stderr.contains("s3cr3t-not-logged"));
     let file = read(&log);
-    assert!(file.contains("holds a secret key") && file.contains("summary:"), "{file}");
-    assert!(!file.contains("<4>"), "the file has no journald prefixes:\n{file}");
+    assert!(
+        file.contains("holds a secret key") && file.contains("summary:"),
+        "{file}"
+    );
+    assert!(
+        !file.contains("<4>"),
+        "the file has no journald prefixes:\n{file}"
+    );
 }
 
 /// The final error line carries `<3>` under journald, log_file or not.
