@@ -271,6 +271,10 @@ fn install_guide_covers_kms_and_the_install_layout() {
         "logrotate.example",
         "MAILTO",
         "*replace*",
+        "sqs-archive-poll-loop.service",
+        "sqs-archive.rules.yml",
+        "SqsArchiveRequestsFailed",
+        "grafana/sqs-archive.json",
     ] {
         assert!(text.contains(needle), "INSTALL.md lacks {needle}");
     }
