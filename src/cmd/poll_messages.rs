@@ -68,6 +68,15 @@ pub fn main() -> Exit {
         if let Some(exit) = crate::cmd::help_or_version(&common, "poll_messages", help)? {
             return Ok(exit);
         }
+        // SIGHUP never ends a run, not even during set-up (a logrotate
+        // postrotate, a closed terminal): a flag nobody reads replaces the
+        // default action; log_file's reopening and the signal thread below
+        // add their own handlers.
+        signal_hook::flag::register(
+            signal_hook::consts::SIGHUP,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .map_err(|e| Error::io("install signal handler", "SIGHUP", e))?;
         let settings = Settings::load(&common.source, Env::from_process())?;
         crate::logging::init_quiet(
             common.log_level,
