@@ -21,10 +21,11 @@ test: ## the test suite: unit and integration tests against moto, fauxqs and the
 	$(MAKE) static-test
 	$(MAKE) dist
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: ## rustfmt and clippy, warnings are errors; promtool checks and tests the alerting rules
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
+	cd deploy/prometheus && promtool check rules sqs-archive.rules.yml && promtool test rules sqs-archive.rules.test.yml
 
 run: build ## the whole round trip on the local mock queue: send, poll, receive
 	$(BIN)/sqs_archive --profile $(PROFILE) send --aipid $(AIPID) --filenames $(FILES)

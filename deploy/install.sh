@@ -38,7 +38,7 @@ bin=$destdir$prefix/bin
 share=$destdir$prefix/share/sqs-archive
 doc=$destdir$prefix/share/doc/sqs-archive
 etc=$destdir$sysconfdir
-install -d -m 755 "$bin" "$share/schemas" "$share/deploy" "$doc"
+install -d -m 755 "$bin" "$share/schemas" "$share/deploy" "$share/deploy/prometheus" "$share/deploy/grafana" "$doc"
 install -d -m 750 "$etc"
 install -m 755 bin/sqs_archive bin/poll_messages bin/process_message "$bin/"
 install -m 644 schemas/*.json "$share/schemas/"
@@ -46,10 +46,14 @@ for f in README.md ARCHITECTURE.md deploy/INSTALL.md; do
     if [ -f "$f" ]; then install -m 644 "$f" "$doc/"; fi
 done
 # The deployment files name /usr/local and /etc/sqs-archive; rewrite them for this install.
-for f in crontab.example sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-notify@.service logrotate.example; do
+for f in crontab.example sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-poll-loop.service \
+    sqs-archive-notify@.service logrotate.example; do
     sed -e "s#/usr/local/#$prefix/#g" -e "s#/etc/sqs-archive#$sysconfdir#g" "deploy/$f" >"$share/deploy/$f"
     chmod 644 "$share/deploy/$f"
 done
+# Alerting rules (with their promtool tests) and the Grafana dashboard, as they are.
+install -m 644 deploy/prometheus/*.yml "$share/deploy/prometheus/"
+install -m 644 deploy/grafana/*.json "$share/deploy/grafana/"
 install -m 640 config/aws.example.json "$etc/aws.example.json"
 [ -e "$etc/aws.json" ] || install -m 640 config/aws.example.json "$etc/aws.json"
 # The run user reads the keys file through its group (chgrp it after creating the user).

@@ -100,11 +100,12 @@ set -e
 # Not optional: .ci/run installs systemd where it is missing.
 command -v systemd-analyze >/dev/null || fail "systemd-analyze not found: install the systemd package"
 mkdir -p "$work/units"
-for u in sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-notify@.service; do
+for u in sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-poll-loop.service sqs-archive-notify@.service; do
     sed "s#/opt/sqsa/bin#$stage/opt/sqsa/bin#g" "$stage/opt/sqsa/share/sqs-archive/deploy/$u" >"$work/units/$u"
 done
 # systemd-analyze exits 0 on unknown keys and bad values; any output is a finding.
-report=$(cd "$work/units" && systemd-analyze verify sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-notify@.service 2>&1) ||
+report=$(cd "$work/units" && systemd-analyze verify sqs-archive-poll.service sqs-archive-poll.timer \
+    sqs-archive-poll-loop.service sqs-archive-notify@.service 2>&1) ||
     fail "systemd-analyze verify failed: $report"
 [[ -z "$report" ]] || fail "systemd-analyze verify: $report"
 units=verified

@@ -36,9 +36,11 @@ for b in "${bins[@]}"; do
     [[ "$got" == "$b $version" ]] || die "$bin --version says \"$got\", expected \"$b $version\": run make static"
 done
 deploy_files=(deploy/install.sh deploy/crontab.example deploy/sqs-archive-poll.service
-    deploy/sqs-archive-poll.timer deploy/sqs-archive-notify@.service deploy/logrotate.example
-    deploy/INSTALL.md)
-for f in config/local.json config/aws.example.json "${deploy_files[@]}"; do
+    deploy/sqs-archive-poll.timer deploy/sqs-archive-poll-loop.service deploy/sqs-archive-notify@.service
+    deploy/logrotate.example deploy/INSTALL.md)
+monitoring_files=(deploy/prometheus/sqs-archive.rules.yml deploy/prometheus/sqs-archive.rules.test.yml
+    deploy/grafana/sqs-archive.json)
+for f in config/local.json config/aws.example.json "${deploy_files[@]}" "${monitoring_files[@]}"; do
     [[ -f "$f" ]] || die "$f is missing"
 done
 # The AWS sample is copied to hosts as is: it must hold no key.
@@ -52,13 +54,14 @@ tarball="dist/$name-$arch-linux.tar.gz"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/$name"
-mkdir -p "$root"/{bin,config,schemas,examples,var/archive,deploy}
+mkdir -p "$root"/{bin,config,schemas,examples,var/archive,deploy/prometheus,deploy/grafana}
 
 install -m 755 "${bins[@]/#/target/static/}" "$root/bin/"
 install -m 644 config/local.json config/aws.example.json "$root/config/"
 install -m 644 schemas/*.json "$root/schemas/"
 cp -R examples/source "$root/examples/"
 install -m 644 "${deploy_files[@]}" "$root/deploy/"
+for f in "${monitoring_files[@]}"; do install -m 644 "$f" "$root/$f"; done
 chmod 755 "$root/deploy/install.sh"
 for doc in README.md ARCHITECTURE.md LICENSE LICENSE.md; do
     if [[ -f "$doc" ]]; then install -m 644 "$doc" "$root/"; fi

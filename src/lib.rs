@@ -27,6 +27,7 @@ pub mod error;
 pub mod exit;
 pub mod files;
 pub mod logging;
+pub mod notify;
 pub mod random;
 pub mod rusage;
 pub mod secret;

@@ -1,6 +1,8 @@
 //! Log set-up: one line per event, with time, level and process id.
 //!
-//! Logs go to stderr, or are appended to `log_file`. The level comes from
+//! Logs go to stderr, or are appended to `log_file`; with `log_file`,
+//! warnings and errors go to stderr as well, so cron mails them and the
+//! journal files them under their priority. The level comes from
 //! `--log-level`, else `SQS_ARCHIVE_LOG`, else the program's default. HTTP
 //! and TLS libraries are held at `warn` below `trace`, so debug logs show
 //! our calls without their internals; even at `trace`, ureq's dump of the
@@ -10,7 +12,8 @@
 //! Three deployment details:
 //! - under systemd (`JOURNAL_STREAM` names the stderr we have), lines carry
 //!   a `<N>` syslog priority prefix and no timestamp: journald adds its own
-//!   and files each line under its level;
+//!   and files each line under its level ([`error_prefix`] gives the final
+//!   error line its `<3>`);
 //! - quiet mode (`poll_messages --quiet`, for cron) keeps stderr to warnings
 //!   and errors, so a run that goes well prints nothing;
 //! - `log_file` is reopened on SIGHUP (after logrotate moved it), at the next
@@ -63,12 +66,33 @@ pub fn init_quiet(
         None if quiet && file.is_none() => configured.min(LevelFilter::Warn),
         None => configured,
     };
+    if let Some(path) = file {
+        // The full log goes to the file; warnings and errors to stderr as
+        // well, so cron mails them and journald files them by priority.
+        let target = ReopeningFile::open(path)?;
+        let file_logger = builder(level, false)
+            .target(env_logger::Target::Pipe(Box::new(target)))
+            .build();
+        let stderr_logger = builder(level.min(LevelFilter::Warn), stderr_is_journal(env)).build();
+        let max = file_logger.filter().max(stderr_logger.filter());
+        // A second call (tests) keeps the first logger; that is fine.
+        if log::set_boxed_logger(Box::new(Tee(file_logger, stderr_logger))).is_ok() {
+            log::set_max_level(max);
+        }
+    } else {
+        let _ = builder(level, stderr_is_journal(env)).try_init();
+    }
+    Ok(())
+}
+
+/// A logger for one destination: `level` for our lines, HTTP and TLS
+/// libraries held at `warn` below `trace`; `journal` for `<N>` prefixes.
+fn builder(level: LevelFilter, journal: bool) -> env_logger::Builder {
     let libraries = if level >= LevelFilter::Trace {
         level
     } else {
         level.min(LevelFilter::Warn)
     };
-    let journal = file.is_none() && stderr_is_journal(env);
     let mut builder = env_logger::Builder::new();
     builder
         .filter_level(level)
@@ -103,13 +127,37 @@ pub fn init_quiet(
                 )
             }
         });
-    if let Some(path) = file {
-        let target = ReopeningFile::open(path)?;
-        builder.target(env_logger::Target::Pipe(Box::new(target)));
+    builder
+}
+
+/// Two loggers, each with its own filter: `log_file` and stderr.
+struct Tee(env_logger::Logger, env_logger::Logger);
+
+impl log::Log for Tee {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        self.0.enabled(metadata) || self.1.enabled(metadata)
     }
-    // A second call (tests) keeps the first logger; that is fine.
-    let _ = builder.try_init();
-    Ok(())
+
+    fn log(&self, record: &log::Record) {
+        // Each checks its own filter.
+        self.0.log(record);
+        self.1.log(record);
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+        self.1.flush();
+    }
+}
+
+/// What the final error line starts with: `<3>` when stderr is journald's
+/// stream (so it is filed as an error), else nothing.
+pub fn error_prefix() -> &'static str {
+    if stderr_is_journal(&Env::from_process()) {
+        "<3>"
+    } else {
+        ""
+    }
 }
 
 /// The syslog priority journald files a line under (`sd-daemon(3)`).

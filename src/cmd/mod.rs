@@ -56,7 +56,9 @@ pub fn run_main(program: &str, body: impl FnOnce() -> Result<Exit>) -> Exit {
                 "{program} failed: {}",
                 crate::text::escape(&format!("{e:?}"))
             );
-            crate::stdio::stderr_line(format_args!("{program}: error: {e}"));
+            // `<3>` under journald: filed as an error, like the log's own.
+            let prefix = crate::logging::error_prefix();
+            crate::stdio::stderr_line(format_args!("{prefix}{program}: error: {e}"));
             e.exit()
         }
     }

@@ -68,6 +68,15 @@ pub fn main() -> Exit {
         if let Some(exit) = crate::cmd::help_or_version(&common, "poll_messages", help)? {
             return Ok(exit);
         }
+        // SIGHUP never ends a run, not even during set-up (a logrotate
+        // postrotate, a closed terminal): a flag nobody reads replaces the
+        // default action; log_file's reopening and the signal thread below
+        // add their own handlers.
+        signal_hook::flag::register(
+            signal_hook::consts::SIGHUP,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .map_err(|e| Error::io("install signal handler", "SIGHUP", e))?;
         let settings = Settings::load(&common.source, Env::from_process())?;
         // Nothing is created (log, lock) before the configuration is known
         // to be whole: a run with none fails here, in any directory.
@@ -104,19 +113,48 @@ pub fn main() -> Exit {
             }
         };
         let shutdown = Shutdown::new(poller.settings.shutdown_grace);
+        // SIGHUP is caught too: with log_file, logging's flag handler reopens
+        // it (logrotate); without, it is ignored instead of ending the run.
         let mut signals = signal_hook::iterator::Signals::new([
             signal_hook::consts::SIGTERM,
             signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
         ])
         .map_err(|e| Error::io("install signal handlers", "SIGTERM", e))?;
         let handle = signals.handle();
+        // systemd's notify protocol (`Type=notify` units); no-op elsewhere.
+        let notify = crate::notify::Notifier::from_env(&poller.settings.env);
+        let has_log_file = poller.settings.log_file.is_some();
         std::thread::scope(|s| {
             s.spawn(|| {
-                for _ in signals.forever() {
+                for signal in signals.forever() {
+                    if signal == signal_hook::consts::SIGHUP {
+                        if has_log_file {
+                            log::info!("SIGHUP: reopening log_file");
+                        } else {
+                            log::info!("SIGHUP ignored: no log_file to reopen");
+                        }
+                        continue;
+                    }
+                    notify.send("STOPPING=1\nSTATUS=stopping: waiting for running handlers");
                     shutdown.signal();
                 }
             });
+            // Pings until the run ends: dropping `alive` wakes and ends it.
+            let (alive, ended) = std::sync::mpsc::channel::<()>();
+            if let Some(every) = notify.watchdog_interval() {
+                let notify = &notify;
+                s.spawn(move || {
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        ended.recv_timeout(every)
+                    {
+                        notify.send("WATCHDOG=1");
+                    }
+                });
+            }
+            notify.send("READY=1\nSTATUS=polling the request queue");
             let result = poller.run(&options, &shutdown);
+            drop(alive);
             handle.close();
             let code = match &result {
                 Ok(exit) => exit.as_u8(),

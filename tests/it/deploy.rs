@@ -234,10 +234,22 @@ fn logrotate_signals_instead_of_truncating() {
         .nth(1)
         .and_then(|rest| rest.split("endscript").next())
         .expect("a postrotate script");
+    // Only the pollers writing this log, never the handlers: the units'
+    // main processes, no pkill by user or name.
     assert!(
-        post.contains("-HUP") && post.contains("poll_messages"),
+        !post.contains("pkill") && !post.contains("killall"),
         "{post}"
     );
+    for unit in ["sqs-archive-poll-loop.service", "sqs-archive-poll.service"] {
+        assert!(post.contains(unit), "{unit} is signalled: {post}");
+        assert!(repo(&format!("deploy/{unit}")).is_file());
+    }
+    assert!(
+        post.contains("systemctl kill --kill-whom=main -s HUP"),
+        "{post}"
+    );
+    // Scripts run as the `su` user, and systemctl kill needs root.
+    assert!(!text.contains("\n    su "), "no su line");
 }
 
 #[test]
@@ -259,6 +271,10 @@ fn install_guide_covers_kms_and_the_install_layout() {
         "logrotate.example",
         "MAILTO",
         "*replace*",
+        "sqs-archive-poll-loop.service",
+        "sqs-archive.rules.yml",
+        "SqsArchiveRequestsFailed",
+        "grafana/sqs-archive.json",
     ] {
         assert!(text.contains(needle), "INSTALL.md lacks {needle}");
     }
@@ -356,6 +372,7 @@ fn systemd_units_verify() {
     for name in [
         "sqs-archive-poll.service",
         "sqs-archive-poll.timer",
+        "sqs-archive-poll-loop.service",
         "sqs-archive-notify@.service",
     ] {
         let text = read(&format!("deploy/{name}")).replace(BIN_DIR, &bin.display().to_string());
@@ -415,4 +432,220 @@ fn profiles_are_searched_in_config_dir_then_dot_config_then_etc() {
         .stderr_has(&format!("{}/nowhere.json", etc.display()))
         .stderr_has("config/nowhere.json")
         .stderr_has("/etc/sqs-archive/nowhere.json");
+}
+
+/// The `--loop` service: `Type=notify` with a watchdog, restarted on
+/// failure, the same command as the oneshot unit (but `--loop`), the same
+/// directories and hardening.
+#[test]
+fn loop_service_notifies_is_watched_and_hardened_like_the_oneshot() {
+    let oneshot = unit("deploy/sqs-archive-poll.service");
+    let service = unit("deploy/sqs-archive-poll-loop.service");
+    assert_eq!(service["Type"], "notify");
+    assert_eq!(service["NotifyAccess"], "main", "handlers may not notify");
+    assert_eq!(service["Restart"], "on-failure");
+    let watchdog = seconds(&service["WatchdogSec"]);
+    assert!((10..=600).contains(&watchdog), "WatchdogSec={watchdog}");
+    assert_eq!(service["WantedBy"], "multi-user.target");
+    let loop_command = service["ExecStart"].clone();
+    assert!(loop_command.ends_with(" --loop"), "{loop_command}");
+    let oneshot_command = oneshot["ExecStart"].clone();
+    let without_runtime = oneshot_command
+        .split(" --max-runtime ")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        loop_command.strip_suffix(" --loop").unwrap(),
+        without_runtime,
+        "the same profile and keys as the oneshot unit"
+    );
+    assert!(service.contains_key("OnFailure"));
+    // Everything but what makes it a oneshot run is the same: user,
+    // directories, stopping, every hardening key.
+    let differs = [
+        "Type",
+        "ExecStart",
+        "TimeoutStartSec",
+        "Description",
+        "Documentation",
+    ];
+    for (key, value) in &oneshot {
+        if differs.contains(&key.as_str()) {
+            continue;
+        }
+        assert_eq!(
+            service.get(key),
+            Some(value),
+            "{key}= differs from sqs-archive-poll.service"
+        );
+    }
+    let s = aws_sample();
+    let stop = Duration::from_secs(seconds(&service["TimeoutStopSec"]));
+    assert!(stop > s.shutdown_grace + s.kill_grace);
+}
+
+/// The notification unit can hand mail to a setuid or setgid submitter:
+/// no DynamicUser= and nothing that implies NoNewPrivileges= (systemd.exec(5)).
+#[test]
+fn notify_unit_may_run_setuid_mail_submitters() {
+    let notify = unit("deploy/sqs-archive-notify@.service");
+    let user = notify.get("User").expect("a fixed user");
+    assert_ne!(user, "root");
+    assert!(
+        notify["SupplementaryGroups"].contains("systemd-journal"),
+        "it reads the failed unit's journal"
+    );
+    assert_ne!(
+        notify.get("NoNewPrivileges").map(String::as_str),
+        Some("yes")
+    );
+    for key in [
+        "DynamicUser",
+        "SystemCallFilter",
+        "SystemCallArchitectures",
+        "RestrictAddressFamilies",
+        "RestrictNamespaces",
+        "RestrictSUIDSGID",
+        "RestrictRealtime",
+        "PrivateDevices",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectClock",
+        "ProtectHostname",
+        "MemoryDenyWriteExecute",
+        "LockPersonality",
+    ] {
+        assert!(
+            !notify.contains_key(key),
+            "{key}= implies NoNewPrivileges=: setuid mail submitters would fail"
+        );
+    }
+}
+
+/// `promtool`, required like systemd-analyze (`.ci/run` installs Debian's
+/// `prometheus` package when it is missing).
+fn promtool(args: &[&str]) -> String {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(repo("deploy/prometheus"))
+        .output()
+        .expect("promtool is required: install the prometheus package (.ci/run does)");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}:\n{report}");
+    report
+}
+
+/// The alerting rules load, and their unit tests (synthetic series: a
+/// failed request, a run that stopped succeeding, ...) pass.
+#[test]
+fn prometheus_rules_check_and_their_tests_pass() {
+    let report = promtool(&["check", "rules", "sqs-archive.rules.yml"]);
+    assert!(report.contains("SUCCESS"), "{report}");
+    let report = promtool(&["test", "rules", "sqs-archive.rules.test.yml"]);
+    assert!(report.contains("SUCCESS"), "{report}");
+    let rules = read("deploy/prometheus/sqs-archive.rules.yml");
+    for alert in [
+        "time() - sqs_archive_last_success_timestamp_seconds > 3600",
+        "sqs_archive_last_exit_code != 0",
+        r#"increase(sqs_archive_messages_total{outcome=~"failed|invalid|undeliverable"}[1h]) > 0"#,
+        r#"sqs_archive_queue_messages{queue="request",state="visible"}"#,
+        "sqs_archive_audit_last_exit_code != 0",
+        "time() - sqs_archive_audit_last_run_timestamp_seconds > 8 * 86400",
+    ] {
+        assert!(rules.contains(alert), "no alert on {alert}");
+    }
+    let tests = read("deploy/prometheus/sqs-archive.rules.test.yml");
+    for alert in ["SqsArchiveRequestsFailed", "SqsArchiveNoSuccess"] {
+        assert!(
+            tests.contains(&format!(
+                "alertname: {alert}\n        exp_alerts:\n          - exp_labels"
+            )),
+            "a test in which {alert} fires"
+        );
+    }
+}
+
+/// The `sqs_archive_...` names in a PromQL expression, histogram suffixes
+/// taken off.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("sqs_archive_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        names.push(base.to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The Grafana dashboard parses, and queries only metrics the tools write;
+/// so do the alerting rules.
+#[test]
+fn grafana_dashboard_and_rules_query_only_metrics_that_exist() {
+    use sqs_archive::metrics::{AUDIT_METRICS, METRICS};
+    let known: Vec<&str> = METRICS
+        .iter()
+        .chain(AUDIT_METRICS)
+        .map(|m| m.name)
+        .collect();
+    let check = |what: &str, expr: &str| {
+        for name in metric_names(expr) {
+            assert!(
+                known.contains(&name.as_str()),
+                "{what} queries {name}, which no tool writes: {expr}"
+            );
+        }
+    };
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/sqs-archive.json"))
+            .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut queried = Vec::new();
+    for panel in panels {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("a PromQL expr");
+            check(&format!("panel {}", panel["title"]), expr);
+            queried.extend(metric_names(expr));
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(query) = variable["definition"].as_str() {
+            check("a variable", query);
+        }
+    }
+    // What the dashboard is for: outcomes, handler times, queues, last
+    // success, audit problems.
+    for name in [
+        "sqs_archive_messages_total",
+        "sqs_archive_handler_seconds",
+        "sqs_archive_queue_messages",
+        "sqs_archive_last_success_timestamp_seconds",
+        "sqs_archive_audit_problems",
+    ] {
+        assert!(queried.iter().any(|q| q == name), "no panel shows {name}");
+    }
+    let rules = read("deploy/prometheus/sqs-archive.rules.yml");
+    for line in rules.lines().filter(|l| l.contains("sqs_archive_")) {
+        if !line.trim_start().starts_with('#') && !line.contains("description:") {
+            check("the alerting rules", line);
+        }
+    }
+    assert_eq!(
+        metric_names("rate(sqs_archive_handler_seconds_bucket[5m])"),
+        ["sqs_archive_handler_seconds"]
+    );
 }
