@@ -1,0 +1,193 @@
+//! `sqs_archive doctor`: is this host ready to run `poll_messages`, and is
+//! what it runs safe from other users? Also `sqs_archive config`: every
+//! setting, its value and where it came from ([`settings_view`]).
+//!
+//! Each check is one line, `ok`, `warn` or `fail`, then what it found (or,
+//! with `--json`, one JSON object `{"checks": [{"name", "status",
+//! "detail"}], "ok"}`): the profile parses; credentials resolve (the source
+//! is named, never a secret); both queues answer `GetQueueAttributes`, with
+//! what their attributes mean for the poller ([`checks`]); `source_dir`,
+//! `archive_dir` and the handler; nobody but root and this user can change
+//! the profile, the `.env` file or the handler program, nor a directory
+//! above them ([`trust`]); `lock_file`, `metrics_file`, `log_file` and
+//! `audit_metrics_file` are regular files or absent, in directories nobody
+//! else controls, and no two are the same file. The exit code is 0 when
+//! nothing failed, 1 otherwise.
+//!
+//! The checks change nothing but a probe file they remove.
+
+mod checks;
+pub mod settings_view;
+mod trust;
+
+use std::fmt;
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::cmd::args::{Common, next};
+use crate::config::{Settings, Source};
+use crate::environment::Env;
+use crate::error::Result;
+use crate::exit::Exit;
+
+/// How a check came out; `Ok < Warn < Fail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    /// The word `--json` uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked, short and stable (`profile`, `lock_file`, `handler trust`).
+    pub name: String,
+    pub status: Status,
+    /// What was found, for a person.
+    pub text: String,
+}
+
+impl Check {
+    pub(crate) fn new(status: Status, name: impl Into<String>, text: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status,
+            text: text.into(),
+        }
+    }
+    pub(crate) fn ok(name: impl Into<String>, text: impl Into<String>) -> Check {
+        Check::new(Status::Ok, name, text)
+    }
+    pub(crate) fn warn(name: impl Into<String>, text: impl Into<String>) -> Check {
+        Check::new(Status::Warn, name, text)
+    }
+    pub(crate) fn fail(name: impl Into<String>, text: impl Into<String>) -> Check {
+        Check::new(Status::Fail, name, text)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({"name": self.name, "status": self.status.word(), "detail": self.text})
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<4} {}", self.status.word(), self.text)
+    }
+}
+
+/// The options of `doctor` and `config`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportArgs {
+    /// One JSON object on stdout instead of lines.
+    pub json: bool,
+}
+
+/// Parses what follows `doctor` or `config` on the command line.
+pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<ReportArgs> {
+    let mut args = ReportArgs::default();
+    while let Some(flag) = next(parser)? {
+        if common.take(&flag, parser)? {
+            continue;
+        }
+        match flag.name() {
+            "--json" => args.json = true,
+            _ => return Err(flag.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
+/// Runs every check, printing each line as it is known (or the JSON object
+/// at the end); 0 when none failed, else 1.
+pub fn run(source: &Source, env: Env, args: &ReportArgs, out: &mut dyn Write) -> Exit {
+    let mut all = Vec::new();
+    let mut report = |check: Check| {
+        if !args.json {
+            // A closed stdout must not hide the verdict: the exit code still says it.
+            let _ = writeln!(out, "{check}");
+            let _ = out.flush();
+        }
+        all.push(check);
+    };
+    match Settings::load(source, env) {
+        Ok(s) => {
+            let file = s
+                .file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "no profile file, environment only".into());
+            report(Check::ok("profile", format!("profile: {file} parses")));
+            for check in checks(&s) {
+                report(check);
+            }
+        }
+        Err(e) => report(Check::fail("profile", format!("profile: {e}"))),
+    }
+    let failed = all.iter().filter(|c| c.status == Status::Fail).count();
+    if args.json {
+        let checks: Vec<_> = all.iter().map(Check::to_json).collect();
+        let object = json!({"checks": checks, "ok": failed == 0});
+        let _ = writeln!(out, "{}", crate::text::json_line(&object));
+        let _ = out.flush();
+    }
+    verdict(failed)
+}
+
+/// The exit code, and on failure the one stderr line every failing command
+/// prints (the report itself is on stdout, and may be closed or piped away).
+fn verdict(failed: usize) -> Exit {
+    if failed == 0 {
+        return Exit::Ok;
+    }
+    let s = if failed == 1 { "" } else { "s" };
+    crate::stdio::stderr_line(format_args!(
+        "sqs_archive: error: doctor: {failed} check{s} failed"
+    ));
+    Exit::Failure
+}
+
+/// Every check after the profile, in the order printed.
+fn checks(s: &Settings) -> Vec<Check> {
+    let mut all = vec![checks::credentials(s)];
+    all.extend(checks::queues(s));
+    all.push(checks::readable_dir("source_dir", &s.source_dir));
+    all.push(checks::archive_dir(&s.archive_dir));
+    let handler = checks::handler_path(s);
+    all.push(checks::handler(&handler));
+    if let Some(file) = &s.file {
+        all.push(trust::trusted("profile", file));
+        all.extend(trust::secret_readable("profile", file, checks::holds_secret(s)));
+    }
+    if let Some(file) = &s.env_file {
+        all.push(trust::trusted("env file", file));
+        all.extend(trust::secret_readable("env file", file, true));
+    }
+    if let Ok(program) = &handler {
+        all.push(trust::trusted("handler", program));
+    }
+    let outputs = [
+        ("lock_file", Some(s.lock_file.as_path())),
+        ("metrics_file", s.metrics_file.as_deref()),
+        ("log_file", s.log_file.as_deref()),
+        ("audit_metrics_file", s.audit_metrics_file.as_deref()),
+    ];
+    for (key, path) in outputs {
+        all.push(trust::output_file(key, path));
+    }
+    all.extend(trust::distinct(&outputs));
+    all
+}
