@@ -115,11 +115,11 @@ impl Layers<'_> {
                 return Some((value, Origin(format!("environment variable {var}"))));
             }
         }
-        self.from_file(id)
+        self.in_file(id)
     }
 
     /// A key's value in the profile file, recorded as given.
-    fn from_file(&self, id: K) -> Option<(Value, Origin)> {
+    fn in_file(&self, id: K) -> Option<(Value, Origin)> {
         let name = id.name();
         match self.file.get(name) {
             None | Some(Value::Null) => None,
@@ -202,7 +202,7 @@ impl Layers<'_> {
     pub(super) fn file_text(&self, id: K) -> Result<Option<String>> {
         debug_assert_eq!(id.key().kind, Kind::FileText);
         self.read.borrow_mut().insert(id);
-        match self.from_file(id).map(|(v, _)| v).as_ref() {
+        match self.in_file(id).map(|(v, _)| v).as_ref() {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -217,7 +217,7 @@ impl Layers<'_> {
         debug_assert_eq!(id.key().kind, Kind::Argv);
         self.read.borrow_mut().insert(id);
         let at = || Origin(format!("{} key {:?}", self.origin, id.name()));
-        match self.from_file(id).map(|(v, _)| v).as_ref() {
+        match self.in_file(id).map(|(v, _)| v).as_ref() {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) if !items.is_empty() => items
                 .iter()
@@ -302,7 +302,11 @@ mod tests {
             }
         );
         assert_eq!(given(K::handler).unwrap().text, r#"["/bin/h","-v"]"#);
-        assert_eq!(s.origin(K::metrics_file), Provenance::Default, "empty is unset");
+        assert_eq!(
+            s.origin(K::metrics_file),
+            Provenance::Default,
+            "empty is unset"
+        );
         assert_eq!(s.origin(K::verify), Provenance::Default);
         assert_eq!(given(K::aws_secret_access_key).unwrap().text, "***");
         assert!(!format!("{s:?}").contains("wJalr"), "no secret in Debug");

@@ -112,27 +112,40 @@ pub fn visibility(a: &QueueAttributes, visibility_timeout: u32) -> Check {
 pub fn redrive(policy: Option<&RedrivePolicy>, max_receive_count: u32, use_policy: bool) -> Check {
     let name = "request queue redrive";
     match (policy, use_policy) {
-        (None, false) => Check::ok(name, format!(
-            "request queue has no redrive policy; poll_messages gives a request up after {max_receive_count} receives"
-        )),
-        (None, true) => Check::fail(name,
+        (None, false) => Check::ok(
+            name,
+            format!(
+                "request queue has no redrive policy; poll_messages gives a request up after {max_receive_count} receives"
+            ),
+        ),
+        (None, true) => Check::fail(
+            name,
             "use_redrive_policy is true but the request queue has no RedrivePolicy: \
              failing requests would be retried for ever",
         ),
-        (Some(p), true) => Check::ok(name, format!(
-            "request queue moves failing requests to {} after {} receives (use_redrive_policy)",
-            p.dead_letter_target_arn, p.max_receive_count
-        )),
-        (Some(p), false) if p.max_receive_count < max_receive_count => Check::fail(name, format!(
-            "request queue RedrivePolicy maxReceiveCount {} is below max_receive_count {max_receive_count}: \
+        (Some(p), true) => Check::ok(
+            name,
+            format!(
+                "request queue moves failing requests to {} after {} receives (use_redrive_policy)",
+                p.dead_letter_target_arn, p.max_receive_count
+            ),
+        ),
+        (Some(p), false) if p.max_receive_count < max_receive_count => Check::fail(
+            name,
+            format!(
+                "request queue RedrivePolicy maxReceiveCount {} is below max_receive_count {max_receive_count}: \
              SQS moves a failing request to {} before poll_messages gives it up, and no failure completion is sent; \
              lower max_receive_count or set use_redrive_policy",
-            p.max_receive_count, p.dead_letter_target_arn
-        )),
-        (Some(p), false) => Check::ok(name, format!(
-            "request queue RedrivePolicy maxReceiveCount {} leaves room for max_receive_count {max_receive_count}",
-            p.max_receive_count
-        )),
+                p.max_receive_count, p.dead_letter_target_arn
+            ),
+        ),
+        (Some(p), false) => Check::ok(
+            name,
+            format!(
+                "request queue RedrivePolicy maxReceiveCount {} leaves room for max_receive_count {max_receive_count}",
+                p.max_receive_count
+            ),
+        ),
     }
 }
 
@@ -317,10 +330,7 @@ mod tests {
         let check = visibility(&attributes(Some(30), None), 60);
         assert_eq!(check.status, Status::Ok);
         assert!(check.text.contains("visibility_timeout 60 s"), "{check}");
-        assert_eq!(
-            visibility(&attributes(None, None), 60).status,
-            Status::Ok
-        );
+        assert_eq!(visibility(&attributes(None, None), 60).status, Status::Ok);
     }
 
     #[test]

@@ -170,7 +170,11 @@ fn checks(s: &Settings) -> Vec<Check> {
     all.push(checks::handler(&handler));
     if let Some(file) = &s.file {
         all.push(trust::trusted("profile", file));
-        all.extend(trust::secret_readable("profile", file, checks::holds_secret(s)));
+        all.extend(trust::secret_readable(
+            "profile",
+            file,
+            checks::holds_secret(s),
+        ));
     }
     if let Some(file) = &s.env_file {
         all.push(trust::trusted("env file", file));

@@ -193,7 +193,10 @@ pub(super) fn output_file(key: &str, path: Option<&Path>) -> Check {
     if let Err(e) = super::checks::probe(dir) {
         return Check::fail(
             key,
-            format!("{key} {shown}: cannot create files in {}: {e}", dir.display()),
+            format!(
+                "{key} {shown}: cannot create files in {}: {e}",
+                dir.display()
+            ),
         );
     }
     if warnings.is_empty() {
@@ -332,7 +335,11 @@ mod tests {
             output_file("metrics_file", Some(&s.0.join("m.prom"))).status,
             Status::Ok
         );
-        for (name, kind) in [("sub", "a directory"), ("link", "a symlink"), ("fifo", "a FIFO")] {
+        for (name, kind) in [
+            ("sub", "a directory"),
+            ("link", "a symlink"),
+            ("fifo", "a FIFO"),
+        ] {
             let check = output_file("log_file", Some(&s.0.join(name)));
             assert_eq!(check.status, Status::Fail, "{check}");
             assert!(check.text.contains(kind), "{check}");
