@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Check;
+use super::report::Check;
 use crate::config::{Backend, QueueRole, Settings};
 use crate::queue::{QueueAttributes, RedrivePolicy};
 
@@ -311,7 +311,7 @@ pub(super) fn handler(found: &Result<PathBuf, Check>) -> Check {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Status;
+    use super::super::report::Status;
     use super::*;
     use crate::queue::QueueStats;
 

@@ -17,99 +17,18 @@
 //! The checks change nothing but a probe file they remove.
 
 mod checks;
+mod report;
 pub mod settings_view;
 mod trust;
 
-use std::fmt;
 use std::io::Write;
 
 use serde_json::json;
 
-use crate::cmd::args::{Common, next};
 use crate::config::{Settings, Source};
 use crate::environment::Env;
-use crate::error::Result;
 use crate::exit::Exit;
-
-/// How a check came out; `Ok < Warn < Fail`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-}
-
-impl Status {
-    /// The word `--json` uses.
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-        }
-    }
-}
-
-/// One line of the report.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Check {
-    /// What was checked, short and stable (`profile`, `lock_file`, `handler trust`).
-    pub name: String,
-    pub status: Status,
-    /// What was found, for a person.
-    pub text: String,
-}
-
-impl Check {
-    pub(crate) fn new(status: Status, name: impl Into<String>, text: impl Into<String>) -> Check {
-        Check {
-            name: name.into(),
-            status,
-            text: text.into(),
-        }
-    }
-    pub(crate) fn ok(name: impl Into<String>, text: impl Into<String>) -> Check {
-        Check::new(Status::Ok, name, text)
-    }
-    pub(crate) fn warn(name: impl Into<String>, text: impl Into<String>) -> Check {
-        Check::new(Status::Warn, name, text)
-    }
-    pub(crate) fn fail(name: impl Into<String>, text: impl Into<String>) -> Check {
-        Check::new(Status::Fail, name, text)
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        json!({"name": self.name, "status": self.status.word(), "detail": self.text})
-    }
-}
-
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<4} {}", self.status.word(), self.text)
-    }
-}
-
-/// The options of `doctor` and `config`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReportArgs {
-    /// One JSON object on stdout instead of lines.
-    pub json: bool,
-}
-
-/// Parses what follows `doctor` or `config` on the command line.
-pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<ReportArgs> {
-    let mut args = ReportArgs::default();
-    while let Some(flag) = next(parser)? {
-        if common.take(&flag, parser)? {
-            continue;
-        }
-        match flag.name() {
-            "--json" => args.json = true,
-            _ => return Err(flag.unexpected()),
-        }
-    }
-    Ok(args)
-}
+pub use report::{Check, ReportArgs, Status, parse};
 
 /// Runs every check, printing each line as it is known (or the JSON object
 /// at the end); 0 when none failed, else 1.

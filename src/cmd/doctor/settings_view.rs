@@ -12,7 +12,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::ReportArgs;
+use super::report::ReportArgs;
 use crate::config::{K, KEYS, Kind, Provenance, Settings};
 use crate::error::Result;
 use crate::exit::Exit;

@@ -22,7 +22,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::{Check, Status};
+use super::report::{Check, Status};
 
 /// The user the checks run as: the one `poll_messages` will run as.
 fn me() -> u32 {
