@@ -457,3 +457,19 @@ fn config_names_where_each_value_came_from_and_hides_secrets() {
     assert_eq!(object["profile"], json!(profile));
     assert_eq!(object["env_file"], json!(".env"));
 }
+
+#[test]
+fn doctor_warns_of_an_output_directory_owned_by_another_user() {
+    let ws = mock_host("doctor-state-foreign");
+    if std::os::unix::fs::chown(ws.dir.join("state"), Some(54_321), None).is_err() {
+        eprintln!("skipped: chown needs root");
+        return;
+    }
+    let (code, _, status, detail) = check(&ws, "log_file");
+    assert_eq!(
+        (code, status.as_str()),
+        (0, "warn"),
+        "a warning alone: {detail}"
+    );
+    assert!(detail.contains("owned by uid 54321"), "{detail}");
+}

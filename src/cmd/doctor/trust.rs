@@ -82,10 +82,12 @@ pub(super) fn trusted(what: &str, path: &Path) -> Check {
             Err(e) => Some(format!("cannot be examined: {e}")),
         };
         if let Some(why) = found {
-            let which = if i == 0 {
-                format!("{what} {}", p.display())
-            } else {
+            let which = if i > 0 {
                 format!("directory {}", p.display())
+            } else if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+                format!("its target {}", p.display())
+            } else {
+                "it".to_string()
             };
             problems.push(format!("{which} {why}"));
         }
@@ -122,23 +124,21 @@ pub(super) fn secret_readable(what: &str, path: &Path, holds_secret: bool) -> Op
     })
 }
 
-/// What stands at a path that is not a regular file, in words.
-fn kind_of(meta: &Metadata) -> Option<&'static str> {
+/// What stands at a path that is not a regular file, and what a write would do to it.
+fn kind_of(meta: &Metadata) -> Option<(&'static str, &'static str)> {
     let t = meta.file_type();
     if t.is_file() {
         None
     } else if t.is_symlink() {
-        Some("a symlink")
+        Some(("a symlink", "a write would follow it"))
     } else if t.is_dir() {
-        Some("a directory")
+        Some(("a directory", "it cannot be written"))
     } else if t.is_fifo() {
-        Some("a FIFO")
+        Some(("a FIFO", "a write would block on it"))
     } else if t.is_char_device() || t.is_block_device() {
-        Some("a device")
-    } else if t.is_socket() {
-        Some("a socket")
+        Some(("a device", "a write would go into it or replace it"))
     } else {
-        Some("not a regular file")
+        Some(("a socket", "it cannot be written"))
     }
 }
 
@@ -152,12 +152,10 @@ pub(super) fn output_file(key: &str, path: Option<&Path>) -> Check {
     let mut warnings = Vec::new();
     match std::fs::symlink_metadata(path) {
         Ok(meta) => {
-            if let Some(kind) = kind_of(&meta) {
+            if let Some((kind, why)) = kind_of(&meta) {
                 return Check::fail(
                     key,
-                    format!(
-                        "{key} {shown} is {kind}, not a regular file: writing it would follow, block on or replace it"
-                    ),
+                    format!("{key} {shown} is {kind}, not a regular file: {why}"),
                 );
             }
             if meta.uid() != 0 && meta.uid() != me() {
