@@ -336,6 +336,10 @@ fn doctor_fails_a_metrics_file_that_is_a_fifo() {
     let (code, _, status, detail) = check(&ws, "metrics_file");
     assert_eq!((code, status.as_str()), (1, "fail"), "{detail}");
     assert!(detail.contains("is a FIFO, not a regular file"), "{detail}");
+    assert!(
+        detail.ends_with("(set by profile config/t.json)"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -350,11 +354,16 @@ fn doctor_fails_a_log_file_that_is_a_symlink() {
 
 #[test]
 fn doctor_fails_a_lock_file_that_is_a_directory() {
-    let ws = mock_host("doctor-lock-dir");
-    std::fs::create_dir(ws.dir.join("state/poll.lock")).unwrap();
+    let mut ws = mock_host("doctor-lock-dir");
+    std::fs::create_dir(ws.dir.join("state/locks")).unwrap();
+    ws.set_env([("SQS_ARCHIVE_LOCK_FILE".into(), ws.path("state/locks"))]);
     let (code, _, status, detail) = check(&ws, "lock_file");
     assert_eq!((code, status.as_str()), (1, "fail"), "{detail}");
     assert!(detail.contains("is a directory"), "{detail}");
+    assert!(
+        detail.ends_with("(set by variable SQS_ARCHIVE_LOCK_FILE)"),
+        "says where to change it: {detail}"
+    );
 }
 
 #[test]

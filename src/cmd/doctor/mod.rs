@@ -25,7 +25,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::config::{Settings, Source};
+use crate::config::{K, Settings, Source};
 use crate::environment::Env;
 use crate::exit::Exit;
 pub use report::{Check, ReportArgs, Status, parse};
@@ -83,8 +83,16 @@ fn verdict(failed: usize) -> Exit {
 fn checks(s: &Settings) -> Vec<Check> {
     let mut all = vec![checks::credentials(s)];
     all.extend(checks::queues(s));
-    all.push(checks::readable_dir("source_dir", &s.source_dir));
-    all.push(checks::archive_dir(&s.archive_dir));
+    all.push(set_by(
+        checks::readable_dir("source_dir", &s.source_dir),
+        s,
+        K::source_dir,
+    ));
+    all.push(set_by(
+        checks::archive_dir(&s.archive_dir),
+        s,
+        K::archive_dir,
+    ));
     let handler = checks::handler_path(s);
     all.push(checks::handler(&handler));
     if let Some(file) = &s.file {
@@ -103,14 +111,24 @@ fn checks(s: &Settings) -> Vec<Check> {
         all.push(trust::trusted("handler", program));
     }
     let outputs = [
-        ("lock_file", Some(s.lock_file.as_path())),
-        ("metrics_file", s.metrics_file.as_deref()),
-        ("log_file", s.log_file.as_deref()),
-        ("audit_metrics_file", s.audit_metrics_file.as_deref()),
+        (K::lock_file, Some(s.lock_file.as_path())),
+        (K::metrics_file, s.metrics_file.as_deref()),
+        (K::log_file, s.log_file.as_deref()),
+        (K::audit_metrics_file, s.audit_metrics_file.as_deref()),
     ];
     for (key, path) in outputs {
-        all.push(trust::output_file(key, path));
+        all.push(set_by(trust::output_file(key.name(), path), s, key));
     }
+    let outputs = outputs.map(|(key, path)| (key.name(), path));
     all.extend(trust::distinct(&outputs));
     all
+}
+
+/// A check that did not pass says which layer gave the key its value, so
+/// the operator knows where to change it.
+fn set_by(mut check: Check, s: &Settings, key: K) -> Check {
+    if check.status != Status::Ok {
+        check.text = format!("{} (set by {})", check.text, s.origin(key));
+    }
+    check
 }
