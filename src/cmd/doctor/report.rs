@@ -87,3 +87,34 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<ReportA
     }
     Ok(args)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<(ReportArgs, Common)> {
+        let mut parser = lexopt::Parser::from_args(args.iter().copied());
+        let mut common = Common::default();
+        let args = parse(&mut parser, &mut common)?;
+        Ok((args, common))
+    }
+
+    #[test]
+    fn takes_json_and_the_shared_flags_only() {
+        let (args, common) = parsed(&["--json", "--profile", "aws"]).unwrap();
+        assert!(args.json);
+        assert_eq!(common.source.profile.as_deref(), Some("aws"));
+        assert!(!parsed(&[]).unwrap().0.json);
+        let e = parsed(&["--settings"]).unwrap_err();
+        assert!(e.to_string().contains("--settings"), "{e}");
+    }
+
+    #[test]
+    fn json_fields_are_strings() {
+        let v = Check::warn("lock_file", "x").to_json();
+        assert_eq!(
+            v,
+            json!({"name": "lock_file", "status": "warn", "detail": "x"})
+        );
+    }
+}
