@@ -320,13 +320,19 @@ fn doctor_fails_a_world_writable_handler() {
     chmod(&handler, 0o757);
     let mut keys = outputs(&ws);
     keys["handler"] = json!([ws.path("bin/handler")]);
-    ws.mock_profile("t", keys);
+    ws.mock_profile("t", keys.clone());
     let (code, _, status, detail) = check(&ws, "handler trust");
     assert_eq!((code, status.as_str()), (1, "fail"), "{detail}");
     assert!(detail.contains("world-writable (mode 757)"), "{detail}");
     chmod(&handler, 0o755);
     let (code, _, status, _) = check(&ws, "handler trust");
     assert_eq!((code, status.as_str()), (0, "ok"));
+    // A script handed to an interpreter is checked as the program is.
+    chmod(&handler, 0o646);
+    keys["handler"] = json!(["/bin/sh", ws.path("bin/handler")]);
+    ws.mock_profile("t", keys);
+    let (code, _, status, detail) = check(&ws, "handler script trust");
+    assert_eq!((code, status.as_str()), (1, "fail"), "{detail}");
 }
 
 #[test]

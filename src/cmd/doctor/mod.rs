@@ -8,8 +8,8 @@
 //! is named, never a secret); both queues answer `GetQueueAttributes`, with
 //! what their attributes mean for the poller ([`checks`]); `source_dir`,
 //! `archive_dir` and the handler; nobody but root and this user can change
-//! the profile, the `.env` file or the handler program, nor a directory
-//! above them ([`trust`]); `lock_file`, `metrics_file`, `log_file` and
+//! the profile, the `.env` file, the handler program or a script it is
+//! handed, nor a directory above them ([`trust`]); `lock_file`, `metrics_file`, `log_file` and
 //! `audit_metrics_file` are regular files or absent, in directories nobody
 //! else controls, and no two are the same file. The exit code is 0 when
 //! nothing failed, 1 otherwise.
@@ -22,6 +22,7 @@ pub mod settings_view;
 mod trust;
 
 use std::io::Write;
+use std::path::Path;
 
 use serde_json::json;
 
@@ -109,6 +110,14 @@ fn checks(s: &Settings) -> Vec<Check> {
     }
     if let Ok(program) = &handler {
         all.push(trust::trusted("handler", program));
+    }
+    // A script handed to an interpreter runs as much as the program does.
+    let scripts = s.handler.iter().flatten().skip(1);
+    for script in scripts
+        .map(Path::new)
+        .filter(|p| p.is_absolute() && p.is_file())
+    {
+        all.push(trust::trusted("handler script", script));
     }
     let outputs = [
         (K::lock_file, Some(s.lock_file.as_path())),
