@@ -41,10 +41,14 @@ Commands:
   audit [--aipid ID] [--max-bytes-per-second N]
         Re-hash archived AIPs (one, or all in archive_dir) against their manifests; one
         line per missing, extra, changed or unreadable file; exits 0 when all match, 1 otherwise.
-  doctor
+  doctor [--json]
         Check that this host is ready: profile, credentials, queues and their attributes,
-        directories, handler, lock, metrics and log files. One ok/warn/fail line each;
+        directories, handler, who else could change the profile, .env and handler, the
+        lock, metrics and log files. One ok/warn/fail line each (--json: one object);
         exits 0 when nothing failed, 1 otherwise.
+  config [--json]
+        Print every setting, its value and where it came from (default, profile, variable,
+        env file, flag); credentials are shown as ***.
 
 ";
 
@@ -64,7 +68,8 @@ pub enum Action {
     },
     Stats,
     Credentials,
-    Doctor,
+    Doctor(crate::cmd::doctor::ReportArgs),
+    Config(crate::cmd::doctor::ReportArgs),
     Audit(crate::cmd::audit::AuditArgs),
     Help,
     Version,
@@ -113,19 +118,17 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 rest_is_common(&mut parser, &mut common)?;
                 Action::Credentials
             }
-            Some("doctor") => {
-                rest_is_common(&mut parser, &mut common)?;
-                Action::Doctor
-            }
+            Some("doctor") => Action::Doctor(crate::cmd::doctor::parse(&mut parser, &mut common)?),
+            Some("config") => Action::Config(crate::cmd::doctor::parse(&mut parser, &mut common)?),
             Some("audit") => Action::Audit(crate::cmd::audit::parse(&mut parser, &mut common)?),
             Some(other) => {
                 return Err(Error::Usage(format!(
-                    "unknown command {other:?}: use send, receive, delete, stats, credentials or doctor"
+                    "unknown command {other:?}: use send, receive, delete, stats, credentials, doctor, config or audit"
                 )));
             }
             None => {
                 return Err(Error::Usage(
-                    "a command is required: send, receive, delete, stats, credentials or doctor"
+                    "a command is required: send, receive, delete, stats, credentials, doctor, config or audit"
                         .into(),
                 ));
             }
@@ -248,7 +251,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             )?;
             return Ok(Exit::Ok);
         }
-        Action::Doctor => {
+        Action::Doctor(args) => {
             // The profile is the first check: a broken one is a fail line, not exit 78.
             crate::logging::init(
                 command.common.log_level,
@@ -259,6 +262,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             return Ok(crate::cmd::doctor::run(
                 &command.common.source,
                 env,
+                args,
                 &mut out,
             ));
         }
@@ -353,7 +357,10 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 ),
             )?;
         }
-        Action::Help | Action::Version | Action::Doctor => unreachable!("handled above"),
+        Action::Config(args) => {
+            return crate::cmd::doctor::settings_view::run(&settings, &args, &mut out);
+        }
+        Action::Help | Action::Version | Action::Doctor(_) => unreachable!("handled above"),
     }
     Ok(Exit::Ok)
 }

@@ -1,5 +1,6 @@
 //! The file, the environment and the flags, read through the key table:
-//! the highest-precedence value of each key, typed, with where it came from.
+//! the highest-precedence value of each key, typed, with where it came from
+//! (for error messages, and recorded as [`Given`] for `sqs_archive config`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,49 @@ impl Origin {
     }
 }
 
+/// Which layer gave a key its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    /// No layer did: the key has its built-in (or derived) default.
+    Default,
+    /// A command-line flag, with its dashes (`--region`).
+    Flag(String),
+    /// An environment variable; `env_file` names the `.env` file that set
+    /// it when the process did not have it.
+    Variable {
+        name: String,
+        env_file: Option<String>,
+    },
+    /// The profile file, as shown (its path).
+    Profile(String),
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provenance::Default => f.write_str("default"),
+            Provenance::Flag(flag) => write!(f, "flag {flag}"),
+            Provenance::Variable {
+                name,
+                env_file: None,
+            } => write!(f, "variable {name}"),
+            Provenance::Variable {
+                name,
+                env_file: Some(file),
+            } => write!(f, "variable {name} from env file {file}"),
+            Provenance::Profile(file) => write!(f, "profile {file}"),
+        }
+    }
+}
+
+/// The value a layer gave a key: as written (a credential key's as `***`),
+/// and which layer gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Given {
+    pub text: String,
+    pub origin: Provenance,
+}
+
 /// The file, the environment and the flags, read through the key table.
 pub(super) struct Layers<'a> {
     pub(super) file: Map<String, Value>,
@@ -45,6 +89,8 @@ pub(super) struct Layers<'a> {
     pub(super) flags: &'a BTreeMap<K, String>,
     /// Keys read so far (every key must be).
     pub(super) read: RefCell<BTreeSet<K>>,
+    /// The winning value of each key some layer set (an empty string sets nothing).
+    pub(super) given: RefCell<BTreeMap<K, Given>>,
 }
 
 impl Layers<'_> {
@@ -53,26 +99,47 @@ impl Layers<'_> {
         let key = id.key();
         self.read.borrow_mut().insert(id);
         if let Some(v) = self.flags.get(&id) {
-            return Some((
-                Value::String(v.clone()),
-                Origin(format!("flag --{}", key.name.replace('_', "-"))),
-            ));
+            let flag = format!("--{}", key.name.replace('_', "-"));
+            let value = Value::String(v.clone());
+            self.record(id, &value, Provenance::Flag(flag.clone()));
+            return Some((value, Origin(format!("flag {flag}"))));
         }
         for var in key.env {
             if let Some(v) = self.env.get(var) {
-                return Some((
-                    Value::String(v.to_string()),
-                    Origin(format!("environment variable {var}")),
-                ));
+                let value = Value::String(v.to_string());
+                let by = Provenance::Variable {
+                    name: var.to_string(),
+                    env_file: None,
+                };
+                self.record(id, &value, by);
+                return Some((value, Origin(format!("environment variable {var}"))));
             }
         }
-        match self.file.get(key.name) {
+        self.in_file(id)
+    }
+
+    /// A key's value in the profile file, recorded as given.
+    fn in_file(&self, id: K) -> Option<(Value, Origin)> {
+        let name = id.name();
+        match self.file.get(name) {
             None | Some(Value::Null) => None,
-            Some(v) => Some((
-                v.clone(),
-                Origin(format!("{} key {:?}", self.origin, key.name)),
-            )),
+            Some(v) => {
+                self.record(id, v, Provenance::Profile(self.origin.clone()));
+                Some((v.clone(), Origin(format!("{} key {name:?}", self.origin))))
+            }
         }
+    }
+
+    /// Notes the value that won for `id`; an empty string sets nothing, and
+    /// a credential key's value is never kept.
+    fn record(&self, id: K, value: &Value, origin: Provenance) {
+        let text = match value {
+            Value::String(s) if s.is_empty() => return,
+            _ if id.key().kind == Kind::FileText => "***".to_string(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.given.borrow_mut().insert(id, Given { text, origin });
     }
 
     /// Which layer set a key, as a short name for messages: its flag, its
@@ -135,7 +202,7 @@ impl Layers<'_> {
     pub(super) fn file_text(&self, id: K) -> Result<Option<String>> {
         debug_assert_eq!(id.key().kind, Kind::FileText);
         self.read.borrow_mut().insert(id);
-        match self.file.get(id.name()) {
+        match self.in_file(id).map(|(v, _)| v).as_ref() {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -150,7 +217,7 @@ impl Layers<'_> {
         debug_assert_eq!(id.key().kind, Kind::Argv);
         self.read.borrow_mut().insert(id);
         let at = || Origin(format!("{} key {:?}", self.origin, id.name()));
-        match self.file.get(id.name()) {
+        match self.in_file(id).map(|(v, _)| v).as_ref() {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) if !items.is_empty() => items
                 .iter()
@@ -196,5 +263,52 @@ impl Layers<'_> {
             },
             Some((v, at)) => Err(at.wrong_type(id, Some(&v))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::{Settings, Source};
+
+    #[test]
+    fn each_key_records_the_layer_that_won_and_never_a_credential() {
+        let source = Source {
+            flags: [(K::region, "eu-west-2".to_string())].into(),
+            ..Source::default()
+        };
+        let env = Env::from_pairs([("AWS_REGION", "eu-west-1"), ("SQS_ARCHIVE_WORKERS", "7")]);
+        let text = r#"{"workers": 2, "handler_timeout": 99, "metrics_file": "",
+                       "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG", "handler": ["/bin/h", "-v"]}"#;
+        let s = Settings::resolve(&source, env, Some(PathBuf::from("p.json")), Some(text)).unwrap();
+        let given = |k: K| s.given.get(&k).cloned();
+        assert_eq!(s.origin(K::region), Provenance::Flag("--region".into()));
+        assert_eq!(given(K::region).unwrap().text, "eu-west-2");
+        assert_eq!(
+            s.origin(K::workers),
+            Provenance::Variable {
+                name: "SQS_ARCHIVE_WORKERS".into(),
+                env_file: None
+            }
+        );
+        assert_eq!(given(K::workers).unwrap().text, "7");
+        assert_eq!(
+            given(K::handler_timeout).unwrap(),
+            Given {
+                text: "99".into(),
+                origin: Provenance::Profile("p.json".into())
+            }
+        );
+        assert_eq!(given(K::handler).unwrap().text, r#"["/bin/h","-v"]"#);
+        assert_eq!(
+            s.origin(K::metrics_file),
+            Provenance::Default,
+            "empty is unset"
+        );
+        assert_eq!(s.origin(K::verify), Provenance::Default);
+        assert_eq!(given(K::aws_secret_access_key).unwrap().text, "***");
+        assert!(!format!("{s:?}").contains("wJalr"), "no secret in Debug");
     }
 }

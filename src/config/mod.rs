@@ -26,6 +26,7 @@ mod target;
 
 pub use crate::sqs::Protocol;
 pub use keys::{K, KEYS, Key, Kind, RETIRED_VARIABLES, keys_help};
+pub use layers::{Given, Provenance};
 pub use settings::{
     Backend, QueueRole, SYSTEM_CONFIG_DIR, Settings, missing, warn_if_secret_readable,
 };

@@ -2,7 +2,7 @@
 //! the profile file, the environment and the flags, through the key table.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -78,6 +78,11 @@ pub struct Settings {
     pub source: Source,
     /// The profile file that was read, if any.
     pub file: Option<PathBuf>,
+    /// The `.env` file that was read, if any.
+    pub env_file: Option<PathBuf>,
+    /// The value each key was given and by which layer; a key that is not
+    /// here has its default (see [`Settings::origin`]).
+    pub given: BTreeMap<K, Given>,
 }
 
 /// Which queue a command addresses.
@@ -90,7 +95,7 @@ pub enum QueueRole {
 impl Settings {
     /// Reads `.env`, the profile file and the environment, and applies the flags.
     pub fn load(source: &Source, process_env: Env) -> Result<Settings> {
-        let env = apply_env_file(source, process_env)?;
+        let (env, env_file) = apply_env_file(source, process_env.clone())?;
         let (file, text) = match profile_path(source, &env)? {
             Some(path) => {
                 let text = read_profile(&path)?;
@@ -98,7 +103,27 @@ impl Settings {
             }
             None => (None, None),
         };
-        Self::resolve(source, env, file, text.as_deref())
+        let mut settings = Self::resolve(source, env, file, text.as_deref())?;
+        // A variable the process did not have came from the `.env` file.
+        if let Some(path) = &env_file {
+            for given in settings.given.values_mut() {
+                if let Provenance::Variable { name, env_file } = &mut given.origin
+                    && process_env.get(name).is_none()
+                {
+                    *env_file = Some(path.display().to_string());
+                }
+            }
+        }
+        settings.env_file = env_file;
+        Ok(settings)
+    }
+
+    /// Which layer gave `key` its value.
+    pub fn origin(&self, key: K) -> Provenance {
+        self.given
+            .get(&key)
+            .map(|g| g.origin.clone())
+            .unwrap_or(Provenance::Default)
     }
 
     /// The pure part of [`Settings::load`]: resolves from file text, environment and flags.
@@ -123,6 +148,7 @@ impl Settings {
             env: &env,
             flags: &source.flags,
             read: RefCell::new(BTreeSet::new()),
+            given: RefCell::new(BTreeMap::new()),
         };
         let backend = match layers.choice(K::backend)? {
             "mock" => Backend::Mock,
@@ -192,6 +218,8 @@ impl Settings {
             request_queue_url,
             completion_queue_url,
             file,
+            env_file: None,
+            given: BTreeMap::new(),
             source: source.clone(),
             env: Env::default(),
         };
@@ -205,6 +233,7 @@ impl Settings {
                 .map(|k| k.name)
                 .collect::<Vec<_>>()
         );
+        settings.given = layers.given.take();
         drop(layers);
         settings.env = env;
         Ok(settings)

@@ -25,7 +25,8 @@ pub struct Source {
     pub flags: BTreeMap<K, String>,
 }
 
-pub(super) fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
+/// Applies the `.env` file; returns the environment and the file, if one was read.
+pub(super) fn apply_env_file(source: &Source, mut env: Env) -> Result<(Env, Option<PathBuf>)> {
     // poll_messages passes its --env-file on to the handler in SQS_ARCHIVE_ENV_FILE.
     let (path, required) = match (&source.env_file, env.get("SQS_ARCHIVE_ENV_FILE")) {
         (Some(p), _) => (p.clone(), true),
@@ -34,13 +35,13 @@ pub(super) fn apply_env_file(source: &Source, mut env: Env) -> Result<Env> {
     };
     let text = match read_config_file(&path, ConfigFile::EnvFile) {
         Ok(text) => text,
-        Err(ReadProblem::NotFound(_)) if !required => return Ok(env),
+        Err(ReadProblem::NotFound(_)) if !required => return Ok((env, None)),
         Err(e) => return Err(e.into_error("read env file", &path)),
     };
     for (k, v) in parse_env_file(&text, &path)? {
         env.set_default(k, v);
     }
-    Ok(env)
+    Ok((env, Some(path)))
 }
 
 /// The directories `--profile NAME` searches, in order.
