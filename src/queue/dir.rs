@@ -8,8 +8,8 @@
 //! applies the model, appends its changes in one write, and lets go: several
 //! processes can send and receive at once, and two receivers never get the
 //! same visible message. Each process keeps its replayed state between
-//! calls, keyed by the journal's inode and length, so it reads only what
-//! others appended since.
+//! calls ([`crate::queue::replica`]), keyed by the journal's inode and
+//! length, so it reads only what others appended since.
 //!
 //! Durability: a send and a delete are synced (`fdatasync`, one per batch
 //! call), so a sent message survives `kill -9` and power loss once `send`
@@ -37,24 +37,22 @@
 //! Queues written by versions before the journal (one JSON file per message
 //! in `messages/`) are not read: this is a development and test backend;
 //! a warning names such a directory.
+//!
+//! This module holds the client calls and `attributes.json`; it must not
+//! read or write the journal but through the replica, nor decide SQS
+//! semantics but through the model.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::Write as _;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
-use rustix::io::Errno;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::queue::journal;
 use crate::queue::model::{
-    self, Change, DEFAULT_MAXIMUM_MESSAGE_SIZE, DEFAULT_VISIBILITY, QueueModel,
+    self, Change, DEFAULT_MAXIMUM_MESSAGE_SIZE, DEFAULT_VISIBILITY, QueueModel, epoch_ms,
 };
+pub use crate::queue::replica::{CORRUPT_DIR, JOURNAL_FILE};
+use crate::queue::replica::{Queue, Replica};
 use crate::queue::{
     ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SentMessage, is_fifo, prepare,
@@ -62,16 +60,8 @@ use crate::queue::{
 
 /// The file of a queue's attributes, in its directory.
 pub const ATTRIBUTES_FILE: &str = "attributes.json";
-/// Where unreadable records and journals are moved, in the queue's directory.
-pub const CORRUPT_DIR: &str = "corrupt";
-/// The journal, in the queue's directory.
-pub const JOURNAL_FILE: &str = "journal";
-const LOCK_FILE: &str = ".lock";
 /// How often a waiting receive looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// A journal is compacted once it holds at least this many records and
-/// twice what a compacted one would (see [`QueueModel::retained`]).
-const COMPACT_AFTER: usize = 1024;
 
 /// The directory-backed queue client.
 #[derive(Clone, Debug)]
@@ -80,37 +70,6 @@ pub struct DirArchiveClient {
     max_message_size: usize,
     /// This process's replica of each queue it has used, by name.
     replicas: Arc<Mutex<HashMap<String, Arc<Mutex<Replica>>>>>,
-}
-
-/// One queue as this process last read it.
-#[derive(Debug, Default)]
-struct Replica {
-    model: QueueModel,
-    journal: Option<File>,
-    /// Device and inode of `journal`: a compaction replaces the file.
-    identity: (u64, u64),
-    /// Bytes of the journal applied to `model`.
-    offset: u64,
-    /// Records in the journal.
-    records: usize,
-    /// A damaged record was set aside: rewrite the journal without it.
-    damaged: bool,
-    /// The old-format warning was given.
-    warned: bool,
-}
-
-/// A queue's name and directory.
-struct Queue {
-    name: String,
-    path: PathBuf,
-    fifo: bool,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -162,11 +121,11 @@ impl DirArchiveClient {
         let mut replica = lock(&replica);
         let dir = queue.open_dir()?;
         let _lock = queue.lock(&dir)?;
-        if let Err(e) = replica.catch_up(&queue, &dir) {
+        let now = epoch_ms(SystemTime::now());
+        if let Err(e) = replica.catch_up(&queue, &dir, now) {
             replica.forget(queue.fifo);
             return Err(e);
         }
-        let now = now_ms();
         let (out, changes) = op(&queue, &mut replica.model, now)?;
         if !changes.is_empty()
             && let Err(e) = replica.append(&queue, &dir, &changes, durable)
@@ -175,7 +134,7 @@ impl DirArchiveClient {
             replica.forget(queue.fifo);
             return Err(e);
         }
-        if replica.damaged || replica.records >= COMPACT_AFTER.max(2 * replica.model.retained()) {
+        if replica.wants_compaction() {
             // What was asked is done and on disk; a failed compaction only
             // leaves the longer journal.
             if let Err(e) = replica.compact(&queue, &dir, now) {
@@ -217,309 +176,49 @@ impl DirArchiveClient {
     }
 }
 
-impl Queue {
-    /// The queue's directory, created if need be; a symlink is not followed.
-    fn open_dir(&self) -> Result<OwnedFd> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let open = || rustix::fs::open(&self.path, flags, Mode::empty());
-        let opened = match open() {
-            Err(Errno::NOENT) => {
-                std::fs::create_dir_all(&self.path)
-                    .map_err(|e| Error::io("create mock queue", &self.path, e))?;
-                open()
-            }
-            other => other,
-        };
-        opened.map_err(|e| {
-            let e = match e {
-                Errno::LOOP | Errno::NOTDIR => {
-                    std::io::Error::other("it is not a directory (a symlink there is not followed)")
-                }
-                e => e.into(),
+/// The queue's `attributes.json` as SQS attribute names and values
+/// (empty when there is none).
+fn attributes(queue: &Queue) -> Result<BTreeMap<String, String>> {
+    let path = queue.path.join(ATTRIBUTES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::io("read mock queue attributes", &path, e)),
+    };
+    let origin = || path.display().to_string();
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::config(origin(), format!("not valid JSON: {e}")))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| Error::config(origin(), "must be a JSON object of SQS attribute names"))?;
+    Ok(object
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
             };
-            Error::io("open mock queue", &self.path, e)
+            (k.clone(), v)
         })
-    }
-
-    /// Holds the queue's lock until the returned handle is dropped.
-    fn lock(&self, dir: &OwnedFd) -> Result<OwnedFd> {
-        let path = || self.path.join(LOCK_FILE);
-        let flags =
-            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, LOCK_FILE, flags, Mode::from_raw_mode(0o600))
-            .map_err(|e| Error::io("open lock", path(), e.into()))?;
-        loop {
-            match rustix::fs::flock(&fd, FlockOperation::LockExclusive) {
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(Error::io("lock", path(), e.into())),
-                Ok(()) => return Ok(fd),
-            }
-        }
-    }
-
-    fn io(&self, action: &'static str, file: &str, e: impl Into<std::io::Error>) -> Error {
-        Error::io(action, self.path.join(file), e.into())
-    }
-
-    /// Moves a journal that cannot be read into `corrupt/`.
-    fn set_aside(&self, dir: &OwnedFd, problem: &str) -> Result<()> {
-        let target = format!("{CORRUPT_DIR}/{JOURNAL_FILE}-{}", now_ms());
-        self.make_corrupt_dir(dir)?;
-        rustix::fs::renameat(dir, JOURNAL_FILE, dir, &target)
-            .map_err(|e| self.io("move aside", JOURNAL_FILE, e))?;
-        log::error!(
-            "mock queue {}: its journal cannot be read ({problem}); moved to {}, the queue starts empty",
-            crate::text::escape(&self.name),
-            crate::text::escape(&self.path.join(&target).display().to_string()),
-        );
-        Ok(())
-    }
-
-    /// Keeps a damaged record in `corrupt/` for a person, with one error line.
-    fn keep_damaged(&self, dir: &OwnedFd, at: u64, bytes: &[u8], problem: &str) -> Result<()> {
-        self.make_corrupt_dir(dir)?;
-        let name = format!("{CORRUPT_DIR}/{JOURNAL_FILE}-{}-at-{at}.record", now_ms());
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, &name, flags, Mode::from_raw_mode(0o600))
-            .map_err(|e| self.io("create", &name, e))?;
-        File::from(fd)
-            .write_all(bytes)
-            .map_err(|e| self.io("write", &name, e))?;
-        log::error!(
-            "mock queue {}: a journal record at byte {at} cannot be read ({problem}); moved to {}",
-            crate::text::escape(&self.name),
-            crate::text::escape(&self.path.join(&name).display().to_string()),
-        );
-        Ok(())
-    }
-
-    fn make_corrupt_dir(&self, dir: &OwnedFd) -> Result<()> {
-        match rustix::fs::mkdirat(dir, CORRUPT_DIR, Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => Ok(()),
-            Err(e) => Err(self.io("create", CORRUPT_DIR, e)),
-        }
-    }
-
-    /// The queue's `attributes.json` as SQS attribute names and values
-    /// (empty when there is none).
-    fn attributes(&self) -> Result<BTreeMap<String, String>> {
-        let path = self.path.join(ATTRIBUTES_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(Error::io("read mock queue attributes", &path, e)),
-        };
-        let origin = || path.display().to_string();
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::config(origin(), format!("not valid JSON: {e}")))?;
-        let object = value.as_object().ok_or_else(|| {
-            Error::config(origin(), "must be a JSON object of SQS attribute names")
-        })?;
-        Ok(object
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), v)
-            })
-            .collect())
-    }
-
-    fn maximum_message_size(&self) -> Result<u32> {
-        match self.attributes()?.get("MaximumMessageSize") {
-            None => Ok(DEFAULT_MAXIMUM_MESSAGE_SIZE),
-            Some(v) => v.trim().parse().map_err(|_| {
-                Error::config(
-                    self.path.join(ATTRIBUTES_FILE).display().to_string(),
-                    "MaximumMessageSize must be a number of bytes",
-                )
-            }),
-        }
-    }
+        .collect())
 }
 
-impl Replica {
-    /// Starts again from nothing: the next call replays the journal.
-    fn forget(&mut self, fifo: bool) {
-        let warned = self.warned;
-        *self = Replica {
-            model: QueueModel::new(fifo),
-            warned,
-            ..Replica::default()
-        };
-    }
-
-    /// Applies what the journal holds beyond what this replica has read.
-    fn catch_up(&mut self, queue: &Queue, dir: &OwnedFd) -> Result<()> {
-        if !self.warned {
-            self.warned = true;
-            self.model = QueueModel::new(queue.fifo);
-            if rustix::fs::statat(dir, "messages", AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                log::warn!(
-                    "mock queue {}: {} is in the format of an earlier version (a file per message), which is not read; send those requests again",
-                    crate::text::escape(&queue.name),
-                    crate::text::escape(&queue.path.join("messages").display().to_string()),
-                );
-            }
-        }
-        let stat = match rustix::fs::statat(dir, JOURNAL_FILE, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => {
-                if self.journal.is_some() || !self.model.is_empty() {
-                    self.forget(queue.fifo); // the queue was removed
-                }
-                return Ok(());
-            }
-            Err(e) => return Err(queue.io("read", JOURNAL_FILE, e)),
-            Ok(stat) => stat,
-        };
-        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-            queue.set_aside(dir, "not a regular file")?;
-            self.forget(queue.fifo);
-            return Ok(());
-        }
-        let identity = (stat.st_dev as u64, stat.st_ino as u64);
-        if self.journal.is_none()
-            || identity != self.identity
-            || (stat.st_size as u64) < self.offset
-        {
-            self.forget(queue.fifo);
-            let flags = OFlags::RDWR
-                | OFlags::APPEND
-                | OFlags::NOFOLLOW
-                | OFlags::NONBLOCK
-                | OFlags::CLOEXEC;
-            let fd = rustix::fs::openat(dir, JOURNAL_FILE, flags, Mode::empty())
-                .map_err(|e| queue.io("open", JOURNAL_FILE, e))?;
-            let file = File::from(fd);
-            let meta = file
-                .metadata()
-                .map_err(|e| queue.io("read", JOURNAL_FILE, e))?;
-            self.identity = (meta.dev(), meta.ino());
-            self.journal = Some(file);
-        }
-        let file = self.journal.as_ref().expect("opened above");
-        let size = file
-            .metadata()
-            .map_err(|e| queue.io("read", JOURNAL_FILE, e))?
-            .len();
-        if size <= self.offset {
-            return Ok(());
-        }
-        let mut bytes = vec![0; (size - self.offset) as usize];
-        file.read_exact_at(&mut bytes, self.offset)
-            .map_err(|e| queue.io("read", JOURNAL_FILE, e))?;
-        let decoded = journal::decode(&bytes);
-        for change in &decoded.changes {
-            self.model.apply(change);
-        }
-        self.records += decoded.changes.len();
-        for (range, problem) in &decoded.bad {
-            let at = self.offset + range.start as u64;
-            queue.keep_damaged(dir, at, &bytes[range.clone()], problem)?;
-            self.damaged = true;
-        }
-        self.offset += decoded.complete as u64;
-        if decoded.complete < bytes.len() {
-            log::warn!(
-                "mock queue {}: dropped the unfinished last record of its journal ({} bytes, a write cut short)",
-                crate::text::escape(&queue.name),
-                bytes.len() - decoded.complete,
-            );
-            file.set_len(self.offset)
-                .map_err(|e| queue.io("truncate", JOURNAL_FILE, e))?;
-        }
-        Ok(())
-    }
-
-    /// Appends `changes` in one write; synced when `durable`, and always
-    /// when this creates the journal (its directory entry too).
-    fn append(
-        &mut self,
-        queue: &Queue,
-        dir: &OwnedFd,
-        changes: &[Change],
-        durable: bool,
-    ) -> Result<()> {
-        let created = self.journal.is_none();
-        if created {
-            let flags = OFlags::RDWR
-                | OFlags::APPEND
-                | OFlags::CREATE
-                | OFlags::EXCL
-                | OFlags::NOFOLLOW
-                | OFlags::CLOEXEC;
-            let fd = rustix::fs::openat(dir, JOURNAL_FILE, flags, Mode::from_raw_mode(0o600))
-                .map_err(|e| queue.io("create", JOURNAL_FILE, e))?;
-            let file = File::from(fd);
-            let meta = file
-                .metadata()
-                .map_err(|e| queue.io("create", JOURNAL_FILE, e))?;
-            self.identity = (meta.dev(), meta.ino());
-            self.journal = Some(file);
-        }
-        let mut file = self.journal.as_ref().expect("opened above");
-        let bytes = journal::encode(changes);
-        file.write_all(&bytes)
-            .map_err(|e| queue.io("write", JOURNAL_FILE, e))?;
-        if durable || created {
-            file.sync_data()
-                .map_err(|e| queue.io("sync", JOURNAL_FILE, e))?;
-        }
-        if created {
-            rustix::fs::fsync(dir).map_err(|e| queue.io("sync", ".", e))?;
-        }
-        self.offset += bytes.len() as u64;
-        self.records += changes.len();
-        Ok(())
-    }
-
-    /// Rewrites the journal as the changes that rebuild the present state:
-    /// a new file, synced, renamed over the old one, the directory synced.
-    fn compact(&mut self, queue: &Queue, dir: &OwnedFd, now: u64) -> Result<()> {
-        let snapshot = self.model.snapshot(now);
-        let bytes = journal::encode(&snapshot);
-        let temp = format!(".{JOURNAL_FILE}.{}.tmp", std::process::id());
-        let _ = rustix::fs::unlinkat(dir, &temp, AtFlags::empty());
-        let flags = OFlags::RDWR
-            | OFlags::APPEND
-            | OFlags::CREATE
-            | OFlags::EXCL
-            | OFlags::NOFOLLOW
-            | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, &temp, flags, Mode::from_raw_mode(0o600))
-            .map_err(|e| queue.io("create", &temp, e))?;
-        let mut file = File::from(fd);
-        let written = file.write_all(&bytes).and_then(|()| file.sync_data());
-        let renamed = written
-            .map_err(|e| queue.io("write", &temp, e))
-            .and_then(|()| {
-                rustix::fs::renameat(dir, &temp, dir, JOURNAL_FILE)
-                    .map_err(|e| queue.io("rename", &temp, e))
-            });
-        if let Err(e) = renamed {
-            let _ = rustix::fs::unlinkat(dir, &temp, AtFlags::empty());
-            return Err(e);
-        }
-        rustix::fs::fsync(dir).map_err(|e| queue.io("sync", ".", e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| queue.io("read", JOURNAL_FILE, e))?;
-        self.identity = (meta.dev(), meta.ino());
-        self.journal = Some(file);
-        self.offset = bytes.len() as u64;
-        self.records = snapshot.len();
-        self.damaged = false;
-        Ok(())
+fn maximum_message_size(queue: &Queue) -> Result<u32> {
+    match attributes(queue)?.get("MaximumMessageSize") {
+        None => Ok(DEFAULT_MAXIMUM_MESSAGE_SIZE),
+        Some(v) => v.trim().parse().map_err(|_| {
+            Error::config(
+                queue.path.join(ATTRIBUTES_FILE).display().to_string(),
+                "MaximumMessageSize must be a number of bytes",
+            )
+        }),
     }
 }
 
 impl ArchiveClient for DirArchiveClient {
     fn send_message(&self, queue: &str, message: &OutgoingMessage) -> Result<SentMessage> {
         self.with_queue(queue, true, |q, model, now| {
-            let limit = q.maximum_message_size()?;
+            let limit = maximum_message_size(q)?;
             let mut changes = Vec::new();
             let sent =
                 self.send_one((q, now, limit), model, message, "SendMessage", &mut changes)?;
@@ -536,7 +235,7 @@ impl ArchiveClient for DirArchiveClient {
         model::check_send_batch(messages.iter().map(|m| m.body.as_str()))
             .map_err(|r| r.into_error(action))?;
         self.with_queue(queue, true, |q, model, now| {
-            let limit = q.maximum_message_size()?;
+            let limit = maximum_message_size(q)?;
             Ok(Self::batch(messages, |m, changes| {
                 self.send_one((q, now, limit), model, m, action, changes)
             }))
@@ -622,7 +321,7 @@ impl ArchiveClient for DirArchiveClient {
     }
 
     fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes> {
-        let mut attributes = self.queue(queue)?.attributes()?;
+        let mut attributes = attributes(&self.queue(queue)?)?;
         attributes
             .entry("MaximumMessageSize".into())
             .or_insert_with(|| DEFAULT_MAXIMUM_MESSAGE_SIZE.to_string());

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result, ServiceError};
 use crate::queue::model::{self, Change, DEFAULT_VISIBILITY, QueueModel};
@@ -107,10 +107,7 @@ pub struct MemoryArchiveClient {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    model::epoch_ms(SystemTime::now())
 }
 
 fn unavailable(action: &'static str) -> Error {

@@ -19,6 +19,7 @@ mod journal;
 #[cfg(test)]
 pub mod memory;
 pub mod model;
+mod replica;
 
 use crate::error::Result;
 

@@ -16,7 +16,7 @@
 //! (`ReceiptHandleIsInvalid`) where SQS would accept it and maybe do nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,13 @@ pub const DEFAULT_MAXIMUM_MESSAGE_SIZE: u32 = 1 << 20;
 pub const MAX_BATCH: usize = 10;
 /// The longest visibility timeout SQS allows: 12 hours.
 const LONGEST_VISIBILITY_MS: u64 = 43_200_000;
+
+/// The model's clock: milliseconds since the Unix epoch.
+pub fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// One message and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
