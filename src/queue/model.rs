@@ -312,17 +312,21 @@ impl QueueModel {
     ) -> (Vec<ReceivedMessage>, Vec<Change>) {
         let max = max.clamp(1, MAX_BATCH);
         let hide = (visibility.as_millis() as u64).min(LONGEST_VISIBILITY_MS);
-        let blocked: HashSet<&str> = self
-            .messages
-            .values()
-            .filter(|m| m.visible_ms > now)
-            .filter_map(|m| m.group.as_deref())
-            .collect();
+        // Groups order a FIFO queue only.
+        let blocked: HashSet<&str> = match self.fifo {
+            true => self
+                .messages
+                .values()
+                .filter(|m| m.visible_ms > now)
+                .filter_map(|m| m.group.as_deref())
+                .collect(),
+            false => HashSet::new(),
+        };
         let chosen: Vec<String> = self
             .messages
             .values()
             .filter(|m| m.visible_ms <= now)
-            .filter(|m| m.group.as_deref().is_none_or(|g| !blocked.contains(g)))
+            .filter(|m| m.group.as_deref().is_none_or(|g| !blocked.contains(g)) || !self.fifo)
             .take(max)
             .map(|m| m.id.clone())
             .collect();

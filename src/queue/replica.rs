@@ -203,10 +203,7 @@ impl Replica {
             self.journal = Some(file);
         }
         let file = self.journal.as_ref().expect("opened above");
-        let size = file
-            .metadata()
-            .map_err(|e| queue.io("read", JOURNAL_FILE, e))?
-            .len();
+        let size = stat.st_size as u64;
         if size <= self.offset {
             return Ok(());
         }
