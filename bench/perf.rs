@@ -537,7 +537,7 @@ fn side_by_side(dir: &Path, n: usize, runs: usize) {
     let boto3_installed = root.join(".venv/bin/python").exists();
     if !sdk_built {
         println!(
-            "\nside by side: bench/sdk-worker is not built (bench/run.sh builds it); without it"
+            "\nside by side: bench/sdk-worker is not built (bench/run.sh builds it): left out"
         );
     }
     // This section's two backends, whatever BENCH_BACKENDS says.
