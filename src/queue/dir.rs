@@ -667,6 +667,92 @@ mod tests {
         fs::remove_dir_all(&root).unwrap();
     }
 
+    /// Where the child of the kill test works.
+    const KILL_ROOT: &str = "SQS_ARCHIVE_DIRQ_KILL_ROOT";
+
+    #[test]
+    fn what_send_and_delete_acknowledged_survives_kill_9() {
+        let root = temp_root("kill");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "queue::dir::tests::sender_killed_by_the_kill_test",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(KILL_ROOT, &root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let (mut sent, mut deleted) = (BTreeSet::new(), BTreeSet::new());
+        while sent.len() < 200 {
+            let line = lines.next().expect("the child sends").unwrap();
+            match line.split_once(' ') {
+                Some(("sent", id)) => sent.insert(id.to_string()),
+                Some(("deleted", id)) => deleted.insert(id.to_string()),
+                _ => false,
+            };
+        }
+        child.kill().unwrap(); // SIGKILL, between or in the middle of calls
+        child.wait().unwrap();
+        for line in lines.map_while(std::result::Result::ok) {
+            match line.split_once(' ') {
+                Some(("sent", id)) => sent.insert(id.to_string()),
+                Some(("deleted", id)) => deleted.insert(id.to_string()),
+                _ => false,
+            };
+        }
+        let fresh = DirArchiveClient::new(&root, 1 << 20);
+        let mut left = BTreeSet::new();
+        loop {
+            let got = recv(&fresh, "mock://q", 10, 60);
+            if got.is_empty() {
+                break;
+            }
+            left.extend(got.into_iter().map(|m| m.message_id));
+        }
+        assert!(deleted.is_disjoint(&left), "a deleted message came back");
+        let lost: Vec<_> = sent
+            .difference(&deleted)
+            .filter(|id| !left.contains(*id))
+            .collect();
+        assert!(lost.is_empty(), "acknowledged sends lost: {lost:?}");
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// The child of [`what_send_and_delete_acknowledged_survives_kill_9`]:
+    /// sends, receives and deletes until killed, printing each id once the
+    /// call returned.
+    #[test]
+    #[ignore = "run by what_send_and_delete_acknowledged_survives_kill_9"]
+    fn sender_killed_by_the_kill_test() {
+        let Some(root) = std::env::var_os(KILL_ROOT) else {
+            return;
+        };
+        let c = DirArchiveClient::new(PathBuf::from(root), 1 << 20);
+        let q = "mock://q";
+        for i in 0.. {
+            let batch: Vec<_> = (0..3)
+                .map(|j| OutgoingMessage::new(format!("m{i}-{j} {}", "x".repeat(i % 500))))
+                .collect();
+            for sent in c.send_message_batch(q, &batch).unwrap() {
+                println!("sent {}", sent.unwrap().message_id);
+            }
+            let got = recv(&c, q, 2, 60);
+            let receipts: Vec<_> = got.iter().map(|m| m.receipt_handle.clone()).collect();
+            if !receipts.is_empty() {
+                c.delete_message_batch(q, &receipts).unwrap();
+                for m in &got {
+                    println!("deleted {}", m.message_id);
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_queue_attributes_file_sets_the_size_limit() {
         let root = temp_root("attrs");
