@@ -126,14 +126,19 @@ impl DirArchiveClient {
             replica.forget(queue.fifo);
             return Err(e);
         }
-        let (out, changes) = op(&queue, &mut replica.model, now)?;
-        if !changes.is_empty()
-            && let Err(e) = replica.append(&queue, &dir, &changes, durable)
-        {
-            // The model holds changes the journal may not: read it again.
-            replica.forget(queue.fifo);
-            return Err(e);
-        }
+        let out = match op(&queue, &mut replica.model, now) {
+            Ok((out, changes)) if !changes.is_empty() => {
+                if let Err(e) = replica.append(&queue, &dir, &changes, durable) {
+                    // The model holds changes the journal may not: read it again.
+                    replica.forget(queue.fifo);
+                    return Err(e);
+                }
+                Ok(out)
+            }
+            other => other.map(|(out, _)| out),
+        };
+        // Also after a refused call: a damaged record set aside is rewritten
+        // away now, so it is reported once.
         if replica.wants_compaction() {
             // What was asked is done and on disk; a failed compaction only
             // leaves the longer journal.
@@ -145,7 +150,7 @@ impl DirArchiveClient {
                 replica.forget(queue.fifo);
             }
         }
-        Ok(out)
+        out
     }
 
     /// Sends one message; its change, if any, goes into `changes`.
