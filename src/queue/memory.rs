@@ -1,22 +1,24 @@
 //! An [`ArchiveClient`] that keeps its queues in memory, with injected
 //! faults: the poller's outcome contract is unit-tested on it in
-//! milliseconds, as ureq tests against an in-memory transport.
+//! milliseconds, as ureq tests against an in-memory transport. Test builds
+//! only.
 //!
-//! It behaves like SQS where the poller can tell: visibility timeouts,
-//! receipt handles that go stale on the next receive, receive counts, FIFO
-//! groups (a group with a message in flight hands out nothing more), and
-//! `MaximumMessageSize` / `RedrivePolicy` in its attributes. It keeps a log
-//! of every call for the tests to read. Nothing here touches the disk or the
-//! network.
+//! Its queues are [`QueueModel`]s, the same SQS semantics as the directory
+//! queue's: visibility timeouts, receipt handles that go stale on the next
+//! receive, receive counts, FIFO groups and deduplication, size limits and
+//! batch rules. On top it injects faults, sets `MaximumMessageSize` and
+//! `RedrivePolicy`, and keeps a log of every call for the tests to read.
+//! Nothing here touches the disk or the network.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result, ServiceError};
+use crate::queue::model::{self, Change, DEFAULT_VISIBILITY, QueueModel};
 use crate::queue::{
-    ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, QueueStats, ReceiptHandle,
-    ReceiveRequest, ReceivedMessage, RedrivePolicy, SentMessage, is_fifo,
+    ArchiveClient, BatchOutcome, OutgoingMessage, PreparedMessage, QueueAttributes, ReceiptHandle,
+    ReceiveRequest, ReceivedMessage, RedrivePolicy, SentMessage, is_fifo, prepare,
 };
 
 /// Faults to inject; each counter is used up one call (or entry) at a time.
@@ -59,22 +61,10 @@ pub enum Call {
     },
 }
 
-#[derive(Clone, Debug)]
-struct Stored {
-    id: String,
-    body: String,
-    group: Option<String>,
-    receive_count: u32,
-    visible_at: Instant,
-    /// The receipt of the latest receive; older ones are stale.
-    receipt: Option<String>,
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Queue {
-    messages: Vec<Stored>,
+    model: QueueModel,
     max_message_size: Option<u32>,
-    visibility_timeout: u32,
     redrive: Option<RedrivePolicy>,
 }
 
@@ -86,18 +76,46 @@ struct State {
     next: u64,
 }
 
+impl State {
+    fn queue(&mut self, name: &str) -> &mut Queue {
+        self.queues.entry(name.into()).or_insert_with(|| Queue {
+            model: QueueModel::new(is_fifo(name)),
+            max_message_size: None,
+            redrive: None,
+        })
+    }
+
+    fn next_id(&mut self) -> String {
+        self.next += 1;
+        format!("m{}", self.next)
+    }
+
+    fn take_drop(&mut self) -> bool {
+        if self.faults.drop_answers > 0 {
+            self.faults.drop_answers -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct MemoryArchiveClient {
     state: Mutex<State>,
 }
 
-fn service(action: &'static str, status: u16, code: &str, message: &str) -> Error {
+fn now_ms() -> u64 {
+    model::epoch_ms(SystemTime::now())
+}
+
+fn unavailable(action: &'static str) -> Error {
     Error::Service(ServiceError {
         action,
-        status,
-        code: code.into(),
-        message: message.into(),
+        status: 503,
+        code: "ServiceUnavailable".into(),
+        message: "injected".into(),
         request_id: None,
     })
 }
@@ -124,7 +142,7 @@ impl MemoryArchiveClient {
         change(&mut self.state().faults);
     }
 
-    /// Sets a queue's `MaximumMessageSize`, `VisibilityTimeout` and `RedrivePolicy`.
+    /// Sets a queue's `MaximumMessageSize` and `RedrivePolicy`.
     pub fn configure(
         &self,
         queue: &str,
@@ -132,7 +150,7 @@ impl MemoryArchiveClient {
         redrive: Option<RedrivePolicy>,
     ) {
         let mut state = self.state();
-        let q = state.queues.entry(queue.into()).or_default();
+        let q = state.queue(queue);
         q.max_message_size = max_message_size;
         q.redrive = redrive;
     }
@@ -147,20 +165,23 @@ impl MemoryArchiveClient {
         self.state()
             .queues
             .get(queue)
-            .map(|q| q.messages.iter().map(|m| m.body.clone()).collect())
+            .map(|q| q.model.messages().map(|m| m.body.clone()).collect())
             .unwrap_or_default()
     }
 
     /// How long until each message on a queue is visible (zero when it is), by body.
     pub fn hidden_for(&self, queue: &str) -> Vec<(String, Duration)> {
-        let now = Instant::now();
+        let now = now_ms();
         self.state()
             .queues
             .get(queue)
             .map(|q| {
-                q.messages
-                    .iter()
-                    .map(|m| (m.body.clone(), m.visible_at.saturating_duration_since(now)))
+                q.model
+                    .messages()
+                    .map(|m| {
+                        let ms = m.visible_ms.saturating_sub(now);
+                        (m.body.clone(), Duration::from_millis(ms))
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -168,156 +189,103 @@ impl MemoryArchiveClient {
 
     /// Makes every message visible now, as if their timeouts ran out.
     pub fn expire_all(&self, queue: &str) {
-        let now = Instant::now();
+        let now = now_ms();
         if let Some(q) = self.state().queues.get_mut(queue) {
-            for m in &mut q.messages {
-                m.visible_at = now;
+            let ids: Vec<String> = q.model.messages().map(|m| m.id.clone()).collect();
+            for id in ids {
+                q.model.apply(&Change::Hidden {
+                    id,
+                    visible_ms: now,
+                });
             }
         }
     }
 
-    /// Puts a message on a queue without the faults (test set-up).
+    /// Puts a message on a queue without the faults (test set-up); its id.
     pub fn push(&self, queue: &str, body: &str, group: Option<&str>) -> String {
         let mut state = self.state();
-        state.next += 1;
-        let id = format!("m{}", state.next);
+        let id = state.next_id();
+        let prepared = PreparedMessage {
+            body,
+            group_id: group,
+            dedup_id: None,
+        };
         state
-            .queues
-            .entry(queue.into())
-            .or_default()
-            .messages
-            .push(Stored {
-                id: id.clone(),
-                body: body.into(),
-                group: group.map(Into::into),
-                receive_count: 0,
-                visible_at: Instant::now(),
-                receipt: None,
-            });
+            .queue(queue)
+            .model
+            .send(now_ms(), id.clone(), &prepared, u32::MAX)
+            .expect("a pushed message fits");
         id
     }
 
-    fn take_drop(state: &mut State) -> bool {
-        if state.faults.drop_answers > 0 {
-            state.faults.drop_answers -= 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn send_one(state: &mut State, queue: &str, message: &OutgoingMessage) -> Result<SentMessage> {
+    fn send_one(
+        state: &mut State,
+        queue: &str,
+        message: &OutgoingMessage,
+        action: &'static str,
+    ) -> Result<SentMessage> {
         state.calls.push(Call::Send {
             queue: queue.into(),
             body: message.body.clone(),
         });
-        let limit = state
-            .queues
-            .get(queue)
-            .and_then(|q| q.max_message_size)
-            .map(|n| n as usize);
-        if let Some(max) = state.faults.refuse_longer_than.or(limit)
-            && message.body.len() > max
-        {
-            return Err(service(
-                "SendMessage",
-                400,
-                "InvalidParameterValue",
-                "One or more parameters are invalid. Reason: Message must be shorter than the queue's MaximumMessageSize.",
-            ));
-        }
+        let prepared = prepare(queue, message, usize::MAX)?;
+        let configured = state.queue(queue).max_message_size;
+        let limit = match state.faults.refuse_longer_than {
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+            None => configured.unwrap_or(u32::MAX),
+        };
+        model::check_size(&message.body, limit).map_err(|r| r.into_error(action))?;
         if state.faults.refuse_sends > 0 {
             state.faults.refuse_sends -= 1;
-            return Err(service(
-                "SendMessage",
-                503,
-                "ServiceUnavailable",
-                "injected",
-            ));
+            return Err(unavailable(action));
         }
         if let Some(text) = &state.faults.refuse_bodies_containing
             && message.body.contains(text.as_str())
         {
-            return Err(service(
-                "SendMessage",
-                503,
-                "ServiceUnavailable",
-                "injected",
-            ));
+            return Err(unavailable(action));
         }
-        state.next += 1;
-        let id = format!("m{}", state.next);
-        let group = message
-            .group_id
-            .clone()
-            .or_else(|| is_fifo(queue).then(|| "default".to_string()));
-        state
-            .queues
-            .entry(queue.into())
-            .or_default()
-            .messages
-            .push(Stored {
-                id: id.clone(),
-                body: message.body.clone(),
-                group,
-                receive_count: 0,
-                visible_at: Instant::now(),
-                receipt: None,
-            });
+        let id = state.next_id();
+        let (sent, _) = state
+            .queue(queue)
+            .model
+            .send(now_ms(), id, &prepared, limit)
+            .map_err(|r| r.into_error(action))?;
         if state.faults.drop_send_answers > 0 {
             state.faults.drop_send_answers -= 1;
-            return Err(dropped("SendMessage"));
+            return Err(dropped(action));
         }
-        if Self::take_drop(state) {
-            return Err(dropped("SendMessage"));
+        if state.take_drop() {
+            return Err(dropped(action));
         }
-        Ok(SentMessage {
-            message_id: id,
-            sequence_number: None,
-        })
+        Ok(sent)
     }
 
-    fn find<'a>(
-        state: &'a mut State,
+    fn delete_one(
+        state: &mut State,
         queue: &str,
         receipt: &ReceiptHandle,
-    ) -> Option<&'a mut Stored> {
-        state
-            .queues
-            .get_mut(queue)?
-            .messages
-            .iter_mut()
-            .find(|m| m.receipt.as_deref() == Some(receipt.as_str()))
-    }
-
-    fn delete_one(state: &mut State, queue: &str, receipt: &ReceiptHandle) -> Result<()> {
-        let id = Self::find(state, queue, receipt).map(|m| m.id.clone());
-        let Some(id) = id else {
-            return Err(service(
-                "DeleteMessage",
-                400,
-                "ReceiptHandleIsInvalid",
-                "stale",
-            ));
+        action: &'static str,
+    ) -> Result<()> {
+        let q = state.queue(queue);
+        let current = q.model.current(receipt).map_err(|r| r.into_error(action))?;
+        let Some(id) = current.map(|m| m.id.clone()) else {
+            return Ok(()); // already gone, as SQS
         };
         state.calls.push(Call::Delete {
             queue: queue.into(),
-            message_id: id.clone(),
+            message_id: id,
         });
         if state.faults.fail_deletes > 0 {
             state.faults.fail_deletes -= 1;
-            return Err(service(
-                "DeleteMessage",
-                503,
-                "ServiceUnavailable",
-                "injected",
-            ));
+            return Err(unavailable(action));
         }
-        if let Some(q) = state.queues.get_mut(queue) {
-            q.messages.retain(|m| m.id != id);
-        }
-        if Self::take_drop(state) {
-            return Err(dropped("DeleteMessage"));
+        state
+            .queue(queue)
+            .model
+            .delete(receipt)
+            .map_err(|r| r.into_error(action))?;
+        if state.take_drop() {
+            return Err(dropped(action));
         }
         Ok(())
     }
@@ -327,24 +295,23 @@ impl MemoryArchiveClient {
         queue: &str,
         receipt: &ReceiptHandle,
         timeout: Duration,
+        action: &'static str,
     ) -> Result<()> {
-        let Some(m) = Self::find(state, queue, receipt) else {
-            return Err(service(
-                "ChangeMessageVisibility",
-                400,
-                "ReceiptHandleIsInvalid",
-                "stale",
-            ));
+        let change = state
+            .queue(queue)
+            .model
+            .change_visibility(now_ms(), receipt, timeout)
+            .map_err(|r| r.into_error(action))?;
+        let Change::Hidden { id, .. } = change else {
+            unreachable!("a visibility change hides")
         };
-        m.visible_at = Instant::now() + timeout;
-        let id = m.id.clone();
         state.calls.push(Call::Visibility {
             queue: queue.into(),
             message_id: id,
             timeout,
         });
-        if Self::take_drop(state) {
-            return Err(dropped("ChangeMessageVisibility"));
+        if state.take_drop() {
+            return Err(dropped(action));
         }
         Ok(())
     }
@@ -352,7 +319,7 @@ impl MemoryArchiveClient {
 
 impl ArchiveClient for MemoryArchiveClient {
     fn send_message(&self, queue: &str, message: &OutgoingMessage) -> Result<SentMessage> {
-        Self::send_one(&mut self.state(), queue, message)
+        Self::send_one(&mut self.state(), queue, message, "SendMessage")
     }
 
     fn send_message_batch(
@@ -360,10 +327,13 @@ impl ArchiveClient for MemoryArchiveClient {
         queue: &str,
         messages: &[OutgoingMessage],
     ) -> Result<BatchOutcome<SentMessage>> {
+        let action = "SendMessageBatch";
+        model::check_send_batch(messages.iter().map(|m| m.body.as_str()))
+            .map_err(|r| r.into_error(action))?;
         let mut state = self.state();
         Ok(messages
             .iter()
-            .map(|m| Self::send_one(&mut state, queue, m))
+            .map(|m| Self::send_one(&mut state, queue, m, action))
             .collect())
     }
 
@@ -377,66 +347,29 @@ impl ArchiveClient for MemoryArchiveClient {
             queue: queue.into(),
             max: request.max_messages,
         });
-        state.next += 1;
-        let round = state.next;
-        let now = Instant::now();
-        let q = state.queues.entry(queue.into()).or_default();
+        let round = state.next_id();
         let hide = Duration::from_secs(u64::from(
-            request
-                .visibility_timeout
-                .unwrap_or(q.visibility_timeout.max(30)),
+            request.visibility_timeout.unwrap_or(DEFAULT_VISIBILITY),
         ));
-        // A FIFO group with a message in flight hands out nothing more.
-        let blocked: Vec<String> = q
-            .messages
-            .iter()
-            .filter(|m| m.visible_at > now && m.receipt.is_some())
-            .filter_map(|m| m.group.clone())
-            .collect();
-        let mut out = Vec::new();
-        let mut skipped: Vec<String> = Vec::new();
-        for (n, m) in q.messages.iter_mut().enumerate() {
-            if out.len() >= request.max_messages as usize {
-                break;
-            }
-            let group_blocked = m
-                .group
-                .as_ref()
-                .is_some_and(|g| blocked.contains(g) || skipped.contains(g));
-            if m.visible_at > now || group_blocked {
-                if let Some(g) = &m.group {
-                    skipped.push(g.clone());
-                }
-                continue;
-            }
-            m.receive_count += 1;
-            m.visible_at = now + hide;
-            let receipt = format!("r{round}-{n}-{}", m.id);
-            m.receipt = Some(receipt.clone());
-            let mut attributes = BTreeMap::new();
-            attributes.insert(
-                "ApproximateReceiveCount".to_string(),
-                m.receive_count.to_string(),
-            );
-            if let Some(g) = &m.group {
-                attributes.insert("MessageGroupId".to_string(), g.clone());
-            }
-            out.push(ReceivedMessage {
-                message_id: m.id.clone(),
-                receipt_handle: ReceiptHandle(receipt),
-                body: m.body.clone(),
-                receive_count: m.receive_count,
-                attributes,
-            });
-        }
-        if Self::take_drop(&mut state) {
+        let mut n = 0;
+        let mut nonce = || {
+            n += 1;
+            format!("r{round}-{n}")
+        };
+        let (out, _) = state.queue(queue).model.receive(
+            now_ms(),
+            request.max_messages as usize,
+            hide,
+            &mut nonce,
+        );
+        if state.take_drop() {
             return Err(dropped("ReceiveMessage"));
         }
         Ok(out)
     }
 
     fn delete_message(&self, queue: &str, receipt: &ReceiptHandle) -> Result<()> {
-        Self::delete_one(&mut self.state(), queue, receipt)
+        Self::delete_one(&mut self.state(), queue, receipt, "DeleteMessage")
     }
 
     fn delete_message_batch(
@@ -444,10 +377,12 @@ impl ArchiveClient for MemoryArchiveClient {
         queue: &str,
         receipts: &[ReceiptHandle],
     ) -> Result<BatchOutcome<()>> {
+        let action = "DeleteMessageBatch";
+        model::check_batch(receipts.len()).map_err(|r| r.into_error(action))?;
         let mut state = self.state();
         Ok(receipts
             .iter()
-            .map(|r| Self::delete_one(&mut state, queue, r))
+            .map(|r| Self::delete_one(&mut state, queue, r, action))
             .collect())
     }
 
@@ -457,7 +392,13 @@ impl ArchiveClient for MemoryArchiveClient {
         receipt: &ReceiptHandle,
         timeout: Duration,
     ) -> Result<()> {
-        Self::hide(&mut self.state(), queue, receipt, timeout)
+        Self::hide(
+            &mut self.state(),
+            queue,
+            receipt,
+            timeout,
+            "ChangeMessageVisibility",
+        )
     }
 
     fn change_visibility_batch(
@@ -465,28 +406,22 @@ impl ArchiveClient for MemoryArchiveClient {
         queue: &str,
         entries: &[(ReceiptHandle, Duration)],
     ) -> Result<BatchOutcome<()>> {
+        let action = "ChangeMessageVisibilityBatch";
+        model::check_batch(entries.len()).map_err(|r| r.into_error(action))?;
         let mut state = self.state();
         Ok(entries
             .iter()
-            .map(|(r, t)| Self::hide(&mut state, queue, r, *t))
+            .map(|(r, t)| Self::hide(&mut state, queue, r, *t, action))
             .collect())
     }
 
     fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes> {
-        let state = self.state();
-        let now = Instant::now();
-        let Some(q) = state.queues.get(queue) else {
-            return Ok(QueueAttributes::default());
-        };
-        let visible = q.messages.iter().filter(|m| m.visible_at <= now).count() as u64;
+        let mut state = self.state();
+        let q = state.queue(queue);
         Ok(QueueAttributes {
-            stats: QueueStats {
-                visible,
-                in_flight: q.messages.len() as u64 - visible,
-                delayed: 0,
-            },
+            stats: q.model.stats(now_ms()),
             maximum_message_size: q.max_message_size,
-            visibility_timeout: Some(q.visibility_timeout),
+            visibility_timeout: Some(DEFAULT_VISIBILITY),
             redrive_policy: q.redrive.clone(),
         })
     }

@@ -2,8 +2,12 @@
 //!
 //! Two implementations exist: [`crate::sqs::SqsArchiveClient`] talks to SQS
 //! (or an emulator) over HTTP, and [`crate::queue::dir::DirArchiveClient`] keeps the
-//! queue in a directory. Nothing above this trait knows which one it has.
-//! Queues are named by URL; the mock uses the URL's last path segment.
+//! queue in a directory; test builds add `memory`, an in-memory fake with
+//! injected faults. Both local ones follow one pure model of SQS semantics,
+//! [`model`]. Nothing above this trait knows which client it has.
+//! Queues are named by URL; the directory queue uses the URL's last path segment.
+//! This module and its children must not import anything above `queue` but
+//! `connect` (which reads `config::Settings` to build a client).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +15,11 @@ use std::time::Duration;
 
 pub mod connect;
 pub mod dir;
+mod journal;
+#[cfg(test)]
 pub mod memory;
+pub mod model;
+mod replica;
 
 use crate::error::Result;
 

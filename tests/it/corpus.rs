@@ -338,23 +338,24 @@ fn a_profile_that_is_a_directory_is_a_configuration_error() {
 // ------------------------------------------------------------- mock queue ---
 
 #[test]
-fn a_corrupt_mock_message_file_is_moved_aside_and_the_rest_are_done() {
+fn a_damaged_mock_journal_record_is_moved_aside_and_the_rest_are_done() {
     let ws = Workspace::new("corpus-corrupt");
     ws.mock_profile("t", json!({"log_file": ws.path("poll.log"), "workers": 4}));
     ws.write("source/a.txt", "a\n");
     for i in 0..21 {
         ws.send("t", &format!("aip-{i}"), &["a.txt"]).run().ok();
     }
-    let messages = ws.dir.join("mock/requests/messages");
-    let mut names: Vec<_> = std::fs::read_dir(&messages)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    assert_eq!(names.len(), 21);
-    // The 8th message: half written by a crashed writer of another tool.
-    let bad = names[7].clone();
-    std::fs::write(messages.join(&bad), "{\"id\": \"x\", \"body\": \"trunc").unwrap();
+    // The 8th message's record, damaged in place (a bad sector, a stray
+    // writer): its checksum no longer matches.
+    let journal = ws.dir.join("mock/requests/journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let needle = b"aip-7\\\"";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the 8th request in the journal");
+    bytes[at + 4] = b'X';
+    std::fs::write(&journal, &bytes).unwrap();
     ws.poll(&["--profile", "t"]).run().ok();
     let log = std::fs::read_to_string(ws.dir.join("poll.log")).unwrap();
     let reported: Vec<_> = log
@@ -373,8 +374,12 @@ fn a_corrupt_mock_message_file_is_moved_aside_and_the_rest_are_done() {
         completions.iter().all(|c| c["success"] == true),
         "{completions:?}"
     );
-    assert!(ws.dir.join("mock/requests/corrupt").join(&bad).exists());
-    assert!(!messages.join(&bad).exists());
+    let kept: Vec<_> = std::fs::read_dir(ws.dir.join("mock/requests/corrupt"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].contains("aip-X"), "{kept:?}");
     let stats = ws.sqs_archive(&["--profile", "t", "stats"]).run();
     stats.ok();
     let errors: Vec<String> = stats.stderr().lines().map(String::from).collect();

@@ -144,14 +144,7 @@ fn kill_9_at_random_moments_loses_no_request() {
     // kinds of moment, in turn: right after the start (set-up, the first
     // receive); a seeded random delay (handlers running); and the instant a
     // new completion appears (before the reporter deletes its request).
-    let completion_files = ws.dir.join("mock/completions/messages");
-    let count_completions = || {
-        std::fs::read_dir(&completion_files).map_or(0, |d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        })
-    };
+    let count_completions = || held(&client, completion_queue);
     let mut rng = XorShift::new(SEED);
     let mut kills = Vec::new();
     let mut killed_orphans = 0;
@@ -177,7 +170,7 @@ fn kill_9_at_random_moments_loses_no_request() {
             _ => {
                 let until = Instant::now() + Duration::from_secs(3);
                 while count_completions() == before && Instant::now() < until {
-                    std::thread::sleep(Duration::from_micros(200));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 "on-completion".to_string()
             }
