@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod archive;
 pub mod audit;
 pub mod config;
+pub mod connect;
 pub mod message;
 pub mod metrics;
 pub mod poller;

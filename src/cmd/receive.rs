@@ -93,7 +93,7 @@ pub fn run(settings: &Settings, args: &ReceiveArgs, out: &mut impl Write) -> Res
         ));
     }
     let queue = settings.queue_url(QueueRole::Completion)?;
-    let client = crate::queue::connect::connect(settings)?;
+    let client = crate::connect::connect(settings)?;
     let request = ReceiveRequest {
         max_messages: args.max,
         wait_seconds: args.wait.unwrap_or(settings.wait_time_seconds),

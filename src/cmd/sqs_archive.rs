@@ -291,7 +291,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 .validate(&request)
                 .map_err(|e| Error::InvalidData(format!("request refused: {e}")))?;
             let queue = settings.queue_url(QueueRole::Request)?;
-            let client = crate::queue::connect::connect(&settings)?;
+            let client = crate::connect::connect(&settings)?;
             let sent = client.send_message(queue, &outgoing(&request))?;
             let id = crate::text::escape(&sent.message_id);
             log::info!(
@@ -309,12 +309,11 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
         Action::Receive(args) => return crate::cmd::receive::run(&settings, &args, &mut out),
         Action::Delete { receipt, queue } => {
             let url = settings.queue_url(queue)?;
-            crate::queue::connect::connect(&settings)?
-                .delete_message(url, &ReceiptHandle(receipt))?;
+            crate::connect::connect(&settings)?.delete_message(url, &ReceiptHandle(receipt))?;
         }
         Action::Audit(args) => return crate::cmd::audit::run(&settings, &args, &mut out),
         Action::Stats => {
-            let client = crate::queue::connect::connect(&settings)?;
+            let client = crate::connect::connect(&settings)?;
             let mut report = serde_json::Map::new();
             for (name, role) in [
                 ("request", QueueRole::Request),

@@ -52,7 +52,7 @@ impl Poller {
     /// Resolves queues, schema, client and handler from the settings;
     /// `handler_env` is what the handler needs to find the same configuration.
     pub fn new(settings: Settings, handler_env: Vec<(String, String)>) -> Result<Poller> {
-        let client = crate::queue::connect::connect(&settings)?;
+        let client = crate::connect::connect(&settings)?;
         let handler = match &settings.handler {
             Some(argv) => argv.clone(),
             None => vec![default_handler()?.display().to_string()],

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-pub mod connect;
 pub mod dir;
 mod journal;
 #[cfg(test)]

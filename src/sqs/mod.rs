@@ -7,7 +7,7 @@
 //!
 //! Stands on `aws` (signing, the HTTP agent, retries, credentials) and the
 //! `queue` trait and message types it implements. It knows nothing of
-//! archives and must not import `config`, `queue::connect`, `message`,
+//! archives and must not import `config`, `connect`, `message`,
 //! `poller`, `cmd` or `archive`: the caller hands in [`SqsOptions`].
 
 pub mod api;

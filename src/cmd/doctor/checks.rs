@@ -34,7 +34,7 @@ pub(super) fn holds_secret(s: &Settings) -> bool {
 }
 
 pub(super) fn queues(s: &Settings) -> Vec<Check> {
-    let client = match crate::queue::connect::connect(s) {
+    let client = match crate::connect::connect(s) {
         Ok(c) => c,
         Err(e) => return vec![Check::fail("queues", format!("queues: no client: {e}"))],
     };
