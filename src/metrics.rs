@@ -520,13 +520,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("metrics-fifo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("m.prom");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::files::make_fifo(&fifo);
         // Used to block here for ever, waiting for a writer.
         let recorder = Recorder::new(
             Some(fifo.clone()),

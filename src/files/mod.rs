@@ -57,3 +57,17 @@ pub fn raise_open_file_limit() {
         }
     }
 }
+
+/// Test helper: makes a FIFO at `path` (mode 0600), for tests that check a
+/// FIFO is refused without blocking.
+#[cfg(test)]
+pub fn make_fifo(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+}

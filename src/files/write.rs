@@ -298,17 +298,6 @@ mod tests {
         dir
     }
 
-    fn mkfifo(path: &Path) {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-    }
-
     #[test]
     fn write_atomic_replaces_and_never_follows_a_planted_temp_link() {
         let dir = scratch("atomic");
@@ -329,7 +318,7 @@ mod tests {
     fn a_configured_write_leaves_a_fifo_and_a_link_as_they_are() {
         let dir = scratch("configured");
         let fifo = dir.join("fifo.prom");
-        mkfifo(&fifo);
+        crate::files::make_fifo(&fifo);
         let e = write_configured(&fifo, b"x", Some(0o644)).unwrap_err();
         assert!(e.to_string().contains("a FIFO"), "{e}");
         assert!(
@@ -379,7 +368,7 @@ mod tests {
     fn appending_never_follows_a_link_nor_blocks_on_a_fifo() {
         let dir = scratch("append");
         let fifo = dir.join("fifo.log");
-        mkfifo(&fifo);
+        crate::files::make_fifo(&fifo);
         assert!(matches!(
             open_append_regular(&fifo),
             Err(WriteProblem::NotRegular(_))

@@ -611,13 +611,7 @@ mod tests {
             let journal = queue_dir.join(JOURNAL_FILE);
             match plant {
                 0 => fs::create_dir(&journal).unwrap(),
-                1 => assert!(
-                    std::process::Command::new("mkfifo")
-                        .arg(&journal)
-                        .status()
-                        .unwrap()
-                        .success()
-                ),
+                1 => crate::files::make_fifo(&journal),
                 _ => std::os::unix::fs::symlink(outside.join("planted"), &journal).unwrap(),
             }
             let url = format!("mock://{q}");

@@ -289,17 +289,6 @@ mod tests {
         }
     }
 
-    fn fifo(path: &Path) {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-    }
-
     #[test]
     fn a_file_others_can_change_is_not_trusted() {
         let s = Scratch::new("trust");
@@ -328,7 +317,7 @@ mod tests {
         let s = Scratch::new("outputs");
         std::fs::create_dir(s.0.join("sub")).unwrap();
         std::os::unix::fs::symlink(s.0.join("target"), s.0.join("link")).unwrap();
-        fifo(&s.0.join("fifo"));
+        crate::files::make_fifo(&s.0.join("fifo"));
         assert_eq!(
             output_file("metrics_file", Some(&s.0.join("m.prom"))).status,
             Status::Ok
