@@ -13,7 +13,7 @@
 # Servers (both bound to 127.0.0.1 only, each on a free port):
 #   moto_server (query + JSON protocol), SigV4 signatures ENFORCED: started with
 #     INITIAL_NO_AUTH_ACTION_COUNT=3, and scripts/moto_bootstrap.py spends exactly
-#     those 3 free actions on creating an IAM user with an sqs:* policy and an
+#     those 3 free actions on creating an IAM user with an sqs:* and s3:* policy and an
 #     access key, then proves that bad signatures are rejected.
 #   fauxqs (AWS JSON 1.0 protocol only) via scripts/fauxqs-server.mjs; it checks
 #     no signature, any credentials work.
