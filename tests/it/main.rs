@@ -21,5 +21,6 @@ mod network;
 mod poller;
 mod process;
 mod proxy;
+mod s3;
 mod security;
 mod support;

@@ -1,0 +1,252 @@
+//! The S3 client (`sqs_archive::s3`) against moto's S3, signature checking
+//! on (the same moto server as SQS; its user is allowed `s3:*`). Each test
+//! creates its own bucket through the client.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqs_archive::aws::credentials::Credentials;
+use sqs_archive::aws::endpoint::Variant;
+use sqs_archive::aws::http::HttpOptions;
+use sqs_archive::error::Error;
+use sqs_archive::exit::Exit;
+use sqs_archive::s3::address::AddressingStyle;
+use sqs_archive::s3::checksum::{Digests, Verified};
+use sqs_archive::s3::request::{Condition, Encryption, PutOptions, StorageClass};
+use sqs_archive::s3::{MultipartConfig, S3Client, S3Options, is_precondition_failed};
+
+use crate::support::{Server, moto, unique};
+
+fn client_with(server: &Server, secret: &str) -> S3Client {
+    let credentials = Credentials {
+        access_key_id: server.access_key_id.clone(),
+        secret_access_key: sqs_archive::secret::Secret::new(secret),
+        session_token: None,
+        expiry: None,
+        source: "test".into(),
+    };
+    S3Client::new(
+        S3Options {
+            region: server.region.clone(),
+            endpoint: Some(server.url.clone()),
+            variant: Variant::default(),
+            addressing: AddressingStyle::Auto,
+            max_attempts: 3,
+            http: HttpOptions {
+                timeout: Duration::from_secs(60),
+                ..HttpOptions::default()
+            },
+        },
+        Arc::new(credentials),
+    )
+    .expect("client")
+}
+
+/// A client for moto and a new bucket in it.
+fn bucket() -> (S3Client, String) {
+    let server = moto();
+    let client = client_with(&server, &server.secret_access_key);
+    let name = unique("s3it").to_ascii_lowercase();
+    let name: String = name.chars().take(63).collect();
+    client.create_bucket(&name).expect("create bucket");
+    (client, name)
+}
+
+/// Deterministic bytes that differ from part to part.
+fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn put_head_get_list_delete_round_trip_with_checksums() {
+    let (s3, b) = bucket();
+    assert!(s3.head_bucket(&b).is_ok());
+    let body = b"the bytes we hashed";
+    let options = PutOptions {
+        storage_class: Some(StorageClass::StandardIa),
+        encryption: Some(Encryption::Aes256),
+        ..PutOptions::default()
+    };
+    // Keys S3 encodes: a space, a plus, a percent sign, unicode, a slash.
+    let keys = ["aip/data/a b+c%d é.txt", "aip/manifest-sha256.txt"];
+    let digests = Digests::of(body);
+    for key in keys {
+        let put = s3.put_object(&b, key, body, &options).expect("put");
+        assert_ne!(put.verified, Verified::SignedPayloadOnly, "{put:?}");
+        assert_eq!(put.sha256_hex, digests.sha256_hex());
+        assert_eq!(put.etag, digests.md5_hex());
+    }
+    let head = s3.head_object(&b, keys[0]).unwrap().expect("object exists");
+    assert_eq!(head.size, body.len() as u64);
+    assert_eq!(head.etag, digests.md5_hex());
+    assert_eq!(head.metadata_sha256(), Some(digests.sha256_hex().as_str()));
+    assert_eq!(head.storage_class.as_deref(), Some("STANDARD_IA"));
+    assert_eq!(head.encryption.as_deref(), Some("AES256"));
+    if let Some(c) = &head.checksum_sha256 {
+        assert_eq!(c, &digests.sha256_base64());
+    }
+    // GetObjectAttributes: moto implements it; what it returns must agree.
+    if let Some(attrs) = s3.get_object_attributes(&b, keys[0]).unwrap() {
+        assert_eq!(attrs.size, Some(body.len() as u64));
+        if let Some(c) = attrs.checksum_sha256 {
+            assert_eq!(c, digests.sha256_base64());
+        }
+    }
+    let (size, sha) = s3.get_object_sha256(&b, keys[0]).unwrap();
+    assert_eq!((size, sha), (body.len() as u64, digests.sha256_hex()));
+    let mut listed: Vec<String> = s3
+        .list_objects(&b, "aip/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, keys);
+    assert!(s3.list_objects(&b, "other/").unwrap().is_empty());
+    s3.delete_object(&b, keys[0]).unwrap();
+    assert_eq!(s3.head_object(&b, keys[0]).unwrap(), None);
+    let missing = s3.get_object_sha256(&b, keys[0]).unwrap_err();
+    assert_eq!(missing.exit(), Exit::DataErr, "{missing}");
+}
+
+#[test]
+fn a_40_mib_multipart_upload_verifies_and_reads_back() {
+    let (s3, b) = bucket();
+    let data = bytes(40 << 20, 7);
+    let sha = sqs_archive::digest::sha256_hex(&data);
+    let config = MultipartConfig {
+        part_size: 8 << 20,
+        threads: 3,
+    };
+    let options = PutOptions {
+        sha256_hex: Some(sha.clone()),
+        ..PutOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let up = s3
+        .upload(&b, "big/file.bin", &mut &data[..], &options, &config)
+        .expect("multipart upload");
+    eprintln!("40 MiB multipart to moto: {:?} ({up:?})", started.elapsed());
+    assert_eq!(up.parts, 5);
+    assert_eq!(up.size, data.len() as u64);
+    assert_eq!(up.sha256_hex, sha);
+    assert_ne!(up.verified, Verified::SignedPayloadOnly, "{up:?}");
+    assert!(up.etag.ends_with("-5"), "{up:?}");
+    let head = s3.head_object(&b, "big/file.bin").unwrap().unwrap();
+    assert_eq!(head.size, data.len() as u64);
+    assert_eq!(head.metadata_sha256(), Some(sha.as_str()));
+    assert_eq!(s3.get_object_sha256(&b, "big/file.bin").unwrap().1, sha);
+    assert!(s3.list_multipart_uploads(&b, "big/").unwrap().is_empty());
+    // A body of one part or less is a single PUT.
+    let small = s3
+        .upload(&b, "big/small", &mut &data[..1000], &PutOptions::default(), &config)
+        .unwrap();
+    assert_eq!(small.parts, 0);
+}
+
+#[test]
+fn if_none_match_on_an_existing_key_is_a_lost_race_and_if_match_guards_updates() {
+    let (s3, b) = bucket();
+    let create = PutOptions {
+        condition: Condition::IfAbsent,
+        ..PutOptions::default()
+    };
+    let first = s3.put_object(&b, "m", b"one", &create).expect("first writer");
+    let lost = s3.put_object(&b, "m", b"two", &create).unwrap_err();
+    assert!(is_precondition_failed(&lost), "{lost:?}");
+    assert!(lost.to_string().contains("PreconditionFailed"), "{lost}");
+    let stale = PutOptions {
+        condition: Condition::IfMatch("0123456789abcdef0123456789abcdef".into()),
+        ..PutOptions::default()
+    };
+    assert!(is_precondition_failed(&s3.put_object(&b, "m", b"three", &stale).unwrap_err()));
+    let current = PutOptions {
+        condition: Condition::IfMatch(first.etag.clone()),
+        ..PutOptions::default()
+    };
+    s3.put_object(&b, "m", b"four", &current).expect("update on the ETag read");
+    assert_eq!(
+        s3.get_object_sha256(&b, "m").unwrap().1,
+        sqs_archive::digest::sha256_hex(b"four")
+    );
+}
+
+/// Yields `good` bytes, then fails.
+struct Breaks {
+    data: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Breaks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.data.len() {
+            return Err(std::io::Error::other("disk gone"));
+        }
+        let n = buf.len().min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_upload_is_aborted_and_leaves_no_object() {
+    let (s3, b) = bucket();
+    let config = MultipartConfig {
+        part_size: 5 << 20,
+        threads: 2,
+    };
+    let mut reader = Breaks {
+        data: bytes(12 << 20, 3),
+        at: 0,
+    };
+    let e = s3
+        .upload(&b, "x/broken", &mut reader, &PutOptions::default(), &config)
+        .unwrap_err();
+    assert!(e.to_string().contains("disk gone"), "{e}");
+    assert!(s3.list_multipart_uploads(&b, "x/").unwrap().is_empty());
+    assert_eq!(s3.head_object(&b, "x/broken").unwrap(), None);
+    // A stream that is not the promised one: aborted before completing.
+    let data = bytes(11 << 20, 4);
+    let promised = PutOptions {
+        sha256_hex: Some(sqs_archive::digest::sha256_hex(b"something else")),
+        ..PutOptions::default()
+    };
+    let e = s3
+        .upload(&b, "x/changed", &mut &data[..], &promised, &config)
+        .unwrap_err();
+    assert_eq!(e.exit(), Exit::DataErr, "{e}");
+    assert!(s3.list_multipart_uploads(&b, "x/").unwrap().is_empty());
+    assert_eq!(s3.head_object(&b, "x/changed").unwrap(), None);
+}
+
+#[test]
+fn a_wrong_bucket_or_secret_is_one_clear_error() {
+    let server = moto();
+    let s3 = client_with(&server, &server.secret_access_key);
+    let missing = unique("nosuch").to_ascii_lowercase();
+    let e = s3.head_bucket(&missing).unwrap_err();
+    let line = e.to_string();
+    assert!(!line.contains('\n'), "{line}");
+    assert!(line.contains("NoSuchBucket") && line.contains(&missing), "{line}");
+    assert_eq!(e.exit(), Exit::DataErr);
+    let e = s3.put_object(&missing, "k", b"x", &PutOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    let bad = s3.head_bucket("Not_A_Bucket").unwrap_err();
+    assert!(matches!(bad, Error::InvalidData(_)), "{bad:?}");
+
+    let (_, b) = bucket();
+    let wrong = client_with(&server, "not-the-secret");
+    let e = wrong.put_object(&b, "k", b"x", &PutOptions::default()).unwrap_err();
+    assert_eq!(e.exit(), Exit::NoPerm, "{e}");
+    assert!(!e.to_string().contains("not-the-secret"), "{e}");
+}
