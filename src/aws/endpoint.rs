@@ -466,15 +466,47 @@ mod s3_tests {
     fn s3_endpoints_by_partition_and_variant() {
         let v = |fips, dual_stack| Variant { fips, dual_stack };
         for (region, variant, expected) in [
-            ("eu-west-1", v(false, false), "https://s3.eu-west-1.amazonaws.com"),
-            ("eu-west-1", v(true, false), "https://s3-fips.eu-west-1.amazonaws.com"),
-            ("eu-west-1", v(false, true), "https://s3.dualstack.eu-west-1.amazonaws.com"),
-            ("us-east-1", v(true, true), "https://s3-fips.dualstack.us-east-1.amazonaws.com"),
-            ("cn-north-1", v(false, false), "https://s3.cn-north-1.amazonaws.com.cn"),
-            ("cn-north-1", v(false, true), "https://s3.dualstack.cn-north-1.amazonaws.com.cn"),
-            ("us-gov-west-1", v(true, false), "https://s3-fips.us-gov-west-1.amazonaws.com"),
+            (
+                "eu-west-1",
+                v(false, false),
+                "https://s3.eu-west-1.amazonaws.com",
+            ),
+            (
+                "eu-west-1",
+                v(true, false),
+                "https://s3-fips.eu-west-1.amazonaws.com",
+            ),
+            (
+                "eu-west-1",
+                v(false, true),
+                "https://s3.dualstack.eu-west-1.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                v(true, true),
+                "https://s3-fips.dualstack.us-east-1.amazonaws.com",
+            ),
+            (
+                "cn-north-1",
+                v(false, false),
+                "https://s3.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "cn-north-1",
+                v(false, true),
+                "https://s3.dualstack.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "us-gov-west-1",
+                v(true, false),
+                "https://s3-fips.us-gov-west-1.amazonaws.com",
+            ),
         ] {
-            assert_eq!(s3_endpoint(region, variant), expected, "{region} {variant:?}");
+            assert_eq!(
+                s3_endpoint(region, variant),
+                expected,
+                "{region} {variant:?}"
+            );
         }
     }
 }

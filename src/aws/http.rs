@@ -270,11 +270,7 @@ impl Http {
                 0,
             ));
         }
-        let mut reader = response
-            .body_mut()
-            .with_config()
-            .limit(u64::MAX)
-            .reader();
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
         let copied = std::io::copy(&mut reader, sink)
             .map_err(|e| format!("reading the answer failed: {e}"))?;
         Ok((
@@ -298,7 +294,7 @@ impl Http {
         for (k, v) in headers {
             request = request.header(k, v);
         }
-        let result = match body {
+        match body {
             Some(body) => request
                 .body(body)
                 .map_err(|e| e.to_string())
@@ -307,8 +303,7 @@ impl Http {
                 .body(())
                 .map_err(|e| e.to_string())
                 .and_then(|r| self.agent.run(r).map_err(|e| e.to_string())),
-        };
-        result
+        }
     }
 }
 

@@ -289,8 +289,14 @@ mod s3_tests {
         let body = b"Welcome to Amazon S3.";
         let hash = crate::digest::sha256_hex(body);
         let headers = vec![
-            ("date".to_string(), "Fri, 24 May 2013 00:00:00 GMT".to_string()),
-            ("x-amz-storage-class".to_string(), "REDUCED_REDUNDANCY".to_string()),
+            (
+                "date".to_string(),
+                "Fri, 24 May 2013 00:00:00 GMT".to_string(),
+            ),
+            (
+                "x-amz-storage-class".to_string(),
+                "REDUCED_REDUNDANCY".to_string(),
+            ),
         ];
         // The key `test$file.text`, encoded once as S3 wants it.
         let out = sign_s3_request(

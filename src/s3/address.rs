@@ -181,7 +181,10 @@ pub fn encode_query(value: &str) -> String {
 fn encode(text: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -207,7 +210,10 @@ mod tests {
         assert_eq!(encode_key("é/ü"), "%C3%A9/%C3%BC");
         assert_eq!(encode_key("~a_b-c.d"), "~a_b-c.d");
         assert_eq!(encode_key("a?b#c&d=e"), "a%3Fb%23c%26d%3De");
-        assert_eq!(encode_key("$*'()!,;:@[]"), "%24%2A%27%28%29%21%2C%3B%3A%40%5B%5D");
+        assert_eq!(
+            encode_key("$*'()!,;:@[]"),
+            "%24%2A%27%28%29%21%2C%3B%3A%40%5B%5D"
+        );
         assert_eq!(encode_query("a/b c"), "a%2Fb%20c");
     }
 
@@ -239,7 +245,10 @@ mod tests {
             AddressingStyle::Virtual,
         )
         .unwrap();
-        assert_eq!(v.url("bkt", Some("k"), &[]), "https://bkt.minio.example:9000/k");
+        assert_eq!(
+            v.url("bkt", Some("k"), &[]),
+            "https://bkt.minio.example:9000/k"
+        );
     }
 
     #[test]
@@ -272,8 +281,8 @@ mod tests {
     #[test]
     fn bad_endpoints_names_and_styles_are_one_line() {
         for bad in ["ftp://x", "127.0.0.1:4566", "http://", "http://u:p@host"] {
-            let e = Endpoint::resolve(Some(bad), "us-east-1", AWS, AddressingStyle::Auto)
-                .unwrap_err();
+            let e =
+                Endpoint::resolve(Some(bad), "us-east-1", AWS, AddressingStyle::Auto).unwrap_err();
             assert!(!e.contains("u:p"), "{e}");
         }
         for bad in ["ab", "Upper", "-x-", "a..b", "a_b", &"x".repeat(64)] {
@@ -282,13 +291,19 @@ mod tests {
         for good in ["abc", "my.bucket-1", "0ab"] {
             check_bucket_name(good).unwrap();
         }
-        assert_eq!(AddressingStyle::parse(" Virtual ").unwrap(), AddressingStyle::Virtual);
+        assert_eq!(
+            AddressingStyle::parse(" Virtual ").unwrap(),
+            AddressingStyle::Virtual
+        );
         assert!(AddressingStyle::parse("host").is_err());
         assert_eq!(
             custom_endpoint(None, Some(" "), Some("http://p")),
             Some("http://p")
         );
-        assert_eq!(custom_endpoint(Some("http://s3"), Some("http://g"), None), Some("http://s3"));
+        assert_eq!(
+            custom_endpoint(Some("http://s3"), Some("http://g"), None),
+            Some("http://s3")
+        );
         assert_eq!(custom_endpoint(None, None, None), None);
     }
 }

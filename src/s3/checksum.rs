@@ -19,7 +19,12 @@ pub struct Digests {
 
 impl std::fmt::Debug for Digests {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Digests(sha256 {}, md5 {})", self.sha256_hex(), self.md5_hex())
+        write!(
+            f,
+            "Digests(sha256 {}, md5 {})",
+            self.sha256_hex(),
+            self.md5_hex()
+        )
     }
 }
 
@@ -167,8 +172,7 @@ fn is_md5_hex(text: &str) -> bool {
 
 /// Standard base64 with padding (RFC 4648 §4), as S3's checksum headers use.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -205,7 +209,10 @@ mod tests {
         }
         // The empty body's digests, as S3 documents them.
         let d = Digests::of(b"");
-        assert_eq!(d.sha256_base64(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            d.sha256_base64(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
         assert_eq!(d.md5_base64(), "1B2M2Y8AsgTpgAmY7PhCfg==");
     }
 
@@ -213,7 +220,10 @@ mod tests {
     fn a_single_put_is_checked_by_checksum_then_md5_etag() {
         let d = Digests::of(b"hello");
         let ours = d.sha256_base64();
-        assert_eq!(verify_single(&d, None, Some(&ours), false), Ok(Verified::Checksum));
+        assert_eq!(
+            verify_single(&d, None, Some(&ours), false),
+            Ok(Verified::Checksum)
+        );
         assert!(verify_single(&d, None, Some("AAAA"), false).is_err());
         // A checksum that matches wins over an ETag that cannot (KMS).
         assert_eq!(
@@ -221,7 +231,10 @@ mod tests {
             Ok(Verified::Checksum)
         );
         let etag = format!("\"{}\"", d.md5_hex());
-        assert_eq!(verify_single(&d, Some(&etag), None, false), Ok(Verified::Md5Etag));
+        assert_eq!(
+            verify_single(&d, Some(&etag), None, false),
+            Ok(Verified::Md5Etag)
+        );
         let wrong = format!("\"{}\"", Digests::of(b"hellO").md5_hex());
         let e = verify_single(&d, Some(&wrong), None, false).unwrap_err();
         assert!(e.contains(&d.md5_hex()), "{e}");
@@ -240,7 +253,9 @@ mod tests {
     fn multipart_composites_match_s3s_published_form() {
         let parts = [Digests::of(b"part one"), Digests::of(b"part two")];
         let mut concat = Vec::new();
-        parts.iter().for_each(|p| concat.extend_from_slice(&p.sha256));
+        parts
+            .iter()
+            .for_each(|p| concat.extend_from_slice(&p.sha256));
         let expected = format!("{}-2", base64(&Sha256::digest(&concat)));
         assert_eq!(composite_sha256(&parts), expected);
         let mut md5s = Vec::new();
@@ -258,7 +273,10 @@ mod tests {
         }
         assert!(verify_multipart(&parts[..1], None, Some(&expected), false).is_err());
         let etag = format!("\"{}\"", multipart_etag(&parts));
-        assert_eq!(verify_multipart(&parts, Some(&etag), None, false), Ok(Verified::Md5Etag));
+        assert_eq!(
+            verify_multipart(&parts, Some(&etag), None, false),
+            Ok(Verified::Md5Etag)
+        );
         let swapped = [parts[1], parts[0]];
         assert!(verify_multipart(&swapped, Some(&etag), None, false).is_err());
         assert_eq!(

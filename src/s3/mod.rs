@@ -34,7 +34,6 @@ use crate::aws::http::{Http, HttpOptions, HttpResponse};
 use crate::aws::retry::RetryPolicy;
 use crate::error::{Error, Result};
 
-pub use self::multipart::MultipartConfig;
 pub use self::response::is_precondition_failed;
 
 /// Everything the client needs, resolved by the caller.
@@ -229,7 +228,12 @@ impl S3Client {
             all.extend(page.objects);
             match page.next {
                 Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                Some(_) => return Err(protocol("ListObjectsV2", "the same continuation token twice".into())),
+                Some(_) => {
+                    return Err(protocol(
+                        "ListObjectsV2",
+                        "the same continuation token twice".into(),
+                    ));
+                }
                 None => return Ok(all),
             }
         }
@@ -239,7 +243,9 @@ impl S3Client {
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         check_bucket(bucket)?;
         let r = Request::new("DELETE", self.endpoint.url(bucket, Some(key), &[]));
-        self.retrying("DeleteObject", || self.send("DeleteObject", bucket, &r, None))?;
+        self.retrying("DeleteObject", || {
+            self.send("DeleteObject", bucket, &r, None)
+        })?;
         Ok(())
     }
 
@@ -249,12 +255,19 @@ impl S3Client {
         check_bucket(bucket)?;
         let r = Request::new("GET", self.endpoint.url(bucket, Some(key), &[]))
             .header("x-amz-checksum-mode", "ENABLED");
-        let mut counted = Counting { inner: sink, count: 0 };
+        let mut counted = Counting {
+            inner: sink,
+            count: 0,
+        };
         let mut attempt = 1;
         loop {
             let outcome = self.download_once(bucket, &r, &mut counted);
             match outcome {
-                Err(e) if e.is_retryable() && counted.count == 0 && attempt < self.retry.max_attempts => {
+                Err(e)
+                    if e.is_retryable()
+                        && counted.count == 0
+                        && attempt < self.retry.max_attempts =>
+                {
                     self.pause("GetObject", attempt, &e);
                     attempt += 1;
                 }
@@ -272,11 +285,16 @@ impl S3Client {
     }
 
     /// ListMultipartUploads under `prefix`: (key, upload id) of each one in progress.
-    pub fn list_multipart_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<(String, String)>> {
+    pub fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>> {
         check_bucket(bucket)?;
         let r = Request::new(
             "GET",
-            self.endpoint.url(bucket, None, &[("uploads", ""), ("prefix", prefix)]),
+            self.endpoint
+                .url(bucket, None, &[("uploads", ""), ("prefix", prefix)]),
         );
         self.retrying("ListMultipartUploads", || {
             let answer = self.send("ListMultipartUploads", bucket, &r, None)?;
@@ -296,7 +314,12 @@ impl S3Client {
         })
     }
 
-    fn download_once(&self, bucket: &str, r: &Request, sink: &mut Counting<'_>) -> Result<Downloaded> {
+    fn download_once(
+        &self,
+        bucket: &str,
+        r: &Request,
+        sink: &mut Counting<'_>,
+    ) -> Result<Downloaded> {
         let headers = self.sign(r)?;
         let (answer, copied) = self
             .http
@@ -345,7 +368,12 @@ impl S3Client {
     }
 
     /// One signed exchange; any status is an answer.
-    fn exchange(&self, r: &Request, body: Option<&[u8]>, action: &'static str) -> Result<HttpResponse> {
+    fn exchange(
+        &self,
+        r: &Request,
+        body: Option<&[u8]>,
+        action: &'static str,
+    ) -> Result<HttpResponse> {
         let headers = self.sign(r)?;
         self.http
             .send(r.method, &r.url, &headers, body)
@@ -401,10 +429,7 @@ fn protocol(action: &'static str, detail: String) -> Error {
 fn mismatch(action: &'static str, bucket: &str, key: &str, detail: &str) -> Error {
     protocol(
         action,
-        format!(
-            "s3://{bucket}/{}: {detail}",
-            crate::text::excerpt(key, 200)
-        ),
+        format!("s3://{bucket}/{}: {detail}", crate::text::excerpt(key, 200)),
     )
 }
 

@@ -66,7 +66,10 @@ impl MultipartConfig {
             ));
         }
         if !(1..=64).contains(&self.threads) {
-            return Err(format!("S3 upload threads must be 1 to 64, not {}", self.threads));
+            return Err(format!(
+                "S3 upload threads must be 1 to 64, not {}",
+                self.threads
+            ));
         }
         Ok(())
     }
@@ -83,7 +86,9 @@ impl S3Client {
         options: &PutOptions,
         config: &MultipartConfig,
     ) -> Result<Uploaded> {
-        config.check().map_err(|m| Error::config("s3 part size", m))?;
+        config
+            .check()
+            .map_err(|m| Error::config("s3 part size", m))?;
         check_bucket(bucket)?;
         let first = read_part(reader, config.part_size, key)?;
         if first.len() < config.part_size {
@@ -97,7 +102,13 @@ impl S3Client {
     }
 
     /// A single PUT, refused first if the bytes are not the promised ones.
-    fn put_checked(&self, bucket: &str, key: &str, body: &[u8], options: &PutOptions) -> Result<Uploaded> {
+    fn put_checked(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+        options: &PutOptions,
+    ) -> Result<Uploaded> {
         if let Some(promised) = &options.sha256_hex {
             let actual = crate::digest::sha256_hex(body);
             if !promised.eq_ignore_ascii_case(&actual) {
@@ -125,15 +136,19 @@ impl S3Client {
             .send_parts(bucket, key, &upload_id, first, reader, options, config)
             .and_then(|(parts, sha256_hex, size)| {
                 self.complete(bucket, key, &upload_id, &parts, options)
-                    .map(|u| Uploaded { sha256_hex, size, ..u })
+                    .map(|u| Uploaded {
+                        sha256_hex,
+                        size,
+                        ..u
+                    })
             });
-        if let Err(e) = &outcome {
-            if let Err(abort) = self.abort_multipart(bucket, key, &upload_id) {
-                log::warn!(
-                    "s3://{bucket}/{key}: upload failed ({e}) and could not be aborted: {abort}; \
-                     a lifecycle rule for incomplete uploads removes its parts"
-                );
-            }
+        if let Err(e) = &outcome
+            && let Err(abort) = self.abort_multipart(bucket, key, &upload_id)
+        {
+            log::warn!(
+                "s3://{bucket}/{key}: upload failed ({e}) and could not be aborted: {abort}; \
+                 a lifecycle rule for incomplete uploads removes its parts"
+            );
         }
         outcome
     }
@@ -219,15 +234,18 @@ impl S3Client {
         let mut parts = Vec::with_capacity(results.len());
         for (n, result) in results {
             if n as usize != parts.len() + 1 {
-                return Err(protocol("UploadPart", format!("part {} never finished", parts.len() + 1)));
+                return Err(protocol(
+                    "UploadPart",
+                    format!("part {} never finished", parts.len() + 1),
+                ));
             }
             parts.push(result?);
         }
         let sha256_hex = crate::digest::hex(&whole.finalize());
-        if let Some(promised) = &options.sha256_hex {
-            if !promised.eq_ignore_ascii_case(&sha256_hex) {
-                return Err(changed(key, promised, &sha256_hex));
-            }
+        if let Some(promised) = &options.sha256_hex
+            && !promised.eq_ignore_ascii_case(&sha256_hex)
+        {
+            return Err(changed(key, promised, &sha256_hex));
         }
         Ok((parts, sha256_hex, size))
     }
@@ -251,9 +269,8 @@ impl S3Client {
                 .filter(|e| !e.is_empty())
                 .ok_or_else(|| protocol("UploadPart", format!("part {number}: no ETag")))?;
             let echoed = response::header(&answer.headers, "x-amz-checksum-sha256");
-            checksum::verify_single(&digests, Some(etag), echoed, kms).map_err(|m| {
-                mismatch("UploadPart", bucket, key, &format!("part {number}: {m}"))
-            })?;
+            checksum::verify_single(&digests, Some(etag), echoed, kms)
+                .map_err(|m| mismatch("UploadPart", bucket, key, &format!("part {number}: {m}")))?;
             Ok((etag.to_string(), digests))
         })
     }

@@ -261,9 +261,8 @@ pub fn complete_multipart(
     parts: &[(String, Digests)],
     condition: &Condition,
 ) -> (Request, Vec<u8>) {
-    let mut xml = String::from(
-        "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
-    );
+    let mut xml =
+        String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     for (i, (etag, digests)) in parts.iter().enumerate() {
         xml.push_str(&format!(
             "<Part><ETag>\"{}\"</ETag><PartNumber>{}</PartNumber>\
@@ -313,8 +312,11 @@ pub fn list_objects(
 
 /// GetObjectAttributes for the checksum and the size.
 pub fn get_object_attributes(endpoint: &Endpoint, bucket: &str, key: &str) -> Request {
-    Request::new("GET", endpoint.url(bucket, Some(key), &[("attributes", "")]))
-        .header("x-amz-object-attributes", "Checksum,ObjectSize,ETag")
+    Request::new(
+        "GET",
+        endpoint.url(bucket, Some(key), &[("attributes", "")]),
+    )
+    .header("x-amz-object-attributes", "Checksum,ObjectSize,ETag")
 }
 
 /// HeadObject, asking for the stored checksum.
@@ -425,7 +427,10 @@ mod tests {
             "<Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber><ChecksumSHA256>{}</ChecksumSHA256></Part>",
             d.sha256_base64()
         )), "{body}");
-        assert!(body.contains("<ETag>\"e2\"</ETag><PartNumber>2</PartNumber>"), "{body}");
+        assert!(
+            body.contains("<ETag>\"e2\"</ETag><PartNumber>2</PartNumber>"),
+            "{body}"
+        );
         assert_eq!(r.payload_sha256, crate::digest::sha256_hex(body.as_bytes()));
         assert_eq!(get(&r, "if-none-match"), Some("*"));
         assert_eq!(
@@ -442,7 +447,13 @@ mod tests {
             session_token: None,
         };
         let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        let r = put_object(&local(), "b", "k", &Digests::of(b"x"), &PutOptions::default());
+        let r = put_object(
+            &local(),
+            "b",
+            "k",
+            &Digests::of(b"x"),
+            &PutOptions::default(),
+        );
         let a = r.signed(&keys, "us-east-1", t).unwrap();
         assert_eq!(a, r.signed(&keys, "us-east-1", t).unwrap());
         let auth = &a.iter().find(|(k, _)| k == "authorization").unwrap().1;

@@ -35,11 +35,19 @@ fn error_documents_keep_code_message_and_request_id() {
     let e = error("PutObject", 403, &[], denied, "b", "us-east-1");
     assert_eq!(e.exit(), Exit::NoPerm);
 
-    let slow = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let slow =
+        b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
     let e = error("UploadPart", 503, &[], slow, "b", "us-east-1");
     assert!(e.is_retryable());
     assert_eq!(e.exit(), Exit::TempFail);
-    let e = error("UploadPart", 500, &[], b"<html>oops</html>", "b", "us-east-1");
+    let e = error(
+        "UploadPart",
+        500,
+        &[],
+        b"<html>oops</html>",
+        "b",
+        "us-east-1",
+    );
     assert!(e.is_retryable());
     assert_eq!(e.exit(), Exit::TempFail);
 }
@@ -53,7 +61,14 @@ fn a_lost_race_is_recognisable() {
     let other = error("PutObject", 403, &[], b"", "b", "us-east-1");
     assert!(!is_precondition_failed(&other));
     // A HEAD-less 412 (no body) is one too.
-    assert!(is_precondition_failed(&error("PutObject", 412, &[], b"", "b", "r-1")));
+    assert!(is_precondition_failed(&error(
+        "PutObject",
+        412,
+        &[],
+        b"",
+        "b",
+        "r-1"
+    )));
 }
 
 #[test]
@@ -70,7 +85,10 @@ fn a_bucket_in_another_region_names_that_region() {
     assert_eq!(e.exit(), Exit::Config);
     let line = e.to_string();
     assert!(line.contains("bucket \"far\""), "{line}");
-    assert!(line.contains("in region eu-west-1, not us-east-1"), "{line}");
+    assert!(
+        line.contains("in region eu-west-1, not us-east-1"),
+        "{line}"
+    );
     // Signed for the wrong region: S3's own document.
     let body = b"<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'ap-southeast-2'</Message><Region>ap-southeast-2</Region><RequestId>R</RequestId></Error>";
     let e = error("PutObject", 400, &[], body, "b", "us-east-1");
@@ -98,7 +116,14 @@ fn heads_without_bodies_get_codes_from_their_status() {
         error("HeadBucket", 403, &[], b"", "b", "r-1").exit(),
         Exit::NoPerm
     );
-    let e = error("HeadObject", 418, &h(&[("x-amz-request-id", "RID")]), b"", "b", "r-1");
+    let e = error(
+        "HeadObject",
+        418,
+        &h(&[("x-amz-request-id", "RID")]),
+        b"",
+        "b",
+        "r-1",
+    );
     assert_eq!(service(&e).code, "HTTP 418");
     assert_eq!(service(&e).request_id.as_deref(), Some("RID"));
 }
@@ -108,7 +133,10 @@ fn object_heads_carry_size_etag_checksum_and_metadata() {
     let head = object_head(&h(&[
         ("content-length", "5"),
         ("etag", "\"5d41402abc4b2a76b9719d911017c592\""),
-        ("x-amz-checksum-sha256", "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="),
+        (
+            "x-amz-checksum-sha256",
+            "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=",
+        ),
         ("x-amz-meta-sha256", "2cf2"),
         ("x-amz-storage-class", "GLACIER_IR"),
         ("x-amz-server-side-encryption", "AES256"),
@@ -154,7 +182,10 @@ fn multipart_documents() {
 </ListMultipartUploadsResult>"#;
     assert_eq!(
         uploads(list).unwrap(),
-        [("a".to_string(), "u1".to_string()), ("b".into(), "u2".into())]
+        [
+            ("a".to_string(), "u1".to_string()),
+            ("b".into(), "u2".into())
+        ]
     );
 }
 
@@ -174,8 +205,13 @@ fn listings_and_attributes() {
     assert!(p.next.as_deref().unwrap().starts_with("1ueG"));
     let last = b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
     assert_eq!(list_page(last).unwrap(), ListPage::default());
-    assert!(list_page(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>").is_err());
-    assert!(list_page(b"<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>").is_err());
+    assert!(
+        list_page(b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>").is_err()
+    );
+    assert!(
+        list_page(b"<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>")
+            .is_err()
+    );
 
     let attrs = br#"<GetObjectAttributesResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
 <ETag>e</ETag><Checksum><ChecksumSHA256>abc=</ChecksumSHA256></Checksum>
@@ -189,6 +225,7 @@ fn listings_and_attributes() {
             checksum_sha256: Some("abc=-3".into()),
         }
     );
-    let plain = b"<GetObjectAttributesResponse><ObjectSize>7</ObjectSize></GetObjectAttributesResponse>";
+    let plain =
+        b"<GetObjectAttributesResponse><ObjectSize>7</ObjectSize></GetObjectAttributesResponse>";
     assert_eq!(attributes(plain).unwrap().checksum_sha256, None);
 }

@@ -13,8 +13,9 @@ use sqs_archive::error::Error;
 use sqs_archive::exit::Exit;
 use sqs_archive::s3::address::AddressingStyle;
 use sqs_archive::s3::checksum::{Digests, Verified};
+use sqs_archive::s3::multipart::MultipartConfig;
 use sqs_archive::s3::request::{Condition, Encryption, PutOptions, StorageClass};
-use sqs_archive::s3::{MultipartConfig, S3Client, S3Options, is_precondition_failed};
+use sqs_archive::s3::{S3Client, S3Options, is_precondition_failed};
 
 use crate::support::{Server, fauxqs, moto, unique};
 
@@ -177,7 +178,13 @@ fn multipart(server: &Server, part_size: usize, len: usize, parts: u32) {
     assert!(s3.list_multipart_uploads(&b, "big/").unwrap().is_empty());
     // A body of one part or less is a single PUT.
     let small = s3
-        .upload(&b, "big/small", &mut &data[..1000], &PutOptions::default(), &config)
+        .upload(
+            &b,
+            "big/small",
+            &mut &data[..1000],
+            &PutOptions::default(),
+            &config,
+        )
         .unwrap();
     assert_eq!(small.parts, 0);
 }
@@ -189,7 +196,9 @@ fn if_none_match_on_an_existing_key_is_a_lost_race_and_if_match_guards_updates()
         condition: Condition::IfAbsent,
         ..PutOptions::default()
     };
-    let first = s3.put_object(&b, "m", b"one", &create).expect("first writer");
+    let first = s3
+        .put_object(&b, "m", b"one", &create)
+        .expect("first writer");
     let lost = s3.put_object(&b, "m", b"two", &create).unwrap_err();
     assert!(is_precondition_failed(&lost), "{lost:?}");
     assert!(lost.to_string().contains("PreconditionFailed"), "{lost}");
@@ -197,12 +206,15 @@ fn if_none_match_on_an_existing_key_is_a_lost_race_and_if_match_guards_updates()
         condition: Condition::IfMatch("0123456789abcdef0123456789abcdef".into()),
         ..PutOptions::default()
     };
-    assert!(is_precondition_failed(&s3.put_object(&b, "m", b"three", &stale).unwrap_err()));
+    assert!(is_precondition_failed(
+        &s3.put_object(&b, "m", b"three", &stale).unwrap_err()
+    ));
     let current = PutOptions {
         condition: Condition::IfMatch(first.etag.clone()),
         ..PutOptions::default()
     };
-    s3.put_object(&b, "m", b"four", &current).expect("update on the ETag read");
+    s3.put_object(&b, "m", b"four", &current)
+        .expect("update on the ETag read");
     assert_eq!(
         s3.get_object_sha256(&b, "m").unwrap().1,
         sqs_archive::digest::sha256_hex(b"four")
@@ -266,16 +278,224 @@ fn a_wrong_bucket_or_secret_is_one_clear_error() {
     let e = s3.head_bucket(&missing).unwrap_err();
     let line = e.to_string();
     assert!(!line.contains('\n'), "{line}");
-    assert!(line.contains("NoSuchBucket") && line.contains(&missing), "{line}");
+    assert!(
+        line.contains("NoSuchBucket") && line.contains(&missing),
+        "{line}"
+    );
     assert_eq!(e.exit(), Exit::DataErr);
-    let e = s3.put_object(&missing, "k", b"x", &PutOptions::default()).unwrap_err();
+    let e = s3
+        .put_object(&missing, "k", b"x", &PutOptions::default())
+        .unwrap_err();
     assert!(e.to_string().contains("does not exist"), "{e}");
     let bad = s3.head_bucket("Not_A_Bucket").unwrap_err();
     assert!(matches!(bad, Error::InvalidData(_)), "{bad:?}");
 
     let (_, b) = bucket();
     let wrong = client_with(&server, "not-the-secret");
-    let e = wrong.put_object(&b, "k", b"x", &PutOptions::default()).unwrap_err();
+    let e = wrong
+        .put_object(&b, "k", b"x", &PutOptions::default())
+        .unwrap_err();
     assert_eq!(e.exit(), Exit::NoPerm, "{e}");
     assert!(!e.to_string().contains("not-the-secret"), "{e}");
+}
+
+/// One request a [`FakeS3`] saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    target: String,
+    body_len: usize,
+}
+
+/// A loopback S3 that answers every request with what `answer` says
+/// (status line and headers, no body unless given), one request per
+/// connection, and records what it saw.
+struct FakeS3 {
+    url: String,
+    seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl FakeS3 {
+    fn start(answer: impl Fn(&Seen) -> String + Send + 'static) -> FakeS3 {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_string();
+                let target = parts.next().unwrap_or("").to_string();
+                let mut len = 0;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':')
+                        && k.eq_ignore_ascii_case("content-length")
+                    {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let request = Seen {
+                    method,
+                    target,
+                    body_len: len,
+                };
+                let reply = answer(&request);
+                log.lock().unwrap().push(request);
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        FakeS3 { url, seen }
+    }
+
+    fn client(&self) -> S3Client {
+        let server = Server {
+            url: self.url.clone(),
+            access_key_id: "AKIDFAKE".into(),
+            secret_access_key: "fake".into(),
+            region: "us-east-1".into(),
+            protocol: sqs_archive::sqs::Protocol::Query,
+        };
+        client_with(&server, "fake")
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn reply(status: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    r
+}
+
+#[test]
+fn a_server_that_stores_other_bytes_never_gives_a_success() {
+    // The ETag of other bytes (a byte flipped on the way): retried, then 76.
+    let wrong = Digests::of(b"hellO").md5_hex();
+    let fake = FakeS3::start(move |_| reply("200 OK", &[("etag", &format!("\"{wrong}\""))], ""));
+    let e = fake
+        .client()
+        .put_object("bucket", "k", b"hello", &PutOptions::default())
+        .unwrap_err();
+    assert_eq!(e.exit(), Exit::Protocol, "{e}");
+    assert!(e.to_string().contains("MD5"), "{e}");
+    assert_eq!(fake.seen().len(), 3, "each try sent the body again");
+
+    // A wrong echoed checksum is caught even when the ETag would match.
+    let etag = Digests::of(b"hello").md5_hex();
+    let fake = FakeS3::start(move |_| {
+        reply(
+            "200 OK",
+            &[("etag", &etag), ("x-amz-checksum-sha256", "AAAA")],
+            "",
+        )
+    });
+    let e = fake
+        .client()
+        .put_object("bucket", "k", b"hello", &PutOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("sha256"), "{e}");
+}
+
+#[test]
+fn throttling_is_retried_then_temporary_and_a_moved_bucket_names_its_region() {
+    let fake = FakeS3::start(|_| {
+        reply(
+            "503 Slow Down",
+            &[],
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+        )
+    });
+    let e = fake
+        .client()
+        .put_object("bucket", "k", b"x", &PutOptions::default())
+        .unwrap_err();
+    assert_eq!(e.exit(), Exit::TempFail, "{e}");
+    assert_eq!(fake.seen().len(), 3);
+
+    let fake = FakeS3::start(|_| {
+        reply(
+            "301 Moved Permanently",
+            &[("x-amz-bucket-region", "eu-west-1")],
+            "",
+        )
+    });
+    let e = fake.client().head_bucket("bucket").unwrap_err();
+    assert_eq!(e.exit(), Exit::Config, "{e}");
+    assert!(e.to_string().contains("region eu-west-1"), "{e}");
+    assert_eq!(fake.seen().len(), 1, "not retried");
+}
+
+#[test]
+fn a_part_that_keeps_failing_aborts_the_upload_and_never_completes() {
+    let fake = FakeS3::start(|r| {
+        if r.method == "POST" && r.target.ends_with("?uploads") {
+            reply(
+                "200 OK",
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>",
+            )
+        } else if r.method == "PUT" && r.target.contains("partNumber=2&") {
+            // The connection is cut: no answer at all.
+            String::new()
+        } else if r.method == "PUT" {
+            reply("200 OK", &[("etag", "\"not-checked-here\"")], "")
+        } else {
+            reply("204 No Content", &[], "")
+        }
+    });
+    let config = MultipartConfig {
+        part_size: 5 << 20,
+        threads: 2,
+    };
+    let data = bytes(12 << 20, 9);
+    let e = fake
+        .client()
+        .upload(
+            "bucket",
+            "k",
+            &mut &data[..],
+            &PutOptions::default(),
+            &config,
+        )
+        .unwrap_err();
+    assert!(e.is_retryable() || e.exit() == Exit::Protocol, "{e}");
+    let seen = fake.seen();
+    assert!(
+        seen.iter()
+            .any(|r| r.method == "DELETE" && r.target.contains("uploadId=U1")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|r| r.method == "POST" && r.target.contains("uploadId=")),
+        "never completed: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .filter(|r| r.body_len > 0)
+            .all(|r| r.body_len <= 5 << 20)
+    );
 }
