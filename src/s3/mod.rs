@@ -114,7 +114,14 @@ impl S3Client {
         check_bucket(bucket)?;
         let r = Request::new("HEAD", self.endpoint.url(bucket, None, &[]));
         let answer = self.retrying("HeadBucket", || self.send("HeadBucket", bucket, &r, None))?;
-        Ok(response::header(&answer.headers, "x-amz-bucket-region").map(str::to_string))
+        let region = response::header(&answer.headers, "x-amz-bucket-region").map(str::trim);
+        match region {
+            // The global endpoint answers for buckets in any region.
+            Some(theirs) if theirs != self.region && !theirs.is_empty() => {
+                Err(response::wrong_region(bucket, theirs, &self.region))
+            }
+            _ => Ok(region.map(str::to_string)),
+        }
     }
 
     /// CreateBucket in the client's region (for set-up and tests).

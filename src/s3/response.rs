@@ -250,13 +250,7 @@ pub fn error(
                 )
             ));
     if let Some(region) = region.filter(|r| moved && *r != our_region) {
-        return Error::config(
-            format!("bucket {}", crate::text::quoted(bucket, 80)),
-            format!(
-                "the bucket is in region {region}, not {our_region}: set region = {region} \
-                 (or AWS_REGION={region}) for this destination"
-            ),
-        );
+        return wrong_region(bucket, region, our_region);
     }
     let code = code.map(str::to_string).unwrap_or_else(|| match status {
         301 => "PermanentRedirect".into(),
@@ -296,6 +290,18 @@ pub fn error(
             .or_else(|| header(headers, "x-amz-request-id"))
             .map(|id| crate::text::excerpt(id, 100)),
     })
+}
+
+/// The one error for a bucket in another region than the one we sign for
+/// (a configuration error, exit 78).
+pub fn wrong_region(bucket: &str, region: &str, our_region: &str) -> Error {
+    Error::config(
+        format!("bucket {}", crate::text::quoted(bucket, 80)),
+        format!(
+            "the bucket is in region {region}, not {our_region}: set region = {region} \
+             (or AWS_REGION={region}) for this destination"
+        ),
+    )
 }
 
 /// True for a conditional write that lost: another writer created the key

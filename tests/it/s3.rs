@@ -88,7 +88,13 @@ fn the_round_trip_and_a_multipart_upload_also_work_against_fauxqs() {
 
 fn round_trip(server: &Server, keeps_class_and_encryption: bool) {
     let (s3, b) = bucket_on(server);
-    assert!(s3.head_bucket(&b).is_ok());
+    assert_eq!(
+        s3.head_bucket(&b)
+            .unwrap()
+            .as_deref()
+            .unwrap_or(&server.region),
+        server.region
+    );
     let body = b"the bytes we hashed";
     let options = PutOptions {
         storage_class: Some(StorageClass::StandardIa),
@@ -112,11 +118,15 @@ fn round_trip(server: &Server, keeps_class_and_encryption: bool) {
         assert_eq!(head.storage_class.as_deref(), Some("STANDARD_IA"));
         assert_eq!(head.encryption.as_deref(), Some("AES256"));
     }
-    if let Some(c) = &head.checksum_sha256 {
-        assert_eq!(c, &digests.sha256_base64());
-    }
-    // GetObjectAttributes: moto implements it; what it returns must agree.
-    if let Some(attrs) = s3.get_object_attributes(&b, keys[0]).unwrap() {
+    // Both emulators keep the checksum sent with x-amz-sdk-checksum-algorithm.
+    assert_eq!(head.checksum_sha256, Some(digests.sha256_base64()));
+    // GetObjectAttributes: what a server returns must agree.
+    let attributes = s3.get_object_attributes(&b, keys[0]).unwrap();
+    eprintln!(
+        "{}: HeadObject checksum {:?}, GetObjectAttributes {attributes:?}",
+        server.url, head.checksum_sha256
+    );
+    if let Some(attrs) = attributes {
         assert_eq!(attrs.size, Some(body.len() as u64));
         if let Some(c) = attrs.checksum_sha256 {
             assert_eq!(c, digests.sha256_base64());
@@ -445,6 +455,13 @@ fn throttling_is_retried_then_temporary_and_a_moved_bucket_names_its_region() {
     assert_eq!(e.exit(), Exit::Config, "{e}");
     assert!(e.to_string().contains("region eu-west-1"), "{e}");
     assert_eq!(fake.seen().len(), 1, "not retried");
+    // The global endpoint answers 200 for a bucket in any region.
+    let fake = FakeS3::start(|_| reply("200 OK", &[("x-amz-bucket-region", "ap-south-1")], ""));
+    let e = fake.client().head_bucket("bucket").unwrap_err();
+    assert!(
+        e.to_string().contains("region ap-south-1, not us-east-1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -497,5 +514,60 @@ fn a_part_that_keeps_failing_aborts_the_upload_and_never_completes() {
         seen.iter()
             .filter(|r| r.body_len > 0)
             .all(|r| r.body_len <= 5 << 20)
+    );
+}
+
+#[test]
+fn a_part_cut_once_is_sent_again_and_the_upload_completes() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let cuts = AtomicU32::new(0);
+    let fake = FakeS3::start(move |r| {
+        if r.method == "POST" && r.target.ends_with("?uploads") {
+            reply(
+                "200 OK",
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>U2</UploadId></InitiateMultipartUploadResult>",
+            )
+        } else if r.method == "PUT"
+            && r.target.contains("partNumber=2&")
+            && cuts.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            String::new()
+        } else if r.method == "PUT" {
+            reply("200 OK", &[("etag", "\"kms-like\"")], "")
+        } else {
+            reply(
+                "200 OK",
+                &[],
+                "<CompleteMultipartUploadResult><ETag>\"kms-like-3\"</ETag></CompleteMultipartUploadResult>",
+            )
+        }
+    });
+    let config = MultipartConfig {
+        part_size: 5 << 20,
+        threads: 2,
+    };
+    let data = bytes(12 << 20, 11);
+    let up = fake
+        .client()
+        .upload(
+            "bucket",
+            "k",
+            &mut &data[..],
+            &PutOptions::default(),
+            &config,
+        )
+        .expect("the retried part lets the upload finish");
+    assert_eq!(up.parts, 3);
+    assert_eq!(up.verified, Verified::SignedPayloadOnly);
+    let seen = fake.seen();
+    let part2 = seen
+        .iter()
+        .filter(|r| r.method == "PUT" && r.target.contains("partNumber=2&"))
+        .count();
+    assert_eq!(part2, 2, "{seen:?}");
+    assert!(
+        !seen.iter().any(|r| r.method == "DELETE"),
+        "not aborted: {seen:?}"
     );
 }
