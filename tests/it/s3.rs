@@ -571,3 +571,96 @@ fn a_part_cut_once_is_sent_again_and_the_upload_completes() {
         "not aborted: {seen:?}"
     );
 }
+
+/// Deterministic bytes made as they are read, never held whole.
+struct Generated {
+    left: u64,
+    x: u64,
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left as usize);
+        for b in &mut buf[..n] {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            *b = self.x as u8;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Run alone by [`a_large_upload_holds_at_most_threads_plus_one_parts`]
+/// (peak RSS is per process): uploads 96 MiB with the default settings
+/// and prints the peak RSS before and after.
+#[test]
+#[ignore = "run by a_large_upload_holds_at_most_threads_plus_one_parts in its own process"]
+fn rss_probe() {
+    let (s3, b) = bucket();
+    let before = peak_rss_kib();
+    let config = MultipartConfig::default();
+    let mut data = Generated {
+        left: 96 << 20,
+        x: 5,
+    };
+    let started = std::time::Instant::now();
+    let up = s3
+        .upload(&b, "rss/big", &mut data, &PutOptions::default(), &config)
+        .unwrap();
+    assert_eq!((up.parts, up.size), (6, 96 << 20));
+    println!(
+        "RSS-PROBE before={before} after={} seconds={:.1}",
+        peak_rss_kib(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn a_large_upload_holds_at_most_threads_plus_one_parts() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "s3::rss_probe",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("RSS-PROBE").map(|i| &l[i..]))
+        .unwrap_or_else(|| panic!("no probe line in {stdout}"));
+    let field = |name: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let grew_mib = (field("after=") - field("before=")) / 1024.0;
+    let bound_mib = (MultipartConfig::default().memory_bound() >> 20) as f64;
+    eprintln!(
+        "96 MiB upload, 16 MiB parts on 4 threads: peak RSS grew {grew_mib:.1} MiB (bound {bound_mib} MiB), {} s",
+        field("seconds=")
+    );
+    // The parts in flight, plus a little for the agent and the threads.
+    assert!(grew_mib <= bound_mib + 8.0, "{line}");
+}
