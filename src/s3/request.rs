@@ -78,7 +78,10 @@ pub enum Encryption {
 pub enum Condition {
     #[default]
     None,
-    /// `If-None-Match: *`: only if no object has the key yet.
+    /// `If-None-Match: *`: only if no object has the key yet. A PUT
+    /// retried after a cut connection may find its own first try's object
+    /// and report a lost race: the caller re-reads the object (its
+    /// `x-amz-meta-sha256`) before deciding.
     IfAbsent,
     /// `If-Match: ETAG`: only if the object is still the one with this ETag.
     IfMatch(String),
