@@ -664,3 +664,70 @@ fn a_large_upload_holds_at_most_threads_plus_one_parts() {
     // The parts in flight, plus a little for the agent and the threads.
     assert!(grew_mib <= bound_mib + 8.0, "{line}");
 }
+
+/// A client for moto through `proxy_url`, with room for many retries.
+fn client_through(proxy_url: &str) -> S3Client {
+    let server = Server {
+        url: proxy_url.to_string(),
+        ..moto()
+    };
+    let credentials = Credentials {
+        access_key_id: server.access_key_id.clone(),
+        secret_access_key: sqs_archive::secret::Secret::new(&server.secret_access_key),
+        session_token: None,
+        expiry: None,
+        source: "test".into(),
+    };
+    S3Client::new(
+        S3Options {
+            region: server.region.clone(),
+            endpoint: Some(server.url.clone()),
+            variant: Variant::default(),
+            addressing: AddressingStyle::Path,
+            max_attempts: 10,
+            http: HttpOptions {
+                timeout: Duration::from_secs(30),
+                ..HttpOptions::default()
+            },
+        },
+        Arc::new(credentials),
+    )
+    .unwrap()
+}
+
+#[test]
+fn through_a_faulty_network_an_upload_is_verified_or_leaves_nothing() {
+    use crate::proxy::{FaultProxy, Plan};
+    let (direct, b) = bucket();
+    let config = MultipartConfig {
+        part_size: 5 << 20,
+        threads: 2,
+    };
+    let mut faults = 0;
+    for seed in 1..=3u64 {
+        let proxy = FaultProxy::start(&moto().url, seed, Plan::quarter(Duration::from_millis(200)));
+        let s3 = client_through(&proxy.url);
+        let data = bytes(12 << 20, seed);
+        let sha = sqs_archive::digest::sha256_hex(&data);
+        let key = format!("faulty/{seed}");
+        let outcome = s3.upload(&b, &key, &mut &data[..], &PutOptions::default(), &config);
+        faults += proxy.faults();
+        drop(proxy);
+        match outcome {
+            Ok(up) => {
+                assert_eq!(up.sha256_hex, sha);
+                assert_ne!(up.verified, Verified::SignedPayloadOnly, "{up:?}");
+                assert_eq!(direct.get_object_sha256(&b, &key).unwrap().1, sha);
+            }
+            Err(e) => {
+                eprintln!("seed {seed}: upload failed: {e}");
+                assert!(direct.list_objects(&b, &key).unwrap().is_empty(), "{e}");
+            }
+        }
+        assert!(
+            direct.list_multipart_uploads(&b, &key).unwrap().is_empty(),
+            "no upload left in progress"
+        );
+    }
+    assert!(faults > 0, "the proxy injected faults");
+}
