@@ -36,6 +36,16 @@ impl AddressingStyle {
     }
 }
 
+/// A key of the shared config file's nested `s3 =` setting, whose value
+/// (as `aws::shared_config` keeps it) is its indented lines joined by
+/// newlines: `addressing_style` from `"\naddressing_style = path"`.
+pub fn nested_s3_setting<'a>(s3_value: &'a str, key: &str) -> Option<&'a str> {
+    s3_value.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim())
+    })
+}
+
 /// The custom S3 endpoint, first set of: `AWS_ENDPOINT_URL_S3`,
 /// `AWS_ENDPOINT_URL`, the profile's `endpoint_url` (empty values skipped).
 pub fn custom_endpoint<'a>(
@@ -305,5 +315,11 @@ mod tests {
             Some("http://s3")
         );
         assert_eq!(custom_endpoint(None, None, None), None);
+        let nested = "\nmax_concurrent_requests = 10\naddressing_style = virtual";
+        assert_eq!(
+            nested_s3_setting(nested, "addressing_style"),
+            Some("virtual")
+        );
+        assert_eq!(nested_s3_setting(nested, "use_accelerate_endpoint"), None);
     }
 }

@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 use self::address::{AddressingStyle, Endpoint};
 use self::checksum::{Digests, Verified};
 use self::request::{PutOptions, Request};
-use self::response::{Attributes, ListedObject, ObjectHead};
+use self::response::{Attributes, ListPage, ListedObject, ObjectHead};
 use crate::aws::credentials::ProvideCredentials;
 use crate::aws::endpoint::Variant;
 use crate::aws::http::{Http, HttpOptions, HttpResponse};
@@ -223,15 +223,10 @@ impl S3Client {
 
     /// Every object under `prefix` (ListObjectsV2, all pages).
     pub fn list_objects(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>> {
-        check_bucket(bucket)?;
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let r = request::list_objects(&self.endpoint, bucket, prefix, token.as_deref());
-            let page = self.retrying("ListObjectsV2", || {
-                let answer = self.send("ListObjectsV2", bucket, &r, None)?;
-                response::list_page(&answer.body).map_err(|d| protocol("ListObjectsV2", d))
-            })?;
+            let page = self.list_page(bucket, prefix, token.as_deref(), None)?;
             all.extend(page.objects);
             match page.next {
                 Some(next) if Some(&next) != token.as_ref() => token = Some(next),
@@ -244,6 +239,22 @@ impl S3Client {
                 None => return Ok(all),
             }
         }
+    }
+
+    /// One page of ListObjectsV2 (at most `max_keys`, S3's default 1,000).
+    pub fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        max_keys: Option<u32>,
+    ) -> Result<ListPage> {
+        check_bucket(bucket)?;
+        let r = request::list_objects(&self.endpoint, bucket, prefix, continuation, max_keys);
+        self.retrying("ListObjectsV2", || {
+            let answer = self.send("ListObjectsV2", bucket, &r, None)?;
+            response::list_page(&answer.body).map_err(|d| protocol("ListObjectsV2", d))
+        })
     }
 
     /// DeleteObject (a missing key is no error, as in S3).

@@ -299,16 +299,21 @@ pub fn abort_multipart(endpoint: &Endpoint, bucket: &str, key: &str, upload_id: 
     )
 }
 
-/// ListObjectsV2, one page.
+/// ListObjectsV2, one page of at most `max_keys` (S3's default: 1,000).
 pub fn list_objects(
     endpoint: &Endpoint,
     bucket: &str,
     prefix: &str,
     continuation: Option<&str>,
+    max_keys: Option<u32>,
 ) -> Request {
+    let max = max_keys.map(|n| n.to_string());
     let mut query = vec![("list-type", "2"), ("prefix", prefix)];
     if let Some(token) = continuation {
         query.push(("continuation-token", token));
+    }
+    if let Some(max) = &max {
+        query.push(("max-keys", max));
     }
     Request::new("GET", endpoint.url(bucket, None, &query))
 }
@@ -437,8 +442,8 @@ mod tests {
         assert_eq!(r.payload_sha256, crate::digest::sha256_hex(body.as_bytes()));
         assert_eq!(get(&r, "if-none-match"), Some("*"));
         assert_eq!(
-            list_objects(&e, "b", "p/", Some("t=1")).url,
-            "http://127.0.0.1:9000/b/?list-type=2&prefix=p%2F&continuation-token=t%3D1"
+            list_objects(&e, "b", "p/", Some("t=1"), Some(2)).url,
+            "http://127.0.0.1:9000/b/?list-type=2&prefix=p%2F&continuation-token=t%3D1&max-keys=2"
         );
     }
 
