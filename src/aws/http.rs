@@ -1,5 +1,6 @@
 //! The one place that does HTTP and builds ureq agents: the service agent
-//! (keep-alive, proxies, CA bundle, timeouts) that SQS and STS calls use, and
+//! (keep-alive, proxies, CA bundle, timeouts) that SQS, STS and S3 calls use
+//! (S3: any method, and downloads streamed into a sink), and
 //! the metadata agent (no proxy, no redirects, short timeouts, small answers)
 //! for the container and instance metadata endpoints.
 //!

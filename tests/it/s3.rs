@@ -739,3 +739,18 @@ fn through_a_faulty_network_an_upload_is_verified_or_leaves_nothing() {
     }
     assert!(faults > 0, "the proxy injected faults");
 }
+
+#[test]
+fn kms_objects_are_verified_by_their_checksum_not_their_etag() {
+    let (s3, b) = bucket();
+    let options = PutOptions {
+        encryption: Some(Encryption::Kms { key_id: None }),
+        storage_class: Some(StorageClass::Glacier),
+        ..PutOptions::default()
+    };
+    let up = s3.put_object(&b, "kms/a", b"sealed", &options).unwrap();
+    assert_eq!(up.verified, Verified::Checksum, "{up:?}");
+    let head = s3.head_object(&b, "kms/a").unwrap().unwrap();
+    assert_eq!(head.encryption.as_deref(), Some("aws:kms"));
+    assert_eq!(head.storage_class.as_deref(), Some("GLACIER"));
+}
