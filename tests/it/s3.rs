@@ -754,3 +754,85 @@ fn kms_objects_are_verified_by_their_checksum_not_their_etag() {
     assert_eq!(head.encryption.as_deref(), Some("aws:kms"));
     assert_eq!(head.storage_class.as_deref(), Some("GLACIER"));
 }
+
+#[test]
+fn a_server_without_get_object_attributes_is_tolerated() {
+    let fake = FakeS3::start(|_| {
+        reply(
+            "501 Not Implemented",
+            &[],
+            "<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>",
+        )
+    });
+    assert_eq!(
+        fake.client().get_object_attributes("bucket", "k").unwrap(),
+        None
+    );
+    assert_eq!(fake.seen().len(), 1, "not retried");
+    // A missing key is still an error.
+    let fake = FakeS3::start(|_| {
+        reply(
+            "404 Not Found",
+            &[],
+            "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+        )
+    });
+    let e = fake
+        .client()
+        .get_object_attributes("bucket", "k")
+        .unwrap_err();
+    assert!(e.to_string().contains("NoSuchKey"), "{e}");
+}
+
+#[test]
+fn an_error_inside_a_200_completion_is_retried_not_taken_for_success() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let completes = AtomicU32::new(0);
+    let fake = FakeS3::start(move |r| {
+        if r.method == "POST" && r.target.ends_with("?uploads") {
+            reply(
+                "200 OK",
+                &[],
+                "<InitiateMultipartUploadResult><UploadId>U3</UploadId></InitiateMultipartUploadResult>",
+            )
+        } else if r.method == "PUT" {
+            reply("200 OK", &[("etag", "\"opaque\"")], "")
+        } else if r.method == "POST" && completes.fetch_add(1, Ordering::SeqCst) == 0 {
+            reply(
+                "200 OK",
+                &[],
+                "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>",
+            )
+        } else if r.method == "POST" {
+            reply(
+                "200 OK",
+                &[],
+                "<CompleteMultipartUploadResult><ETag>\"opaque-2\"</ETag></CompleteMultipartUploadResult>",
+            )
+        } else {
+            reply("204 No Content", &[], "")
+        }
+    });
+    let config = MultipartConfig {
+        part_size: 5 << 20,
+        threads: 2,
+    };
+    let data = bytes(6 << 20, 12);
+    let up = fake
+        .client()
+        .upload(
+            "bucket",
+            "k",
+            &mut &data[..],
+            &PutOptions::default(),
+            &config,
+        )
+        .unwrap();
+    assert_eq!(up.parts, 2);
+    let seen = fake.seen();
+    let completions = seen
+        .iter()
+        .filter(|r| r.method == "POST" && r.target.contains("uploadId=U3"))
+        .count();
+    assert_eq!(completions, 2, "{seen:?}");
+}
