@@ -19,6 +19,9 @@ Requests to /moto-api/* are not service actions and neither count nor are
 checked. A failed action (e.g. a 4xx from CreateUser) still used up its free
 slot, which is why botocore retries are switched off below.
 
+The user's policy allows sqs:* and s3:* (the S3 client's tests create their
+own buckets), plus the IAM calls of the role set-up below.
+
 So exactly FREE_ACTIONS = 3 action calls are free, and they are these:
 iam:CreateUser, iam:PutUserPolicy, iam:CreateAccessKey. The 4th action request
 the server sees (sqs:ListQueues signed with a wrong secret) must already be
@@ -73,6 +76,8 @@ POLICY_DOCUMENT = {
     "Version": "2012-10-17",
     "Statement": [
         {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+        # The S3 client's tests (tests/it/s3.rs) create their own buckets.
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
         # Only for the role set-up below.
         {"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:CreateUser",
                                        "iam:PutUserPolicy", "iam:CreateAccessKey"],

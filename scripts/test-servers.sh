@@ -13,10 +13,12 @@
 # Servers (both bound to 127.0.0.1 only, each on a free port):
 #   moto_server (query + JSON protocol), SigV4 signatures ENFORCED: started with
 #     INITIAL_NO_AUTH_ACTION_COUNT=3, and scripts/moto_bootstrap.py spends exactly
-#     those 3 free actions on creating an IAM user with an sqs:* policy and an
+#     those 3 free actions on creating an IAM user with an sqs:* and s3:* policy and an
 #     access key, then proves that bad signatures are rejected.
 #   fauxqs (AWS JSON 1.0 protocol only) via scripts/fauxqs-server.mjs; it checks
-#     no signature, any credentials work.
+#     no signature, any credentials work. Its S3 emulator answers on the same
+#     port (path-style; bodies over about 11 MiB refused): tests/it/s3.rs uses
+#     it as the second S3 implementation, moto's S3 being the first.
 #
 # Variables exported to CMD (and written to .test-servers/env by `start`):
 #   SQS_ARCHIVE_IT_MOTO_URL  SQS_ARCHIVE_IT_MOTO_ACCESS_KEY_ID

@@ -19,6 +19,7 @@ pub mod queue;
 
 // Services over AWS, and the service-agnostic AWS floor beneath them.
 pub mod aws;
+pub mod s3;
 pub mod sqs;
 
 // Small leaves that import nothing above them.

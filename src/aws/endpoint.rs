@@ -445,3 +445,68 @@ mod tests {
         );
     }
 }
+
+/// The regional S3 endpoint, as the SDKs' S3 endpoint rules build it:
+/// `https://s3.REGION.amazonaws.com`, `s3-fips.REGION…` with FIPS (in every
+/// partition: S3 has separate FIPS hosts in GovCloud too),
+/// `s3.dualstack.REGION…` / `s3-fips.dualstack.REGION…` with dual-stack
+/// (S3's dual-stack hosts keep the partition's plain DNS suffix).
+pub fn s3_endpoint(region: &str, variant: Variant) -> String {
+    let suffix = Partition::of(region).dns_suffix();
+    let name = if variant.fips { "s3-fips" } else { "s3" };
+    let dual = if variant.dual_stack { ".dualstack" } else { "" };
+    format!("https://{name}{dual}.{region}.{suffix}")
+}
+
+#[cfg(test)]
+mod s3_tests {
+    use super::*;
+
+    #[test]
+    fn s3_endpoints_by_partition_and_variant() {
+        let v = |fips, dual_stack| Variant { fips, dual_stack };
+        for (region, variant, expected) in [
+            (
+                "eu-west-1",
+                v(false, false),
+                "https://s3.eu-west-1.amazonaws.com",
+            ),
+            (
+                "eu-west-1",
+                v(true, false),
+                "https://s3-fips.eu-west-1.amazonaws.com",
+            ),
+            (
+                "eu-west-1",
+                v(false, true),
+                "https://s3.dualstack.eu-west-1.amazonaws.com",
+            ),
+            (
+                "us-east-1",
+                v(true, true),
+                "https://s3-fips.dualstack.us-east-1.amazonaws.com",
+            ),
+            (
+                "cn-north-1",
+                v(false, false),
+                "https://s3.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "cn-north-1",
+                v(false, true),
+                "https://s3.dualstack.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "us-gov-west-1",
+                v(true, false),
+                "https://s3-fips.us-gov-west-1.amazonaws.com",
+            ),
+        ] {
+            assert_eq!(
+                s3_endpoint(region, variant),
+                expected,
+                "{region} {variant:?}"
+            );
+        }
+    }
+}

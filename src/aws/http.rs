@@ -1,5 +1,6 @@
 //! The one place that does HTTP and builds ureq agents: the service agent
-//! (keep-alive, proxies, CA bundle, timeouts) that SQS and STS calls use, and
+//! (keep-alive, proxies, CA bundle, timeouts) that SQS, STS and S3 calls use
+//! (S3: any method, and downloads streamed into a sink), and
 //! the metadata agent (no proxy, no redirects, short timeouts, small answers)
 //! for the container and instance metadata endpoints.
 //!
@@ -212,6 +213,113 @@ impl Http {
             body,
         })
     }
+}
+
+impl Http {
+    /// Sends a request with any method (`PUT`, `GET`, `HEAD`, `DELETE`,
+    /// `POST`) and an optional body; any status is an answer, only failing
+    /// to get one is an error. The answer is read whole (up to the agent's
+    /// limit); [`Http::download`] streams one instead.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> std::result::Result<HttpResponse, String> {
+        let mut response = self.run(method, url, headers, body)?;
+        let (status, headers) = status_and_headers(&response);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_body)
+            .read_to_vec()
+            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A bodiless request whose 2xx answer is copied into `sink` as it
+    /// arrives (no limit, nothing held in memory); any other answer is read
+    /// whole and returned in the response's body, as [`Http::send`] does.
+    /// The returned body is empty after a 2xx; `copied` counts the bytes
+    /// written to `sink`.
+    pub fn download(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        sink: &mut dyn std::io::Write,
+    ) -> std::result::Result<(HttpResponse, u64), String> {
+        let mut response = self.run("GET", url, headers, None)?;
+        let (status, headers) = status_and_headers(&response);
+        if !(200..300).contains(&status) {
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(self.max_body)
+                .read_to_vec()
+                .map_err(|e| format!("reading the answer failed: {e}"))?;
+            return Ok((
+                HttpResponse {
+                    status,
+                    headers,
+                    body,
+                },
+                0,
+            ));
+        }
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let copied = std::io::copy(&mut reader, sink)
+            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        Ok((
+            HttpResponse {
+                status,
+                headers,
+                body: Vec::new(),
+            },
+            copied,
+        ))
+    }
+
+    fn run(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, String> {
+        let mut request = ureq::http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        match body {
+            Some(body) => request
+                .body(body)
+                .map_err(|e| e.to_string())
+                .and_then(|r| self.agent.run(r).map_err(|e| e.to_string())),
+            None => request
+                .body(())
+                .map_err(|e| e.to_string())
+                .and_then(|r| self.agent.run(r).map_err(|e| e.to_string())),
+        }
+    }
+}
+
+fn status_and_headers(response: &ureq::http::Response<ureq::Body>) -> (u16, Vec<(String, String)>) {
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    (response.status().as_u16(), headers)
 }
 
 /// A URL fit for a message: [`crate::text::url`] (userinfo masked, escaped).

@@ -22,5 +22,6 @@ mod paths;
 mod poller;
 mod process;
 mod proxy;
+mod s3;
 mod security;
 mod support;
