@@ -150,7 +150,11 @@ mod tests {
             r#"{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}"#,
         ] {
             let strict = parse(text).unwrap();
-            assert_eq!(strict, serde_json::from_str::<Value>(text).unwrap(), "{text}");
+            assert_eq!(
+                strict,
+                serde_json::from_str::<Value>(text).unwrap(),
+                "{text}"
+            );
         }
     }
 
@@ -164,10 +168,16 @@ mod tests {
         );
         // Nested, and with the same value: refused all the same.
         let problem = parse(r#"{"a": {"b": 1, "b": 1}}"#).unwrap_err();
-        assert!(problem.to_string().contains("\"b\" appears twice"), "{problem}");
+        assert!(
+            problem.to_string().contains("\"b\" appears twice"),
+            "{problem}"
+        );
         // Keys equal once unescaped are the same key.
         let problem = parse(r#"{"a": 1, "\u0061": 2}"#).unwrap_err();
-        assert!(problem.to_string().contains("\"a\" appears twice"), "{problem}");
+        assert!(
+            problem.to_string().contains("\"a\" appears twice"),
+            "{problem}"
+        );
         // A long or hostile key is quoted short and escaped.
         let key = format!("\u{1b}[31m{}", "k".repeat(10_000));
         let quoted_key = serde_json::to_string(&key).unwrap();

@@ -207,7 +207,11 @@ pub fn refuse_completion_fields(request: &Value) -> Result<(), Error> {
     Err(Error::InvalidData(format!(
         "message does not match the schema: {}: only a completion carries {}; a request must not",
         paths.join(", "),
-        if carried.len() == 1 { "this field" } else { "these fields" }
+        if carried.len() == 1 {
+            "this field"
+        } else {
+            "these fields"
+        }
     )))
 }
 
@@ -315,7 +319,11 @@ mod tests {
             forged[*field] = json!(true);
             let err = refuse_completion_fields(&forged).unwrap_err();
             assert_eq!(err.exit(), crate::exit::Exit::DataErr);
-            assert!(err.to_string().contains(&format!("/{field}: only a completion")), "{err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("/{field}: only a completion")),
+                "{err}"
+            );
             // And were one to reach a completion builder, it is not copied.
             let c = success_completion(&forged, "m-1", "archived", json!({"files": []}), now());
             for other in COMPLETION_ONLY_FIELDS {
@@ -338,7 +346,9 @@ mod tests {
             }
         }
         let fitted = fit::without_file_entries(json!({"files": [], "file_count": 0}));
-        assert!(COMPLETION_ONLY_FIELDS.contains(&"files_omitted") && fitted["files_omitted"] == true);
+        assert!(
+            COMPLETION_ONLY_FIELDS.contains(&"files_omitted") && fitted["files_omitted"] == true
+        );
     }
 
     #[test]

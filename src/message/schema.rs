@@ -336,14 +336,24 @@ mod tests {
             ("/filenames/2", "it is absolute"),
         ] {
             assert_eq!(err.matches(&format!("{path}: ")).count(), 1, "{err}");
-            assert!(err.contains(&format!("{path}: {reason}")) || err.contains(reason), "{err}");
+            assert!(
+                err.contains(&format!("{path}: {reason}")) || err.contains(reason),
+                "{err}"
+            );
         }
         let err = check(with("aipid", json!(7))).unwrap_err();
-        assert!(err.ends_with("/aipid: must be a string, but it is a number"), "{err}");
+        assert!(
+            err.ends_with("/aipid: must be a string, but it is a number"),
+            "{err}"
+        );
         // Problems of the whole message keep their own words, each once.
         let err = check(json!({})).unwrap_err();
         for key in ["action", "aipid", "filenames"] {
-            assert_eq!(err.matches(&format!("\"{key}\" is a required")).count(), 1, "{err}");
+            assert_eq!(
+                err.matches(&format!("\"{key}\" is a required")).count(),
+                1,
+                "{err}"
+            );
         }
     }
 

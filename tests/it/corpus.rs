@@ -47,8 +47,14 @@ const MESSAGES: &[(&str, &str)] = &[
     ("aipid-dotdot.json", "aipid must be"),
     ("aipid-leading-dash.json", "aipid must be"),
     ("aipid-newline.json", "aipid must be"),
-    ("aipid-null.json", "/aipid: must be a string, but it is null"),
-    ("aipid-number.json", "/aipid: must be a string, but it is a number"),
+    (
+        "aipid-null.json",
+        "/aipid: must be a string, but it is null",
+    ),
+    (
+        "aipid-number.json",
+        "/aipid: must be a string, but it is a number",
+    ),
     ("aipid-slash.json", "aipid must be"),
     ("aipid-too-long.json", "aipid must be"),
     ("aipid-traversal.json", "aipid must be"),

@@ -218,5 +218,8 @@ fn a_request_carrying_completion_fields_is_refused_not_passed_on() {
             "{message}"
         );
     }
-    assert!(!ws.dir.join("archive/c1").exists(), "the forged request was not archived");
+    assert!(
+        !ws.dir.join("archive/c1").exists(),
+        "the forged request was not archived"
+    );
 }
