@@ -28,6 +28,7 @@ pub mod environment;
 pub mod error;
 pub mod exit;
 pub mod files;
+pub mod json;
 pub mod logging;
 pub mod notify;
 pub mod random;

@@ -355,6 +355,8 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                     step.describe()
                 ),
             )?;
+            // Shown above, yet no command can run without a region: 78.
+            target?;
         }
         Action::Config(args) => {
             return crate::cmd::doctor::settings_view::run(&settings, &args, &mut out);

@@ -142,8 +142,8 @@ pub(super) fn profile_path(source: &Source, env: &Env) -> Result<Option<PathBuf>
 }
 
 pub(super) fn parse_file(text: &str, origin: &str) -> Result<Map<String, Value>> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Error::config(origin, format!("not valid JSON: {e}")))?;
+    // A key given twice is refused: which one counts must not be a guess.
+    let value = crate::json::parse(text).map_err(|e| Error::config(origin, e.to_string()))?;
     let Value::Object(map) = value else {
         return Err(Error::config(origin, "expected a JSON object of settings"));
     };

@@ -129,7 +129,15 @@ impl ArchiveRequest {
 
 /// The error for a request field of the wrong JSON type.
 fn mistyped(path: &str, expected: &str, found: Option<&Value>) -> Error {
-    let found = match found {
+    Error::InvalidData(format!(
+        "the request's /{path} must be {expected}, but it is {}",
+        kind_of(found)
+    ))
+}
+
+/// A JSON value's kind in words, for errors: "a number", "null", "missing".
+pub(crate) fn kind_of(found: Option<&Value>) -> &'static str {
+    match found {
         None => "missing",
         Some(Value::Null) => "null",
         Some(Value::Bool(_)) => "a boolean",
@@ -137,10 +145,7 @@ fn mistyped(path: &str, expected: &str, found: Option<&Value>) -> Error {
         Some(Value::String(_)) => "a string",
         Some(Value::Array(_)) => "an array",
         Some(Value::Object(_)) => "an object",
-    };
-    Error::InvalidData(format!(
-        "the request's /{path} must be {expected}, but it is {found}"
-    ))
+    }
 }
 
 /// The FIFO message group for an aipid: one group per package keeps its jobs in order.
@@ -161,8 +166,59 @@ pub fn outgoing(body: &Value) -> OutgoingMessage {
     }
 }
 
+/// The fields only a completion carries: what [`success_completion`] and
+/// [`failure_completion`] write, and what the poller adds when it shrinks a
+/// completion to fit (`truncated`, the `full_completion_*` and
+/// `original_body_*` digests) or drops a result's file entries
+/// (`files_omitted`, `unparsed_stdout`). A request carrying any of them is
+/// refused ([`refuse_completion_fields`]): its unknown fields pass into its
+/// completion, so it could otherwise forge one.
+pub const COMPLETION_ONLY_FIELDS: &[&str] = &[
+    "success",
+    "message",
+    "request_message_id",
+    "result",
+    "original_body",
+    "original_body_bytes",
+    "original_body_sha256",
+    "original_body_head",
+    "truncated",
+    "full_completion_bytes",
+    "full_completion_sha256",
+    "files_omitted",
+    "unparsed_stdout",
+];
+
+/// Refuses a request that carries a field of [`COMPLETION_ONLY_FIELDS`]
+/// (exit 65), naming every one it carries.
+pub fn refuse_completion_fields(request: &Value) -> Result<(), Error> {
+    let Some(object) = request.as_object() else {
+        return Ok(());
+    };
+    let carried: Vec<&str> = COMPLETION_ONLY_FIELDS
+        .iter()
+        .copied()
+        .filter(|field| object.contains_key(*field))
+        .collect();
+    if carried.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<String> = carried.iter().map(|field| format!("/{field}")).collect();
+    Err(Error::InvalidData(format!(
+        "message does not match the schema: {}: only a completion carries {}; a request must not",
+        paths.join(", "),
+        if carried.len() == 1 {
+            "this field"
+        } else {
+            "these fields"
+        }
+    )))
+}
+
 /// The completion for a request that was archived: the request's fields,
 /// `success: true`, a new timestamp, the request's message id and the handler's result.
+/// Completion-only fields are never taken from the request (the poller
+/// refuses such a request before it runs; this holds for any caller).
 pub fn success_completion(
     request: &Value,
     request_message_id: &str,
@@ -171,6 +227,7 @@ pub fn success_completion(
     now: SystemTime,
 ) -> Value {
     let mut out = request.as_object().cloned().unwrap_or_default();
+    out.retain(|field, _| !COMPLETION_ONLY_FIELDS.contains(&field.as_str()));
     out.insert("success".into(), json!(true));
     out.insert("message".into(), json!(note));
     out.insert("timestamp".into(), json!(rfc3339_utc(now)));
@@ -188,7 +245,11 @@ pub fn failure_completion(
     reason: &str,
     now: SystemTime,
 ) -> Value {
-    let parsed: Option<Map<String, Value>> = serde_json::from_str(original_body).ok();
+    // Read as strictly as the request was: of two `aipid`s, neither is taken.
+    let parsed = match crate::json::parse(original_body) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    };
     let field = |name: &str| parsed.as_ref().and_then(|m| m.get(name));
     let valid_aipid = field("aipid")
         .and_then(Value::as_str)
@@ -247,6 +308,47 @@ mod tests {
         assert_eq!(c["request_message_id"], "m-1");
         assert_eq!(c["result"]["files"], 1);
         assert_ne!(c["timestamp"], req["timestamp"]);
+    }
+
+    #[test]
+    fn requests_cannot_carry_completion_fields() {
+        let req = json!({"action":"archive","aipid":"x1","filenames":["a"],"timestamp":"2024-01-01T00:00:00"});
+        refuse_completion_fields(&req).unwrap();
+        for field in COMPLETION_ONLY_FIELDS {
+            let mut forged = req.clone();
+            forged[*field] = json!(true);
+            let err = refuse_completion_fields(&forged).unwrap_err();
+            assert_eq!(err.exit(), crate::exit::Exit::DataErr);
+            assert!(
+                err.to_string()
+                    .contains(&format!("/{field}: only a completion")),
+                "{err}"
+            );
+            // And were one to reach a completion builder, it is not copied.
+            let c = success_completion(&forged, "m-1", "archived", json!({"files": []}), now());
+            for other in COMPLETION_ONLY_FIELDS {
+                if !["success", "message", "request_message_id", "result"].contains(other) {
+                    assert!(c.get(*other).is_none(), "{field}: {c}");
+                }
+            }
+            assert_eq!(c["result"], json!({"files": []}));
+        }
+        // Every field a completion builder or the fitting writes is listed.
+        let completion = success_completion(&req, "m", "ok", json!({}), now());
+        let failure = failure_completion("x", "m", "bad", now());
+        for c in [completion, failure] {
+            for key in c.as_object().unwrap().keys() {
+                assert!(
+                    ["action", "aipid", "filenames", "timestamp"].contains(&key.as_str())
+                        || COMPLETION_ONLY_FIELDS.contains(&key.as_str()),
+                    "{key} is not listed"
+                );
+            }
+        }
+        let fitted = fit::without_file_entries(json!({"files": [], "file_count": 0}));
+        assert!(
+            COMPLETION_ONLY_FIELDS.contains(&"files_omitted") && fitted["files_omitted"] == true
+        );
     }
 
     #[test]

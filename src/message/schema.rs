@@ -54,8 +54,8 @@ impl MessageSchema {
     }
 
     fn compile(text: &str, origin: &str) -> Result<MessageSchema> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(origin, format!("schema is not valid JSON: {e}")))?;
+        let value = crate::json::parse(text)
+            .map_err(|e| Error::config(origin, format!("schema is {e}")))?;
         let validator = jsonschema::options()
             .build(&value)
             .map_err(|e| Error::config(origin, format!("invalid JSON schema: {e}")))?;
@@ -67,29 +67,34 @@ impl MessageSchema {
 
     /// Checks a parsed message; the error lists the first few violations with their JSON paths.
     pub fn validate(&self, message: &Value) -> Result<()> {
-        let mut problems: Vec<String> = self
-            .validator
-            .iter_errors(message)
-            .take(MAX_REPORTED)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                let path = if path.is_empty() {
-                    "/".to_string()
-                } else {
-                    path
-                };
-                let explained = explain(&path, message.pointer(&path))
-                    .unwrap_or_else(|| crate::text::excerpt(&e.to_string(), 200));
-                format!("{path}: {explained}")
-            })
-            .collect();
+        // One value can break several keywords (a number in `filenames`
+        // breaks `type` and the `not` of its pattern): where the words are
+        // the value's own (a name, a type), its path is reported once, so
+        // the few reported are distinct values.
+        let mut problems: Vec<String> = Vec::new();
+        for e in self.validator.iter_errors(message) {
+            if problems.len() == MAX_REPORTED {
+                break;
+            }
+            let path = e.instance_path().to_string();
+            let path = if path.is_empty() {
+                "/".to_string()
+            } else {
+                path
+            };
+            let problem = match explain(&path, message.pointer(&path)) {
+                Some(_) if reported(&problems, &path) => continue,
+                Some(explained) => format!("{path}: {explained}"),
+                None => format!("{path}: {}", crate::text::excerpt(&e.to_string(), 200)),
+            };
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
         // The name rules hold whatever the schema (a `schema_file` may be
         // looser) and where it cannot count (bytes, not characters).
         for path in broken_names(message) {
-            let reported = problems
-                .iter()
-                .any(|p| p.split_once(": ").is_some_and(|(at, _)| at == path));
-            if problems.len() < MAX_REPORTED && !reported {
+            if problems.len() < MAX_REPORTED && !reported(&problems, &path) {
                 let explained = explain(&path, message.pointer(&path)).unwrap_or_default();
                 problems.push(format!("{path}: {explained}"));
             }
@@ -113,11 +118,14 @@ impl MessageSchema {
         }
     }
 
-    /// Parses a body as JSON and validates it.
+    /// Parses a request body (strictly: a repeated key is refused) and
+    /// validates it; a request carrying a field only completions carry is
+    /// refused too (completions are checked with [`Self::validate`]).
     pub fn parse(&self, body: &str) -> Result<Value> {
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| Error::InvalidData(format!("message body is not valid JSON: {e}")))?;
+        let value = crate::json::parse(body)
+            .map_err(|e| Error::InvalidData(format!("message body is {e}")))?;
         self.validate(&value)?;
+        crate::message::refuse_completion_fields(&value)?;
         Ok(value)
     }
 }
@@ -170,9 +178,24 @@ fn broken_names(message: &Value) -> Vec<String> {
     broken
 }
 
+/// True when a problem at `path` is among `problems` already.
+fn reported(problems: &[String], path: &str) -> bool {
+    problems
+        .iter()
+        .any(|p| p.split_once(": ").is_some_and(|(at, _)| at == path))
+}
+
 /// Plain words for the rules whose schema errors read badly (patterns,
-/// `not`); for a name, the rule of [`names`] and what this one breaks.
+/// `not`); for a name, the rule of [`names`] and what this one breaks; for
+/// a value of one of these fields that is no string, only that.
 fn explain(path: &str, value: Option<&Value>) -> Option<String> {
+    let named = path == "/aipid" || path == "/timestamp" || path.starts_with("/filenames/");
+    if named && let Some(other) = value.filter(|v| !v.is_string()) {
+        return Some(format!(
+            "must be a string, but it is {}",
+            super::kind_of(Some(other))
+        ));
+    }
     let text = value.and_then(Value::as_str);
     let with_why = |rule: &str, why: Option<NameProblem>| match why {
         Some(why) => format!("{rule}: {why}"),
@@ -292,6 +315,73 @@ mod tests {
             json!(["..a", "a..b/c", "ünïcödé.txt", "x/.y"]),
         ))
         .unwrap();
+    }
+
+    #[test]
+    fn each_bad_file_name_is_named_once_with_its_own_reason() {
+        let err = check(with("filenames", json!(["ok", 2, "../x"]))).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "message does not match the schema: /filenames/1: must be a string, but it is \
+                 a number; /filenames/2: {}: it has a '..' component",
+                names::NAME_RULE
+            )
+        );
+        // Three bad values, each reported once, whatever keywords each breaks.
+        let err = check(with("filenames", json!([null, ["a"], "/x", "y"]))).unwrap_err();
+        for (path, reason) in [
+            ("/filenames/0", "must be a string, but it is null"),
+            ("/filenames/1", "must be a string, but it is an array"),
+            ("/filenames/2", "it is absolute"),
+        ] {
+            assert_eq!(err.matches(&format!("{path}: ")).count(), 1, "{err}");
+            assert!(
+                err.contains(&format!("{path}: {reason}")) || err.contains(reason),
+                "{err}"
+            );
+        }
+        let err = check(with("aipid", json!(7))).unwrap_err();
+        assert!(
+            err.ends_with("/aipid: must be a string, but it is a number"),
+            "{err}"
+        );
+        // Problems of the whole message keep their own words, each once.
+        let err = check(json!({})).unwrap_err();
+        for key in ["action", "aipid", "filenames"] {
+            assert_eq!(
+                err.matches(&format!("\"{key}\" is a required")).count(),
+                1,
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_refuses_repeated_keys_and_completion_fields() {
+        let schema = MessageSchema::embedded();
+        let body = r#"{"action": "archive", "aipid": "../x", "aipid": "c1", "filenames": [],
+                       "timestamp": "2024-05-01T12:34:56"}"#;
+        let err = schema.parse(body).unwrap_err();
+        assert_eq!(err.exit(), crate::exit::Exit::DataErr);
+        assert!(
+            err.to_string()
+                .starts_with("message body is refused: the key \"aipid\" appears twice"),
+            "{err}"
+        );
+        let mut request = base();
+        request["truncated"] = json!(true);
+        request["original_body"] = json!("{}");
+        let err = schema.parse(&request.to_string()).unwrap_err();
+        assert_eq!(err.exit(), crate::exit::Exit::DataErr);
+        assert!(
+            err.to_string()
+                .ends_with("/original_body, /truncated: only a completion carries these fields; a request must not"),
+            "{err}"
+        );
+        // The same value is a valid completion, and a request without them parses.
+        schema.validate(&request).unwrap();
+        schema.parse(&base().to_string()).unwrap();
     }
 
     #[test]

@@ -89,7 +89,9 @@ fn with_imds(ws: &mut Workspace, imds: &FakeHttp) {
 
 #[test]
 fn environment_keys() {
-    let ws = Workspace::new("creds-env");
+    let mut ws = Workspace::new("creds-env");
+    // `credentials` exits 78 without a region, as every command does.
+    ws.set_env([("AWS_REGION".to_string(), "eu-west-1".to_string())]);
     let out = ws
         .sqs_archive(&["credentials"])
         .env("AWS_ACCESS_KEY_ID", KEY)
@@ -114,7 +116,9 @@ fn environment_keys() {
 
 #[test]
 fn profile_keys_and_the_environment_before_them() {
-    let ws = Workspace::new("creds-profile");
+    let mut ws = Workspace::new("creds-profile");
+    // `credentials` exits 78 without a region, as every command does.
+    ws.set_env([("AWS_REGION".to_string(), "eu-west-1".to_string())]);
     ws.profile(
         "t",
         json!({"aws_access_key_id": "AKIAPROFILEKEY000001", "aws_secret_access_key": SECRET}),
@@ -141,7 +145,9 @@ fn profile_keys_and_the_environment_before_them() {
 
 #[test]
 fn shared_credentials_and_config_files_under_home() {
-    let ws = Workspace::new("creds-shared");
+    let mut ws = Workspace::new("creds-shared");
+    // `credentials` exits 78 without a region, as every command does.
+    ws.set_env([("AWS_REGION".to_string(), "eu-west-1".to_string())]);
     ws.write(
         "home/.aws/credentials",
         &format!(
@@ -209,7 +215,9 @@ fn container_endpoint_with_authorization_token() {
             (200, answer.clone())
         }
     });
-    let ws = Workspace::new("creds-container");
+    let mut ws = Workspace::new("creds-container");
+    // `credentials` exits 78 without a region, as every command does.
+    ws.set_env([("AWS_REGION".to_string(), "eu-west-1".to_string())]);
     let url = format!("{}/creds", server.url);
     let out = ws
         .sqs_archive(&["credentials"])
@@ -241,6 +249,7 @@ fn instance_metadata_v2() {
     let answer = credentials_json(KEY, SECRET, Some(SESSION_TOKEN), expires);
     let imds = fake_imds(move || answer.clone());
     let mut ws = Workspace::new("creds-imds");
+    ws.set_env([("AWS_REGION".to_string(), "eu-west-1".to_string())]);
     with_imds(&mut ws, &imds);
     let out = ws.sqs_archive(&["credentials"]).run();
     check_source(

@@ -15,6 +15,7 @@ mod doctor;
 mod fakes;
 mod faults;
 mod house;
+mod inputs;
 mod logs;
 mod metrics;
 mod network;

@@ -15,8 +15,11 @@ use crate::aws::shared_config::{Profile, Setting, SharedFiles};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-/// How deep `source_profile` may chain (the SDKs loop-check; we also bound it).
-const MAX_SOURCE_PROFILE_DEPTH: usize = 8;
+/// How many profiles a `source_profile` chain may hold. The AWS CLI and the
+/// SDKs set no limit (they refuse only loops); every hop is one `AssumeRole`
+/// call and real chains are two or three long, so 32 bounds the calls one
+/// lookup makes while staying far beyond any real use.
+pub const MAX_SOURCE_PROFILE_CHAIN: usize = 32;
 
 /// What a profile asks the chain to do.
 #[derive(Debug)]
@@ -105,11 +108,23 @@ fn plan_profile(
             files.searched()
         )));
     };
-    if visited.len() >= MAX_SOURCE_PROFILE_DEPTH || visited.iter().any(|v| v == name) {
-        visited.push(name.to_string());
+    if let Some(at) = visited.iter().position(|v| v == name) {
+        let reached = match at {
+            0 => String::new(),
+            _ => format!(" (reached from profile {})", visited[0]),
+        };
         return Err(Error::Credentials(format!(
-            "source_profile loop: {}",
-            visited.join(" -> ")
+            "source_profile loop: {} -> {name}{reached}",
+            visited[at..].join(" -> ")
+        )));
+    }
+    if visited.len() >= MAX_SOURCE_PROFILE_CHAIN {
+        return Err(Error::Credentials(format!(
+            "source_profile chain from profile {} is longer than {MAX_SOURCE_PROFILE_CHAIN} \
+             profiles (the limit): profile {} (number {MAX_SOURCE_PROFILE_CHAIN}) names {name} \
+             as its source_profile",
+            visited[0],
+            visited[visited.len() - 1],
         )));
     }
     visited.push(name.to_string());
@@ -358,6 +373,54 @@ mod tests {
             Err(Error::Credentials(message)) => message,
             other => panic!("expected an error for {name}, got {other:?}"),
         }
+    }
+
+    /// `[profile p0]` → `p1` → … → `p{len-1}`, the last one holding keys.
+    fn chain(len: usize) -> SharedFiles {
+        let mut config = String::new();
+        for i in 0..len - 1 {
+            config.push_str(&format!(
+                "[profile p{i}]\nrole_arn = arn:aws:iam::1:role/r{i}\nsource_profile = p{}\n",
+                i + 1
+            ));
+        }
+        config.push_str(&format!(
+            "[profile p{}]\naws_access_key_id = AKIACHAIN0000001\naws_secret_access_key = s\n",
+            len - 1
+        ));
+        files(&config, "")
+    }
+
+    #[test]
+    fn a_long_chain_is_not_called_a_loop() {
+        let limit = MAX_SOURCE_PROFILE_CHAIN;
+        assert!(matches!(
+            plan_of(&chain(limit), "p0"),
+            Ok(PlanLookup::Found(Plan::AssumeRole { .. }))
+        ));
+        for len in [limit + 1, 200] {
+            let message = plan_error(&chain(len), "p0");
+            assert!(!message.contains("loop"), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "source_profile chain from profile p0 is longer than {limit} profiles \
+                     (the limit): profile p{} (number {limit}) names p{limit} as its source_profile",
+                    limit - 1
+                )),
+                "{message}"
+            );
+        }
+        // A loop further down names the profiles in it, and where it was entered.
+        let f = files(
+            "[profile top]\nrole_arn = arn:aws:iam::1:role/t\nsource_profile = a\n\
+             [profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n\
+             [profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n",
+            "",
+        );
+        assert_eq!(
+            plan_error(&f, "top"),
+            "source_profile loop: a -> b -> a (reached from profile top)"
+        );
     }
 
     #[test]
