@@ -108,7 +108,13 @@ mod tests {
         }
         std::hint::black_box(x);
         let spent = *steps.last().unwrap() - start;
-        assert!(spent < Duration::from_millis(10), "20 readings in {spent:?}");
-        assert!(spent.subsec_nanos() % 1_000_000 != 0 || spent.as_nanos() == 0, "{spent:?}");
+        assert!(
+            spent < Duration::from_millis(10),
+            "20 readings in {spent:?}"
+        );
+        assert!(
+            spent.subsec_nanos() % 1_000_000 != 0 || spent.as_nanos() == 0,
+            "{spent:?}"
+        );
     }
 }

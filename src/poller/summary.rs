@@ -163,6 +163,9 @@ mod tests {
             peak_rss_kib: 6912,
         };
         let text = line(&c, Duration::from_millis(1500), Some(usage));
-        assert!(text.ends_with(" cpu=0.051234s sys=0.030s peak_rss=6912KiB"), "{text}");
+        assert!(
+            text.ends_with(" cpu=0.051234s sys=0.030s peak_rss=6912KiB"),
+            "{text}"
+        );
     }
 }
