@@ -108,13 +108,10 @@ mod tests {
         }
         std::hint::black_box(x);
         let spent = *steps.last().unwrap() - start;
+        // 20 distinct readings inside one 10 ms tick: ticks could not.
         assert!(
             spent < Duration::from_millis(10),
             "20 readings in {spent:?}"
-        );
-        assert!(
-            spent.subsec_nanos() % 1_000_000 != 0 || spent.as_nanos() == 0,
-            "{spent:?}"
         );
     }
 }

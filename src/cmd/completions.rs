@@ -170,9 +170,9 @@ fn bash(p: &Program) -> String {
     out.push_str("    esac\n");
     let common = words(COMMON);
     if p.commands.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "    COMPREPLY=($(compgen -W \"{} {common}\" -- \"$cur\"))\n",
+            "    COMPREPLY=($(compgen -W \"{} {common}\" -- \"$cur\"))",
             words(p.options)
         );
     } else {
