@@ -4,6 +4,7 @@
 //! Reruns only when HEAD or the branch it names moves, or
 //! `SOURCE_DATE_EPOCH` changes. No dependencies.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,15 +32,27 @@ fn date(seconds: u64) -> String {
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    // A path that does not exist would rerun this script on every build:
+    // name only files that are there (a branch whose ref is packed gets a
+    // loose file on its next commit: watch the directory it appears in).
     for path in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+        if let Some(p) = git(&["rev-parse", "--git-path", path])
+            && Path::new(&p).exists()
+        {
             println!("cargo:rerun-if-changed={p}");
         }
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
         && let Some(p) = git(&["rev-parse", "--git-path", &branch])
     {
-        println!("cargo:rerun-if-changed={p}");
+        let p = Path::new(&p);
+        match p.parent() {
+            Some(dir) if !p.exists() && dir.exists() => {
+                println!("cargo:rerun-if-changed={}", dir.display())
+            }
+            _ if p.exists() => println!("cargo:rerun-if-changed={}", p.display()),
+            _ => {}
+        }
     }
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let seconds = std::env::var("SOURCE_DATE_EPOCH")

@@ -184,7 +184,7 @@ pub const COMMANDS: &[Command] = &[
         name: "receive",
         synopsis: "[--max N] [--wait S] [--output lines|aws] [--delete | --exec 'CMD ARGS']",
         summary: "print up to N completions as JSON lines; delete them with --delete or --exec",
-        about: "Receives up to N (1-10) completions from the completion queue and prints each as one JSON line: message_id, receive_count, receipt_handle, md5_of_body (strings and a number), attributes (an object of strings), body (always the string as received) and body_json (the body parsed, or null when it is not JSON). --output aws prints what `aws sqs receive-message` prints instead. Deletes only with --delete, and only after printing. With --exec, runs CMD (no shell) once per completion with its JSON line on stdin and deletes it only when CMD exits 0; the first failure stops, and that completion and the rest stay on the queue.",
+        about: "Receives up to N (1-10) completions from the completion queue and prints each as one JSON line whose fields have the same types whatever the body holds: message_id, receipt_handle, md5_of_body (strings), receive_count (a number), attributes (an object of strings), body (always the text as received) and body_json (the body parsed, or null when it is not JSON). --output aws prints what `aws sqs receive-message` prints instead. Deletes only with --delete, and only after printing. With --exec, runs CMD (no shell) once per completion with its JSON line on stdin and deletes it only when CMD exits 0; the first failure stops, and that completion and the rest stay on the queue.",
         options: &[
             opt(
                 "--max",

@@ -361,16 +361,32 @@ fn fish(p: &Program) -> String {
     for o in p.options.iter().chain(COMMON) {
         let _ = writeln!(out, "{}", fish_line(p.name, "", o));
     }
+    if p.commands.is_empty() {
+        return out;
+    }
+    // The command word: the first word that is neither an option nor the
+    // value of one (`sqs_archive --profile local s` completes commands).
+    let takes_value: Vec<&str> = COMMON
+        .iter()
+        .filter(|o| o.value != Value::None)
+        .map(|o| o.long)
+        .collect();
+    let _ = write!(
+        out,
+        "function __{0}_command\n    set -l skip 0\n    for w in (commandline -opc)[2..-1]\n        if test $skip = 1\n            set skip 0\n            continue\n        end\n        switch $w\n            case {1}\n                set skip 1\n            case '-*'\n            case '*'\n                echo $w\n                return 0\n        end\n    end\n    return 1\nend\nfunction __{0}_command_is\n    set -l command (__{0}_command)\n    and test \"$command\" = $argv[1]\nend\n",
+        p.name,
+        takes_value.join(" ")
+    );
     let names: Vec<&str> = visible(p.commands).map(|c| c.name).collect();
     for c in visible(p.commands) {
         let _ = writeln!(
             out,
-            "complete -c {} -n __fish_use_subcommand -a {} -d {}",
+            "complete -c {0} -n 'not __{0}_command' -a {1} -d {2}",
             p.name,
             c.name,
             fish_text(short_help(c.summary))
         );
-        let condition = format!("__fish_seen_subcommand_from {}", c.name);
+        let condition = format!("__{}_command_is {}", p.name, c.name);
         for o in c.options {
             let _ = writeln!(out, "{}", fish_line(p.name, &condition, o));
         }

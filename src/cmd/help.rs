@@ -22,7 +22,7 @@ pub fn program_help(p: &Program) -> String {
     if !p.commands.is_empty() {
         out.push_str("\nCommands:\n");
         for c in visible(p.commands) {
-            let _ = writeln!(out, "  {} {}", c.name, c.synopsis);
+            let _ = writeln!(out, "  {}", format!("{} {}", c.name, c.synopsis).trim_end());
             paragraph(&mut out, c.summary, "        ");
         }
     }

@@ -491,6 +491,49 @@ mod tests {
         );
     }
 
+    /// A value the parsers accept for an option of the table.
+    fn sample(o: &commands::Opt) -> Option<&'static str> {
+        match o.value {
+            commands::Value::None => None,
+            commands::Value::Choice(words) => Some(words[0]),
+            commands::Value::Text if o.long == "--exec" => Some("cat"),
+            _ => Some("1"),
+        }
+    }
+
+    #[test]
+    fn every_listed_option_parses() {
+        for c in commands::COMMANDS
+            .iter()
+            .filter(|c| !c.hidden && c.name != "help")
+        {
+            for o in c.options.iter().chain(commands::COMMON) {
+                let mut args = vec![c.name];
+                match c.name {
+                    "send" => args.extend(["--aipid", "x", "--filenames", "a"]),
+                    "delete" => args.extend(["--receipt-handle", "h"]),
+                    _ => {}
+                }
+                args.push(o.long);
+                args.extend(sample(o));
+                if let Err(e) = parse(&args) {
+                    panic!("{args:?}: {e}");
+                }
+            }
+        }
+        for o in commands::POLL_MESSAGES
+            .options
+            .iter()
+            .chain(commands::COMMON)
+        {
+            let mut args = vec![o.long];
+            args.extend(sample(o));
+            let parsed = crate::cmd::poll_messages::parse_args(args.iter().map(OsString::from));
+            assert!(parsed.is_ok(), "poll_messages {args:?}");
+        }
+        assert!(commands::command_list().contains("credentials"));
+    }
+
     #[test]
     fn dry_run_and_json_flags() {
         let c = parse(&["send", "--aipid", "x", "--filenames", "a", "--dry-run"]).unwrap();

@@ -70,7 +70,10 @@ fn command_help_is_that_commands_and_help_command_is_the_same() {
         "config",
     ] {
         assert!(
-            overview.stdout().contains(&format!("\n  {command} ")),
+            overview
+                .stdout()
+                .lines()
+                .any(|l| l == format!("  {command}") || l.starts_with(&format!("  {command} "))),
             "the overview lists {command}"
         );
         let by_flag = ws.sqs_archive(&[command, "--help"]).run();
@@ -174,7 +177,7 @@ fn bash_completion_parses_and_completes() {
     ws.write("profiles/beta.json", "{}");
     let script = format!(
         r#"source {file}
-COMP_WORDS=(sqs_archive s); COMP_CWORD=1; _sqs_archive; echo "commands: ${{COMPREPLY[*]}}"
+COMP_WORDS=(sqs_archive --profile alpha s); COMP_CWORD=3; _sqs_archive; echo "commands: ${{COMPREPLY[*]}}"
 COMP_WORDS=(sqs_archive send --dr); COMP_CWORD=2; _sqs_archive; echo "send: ${{COMPREPLY[*]}}"
 COMP_WORDS=(sqs_archive --profile ''); COMP_CWORD=2; _sqs_archive; echo "profiles: ${{COMPREPLY[*]}}"
 COMP_WORDS=(sqs_archive receive --output ''); COMP_CWORD=3; _sqs_archive; echo "output: ${{COMPREPLY[*]}}"
@@ -211,7 +214,7 @@ fn fish_completion_parses_and_completes() {
     }
     ws.write("profiles/alpha.json", "{}");
     let script = format!(
-        "source {}; complete -C 'sqs_archive s'; echo ---; complete -C 'sqs_archive --profile '; echo ---; complete -C 'sqs_archive send --'",
+        "source {}; complete -C 'sqs_archive --profile alpha s'; echo ---; complete -C 'sqs_archive --profile '; echo ---; complete -C 'sqs_archive --profile alpha send --'",
         dir.join("sqs_archive.fish").display()
     );
     let (out, stderr) = ok(tool("fish")
