@@ -522,3 +522,36 @@ fn receive_output_aws_is_what_the_cli_prints() {
     again.ok();
     assert_eq!(again.stdout(), "{}\n");
 }
+
+/// README's Programs block is the command table's: every command with its
+/// synopsis, every poll_messages option.
+#[test]
+fn readme_programs_block_matches_the_command_table() {
+    use sqs_archive::cmd::commands::{COMMANDS, POLL_MESSAGES, visible};
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("## Programs\n\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the Programs block");
+    for c in visible(COMMANDS) {
+        let line = format!("  {} {}", c.name, c.synopsis);
+        assert!(
+            block.lines().any(|l| l == line.trim_end()),
+            "README's Programs block lacks {:?}",
+            line.trim_end()
+        );
+    }
+    let poll = block
+        .lines()
+        .find(|l| l.starts_with("poll_messages "))
+        .expect("poll_messages line");
+    for o in POLL_MESSAGES.options {
+        assert!(
+            poll.contains(o.long),
+            "README's poll_messages line lacks {}",
+            o.long
+        );
+    }
+}
