@@ -165,6 +165,18 @@ mod tests {
     use crate::cmd::commands::{PROGRAMS, SQS_ARCHIVE};
 
     #[test]
+    fn exit_status_lists_every_code_of_exit_rs() {
+        let listed: Vec<i32> = EXIT_STATUS
+            .iter()
+            .map(|(c, _)| c.parse().unwrap())
+            .collect();
+        let known: Vec<i32> = (0..=255)
+            .filter(|c| crate::exit::Exit::from_code(*c).is_some())
+            .collect();
+        assert_eq!(listed, known);
+    }
+
+    #[test]
     fn escapes_roff() {
         assert_eq!(roff("--max N"), "\\-\\-max N");
         assert_eq!(roff(".hidden"), "\\&.hidden");
