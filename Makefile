@@ -7,7 +7,7 @@ FILES ?= a b
 BIN := target/release
 ARGS ?=
 
-.PHONY: help build test lint run send poll receive stats static static-test dist dist-smoke bench fuzz clean
+.PHONY: help build test lint run send poll receive stats completions static static-test dist dist-smoke bench fuzz clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -44,6 +44,15 @@ receive: build ## print (and delete) completions
 
 stats: build ## queue depths
 	$(BIN)/sqs_archive --profile $(PROFILE) stats
+
+completions: build ## shell completions (bash, zsh, fish) and man pages in target/completions/ and target/man/man1/
+	mkdir -p target/completions/bash target/completions/zsh target/completions/fish target/man/man1
+	for b in sqs_archive poll_messages process_message; do \
+	    $(BIN)/sqs_archive generate completions bash $$b >target/completions/bash/$$b && \
+	    $(BIN)/sqs_archive generate completions zsh $$b >target/completions/zsh/_$$b && \
+	    $(BIN)/sqs_archive generate completions fish $$b >target/completions/fish/$$b.fish && \
+	    $(BIN)/sqs_archive generate man $$b >target/man/man1/$$b.1 || exit 1; \
+	done
 
 static: ## static binaries in target/static/
 	scripts/build-static.sh

@@ -14,6 +14,9 @@
 #                                   their paths rewritten for this prefix and
 #                                   sysconfdir, ready to copy into place
 #   $PREFIX/share/doc/sqs-archive/  README.md, ARCHITECTURE.md, INSTALL.md
+#   $PREFIX/share/man/man1/         the three programs' man pages
+#   $PREFIX/share/bash-completion/completions/, $PREFIX/share/zsh/site-functions/,
+#   $PREFIX/share/fish/vendor_completions.d/   shell completions
 #
 # --destdir stages everything under DIR (for packaging, or to look first).
 # It creates no user and enables nothing: deploy/INSTALL.md does that.
@@ -45,6 +48,18 @@ install -m 644 schemas/*.json "$share/schemas/"
 for f in README.md ARCHITECTURE.md deploy/INSTALL.md; do
     if [ -f "$f" ]; then install -m 644 "$f" "$doc/"; fi
 done
+# Man pages and completions, where man, bash-completion, zsh and fish look.
+if [ -d man/man1 ] && [ -d completions ]; then
+    man1=$destdir$prefix/share/man/man1
+    bashc=$destdir$prefix/share/bash-completion/completions
+    zshc=$destdir$prefix/share/zsh/site-functions
+    fishc=$destdir$prefix/share/fish/vendor_completions.d
+    install -d -m 755 "$man1" "$bashc" "$zshc" "$fishc"
+    install -m 644 man/man1/*.1 "$man1/"
+    install -m 644 completions/bash/* "$bashc/"
+    install -m 644 completions/zsh/_* "$zshc/"
+    install -m 644 completions/fish/*.fish "$fishc/"
+fi
 # The deployment files name /usr/local and /etc/sqs-archive; rewrite them for this install.
 for f in crontab.example sqs-archive-poll.service sqs-archive-poll.timer sqs-archive-poll-loop.service \
     sqs-archive-notify@.service logrotate.example; do

@@ -4,7 +4,8 @@
 # the local mock round trip from inside the unpacked tree with an empty
 # environment (the same round trip as static-smoke.sh, on the tree's own
 # config/, schemas/ and examples/), checks that the AWS sample profile loads,
-# runs deploy/install.sh into a scratch root with a prefix, and verifies the
+# runs deploy/install.sh into a scratch root with a prefix (binaries, profile,
+# man pages, completions), and verifies the
 # installed systemd units with systemd-analyze.
 # Only loopback is contacted.
 #
@@ -88,6 +89,17 @@ for b in sqs_archive poll_messages process_message; do
     [[ -x "$stage/opt/sqsa/bin/$b" ]] || fail "install.sh did not install bin/$b"
 done
 [[ -f "$stage/etc/sqsa/aws.json" && -f "$stage/etc/sqsa/aws.env" ]] || fail "install.sh did not install the profile"
+# The man pages and completions the tarball carries, installed where man and the shells look.
+for b in sqs_archive poll_messages process_message; do
+    for f in "man/man1/$b.1" "completions/bash/$b" "completions/zsh/_$b" "completions/fish/$b.fish"; do
+        [[ -s "$f" ]] || fail "the tarball lacks $f"
+    done
+    bash -n "completions/bash/$b" || fail "completions/bash/$b does not parse"
+    for f in "share/man/man1/$b.1" "share/bash-completion/completions/$b" \
+        "share/zsh/site-functions/_$b" "share/fish/vendor_completions.d/$b.fish"; do
+        [[ -f "$stage/opt/sqsa/$f" ]] || fail "install.sh did not install $f"
+    done
+done
 grep -q "ExecStart=/opt/sqsa/bin/poll_messages .*--env-file /etc/sqsa/aws.env" "$stage/opt/sqsa/share/sqs-archive/deploy/sqs-archive-poll.service" ||
     fail "install.sh did not rewrite the unit for its prefix"
 set +e

@@ -10,6 +10,9 @@
 #   deploy/     install.sh (to /usr/local/bin and /etc/sqs-archive, or a prefix),
 #               crontab.example, sqs-archive-poll.service/.timer,
 #               sqs-archive-notify@.service, logrotate.example, INSTALL.md
+#   completions/ bash/<program>, zsh/_<program>, fish/<program>.fish for the
+#               three programs (`sqs_archive generate completions`)
+#   man/man1/   <program>.1 for the three programs (`sqs_archive generate man`)
 #   README.md, ARCHITECTURE.md, LICENSE (those present)
 #   SHA256SUMS  of the binaries (sha256sum -c SHA256SUMS)
 #   BUILD       version, target, commit, toolchain
@@ -32,8 +35,9 @@ for b in "${bins[@]}"; do
         die "$bin is dynamically linked"
     fi
     # A stale target/static/ from another version must not be shipped under this one.
+    # `sqs_archive 0.1.0 (commit abc1234, x86_64-unknown-linux-musl, musl, built 2026-12-02)`
     got=$("$bin" --version)
-    [[ "$got" == "$b $version" ]] || die "$bin --version says \"$got\", expected \"$b $version\": run make static"
+    [[ "$got" == "$b $version ("* ]] || die "$bin --version says \"$got\", expected \"$b $version (...)\": run make static"
 done
 deploy_files=(deploy/install.sh deploy/crontab.example deploy/sqs-archive-poll.service
     deploy/sqs-archive-poll.timer deploy/sqs-archive-poll-loop.service deploy/sqs-archive-notify@.service
@@ -54,7 +58,8 @@ tarball="dist/$name-$arch-linux.tar.gz"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/$name"
-mkdir -p "$root"/{bin,config,schemas,examples,var/archive,deploy/prometheus,deploy/grafana}
+mkdir -p "$root"/{bin,config,schemas,examples,var/archive,deploy/prometheus,deploy/grafana} \
+    "$root"/completions/{bash,zsh,fish} "$root"/man/man1
 
 install -m 755 "${bins[@]/#/target/static/}" "$root/bin/"
 install -m 644 config/local.json config/aws.example.json "$root/config/"
@@ -66,6 +71,15 @@ chmod 755 "$root/deploy/install.sh"
 for doc in README.md ARCHITECTURE.md LICENSE LICENSE.md; do
     if [[ -f "$doc" ]]; then install -m 644 "$doc" "$root/"; fi
 done
+# Completions and man pages come from the command table in the binary just packed.
+gen="target/static/sqs_archive"
+for b in "${bins[@]}"; do
+    "$gen" generate completions bash "$b" >"$root/completions/bash/$b"
+    "$gen" generate completions zsh "$b" >"$root/completions/zsh/_$b"
+    "$gen" generate completions fish "$b" >"$root/completions/fish/$b.fish"
+    "$gen" generate man "$b" >"$root/man/man1/$b.1"
+done
+chmod 644 "$root"/completions/*/* "$root"/man/man1/*
 (cd "$root" && sha256sum bin/* >SHA256SUMS)
 
 if commit=$(git rev-parse --short=12 HEAD 2>/dev/null); then

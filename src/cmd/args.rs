@@ -2,6 +2,7 @@
 //!
 //! Each binary runs its own lexopt loop and offers every argument to
 //! [`Common::take`] first; whatever it does not claim is the binary's own.
+//! Their help is in [`crate::cmd::commands::COMMON`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,22 +11,6 @@ use lexopt::Arg;
 
 use crate::config::{K, Source};
 use crate::error::Error;
-
-/// Help text for the shared flags, appended to each binary's own.
-pub const COMMON_HELP: &str = "\
-Configuration (lowest precedence first: defaults, profile file, environment, flags):
-  --profile NAME     read NAME.json from the first of $SQS_ARCHIVE_CONFIG_DIR, ./config,
-                     /etc/sqs-archive that has it; default $SQS_ARCHIVE_PROFILE
-  --config FILE      read this profile file instead
-  --env-file FILE    read variables from FILE (default: ./.env if present); variables
-                     already set in the environment win
-  --aws-profile NAME the shared-file AWS profile for credentials and region (as
-                     aws_profile / AWS_PROFILE); a profile that does not exist is an error
-  --region REGION    the AWS region to sign for (as region / AWS_REGION)
-  --log-level LEVEL  error, warn, info, debug or trace (default: $SQS_ARCHIVE_LOG or
-                     the program's default)
-  -h, --help         print this help
-  -V, --version      print the version";
 
 /// What the shared flags asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

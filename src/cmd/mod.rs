@@ -4,7 +4,12 @@
 
 pub mod args;
 pub mod audit;
+pub mod commands;
+pub mod completions;
+pub mod credentials_view;
 pub mod doctor;
+pub mod help;
+pub mod man;
 pub mod poll_messages;
 pub mod process_message;
 pub mod receive;
@@ -26,8 +31,8 @@ pub fn help_or_version(
         return Ok(Some(Exit::Ok));
     }
     if common.version {
-        let version = env!("CARGO_PKG_VERSION");
-        crate::stdio::print_line(format_args!("{program} {version}\n"))?;
+        let version = crate::cmd::help::version_line(program);
+        crate::stdio::print_line(format_args!("{version}\n"))?;
         return Ok(Some(Exit::Ok));
     }
     Ok(None)

@@ -4,30 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::cmd::args::{COMMON_HELP, Common, next, number};
+use crate::cmd::args::{Common, next, number};
 use crate::config::{QueueRole, Settings};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::poller::{PollOptions, Poller, Shutdown};
-
-const HELP: &str = "\
-poll_messages: receive archive requests and run process_message for each.
-
-Usage: poll_messages [OPTIONS]
-
-By default it drains the request queue: it receives until a receive returns
-nothing, lets running handlers finish, prints a summary and exits (for cron).
-A second run that starts while one is running exits 0 at once (lock_file).
-
-Options:
-  --loop               keep polling until SIGTERM or SIGINT
-  --quiet              for cron: print only warnings and errors on stderr, so a run
-                       that goes well prints nothing (a failing run prints its errors
-                       and its summary)
-  --max-messages N     stop receiving after N messages
-  --max-runtime S      stop receiving after S seconds
-";
 
 /// Parses `poll_messages`'s arguments.
 pub fn parse_args(
@@ -64,7 +46,7 @@ pub fn parse_args(
 pub fn main() -> Exit {
     crate::cmd::run_main("poll_messages", || {
         let (common, options) = parse_args(std::env::args_os().skip(1))?;
-        let help = || format!("{HELP}\n{COMMON_HELP}\n\n{}", crate::config::keys_help());
+        let help = || crate::cmd::help::program_help(&crate::cmd::commands::POLL_MESSAGES);
         if let Some(exit) = crate::cmd::help_or_version(&common, "poll_messages", help)? {
             return Ok(exit);
         }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use serde_json::{Value, json};
 
 use crate::archive::{ArchiveJob, ArchiveOptions, archive};
-use crate::cmd::args::{COMMON_HELP, Common, next, string};
+use crate::cmd::args::{Common, next, string};
 use crate::config::Settings;
 use crate::environment::Env;
 use crate::error::{Error, Result};
@@ -18,20 +18,6 @@ use crate::exit::Exit;
 use crate::message::fit::{MAX_HANDLER_OUTPUT, without_file_entries};
 use crate::message::schema::MessageSchema;
 use crate::message::{ARCHIVE_ACTION, ArchiveRequest};
-
-const HELP: &str = "\
-process_message: archive the files one request names.
-
-Usage: process_message --aipid ID [OPTIONS] < message.json
-
-Reads the request JSON on stdin; copies its files from source_dir to
-archive_dir/<aipid>/ and writes manifest-sha256.txt there; prints a JSON
-result. Exit 0 on success, 65 for bad data, 75 for a failure worth a retry.
-Run by poll_messages, which passes the configuration on in SQS_ARCHIVE_CONFIG.
-
-Options:
-  --aipid ID         the package id the message must name
-";
 
 /// Largest message read from stdin: SQS bodies are at most 1 MiB; leave room for emulators.
 const MAX_INPUT: u64 = 16 << 20;
@@ -51,14 +37,9 @@ pub fn main() -> Exit {
                 _ => return Err(flag.unexpected()),
             }
         }
-        if common.help {
-            crate::stdio::print_line(format_args!("{HELP}\n{COMMON_HELP}\n"))?;
-            return Ok(Exit::Ok);
-        }
-        if common.version {
-            let version = env!("CARGO_PKG_VERSION");
-            crate::stdio::print_line(format_args!("process_message {version}\n"))?;
-            return Ok(Exit::Ok);
+        let help = || crate::cmd::help::program_help(&crate::cmd::commands::PROCESS_MESSAGE);
+        if let Some(exit) = crate::cmd::help_or_version(&common, "process_message", help)? {
+            return Ok(exit);
         }
         let aipid = aipid.ok_or_else(|| Error::Usage("--aipid ID is required".into()))?;
         let settings = Settings::load(&common.source, Env::from_process())?;

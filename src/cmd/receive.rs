@@ -1,5 +1,9 @@
 //! `sqs_archive receive`: read completions from the completion queue.
 //!
+//! Each completion is printed as one JSON line whose fields have one type
+//! whatever the content (see [`line`]); `--output aws` prints instead the
+//! object `aws sqs receive-message` prints ([`aws_output`]).
+//!
 //! Three ways to consume them:
 //! - plain: print each as a JSON line; nothing is deleted;
 //! - `--delete`: print, then delete exactly the lines that were written and
@@ -30,6 +34,17 @@ pub struct ReceiveArgs {
     pub delete: bool,
     /// `--exec`: the consumer's argv.
     pub exec: Option<Vec<String>>,
+    pub output: Output,
+}
+
+/// `--output`: how completions are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// One JSON line per completion ([`line`]).
+    #[default]
+    Lines,
+    /// One `{"Messages": [...]}` object, as `aws sqs receive-message` prints.
+    Aws,
 }
 
 /// Parses what follows `receive`.
@@ -39,6 +54,7 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Receive
         wait: None,
         delete: false,
         exec: None,
+        output: Output::Lines,
     };
     while let Some(flag) = next(parser)? {
         if common.take(&flag, parser)? {
@@ -48,6 +64,17 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Receive
             "--max" => args.max = number(parser, "--max", 1, 10)?,
             "--wait" => args.wait = Some(number(parser, "--wait", 0, 20)?),
             "--delete" => args.delete = true,
+            "--output" => {
+                args.output = match string(parser)?.as_str() {
+                    "lines" => Output::Lines,
+                    "aws" => Output::Aws,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "invalid --output {other:?}: use lines or aws"
+                        )));
+                    }
+                }
+            }
             "--exec" => {
                 let line = string(parser)?;
                 let argv = shlex::split(&line)
@@ -65,20 +92,50 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Receive
             "--delete and --exec do not go together: --exec deletes what CMD took".into(),
         ));
     }
+    if args.output == Output::Aws && args.exec.is_some() {
+        return Err(Error::Usage(
+            "--output aws and --exec do not go together: --exec hands CMD one line each".into(),
+        ));
+    }
     Ok(args)
 }
 
-/// One completion as `receive` prints it.
+/// One completion as `receive` prints it. Every field has one type
+/// whatever the body holds: `body` is the string as received, `body_json`
+/// the body parsed when it is JSON, else `null`.
 pub fn line(m: &ReceivedMessage) -> String {
-    let body =
-        serde_json::from_str::<Value>(&m.body).unwrap_or_else(|_| Value::String(m.body.clone()));
+    let body_json = serde_json::from_str::<Value>(&m.body).unwrap_or(Value::Null);
     crate::text::json_line(&json!({
         "message_id": m.message_id,
         "receive_count": m.receive_count,
         "receipt_handle": m.receipt_handle.as_str(),
+        "md5_of_body": crate::digest::md5_hex(&m.body),
         "attributes": m.attributes,
-        "body": body,
+        "body": m.body,
+        "body_json": body_json,
     }))
+}
+
+/// What `aws sqs receive-message --attribute-names All` prints for these
+/// messages: `{"Messages": [{"MessageId", "ReceiptHandle", "MD5OfBody",
+/// "Body", "Attributes"}]}`, or `{}` when there were none (as the CLI does).
+pub fn aws_output(messages: &[ReceivedMessage]) -> String {
+    if messages.is_empty() {
+        return "{}".into();
+    }
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "MessageId": m.message_id,
+                "ReceiptHandle": m.receipt_handle.as_str(),
+                "MD5OfBody": crate::digest::md5_hex(&m.body),
+                "Body": m.body,
+                "Attributes": m.attributes,
+            })
+        })
+        .collect();
+    crate::text::json_line(&json!({ "Messages": messages }))
 }
 
 /// Receives once and consumes what came, as the arguments say.
@@ -100,9 +157,10 @@ pub fn run(settings: &Settings, args: &ReceiveArgs, out: &mut impl Write) -> Res
         visibility_timeout: Some(settings.visibility_timeout),
     };
     let messages = client.receive_messages(queue, &request)?;
-    match &args.exec {
-        Some(argv) => exec_each(&*client, queue, &messages, argv),
-        None => print_each(&*client, queue, &messages, args.delete, out),
+    match (&args.exec, args.output) {
+        (Some(argv), _) => exec_each(&*client, queue, &messages, argv),
+        (None, Output::Lines) => print_each(&*client, queue, &messages, args.delete, out),
+        (None, Output::Aws) => print_all(&*client, queue, &messages, args.delete, out),
     }
 }
 
@@ -145,6 +203,36 @@ fn print_each(
     }
     if let Some(e) = write_error {
         return Err(e);
+    }
+    Ok(if failed > 0 { Exit::TempFail } else { Exit::Ok })
+}
+
+/// Prints all completions as one object; with `delete`, deletes them once
+/// it was written.
+fn print_all(
+    client: &dyn ArchiveClient,
+    queue: &str,
+    messages: &[ReceivedMessage],
+    delete: bool,
+    out: &mut impl Write,
+) -> Result<Exit> {
+    write_line(out, format_args!("{}\n", aws_output(messages)))?;
+    if !delete || messages.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    let receipts: Vec<ReceiptHandle> = messages.iter().map(|m| m.receipt_handle.clone()).collect();
+    let mut failed = 0;
+    for (m, outcome) in messages
+        .iter()
+        .zip(client.delete_message_batch(queue, &receipts)?)
+    {
+        if let Err(e) = outcome {
+            failed += 1;
+            crate::stdio::stderr_line(format_args!(
+                "sqs_archive: warning: message {} printed but not deleted: {e}",
+                crate::text::escape(&m.message_id)
+            ));
+        }
     }
     Ok(if failed > 0 { Exit::TempFail } else { Exit::Ok })
 }
@@ -221,11 +309,52 @@ mod tests {
 
     #[test]
     fn exec_is_split_like_a_shell_without_one() {
-        let a = parse_args(&["--exec", "jq -e '.body.success == true'"]).unwrap();
-        assert_eq!(a.exec.unwrap(), vec!["jq", "-e", ".body.success == true"]);
+        let a = parse_args(&["--exec", "jq -e '.body_json.success == true'"]).unwrap();
+        assert_eq!(
+            a.exec.unwrap(),
+            vec!["jq", "-e", ".body_json.success == true"]
+        );
         assert!(parse_args(&["--exec", "'unbalanced"]).is_err());
         assert!(parse_args(&["--exec", ""]).is_err());
         let e = parse_args(&["--exec", "cat", "--delete"]).unwrap_err();
         assert_eq!(e.exit(), Exit::Usage);
+        let e = parse_args(&["--exec", "cat", "--output", "aws"]).unwrap_err();
+        assert_eq!(e.exit(), Exit::Usage);
+        assert!(parse_args(&["--output", "yaml"]).is_err());
+    }
+
+    fn message(body: &str) -> ReceivedMessage {
+        ReceivedMessage {
+            message_id: "id-1".into(),
+            receipt_handle: ReceiptHandle("rh-1".into()),
+            body: body.into(),
+            receive_count: 2,
+            attributes: [("SentTimestamp".to_string(), "1".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn every_line_has_the_same_field_types() {
+        for body in [r#"{"success":true}"#, "not json", "42", r#""a string""#, ""] {
+            let v: Value = serde_json::from_str(&line(&message(body))).unwrap();
+            assert_eq!(v["body"], body, "body is the string as received");
+            assert!(v["message_id"].is_string() && v["receipt_handle"].is_string());
+            assert!(v["receive_count"].is_u64() && v["attributes"].is_object());
+            assert_eq!(v["md5_of_body"], crate::digest::md5_hex(body));
+            let parsed = serde_json::from_str::<Value>(body).ok();
+            assert_eq!(v["body_json"], parsed.unwrap_or(Value::Null), "{body}");
+        }
+    }
+
+    #[test]
+    fn aws_output_is_the_cli_shape() {
+        assert_eq!(aws_output(&[]), "{}");
+        let v: Value = serde_json::from_str(&aws_output(&[message("x")])).unwrap();
+        let m = &v["Messages"][0];
+        assert_eq!(m["MessageId"], "id-1");
+        assert_eq!(m["ReceiptHandle"], "rh-1");
+        assert_eq!(m["Body"], "x");
+        assert_eq!(m["MD5OfBody"], "9dd4e461268c8034f5c8564e155c67a6");
+        assert_eq!(m["Attributes"]["SentTimestamp"], "1");
     }
 }

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use lexopt::ValueExt;
 use serde_json::{Value, json};
 
-use crate::cmd::args::{COMMON_HELP, Common, Flag, next, string, usage};
+use crate::cmd::args::{Common, Flag, next, string, usage};
+use crate::cmd::commands::{self, SQS_ARCHIVE};
 use crate::config::{QueueRole, Settings};
 use crate::environment::Env;
 use crate::error::{Error, Result};
@@ -19,39 +20,6 @@ use crate::message::{ARCHIVE_ACTION, Priority, RequestMessage, outgoing};
 use crate::queue::ReceiptHandle;
 use crate::stdio::{write_line, write_out};
 
-const HELP: &str = "\
-sqs_archive: send archive requests to the request queue and read results from the completion queue.
-
-Usage: sqs_archive [OPTIONS] <COMMAND> [ARGS]
-
-Commands:
-  send --aipid ID --filenames F1 [F2 ...] [--priority low|medium|high] [--action archive]
-        Validate an archive request against the schema and send it; prints the message id.
-  receive [--max N] [--wait S] [--delete | --exec 'CMD ARGS']
-        Print up to N (1-10) completions as JSON lines. Deletes them only with --delete,
-        and only after printing. With --exec, runs CMD (no shell) once per completion with
-        its JSON line on stdin and deletes it only when CMD exits 0; the first failure
-        stops, and that completion and the rest stay on the queue.
-  delete --receipt-handle H [--queue request|completion]
-        Delete one received message (default queue: completion).
-  stats
-        Approximate visible, in-flight and delayed counts of both queues, as JSON.
-  credentials
-        Say which source supplies the AWS credentials (never prints a secret).
-  audit [--aipid ID] [--max-bytes-per-second N]
-        Re-hash archived AIPs (one, or all in archive_dir) against their manifests; one
-        line per missing, extra, changed or unreadable file; exits 0 when all match, 1 otherwise.
-  doctor [--json]
-        Check that this host is ready: profile, credentials, queues and their attributes,
-        directories, handler, who else could change the profile, .env and handler, the
-        lock, metrics and log files. One ok/warn/fail line each (--json: one object);
-        exits 0 when nothing failed, 1 otherwise.
-  config [--json]
-        Print every setting, its value and where it came from (default, profile, variable,
-        env file, flag); credentials are shown as ***.
-
-";
-
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -60,6 +28,7 @@ pub enum Action {
         filenames: Vec<String>,
         priority: Priority,
         action: String,
+        dry_run: bool,
     },
     Receive(crate::cmd::receive::ReceiveArgs),
     Delete {
@@ -67,12 +36,17 @@ pub enum Action {
         queue: QueueRole,
     },
     Stats,
-    Credentials,
+    Credentials {
+        json: bool,
+    },
     Doctor(crate::cmd::doctor::ReportArgs),
     Config(crate::cmd::doctor::ReportArgs),
     Audit(crate::cmd::audit::AuditArgs),
-    Help,
+    /// The overview, or one command's help.
+    Help(Option<&'static commands::Command>),
     Version,
+    /// `generate completions SHELL [PROGRAM]` or `generate man PROGRAM`.
+    Generate(crate::cmd::completions::Artifact),
 }
 
 /// A parsed command line.
@@ -99,44 +73,84 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             other => return Err(other.unexpected()),
         }
     }
+    if common.version && !common.help {
+        return Ok(Command {
+            common,
+            action: Action::Version,
+        });
+    }
+    let Some(name) = subcommand else {
+        if common.help {
+            return Ok(Command {
+                common,
+                action: Action::Help(None),
+            });
+        }
+        return Err(Error::Usage(format!(
+            "a command is required: {}",
+            commands::command_list()
+        )));
+    };
+    let Some(spec) = commands::command(&name) else {
+        return Err(Error::Usage(format!(
+            "unknown command {name:?}: use {} (sqs_archive --help lists them)",
+            commands::command_list()
+        )));
+    };
+    let action = match name.as_str() {
+        "send" => parse_send(&mut parser, &mut common)?,
+        "receive" => Action::Receive(crate::cmd::receive::parse(&mut parser, &mut common)?),
+        "delete" => parse_delete(&mut parser, &mut common)?,
+        "stats" => {
+            rest_is_common(&mut parser, &mut common)?;
+            Action::Stats
+        }
+        "credentials" => {
+            let args = crate::cmd::doctor::parse(&mut parser, &mut common)?;
+            Action::Credentials { json: args.json }
+        }
+        "doctor" => Action::Doctor(crate::cmd::doctor::parse(&mut parser, &mut common)?),
+        "config" => Action::Config(crate::cmd::doctor::parse(&mut parser, &mut common)?),
+        "audit" => Action::Audit(crate::cmd::audit::parse(&mut parser, &mut common)?),
+        "help" => Action::Help(help_topic(&mut parser, &mut common)?),
+        "generate" => Action::Generate(crate::cmd::completions::parse(&mut parser)?),
+        _ => unreachable!("every command in the table is parsed: {}", spec.name),
+    };
+    // `sqs_archive send --help` asks for send's help.
     let action = if common.help {
-        Action::Help
+        Action::Help(Some(spec).filter(|c| c.name != "help"))
     } else if common.version {
         Action::Version
     } else {
-        match subcommand.as_deref() {
-            Some("send") => parse_send(&mut parser, &mut common)?,
-            Some("receive") => {
-                Action::Receive(crate::cmd::receive::parse(&mut parser, &mut common)?)
-            }
-            Some("delete") => parse_delete(&mut parser, &mut common)?,
-            Some("stats") => {
-                rest_is_common(&mut parser, &mut common)?;
-                Action::Stats
-            }
-            Some("credentials") => {
-                rest_is_common(&mut parser, &mut common)?;
-                Action::Credentials
-            }
-            Some("doctor") => Action::Doctor(crate::cmd::doctor::parse(&mut parser, &mut common)?),
-            Some("config") => Action::Config(crate::cmd::doctor::parse(&mut parser, &mut common)?),
-            Some("audit") => Action::Audit(crate::cmd::audit::parse(&mut parser, &mut common)?),
-            Some(other) => {
-                return Err(Error::Usage(format!(
-                    "unknown command {other:?}: use send, receive, delete, stats, credentials, doctor, config or audit"
-                )));
-            }
-            None => {
-                return Err(Error::Usage(
-                    "a command is required: send, receive, delete, stats, credentials, doctor, config or audit"
-                        .into(),
-                ));
-            }
-        }
+        action
     };
-    // `sqs_archive send --help` asks for help too.
-    let action = if common.help { Action::Help } else { action };
     Ok(Command { common, action })
+}
+
+/// `help [COMMAND]`: the command asked about, if any.
+fn help_topic(
+    parser: &mut lexopt::Parser,
+    common: &mut Common,
+) -> Result<Option<&'static commands::Command>> {
+    let mut topic = None;
+    while let Some(flag) = next(parser)? {
+        if common.take(&flag, parser)? {
+            continue;
+        }
+        match flag {
+            Flag::Value(v) if topic.is_none() => {
+                let name = v.string().map_err(usage)?;
+                topic = Some(commands::command(&name).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "no help for {name:?}: use {}",
+                        commands::command_list()
+                    ))
+                })?);
+            }
+            other => return Err(other.unexpected()),
+        }
+    }
+    Ok(topic.filter(|c| c.name != "help"))
 }
 
 fn rest_is_common(parser: &mut lexopt::Parser, common: &mut Common) -> Result<()> {
@@ -156,6 +170,7 @@ fn parse_send(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action
         ARCHIVE_ACTION.to_string(),
     );
     let mut saw_filenames = false;
+    let mut dry_run = false;
     while let Some(flag) = next(parser)? {
         if common.take(&flag, parser)? {
             continue;
@@ -177,11 +192,12 @@ fn parse_send(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action
             }
             "--priority" => priority = string(parser)?.parse().map_err(Error::Usage)?,
             "--action" => action = string(parser)?,
+            "--dry-run" => dry_run = true,
             _ => return Err(flag.unexpected()),
         }
     }
     if common.help {
-        return Ok(Action::Help);
+        return Ok(Action::Help(commands::command("send")));
     }
     let aipid = aipid.ok_or_else(|| Error::Usage("send needs --aipid ID".into()))?;
     if !saw_filenames {
@@ -192,6 +208,7 @@ fn parse_send(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Action
         filenames,
         priority,
         action,
+        dry_run,
     })
 }
 
@@ -218,7 +235,7 @@ fn parse_delete(parser: &mut lexopt::Parser, common: &mut Common) -> Result<Acti
         }
     }
     if common.help {
-        return Ok(Action::Help);
+        return Ok(Action::Help(commands::command("delete")));
     }
     let receipt = receipt.ok_or_else(|| Error::Usage("delete needs --receipt-handle H".into()))?;
     Ok(Action::Delete { receipt, queue })
@@ -237,18 +254,21 @@ pub fn main() -> Exit {
 pub fn run(command: Command, env: Env) -> Result<Exit> {
     let mut out = std::io::stdout().lock();
     match &command.action {
-        Action::Help => {
-            write_out(
-                &mut out,
-                format_args!("{HELP}{COMMON_HELP}\n\n{}", crate::config::keys_help()),
-            )?;
+        Action::Help(topic) => {
+            let text = match topic {
+                Some(c) => crate::cmd::help::command_help(c),
+                None => crate::cmd::help::program_help(&SQS_ARCHIVE),
+            };
+            write_out(&mut out, format_args!("{text}"))?;
             return Ok(Exit::Ok);
         }
         Action::Version => {
-            write_out(
-                &mut out,
-                format_args!("sqs_archive {}\n", env!("CARGO_PKG_VERSION")),
-            )?;
+            let version = crate::cmd::help::version_line("sqs_archive");
+            write_out(&mut out, format_args!("{version}\n"))?;
+            return Ok(Exit::Ok);
+        }
+        Action::Generate(artifact) => {
+            write_out(&mut out, format_args!("{}", artifact.render()))?;
             return Ok(Exit::Ok);
         }
         Action::Doctor(args) => {
@@ -282,6 +302,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             filenames,
             priority,
             action,
+            dry_run,
         } => {
             let schema = MessageSchema::load(settings.schema_file.as_deref())?;
             let request =
@@ -290,6 +311,11 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             schema
                 .validate(&request)
                 .map_err(|e| Error::InvalidData(format!("request refused: {e}")))?;
+            if dry_run {
+                // What would be sent, byte for byte; nothing is.
+                write_out(&mut out, format_args!("{}\n", outgoing(&request).body))?;
+                return Ok(Exit::Ok);
+            }
             let queue = settings.queue_url(QueueRole::Request)?;
             let client = crate::connect::connect(&settings)?;
             let sent = client.send_message(queue, &outgoing(&request))?;
@@ -326,7 +352,7 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             let report = crate::text::json_line(&Value::Object(report));
             write_out(&mut out, format_args!("{report}\n"))?;
         }
-        Action::Credentials => {
+        Action::Credentials { json } => {
             // The region and endpoint are shown even when they cannot be
             // resolved; the credentials are what this command is about.
             let target = crate::config::Target::resolve(&settings);
@@ -340,28 +366,19 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
             )
             .with_region(target.as_ref().ok().map(|t| t.region.name.clone()));
             let (step, credentials) = chain.report()?;
-            let (region, endpoint) = match &target {
-                Ok(t) => (
-                    t.region.to_string(),
-                    format!("{} ({})", crate::text::url(&t.endpoint), t.endpoint_origin),
-                ),
-                Err(e) => (format!("not resolved: {e}"), "not resolved".to_string()),
-            };
-            write_out(
-                &mut out,
-                format_args!(
-                    "{}\nchain step: {}\nregion: {region}\nendpoint: {endpoint}\n",
-                    credentials.describe(),
-                    step.describe()
-                ),
-            )?;
+            let report =
+                crate::cmd::credentials_view::CredentialsView::new(&credentials, step, &target);
+            let text = if json { report.json() } else { report.text() };
+            write_out(&mut out, format_args!("{text}\n"))?;
             // Shown above, yet no command can run without a region: 78.
             target?;
         }
         Action::Config(args) => {
             return crate::cmd::doctor::settings_view::run(&settings, &args, &mut out);
         }
-        Action::Help | Action::Version | Action::Doctor(_) => unreachable!("handled above"),
+        Action::Help(_) | Action::Version | Action::Generate(_) | Action::Doctor(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(Exit::Ok)
 }
@@ -393,7 +410,8 @@ mod tests {
                 aipid: "mds2909".into(),
                 filenames: vec!["trial1.txt".into(), "trial2.txt".into()],
                 priority: Priority::Medium,
-                action: "archive".into()
+                action: "archive".into(),
+                dry_run: false,
             }
         );
         let c = parse(&[
@@ -455,8 +473,73 @@ mod tests {
 
     #[test]
     fn help_and_version_win() {
-        assert_eq!(parse(&["--help"]).unwrap().action, Action::Help);
-        assert_eq!(parse(&["send", "--help"]).unwrap().action, Action::Help);
+        assert_eq!(parse(&["--help"]).unwrap().action, Action::Help(None));
+        let send = Action::Help(commands::command("send"));
+        assert_eq!(parse(&["send", "--help"]).unwrap().action, send);
+        assert_eq!(parse(&["help", "send"]).unwrap().action, send);
+        assert_eq!(parse(&["--help", "send"]).unwrap().action, send);
+        let receive = Action::Help(commands::command("receive"));
+        assert_eq!(
+            parse(&["receive", "--max", "2", "-h"]).unwrap().action,
+            receive
+        );
+        assert_eq!(parse(&["help"]).unwrap().action, Action::Help(None));
+        assert_eq!(parse(&["help", "bogus"]).unwrap_err().exit(), Exit::Usage);
         assert_eq!(parse(&["-V"]).unwrap().action, Action::Version);
+        assert_eq!(
+            parse(&["stats", "--version"]).unwrap().action,
+            Action::Version
+        );
+    }
+
+    /// A value the parsers accept for an option of the table.
+    fn sample(o: &commands::Opt) -> Option<&'static str> {
+        match o.value {
+            commands::Value::None => None,
+            commands::Value::Choice(words) => Some(words[0]),
+            commands::Value::Text if o.long == "--exec" => Some("cat"),
+            _ => Some("1"),
+        }
+    }
+
+    #[test]
+    fn every_listed_option_parses() {
+        for c in commands::COMMANDS
+            .iter()
+            .filter(|c| !c.hidden && c.name != "help")
+        {
+            for o in c.options.iter().chain(commands::COMMON) {
+                let mut args = vec![c.name];
+                match c.name {
+                    "send" => args.extend(["--aipid", "x", "--filenames", "a"]),
+                    "delete" => args.extend(["--receipt-handle", "h"]),
+                    _ => {}
+                }
+                args.push(o.long);
+                args.extend(sample(o));
+                if let Err(e) = parse(&args) {
+                    panic!("{args:?}: {e}");
+                }
+            }
+        }
+        for o in commands::POLL_MESSAGES
+            .options
+            .iter()
+            .chain(commands::COMMON)
+        {
+            let mut args = vec![o.long];
+            args.extend(sample(o));
+            let parsed = crate::cmd::poll_messages::parse_args(args.iter().map(OsString::from));
+            assert!(parsed.is_ok(), "poll_messages {args:?}");
+        }
+        assert!(commands::command_list().contains("credentials"));
+    }
+
+    #[test]
+    fn dry_run_and_json_flags() {
+        let c = parse(&["send", "--aipid", "x", "--filenames", "a", "--dry-run"]).unwrap();
+        assert!(matches!(c.action, Action::Send { dry_run: true, .. }));
+        let c = parse(&["credentials", "--json"]).unwrap();
+        assert_eq!(c.action, Action::Credentials { json: true });
     }
 }

@@ -126,9 +126,11 @@ pub fn line(c: &Counts, elapsed: Duration, usage: Option<crate::rusage::Usage>) 
         c.undeliverable,
         elapsed.as_secs_f64()
     );
+    // cpu= to the microsecond (the process CPU clock); sys= in the
+    // kernel's 10 ms ticks, the only grain it keeps the split in.
     if let Some(u) = usage {
         text.push_str(&format!(
-            " cpu={:.3}s sys={:.3}s peak_rss={}KiB",
+            " cpu={:.6}s sys={:.3}s peak_rss={}KiB",
             u.cpu.as_secs_f64(),
             u.sys.as_secs_f64(),
             u.peak_rss_kib
@@ -155,5 +157,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("undeliverable=1 elapsed=1.500s"), "{text}");
+        let usage = crate::rusage::Usage {
+            cpu: Duration::from_micros(51_234),
+            sys: Duration::from_millis(30),
+            peak_rss_kib: 6912,
+        };
+        let text = line(&c, Duration::from_millis(1500), Some(usage));
+        assert!(
+            text.ends_with(" cpu=0.051234s sys=0.030s peak_rss=6912KiB"),
+            "{text}"
+        );
     }
 }

@@ -41,7 +41,16 @@ fn round_trip(server: Server, fifo: bool) {
     let m = &lines[0];
     assert_eq!(m["message_id"], id.as_str());
     assert_eq!(m["receive_count"], 1);
-    let body = &m["body"];
+    // `body` is the text as received, `body_json` the request it holds.
+    let body = &m["body_json"];
+    assert_eq!(
+        m["body"]
+            .as_str()
+            .map(serde_json::from_str::<Value>)
+            .unwrap()
+            .unwrap(),
+        *body
+    );
     assert_eq!(body["action"], "archive");
     assert_eq!(body["aipid"], "mds2909");
     assert_eq!(body["filenames"], json!(["trial1.txt", "dir/trial2.txt"]));
@@ -91,7 +100,7 @@ fn mock_round_trip_across_processes() {
     let lines = got.json_lines();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["message_id"], sent.stdout().trim());
-    assert_eq!(lines[0]["body"]["aipid"], "a1");
+    assert_eq!(lines[0]["body_json"]["aipid"], "a1");
 }
 
 #[test]
@@ -393,7 +402,10 @@ fn help_and_version() {
     ws.sqs_archive(&["--version"])
         .run()
         .ok()
-        .stdout_has(env!("CARGO_PKG_VERSION"));
+        .stdout_has(&format!(
+            "sqs_archive {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ));
     ws.poll(&["--help"]).run().ok().stdout_has("--max-messages");
     ws.cmd(PROCESS_MESSAGE)
         .arg("--help")
@@ -475,7 +487,7 @@ fn receive_exec_deletes_only_what_the_consumer_took(ws: &Workspace) {
         .collect();
     assert_eq!(lines.len(), 2, "{taken}");
     assert!(
-        lines.iter().all(|l| l["body"]["action"] == "archive"),
+        lines.iter().all(|l| l["body_json"]["action"] == "archive"),
         "{taken}"
     );
     assert_eq!(messages_left(ws), 2, "only the completion taken is deleted");

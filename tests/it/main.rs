@@ -14,6 +14,7 @@ mod docs;
 mod doctor;
 mod fakes;
 mod faults;
+mod help;
 mod house;
 mod inputs;
 mod logs;

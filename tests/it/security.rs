@@ -471,7 +471,7 @@ fn hostile_message_fields_and_handler_stderr_reach_no_output_raw() {
     assert_inert("receive stderr", &got.stderr());
     let lines = got.json_lines();
     assert!(
-        lines.iter().any(|l| l["body"] == completion),
+        lines.iter().any(|l| l["body_json"] == completion),
         "the value is unchanged: {}",
         got.stdout()
     );
