@@ -327,10 +327,8 @@ impl<'a> Receiving<'a> {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Finished => {
-                self.hand.finished();
-                self.pace.progressed();
-            }
+            // A finished request is not back on the queue: its settlement says.
+            Event::Finished => self.hand.finished(),
             Event::GroupSettled { group, kept } => {
                 // When its request stays on the queue, the later ones of the
                 // group must not overtake it.
@@ -341,9 +339,12 @@ impl<'a> Receiving<'a> {
                 );
             }
             Event::Started(receipt) => self.hand.started(&receipt),
-            Event::Settled(n) => {
-                self.hand.settled(n);
-                self.pace.progressed();
+            Event::Settled { count, put_back } => {
+                self.hand.settled(count);
+                // On a FIFO queue a deletion unblocks the rest of its group.
+                if put_back > 0 || self.poller.fifo {
+                    self.pace.put_back();
+                }
             }
             Event::Received(answer) => self.on_answer(answer),
         }
@@ -356,8 +357,8 @@ impl<'a> Receiving<'a> {
                 let drained =
                     self.pace
                         .answered_empty(self.options.keep_polling, short_poll, Instant::now());
-                if drained && self.hand.idle() {
-                    log::info!("queue drained");
+                if drained {
+                    log::info!("queue drained; finishing what is in hand");
                 }
                 return;
             }
