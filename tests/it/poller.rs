@@ -277,6 +277,69 @@ fn bad_data_from_the_handler_is_permanent() {
 }
 
 #[test]
+fn quiet_runs_name_each_request_failed_for_good_and_print_nothing_when_all_is_well() {
+    let s = Setup::new("failures", Queues::Mock, json!({"max_receive_count": 1}));
+    // Refused for good by process_message (exit 65: a missing source file);
+    // failing on the only receive max_receive_count allows: given up.
+    let handler = s.handler(
+        "picky.sh",
+        &format!("case \"$*\" in *gives-up*) echo 'disk on fire' >&2; exit 1;; esac\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    let missing = s.send("missing-file", &["nope.txt"]);
+    let given_up = s.send("gives-up", &["f.txt"]);
+    let out = s.poll(&["--quiet"]);
+    // Exit 0: each failure was reported to the completion queue (the
+    // requester's answer) and printed; nothing is left to retry.
+    out.ok();
+    let stderr = out.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let line_of = |id: &str| {
+        let found: Vec<&&str> = lines.iter().filter(|l| l.contains(id)).collect();
+        assert_eq!(found.len(), 1, "one line for {id}:\n{stderr}");
+        found[0].to_string()
+    };
+    let first = line_of(&missing);
+    assert!(
+        first.contains(" WARN ") && first.contains("aipid missing-file"),
+        "{first}"
+    );
+    assert!(
+        first.contains("request failed") && first.contains("nope.txt"),
+        "{first}"
+    );
+    let second = line_of(&given_up);
+    assert!(
+        second.contains(" WARN ") && second.contains("aipid gives-up"),
+        "{second}"
+    );
+    assert!(
+        second.contains("given up after 1 receives") && second.contains("disk on fire"),
+        "{second}"
+    );
+    // And the summary, a WARN too when a request failed for good.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("summary:") && l.contains(" WARN ")),
+        "{stderr}"
+    );
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert_eq!(s.completions().len(), 2);
+
+    s.send("fine", &["f.txt"]);
+    let out = s.poll(&["--quiet"]);
+    out.ok();
+    assert_eq!(out.stderr(), "", "an all-good quiet run prints nothing");
+    assert_eq!(out.stdout(), "");
+    assert_eq!(s.completions().len(), 1);
+    // The same run without --quiet reports itself (so the check above can fail).
+    s.send("fine-too", &["f.txt"]);
+    s.poll(&[]).ok().stderr_has("summary:");
+}
+
+#[test]
 fn a_handler_that_fails_twice_is_retried_until_it_succeeds() {
     let s = Setup::new(
         "flaky",
