@@ -23,4 +23,5 @@ mod poller;
 mod process;
 mod proxy;
 mod security;
+mod slots;
 mod support;

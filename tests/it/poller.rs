@@ -510,7 +510,7 @@ fn a_second_signal_stops_handlers_and_returns_their_requests() {
 }
 
 #[test]
-fn overlapping_runs_are_kept_apart_by_the_lock() {
+fn overlapping_cron_runs_share_the_host_and_a_loop_poller_runs_alone() {
     let s = Setup::new("lock", Queues::Mock, json!({}));
     let handler = s.handler(
         "slow.sh",
@@ -521,16 +521,33 @@ fn overlapping_runs_are_kept_apart_by_the_lock() {
     s.send("a1", &["f.txt"]);
     let first = s.ws.poll(&["--profile", "t"]).spawn();
     std::thread::sleep(Duration::from_millis(500));
-    s.poll(&[])
+    // A second cron run takes the slots the first's idle workers gave back,
+    // finds the queue empty (a1 is in hand) and ends.
+    let second = s.poll(&[]);
+    second.ok();
+    assert!(
+        !second.stderr().contains("another poll_messages run holds"),
+        "{}",
+        second.stderr()
+    );
+    assert!(
+        second.stderr().contains("queue drained"),
+        "{}",
+        second.stderr()
+    );
+    // A --loop poller runs alone: not beside a cron run.
+    s.poll(&["--loop"])
         .ok()
         .stderr_has("another poll_messages run holds");
     let first = wait_bounded(first, Duration::from_secs(30));
     assert!(first.status.success());
-    let mode = std::fs::metadata(s.ws.dir.join("poll.lock"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    for lock in ["poll.lock", "poll.lock.slot-0"] {
+        let mode = std::fs::metadata(s.ws.dir.join(lock))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{lock}");
+    }
     assert_eq!(s.completions().len(), 1);
 }
 
