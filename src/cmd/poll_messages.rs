@@ -27,8 +27,9 @@ past --max-runtime gives each slot back as soon as its handler ends. A
 Options:
   --loop               keep polling until SIGTERM or SIGINT
   --quiet              for cron: print only warnings and errors on stderr, so a run
-                       that goes well prints nothing (a failing run prints its errors
-                       and its summary)
+                       that goes well prints nothing (each request that failed for
+                       good prints one line with its id, aipid and reason; a failing
+                       run prints its errors and its summary)
   --max-messages N     stop receiving after N messages
   --max-runtime S      stop receiving after S seconds
 ";
