@@ -340,6 +340,32 @@ fn quiet_runs_name_each_request_failed_for_good_and_print_nothing_when_all_is_we
 }
 
 #[test]
+fn a_drain_ends_with_one_empty_long_poll() {
+    let s = Setup::new("one-poll", Queues::Mock, json!({"wait_time_seconds": 3}));
+    let handler = s.handler(
+        "second.sh",
+        &format!("sleep 1\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    s.send("a1", &["f.txt"]);
+    let started = Instant::now();
+    let out = s.poll(&[]);
+    let took = started.elapsed();
+    out.ok();
+    assert_eq!(s.completions().len(), 1);
+    // The receive asked while a1 ran came back empty after 3 s; a1 ended
+    // deleted meanwhile, which cannot put a request back: no second 3 s
+    // long poll (which made this take 6 s).
+    assert!(
+        took < Duration::from_millis(4500),
+        "{took:?}\n{}",
+        out.stderr()
+    );
+    assert_eq!(out.stderr().matches("queue drained").count(), 1);
+}
+
+#[test]
 fn a_handler_that_fails_twice_is_retried_until_it_succeeds() {
     let s = Setup::new(
         "flaky",
