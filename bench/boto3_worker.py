@@ -26,6 +26,7 @@ sqs = boto3.client(
 REQUESTS = os.environ["REQUEST_QUEUE_URL"]
 COMPLETIONS = os.environ["COMPLETION_QUEUE_URL"]
 HANDLER = sys.argv[1:]
+WAIT = int(os.environ.get("WAIT_TIME_SECONDS", "0"))
 
 
 def handle(message):
@@ -47,7 +48,7 @@ def main():
     with ThreadPoolExecutor(int(os.environ.get("WORKERS", "4"))) as pool:
         while True:
             answer = sqs.receive_message(
-                QueueUrl=REQUESTS, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=120
+                QueueUrl=REQUESTS, MaxNumberOfMessages=10, WaitTimeSeconds=WAIT, VisibilityTimeout=120
             )
             messages = answer.get("Messages", [])
             if not messages:

@@ -385,12 +385,12 @@ pub const POLL_MESSAGES: Program = Program {
     name: "poll_messages",
     summary: "receive archive requests and run process_message for each",
     synopsis: "[OPTIONS]",
-    about: "By default it drains the request queue: it receives until a receive returns nothing, lets running handlers finish, prints a summary and exits (for cron). A second run that starts while one is running exits 0 at once (lock_file).",
+    about: "By default it drains the request queue: it receives until a receive returns nothing, lets running handlers finish, prints a summary and exits (for cron). Runs that overlap share the host's workers handler slots (lock_file.slot-N): a run takes the free ones, and one that finds none exits 0 at once; a run past --max-runtime gives each slot back as soon as its handler ends. A --loop poller runs alone (lock_file).",
     options: &[
         flag("--loop", "keep polling until SIGTERM or SIGINT"),
         flag(
             "--quiet",
-            "for cron: print only warnings and errors on stderr, so a run that goes well prints nothing (a failing run prints its errors and its summary)",
+            "for cron: print only warnings and errors on stderr, so a run that goes well prints nothing (each request that failed for good prints one line with its id, aipid and reason; a failing run prints its errors and its summary)",
         ),
         opt(
             "--max-messages",

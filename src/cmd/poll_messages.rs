@@ -1,5 +1,5 @@
 //! `poll_messages`: its arguments, and the run a cron line or a service
-//! starts: settings, logging, the run lock, metrics, signals, then
+//! starts: settings, logging, the run lock and handler slots, metrics, signals, then
 //! [`Poller::run`](crate::poller::Poller::run).
 
 use std::time::{Duration, SystemTime};
@@ -9,6 +9,7 @@ use crate::config::{QueueRole, Settings};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::poller::slots::{self, RunMode};
 use crate::poller::{PollOptions, Poller, Shutdown};
 
 /// Parses `poll_messages`'s arguments.
@@ -71,13 +72,26 @@ pub fn main() -> Exit {
             options.quiet,
         )?;
         crate::config::warn_if_secret_readable(&settings);
-        let Some(_lock) = crate::files::try_lock(&settings.lock_file)? else {
+        // Cron runs overlap, sharing the host's handler slots; a --loop
+        // poller runs alone (crate::poller::slots).
+        let mode = RunMode::for_run(options.keep_polling);
+        let Some(_lock) = slots::lock_run(&settings.lock_file, mode)? else {
             log::info!(
-                "another poll_messages run holds {}; nothing to do",
+                "{} {}; nothing to do",
+                mode.held_by(),
                 settings.lock_file.display()
             );
             return Ok(Exit::Ok);
         };
+        let slots = slots::take_free(&settings.lock_file, settings.workers)?;
+        if slots.is_empty() {
+            log::info!(
+                "all {} handler slots ({}.slot-*) are in use by other runs' handlers; nothing to do",
+                settings.workers,
+                settings.lock_file.display()
+            );
+            return Ok(Exit::Ok);
+        }
         let metrics = crate::metrics::Recorder::new(
             settings.metrics_file.clone(),
             settings.metrics_interval,
@@ -135,7 +149,7 @@ pub fn main() -> Exit {
                 });
             }
             notify.send("READY=1\nSTATUS=polling the request queue");
-            let result = poller.run(&options, &shutdown);
+            let result = poller.run_in(&options, &shutdown, slots);
             drop(alive);
             handle.close();
             let code = match &result {

@@ -29,7 +29,7 @@ struct Bench {
 
 /// The handler: notes `start <aipid>` and `end <aipid>` in `runs`, then acts
 /// on the aipid's prefix: `fail…` exits 1, `slow…` sleeps 0.3 s, `sleepy…`
-/// 1.2 s, `big…` prints 4 KB of JSON.
+/// 1.2 s, `drowsy…` 3 s, `big…` prints 4 KB of JSON.
 const HANDLER: &str = r#"
 aipid=$2
 cat >/dev/null
@@ -37,6 +37,7 @@ echo "start $aipid" >> "$RUNS"
 case "$aipid" in
   slow*) sleep 0.3 ;;
   sleepy*) sleep 1.2 ;;
+  drowsy*) sleep 3 ;;
 esac
 echo "end $aipid" >> "$RUNS"
 case "$aipid" in
@@ -497,4 +498,75 @@ fn a_prefetched_request_is_kept_hidden_while_it_waits() {
     assert!(!extended.is_empty(), "{:?}", b.client.calls());
     assert_eq!(b.starts(), 2, "{:?}", b.runs());
     assert_eq!(b.completions().len(), 2);
+}
+
+/// Runs `options` on the bench in host-wide slots of `dir/lock` while
+/// `check` looks on from this thread once `aipid` started; says how the run ended.
+fn run_in_slots(
+    b: &Bench,
+    options: &PollOptions,
+    aipid: &str,
+    check: impl FnOnce(Instant),
+) -> Exit {
+    let poller = b.poller();
+    let lock = b.dir.join("lock");
+    let slots = super::slots::take_free(&lock, poller.settings.workers).unwrap();
+    assert_eq!(slots.len(), poller.settings.workers);
+    let shutdown = Shutdown::new(Duration::from_secs(30));
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let run = s.spawn(|| poller.run_in(options, &shutdown, slots).unwrap());
+        let until = Instant::now() + Duration::from_secs(10);
+        let start = format!("start {aipid}");
+        while !b.runs().contains(&start) {
+            assert!(Instant::now() < until, "{aipid} never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        check(started);
+        run.join().unwrap()
+    })
+}
+
+#[test]
+fn a_drained_run_keeps_only_the_slots_its_handlers_use() {
+    let b = Bench::new("drained-slots").set("workers", json!(3));
+    b.push("drowsy-1");
+    let exit = run_in_slots(&b, &PollOptions::default(), "drowsy-1", |_| {
+        // The queue answered empty: two idle workers end and give their
+        // slot back while drowsy-1 runs on.
+        std::thread::sleep(Duration::from_millis(500));
+        let free = super::slots::take_free(&b.dir.join("lock"), 3).unwrap();
+        assert_eq!(free.len(), 2, "{:?}", b.runs());
+    });
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(b.completions().len(), 1);
+}
+
+#[test]
+fn a_loop_past_max_runtime_gives_idle_slots_back_while_a_handler_runs() {
+    let b = Bench::new("stopped-slots").set("workers", json!(2));
+    b.push("drowsy-1");
+    let options = PollOptions {
+        keep_polling: true,
+        max_runtime: Some(Duration::from_secs(1)),
+        ..PollOptions::default()
+    };
+    let exit = run_in_slots(&b, &options, "drowsy-1", |started| {
+        // A loop is never drained: before --max-runtime every slot is held.
+        let held = super::slots::take_free(&b.dir.join("lock"), 2).unwrap();
+        if started.elapsed() < Duration::from_millis(900) {
+            assert!(held.is_empty());
+        }
+        drop(held);
+        let past = started + Duration::from_millis(1500);
+        std::thread::sleep(past.saturating_duration_since(Instant::now()));
+        let free = super::slots::take_free(&b.dir.join("lock"), 2).unwrap();
+        assert_eq!(free.len(), 1, "{:?}", b.runs());
+        assert!(
+            !b.runs().contains(&"end drowsy-1".to_string()),
+            "still running"
+        );
+    });
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(b.completions().len(), 1);
 }

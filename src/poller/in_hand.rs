@@ -52,6 +52,13 @@ impl InHand {
         self.waiting.len()
     }
 
+    /// How many workers what is in hand may still need: one per waiting
+    /// request, and one per unsettled request (running, or finished and
+    /// perhaps put back on the queue to be received and run again).
+    pub fn may_need_workers(&self) -> usize {
+        self.waiting.len() + self.unsettled
+    }
+
     /// Nothing waits, runs or awaits settling.
     pub fn idle(&self) -> bool {
         self.waiting.is_empty() && self.running == 0 && self.unsettled == 0

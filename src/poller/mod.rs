@@ -17,6 +17,11 @@
 //!   the request's deletion;
 //! - the signal thread feeding [`Shutdown`].
 //!
+//! Each worker holds a host-wide handler slot ([`slots`]) and gives it back
+//! as soon as it has nothing left to run, so overlapping runs never run
+//! more than `workers` handlers on a host and none waits behind another's
+//! long handler.
+//!
 //! [`setup`] resolves a [`Poller`] from the settings; [`run`] starts the
 //! threads; [`work`] holds what travels between them. This file only
 //! declares and re-exports: no module below imports from it.
@@ -35,6 +40,7 @@ pub mod reporter;
 pub mod run;
 pub mod setup;
 pub mod shutdown;
+pub mod slots;
 pub mod summary;
 pub mod supervise;
 pub mod work;

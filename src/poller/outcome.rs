@@ -120,6 +120,29 @@ pub fn decide(run: &Run, rules: &RetryRules, now: SystemTime) -> Outcome {
     }
 }
 
+/// The one line that tells an operator a request failed for good (refused
+/// by the handler, or given up after `max_receive_count` receives): its
+/// `msg <id> aipid <aipid>` context and the reason, escaped and bounded.
+/// `None` for any other outcome.
+pub fn failure_line(context: &str, outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Complete {
+            completion,
+            success: false,
+        } => {
+            let reason = completion
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given");
+            Some(format!(
+                "{context}: request failed: {}; a failure completion is sent",
+                excerpt(reason, 500)
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// At most `max_chars` characters, as they are: data kept inside a
 /// completion (JSON escapes it), not text printed.
 fn cut(text: &str, max_chars: usize) -> String {
@@ -340,6 +363,15 @@ mod tests {
                 .unwrap()
                 .starts_with("given up after 3 receives")
         );
+        let given_up = Outcome::Complete {
+            completion: completion.clone(),
+            success: false,
+        };
+        let line = failure_line("msg m-1 aipid a-1", &given_up).unwrap();
+        assert!(
+            line.starts_with("msg m-1 aipid a-1: request failed: given up after 3 receives"),
+            "{line}"
+        );
         let redrive = RetryRules {
             use_redrive_policy: true,
             ..RULES
@@ -352,6 +384,33 @@ mod tests {
             decide(&run_with(&req, Ending::Interrupted, b"", 1), &RULES, now()),
             Outcome::Release { .. }
         ));
+    }
+
+    #[test]
+    fn a_failure_line_is_one_bounded_inert_line_and_only_for_failures() {
+        let completion = failure_completion(
+            "{}",
+            "m",
+            &format!("bad\n\x1b[31m{}", "x".repeat(5000)),
+            now(),
+        );
+        let failed = Outcome::Complete {
+            completion: completion.clone(),
+            success: false,
+        };
+        let line = failure_line("msg m aipid ?", &failed).unwrap();
+        assert!(!line.contains('\n') && !line.contains('\x1b'), "{line}");
+        assert!(line.len() < 700, "{}", line.len());
+        let ok = Outcome::Complete {
+            completion,
+            success: true,
+        };
+        assert_eq!(failure_line("c", &ok), None);
+        let retry = Outcome::Retry {
+            delay: Duration::from_secs(1),
+            reason: "r".into(),
+        };
+        assert_eq!(failure_line("c", &retry), None);
     }
 
     #[test]

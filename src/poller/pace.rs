@@ -1,8 +1,15 @@
 //! When the receiver asks the queue for more: one receive at a time; a
 //! pause after a failed receive (growing with an outage) or an empty short
-//! poll; and when an empty answer means the queue is drained (only if
-//! nothing finished or settled since it was asked for: such progress may
-//! have put a request back). Pure; the time is passed in.
+//! poll; and when an empty answer means the queue is drained.
+//!
+//! The drain rule: one empty answer ends a drain, unless since that receive
+//! was asked for something may have put a request back on the queue (a
+//! request returned or hidden for a retry, a completion not sent, a request
+//! not deleted; on a FIFO queue any settlement, which unblocks its group).
+//! A request that finishes and is deleted cannot come back, so handlers
+//! still running when the empty answer arrives do not call for a second
+//! long poll; only one whose request is then put back does ([`Pace::put_back`]).
+//! Pure; the time is passed in.
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +18,10 @@ use std::time::{Duration, Instant};
 pub struct Pace {
     /// A receive is on its way.
     asking: bool,
-    /// The last receive came back empty, and nothing has finished since.
+    /// The last receive came back empty, and nothing was put back since.
     empty: bool,
-    /// Finished and settled events so far, and their number when the
-    /// receive on its way was asked for.
+    /// Put-back events so far, and their number when the receive on its
+    /// way was asked for.
     progress: u64,
     asked_at: u64,
     /// No receive before this.
@@ -41,7 +48,7 @@ impl Pace {
         self.asking
     }
 
-    /// The queue answered empty with nothing in hand changing since.
+    /// The queue answered empty, and nothing was put back since it was asked.
     pub fn drained(&self) -> bool {
         self.empty
     }
@@ -61,8 +68,9 @@ impl Pace {
         self.asked_at = self.progress;
     }
 
-    /// Something finished or was settled: a drained queue may have more.
-    pub fn progressed(&mut self) {
+    /// Something may have been put back on the queue (see the module
+    /// documentation): a drained queue may have more.
+    pub fn put_back(&mut self) {
         self.empty = false;
         self.progress += 1;
     }
@@ -110,17 +118,35 @@ mod tests {
         assert!(pace.may_ask(false, now));
         pace.asked();
         assert!(!pace.may_ask(false, now));
-        // Something settled while the receive was on its way: its empty
-        // answer says nothing about the queue now.
-        pace.progressed();
+        // A request was put back while the receive was on its way: its
+        // empty answer says nothing about the queue now.
+        pace.put_back();
         assert!(!pace.answered_empty(false, false, now));
         assert!(pace.may_ask(false, now));
         pace.asked();
         assert!(pace.answered_empty(false, false, now));
         assert!(pace.drained() && !pace.may_ask(false, now));
         assert!(pace.may_ask(true, now), "a loop asks again");
-        pace.progressed();
+        pace.put_back();
         assert!(pace.may_ask(false, now));
+    }
+
+    #[test]
+    fn one_empty_long_poll_ends_a_drain_while_handlers_still_run() {
+        let now = Instant::now();
+        let mut pace = Pace::default();
+        // The last batch is in hand and its handlers run; the next receive
+        // is asked for at once and comes back empty.
+        pace.asked();
+        assert!(pace.answered_empty(false, false, now), "drained at once");
+        assert!(!pace.may_ask(false, now), "no second long poll");
+        // The handlers finish and their requests are deleted: nothing can
+        // come back, so the drain stays ended (the receiver calls put_back
+        // only for a request returned, retried or kept).
+        assert!(pace.drained());
+        // One of them was retried instead: ask once more.
+        pace.put_back();
+        assert!(!pace.drained() && pace.may_ask(false, now));
     }
 
     #[test]

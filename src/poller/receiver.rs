@@ -52,6 +52,12 @@ pub(super) struct Channels {
     pub unstarted: Receiver<Job>,
     pub reports: Sender<Report>,
     pub asks: Sender<ReceiveRequest>,
+    /// Dropped when the run stops receiving: idle workers end then, giving
+    /// their handler slot back to the host.
+    pub stop_workers: Sender<()>,
+    /// One token per idle worker to end (the queue is drained and fewer can
+    /// finish what is in hand).
+    pub retire_workers: Sender<()>,
 }
 
 /// The receiver's state: what is in hand, the pace of receives, and why it stops.
@@ -64,6 +70,10 @@ pub(super) struct Receiving<'a> {
     unstarted: Receiver<Job>,
     reports: Sender<Report>,
     asks: Option<Sender<ReceiveRequest>>,
+    stop_workers: Option<Sender<()>>,
+    retire_workers: Sender<()>,
+    /// Worker threads of this run still working (one per handler slot held).
+    workers: usize,
     hand: InHand,
     pace: Pace,
     received: u64,
@@ -78,6 +88,7 @@ impl<'a> Receiving<'a> {
         options: &'a PollOptions,
         shutdown: &'a Shutdown,
         started: Instant,
+        workers: usize,
         channels: Channels,
     ) -> Receiving<'a> {
         Receiving {
@@ -89,6 +100,9 @@ impl<'a> Receiving<'a> {
             unstarted: channels.unstarted,
             reports: channels.reports,
             asks: Some(channels.asks),
+            stop_workers: Some(channels.stop_workers),
+            retire_workers: channels.retire_workers,
+            workers,
             hand: InHand::default(),
             pace: Pace::default(),
             received: 0,
@@ -98,7 +112,7 @@ impl<'a> Receiving<'a> {
     }
 
     fn workers(&self) -> usize {
-        self.poller.settings.workers
+        self.workers
     }
 
     /// Runs until the queue is drained (or the options or a signal say stop)
@@ -123,6 +137,7 @@ impl<'a> Receiving<'a> {
                 self.return_jobs(jobs, "not started before shutdown or the run's end");
                 self.release_unstarted();
             }
+            self.retire_idle();
             self.dispatch();
             self.hold_in_hand();
             self.maybe_ask();
@@ -151,6 +166,27 @@ impl<'a> Receiving<'a> {
         if self.stopped.is_none() {
             log::info!("{why}; no new requests");
             self.stopped = Some(why);
+            // Idle workers end now and give their handler slot back, so a
+            // later run is not kept waiting by this one's long handlers.
+            self.stop_workers = None;
+        }
+    }
+
+    /// A drained queue needs no more workers than what is in hand may use:
+    /// the others end and give their handler slot back, so a later run can
+    /// start while this one's long handlers finish.
+    fn retire_idle(&mut self) {
+        if self.options.keep_polling || self.stopped.is_some() || !self.pace.drained() {
+            return;
+        }
+        let needed = self.hand.may_need_workers().min(self.workers);
+        let surplus = self.workers - needed;
+        if surplus > 0 {
+            log::debug!("queue drained: {surplus} idle workers give their handler slot back");
+            for _ in 0..surplus {
+                let _ = self.retire_workers.send(());
+            }
+            self.workers = needed;
         }
     }
 
@@ -327,10 +363,8 @@ impl<'a> Receiving<'a> {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Finished => {
-                self.hand.finished();
-                self.pace.progressed();
-            }
+            // A finished request is not back on the queue: its settlement says.
+            Event::Finished => self.hand.finished(),
             Event::GroupSettled { group, kept } => {
                 // When its request stays on the queue, the later ones of the
                 // group must not overtake it.
@@ -341,9 +375,12 @@ impl<'a> Receiving<'a> {
                 );
             }
             Event::Started(receipt) => self.hand.started(&receipt),
-            Event::Settled(n) => {
-                self.hand.settled(n);
-                self.pace.progressed();
+            Event::Settled { count, put_back } => {
+                self.hand.settled(count);
+                // On a FIFO queue a deletion unblocks the rest of its group.
+                if put_back > 0 || self.poller.fifo {
+                    self.pace.put_back();
+                }
             }
             Event::Received(answer) => self.on_answer(answer),
         }
@@ -356,8 +393,8 @@ impl<'a> Receiving<'a> {
                 let drained =
                     self.pace
                         .answered_empty(self.options.keep_polling, short_poll, Instant::now());
-                if drained && self.hand.idle() {
-                    log::info!("queue drained");
+                if drained {
+                    log::info!("queue drained; finishing what is in hand");
                 }
                 return;
             }
@@ -425,7 +462,11 @@ impl<'a> Receiving<'a> {
                 }
                 Err(e) => {
                     let context = context(&message, None);
-                    log::warn!("{context}: invalid request: {e}");
+                    // Its one WARN line (passes --quiet), like a failed request's.
+                    log::warn!(
+                        "{context}: request invalid: {}; a failure completion is sent",
+                        crate::text::excerpt(&e.to_string(), 500)
+                    );
                     self.poller.summary.add(Count::Invalid);
                     let completion = crate::message::failure_completion(
                         &message.body,

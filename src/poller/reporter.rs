@@ -64,7 +64,10 @@ pub(super) fn report(poller: &Poller, reports: Receiver<Report>, events: Sender<
             let kept = settled.kept(&receipt);
             let _ = events.send(Event::GroupSettled { group, kept });
         }
-        let _ = events.send(Event::Settled(n));
+        let _ = events.send(Event::Settled {
+            count: n,
+            put_back: settled.put_back(),
+        });
     }
 }
 
@@ -115,6 +118,13 @@ impl Settled {
     /// Completions the completion queue accepted.
     pub fn completions_sent(&self) -> u64 {
         self.succeeded + self.failed
+    }
+
+    /// Requests left on the queue to come back, sooner or later: returned,
+    /// hidden for a retry, not reported, or reported but not deleted.
+    pub fn put_back(&self) -> u64 {
+        let not_deleted = self.completed.len().saturating_sub(self.deleted.len()) as u64;
+        self.returned + self.retried + self.unreported + not_deleted
     }
 
     /// True when the request stays on the queue (its completion was not

@@ -40,8 +40,10 @@ pub enum Event {
     GroupSettled { group: String, kept: bool },
     /// A worker took this request from the job channel.
     Started(crate::queue::ReceiptHandle),
-    /// The reporter settled this many outcomes.
-    Settled(usize),
+    /// The reporter settled `count` outcomes; `put_back` of them left their
+    /// request on the queue to come back (returned, retried, kept, not
+    /// deleted).
+    Settled { count: usize, put_back: u64 },
     /// A receive came back.
     Received(Result<Vec<ReceivedMessage>>),
 }

@@ -11,27 +11,57 @@ use super::outcome::{self, Ending, Outcome, Run};
 use super::setup::Poller;
 use super::shutdown::Alarm;
 use super::shutdown::Shutdown;
+use super::slots::Slot;
 use super::supervise::{self, Spec};
 use super::work::{Event, Job, Report};
 use crate::queue::{ArchiveClient, ReceiptHandle};
 use crate::subprocess::Hooks;
 
-/// Runs jobs until the job channel closes.
-pub(super) fn work(
-    poller: &Poller,
-    jobs: Receiver<Job>,
-    reports: Sender<Report>,
-    events: Sender<Event>,
-    shutdown: &Shutdown,
-) {
+/// The channels a worker talks through.
+pub(super) struct Channels {
+    pub jobs: Receiver<Job>,
+    pub reports: Sender<Report>,
+    pub events: Sender<Event>,
+    /// Closed when the run stops receiving.
+    pub stopped: Receiver<()>,
+    /// A token here: one idle worker is no longer needed (the queue is drained).
+    pub retire: Receiver<()>,
+}
+
+/// Runs jobs in its handler slot until the job channel closes, or, idle,
+/// until the run stops receiving or retires it (the queue is drained and
+/// fewer workers can finish what is in hand); the slot is given back when
+/// it returns.
+pub(super) fn work(poller: &Poller, channels: Channels, shutdown: &Shutdown, slot: Slot) {
+    let Channels {
+        jobs,
+        reports,
+        events,
+        stopped,
+        retire,
+    } = channels;
     let alarm = shutdown.alarm();
-    for job in jobs {
+    let run_stopped = || {
+        matches!(
+            stopped.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        )
+    };
+    loop {
+        let job = crossbeam_channel::select! {
+            recv(jobs) -> job => match job {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+            recv(stopped) -> _ => break,
+            recv(retire) -> _ => break,
+        };
         if !poller.fifo {
             let _ = events.send(Event::Started(job.message.receipt_handle.clone()));
         }
-        let outcome = if shutdown.stopping() {
+        let outcome = if shutdown.stopping() || run_stopped() {
             Outcome::Release {
-                reason: "not started before shutdown".into(),
+                reason: "not started before shutdown or the run's end".into(),
             }
         } else {
             handle(poller, &job, shutdown, alarm.as_ref())
@@ -44,6 +74,7 @@ pub(super) fn work(
         });
         let _ = events.send(Event::Finished);
     }
+    log::debug!("handler slot {} given back", slot.index);
 }
 
 fn handle(poller: &Poller, job: &Job, shutdown: &Shutdown, alarm: Option<&Alarm>) -> Outcome {
@@ -104,6 +135,11 @@ fn handle(poller: &Poller, job: &Job, shutdown: &Shutdown, alarm: Option<&Alarm>
         stderr_tail: &finished.stderr_tail,
     };
     let outcome = outcome::decide(&run, &poller.rules(), SystemTime::now());
+    if let Some(line) = outcome::failure_line(context, &outcome) {
+        // A permanent failure reaches a person: WARN passes --quiet (cron
+        // mails it; journald files it at priority 4).
+        log::warn!("{line}");
+    }
     if let Outcome::Complete {
         completion,
         success: true,

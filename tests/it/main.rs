@@ -26,4 +26,5 @@ mod process;
 mod proxy;
 mod s3;
 mod security;
+mod slots;
 mod support;

@@ -277,6 +277,95 @@ fn bad_data_from_the_handler_is_permanent() {
 }
 
 #[test]
+fn quiet_runs_name_each_request_failed_for_good_and_print_nothing_when_all_is_well() {
+    let s = Setup::new("failures", Queues::Mock, json!({"max_receive_count": 1}));
+    // Refused for good by process_message (exit 65: a missing source file);
+    // failing on the only receive max_receive_count allows: given up.
+    let handler = s.handler(
+        "picky.sh",
+        &format!("case \"$*\" in *gives-up*) echo 'disk on fire' >&2; exit 1;; esac\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    let missing = s.send("missing-file", &["nope.txt"]);
+    let given_up = s.send("gives-up", &["f.txt"]);
+    let out = s.poll(&["--quiet"]);
+    // Exit 0: each failure was reported to the completion queue (the
+    // requester's answer) and printed; nothing is left to retry.
+    out.ok();
+    let stderr = out.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let line_of = |id: &str| {
+        let found: Vec<&&str> = lines.iter().filter(|l| l.contains(id)).collect();
+        assert_eq!(found.len(), 1, "one line for {id}:\n{stderr}");
+        found[0].to_string()
+    };
+    let first = line_of(&missing);
+    assert!(
+        first.contains(" WARN ") && first.contains("aipid missing-file"),
+        "{first}"
+    );
+    assert!(
+        first.contains("request failed") && first.contains("nope.txt"),
+        "{first}"
+    );
+    let second = line_of(&given_up);
+    assert!(
+        second.contains(" WARN ") && second.contains("aipid gives-up"),
+        "{second}"
+    );
+    assert!(
+        second.contains("given up after 1 receives") && second.contains("disk on fire"),
+        "{second}"
+    );
+    // And the summary, a WARN too when a request failed for good.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("summary:") && l.contains(" WARN ")),
+        "{stderr}"
+    );
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert_eq!(s.completions().len(), 2);
+
+    s.send("fine", &["f.txt"]);
+    let out = s.poll(&["--quiet"]);
+    out.ok();
+    assert_eq!(out.stderr(), "", "an all-good quiet run prints nothing");
+    assert_eq!(out.stdout(), "");
+    assert_eq!(s.completions().len(), 1);
+    // The same run without --quiet reports itself (so the check above can fail).
+    s.send("fine-too", &["f.txt"]);
+    s.poll(&[]).ok().stderr_has("summary:");
+}
+
+#[test]
+fn a_drain_ends_with_one_empty_long_poll() {
+    let s = Setup::new("one-poll", Queues::Mock, json!({"wait_time_seconds": 3}));
+    let handler = s.handler(
+        "second.sh",
+        &format!("sleep 1\nexec {PROCESS_MESSAGE} \"$@\""),
+    );
+    s.reprofile(json!({"handler": handler}));
+    s.ws.write("source/f.txt", "f\n");
+    s.send("a1", &["f.txt"]);
+    let started = Instant::now();
+    let out = s.poll(&[]);
+    let took = started.elapsed();
+    out.ok();
+    assert_eq!(s.completions().len(), 1);
+    // The receive asked while a1 ran came back empty after 3 s; a1 ended
+    // deleted meanwhile, which cannot put a request back: no second 3 s
+    // long poll (which made this take 6 s).
+    assert!(
+        took < Duration::from_millis(4500),
+        "{took:?}\n{}",
+        out.stderr()
+    );
+    assert_eq!(out.stderr().matches("queue drained").count(), 1);
+}
+
+#[test]
 fn a_handler_that_fails_twice_is_retried_until_it_succeeds() {
     let s = Setup::new(
         "flaky",
@@ -447,7 +536,7 @@ fn a_second_signal_stops_handlers_and_returns_their_requests() {
 }
 
 #[test]
-fn overlapping_runs_are_kept_apart_by_the_lock() {
+fn overlapping_cron_runs_share_the_host_and_a_loop_poller_runs_alone() {
     let s = Setup::new("lock", Queues::Mock, json!({}));
     let handler = s.handler(
         "slow.sh",
@@ -458,16 +547,33 @@ fn overlapping_runs_are_kept_apart_by_the_lock() {
     s.send("a1", &["f.txt"]);
     let first = s.ws.poll(&["--profile", "t"]).spawn();
     std::thread::sleep(Duration::from_millis(500));
-    s.poll(&[])
+    // A second cron run takes the slots the first's idle workers gave back,
+    // finds the queue empty (a1 is in hand) and ends.
+    let second = s.poll(&[]);
+    second.ok();
+    assert!(
+        !second.stderr().contains("another poll_messages run holds"),
+        "{}",
+        second.stderr()
+    );
+    assert!(
+        second.stderr().contains("queue drained"),
+        "{}",
+        second.stderr()
+    );
+    // A --loop poller runs alone: not beside a cron run.
+    s.poll(&["--loop"])
         .ok()
         .stderr_has("another poll_messages run holds");
     let first = wait_bounded(first, Duration::from_secs(30));
     assert!(first.status.success());
-    let mode = std::fs::metadata(s.ws.dir.join("poll.lock"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    for lock in ["poll.lock", "poll.lock.slot-0"] {
+        let mode = std::fs::metadata(s.ws.dir.join(lock))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{lock}");
+    }
     assert_eq!(s.completions().len(), 1);
 }
 

@@ -4,6 +4,7 @@
 //! the request; exit when a receive returns nothing and no handler runs.
 //!
 //! Environment: `REQUEST_QUEUE_URL`, `COMPLETION_QUEUE_URL`, `WORKERS` (4),
+//! `WAIT_TIME_SECONDS` (0: the long poll of each receive),
 //! `AWS_ENDPOINT_URL`, the usual AWS credentials and region; the handler's
 //! argv follows on the command line. Prints `summary: succeeded=N cpu=Ss
 //! peak_rss=KKiB` on stderr, read from /proc/self like `poll_messages` does.
@@ -24,6 +25,7 @@ async fn main() -> Result<(), Failure> {
     let request_queue = std::env::var("REQUEST_QUEUE_URL")?;
     let completion_queue = std::env::var("COMPLETION_QUEUE_URL")?;
     let workers: usize = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(4);
+    let wait: i32 = std::env::var("WAIT_TIME_SECONDS").ok().and_then(|w| w.parse().ok()).unwrap_or(0);
     let handler: Vec<String> = std::env::args().skip(1).collect();
     let handler = Arc::new(handler);
     let config = aws_config::load_from_env().await;
@@ -36,7 +38,7 @@ async fn main() -> Result<(), Failure> {
             .receive_message()
             .queue_url(&request_queue)
             .max_number_of_messages(10)
-            .wait_time_seconds(0)
+            .wait_time_seconds(wait)
             .visibility_timeout(120)
             .send()
             .await?;
