@@ -54,7 +54,7 @@ completions: build ## shell completions (bash, zsh, fish) and man pages in targe
 	    $(BIN)/sqs_archive generate man $$b >target/man/man1/$$b.1 || exit 1; \
 	done
 
-static: ## static binaries in target/static/
+static: ## static binaries in target/static/ (LIBC=musl fails when the musl target is missing; LIBC=glibc; default: musl if installed, else glibc, and says which)
 	scripts/build-static.sh
 
 static-test: static ## the mock round trip with the static binaries
