@@ -108,6 +108,29 @@ code=$?
 set -e
 [[ $code -eq 77 ]] || fail "the installed profile: exit $code: $msg"
 
+# Units: --units installs them; an upgrade refreshes the ones we wrote and
+# leaves one edited by hand; --uninstall removes what is unchanged and keeps
+# the configuration.
+up="$work/upgrade"
+deploy/install.sh --destdir "$up" --prefix /opt/sqsa --sysconfdir /etc/sqsa --units >/dev/null
+[[ -f "$up/etc/systemd/system/sqs-archive-poll.service" ]] || fail "install.sh --units did not install the units"
+echo "# edited by hand" >>"$up/etc/systemd/system/sqs-archive-poll.timer"
+cp "$up/etc/systemd/system/sqs-archive-poll.service" "$work/old.service"
+sed -i 's/^Description=/Description=OLD /' "$up/etc/systemd/system/sqs-archive-poll.service"
+# Make the manifest agree with that "old" unit, as if an older release had written it.
+old_sum=$(sha256sum "$up/etc/systemd/system/sqs-archive-poll.service" | cut -d' ' -f1)
+sed -i "s#^[0-9a-f]* /etc/systemd/system/sqs-archive-poll.service\$#$old_sum /etc/systemd/system/sqs-archive-poll.service#" \
+    "$up/opt/sqsa/share/sqs-archive/installed.sha256"
+deploy/install.sh --destdir "$up" --prefix /opt/sqsa --sysconfdir /etc/sqsa >/dev/null 2>"$work/upgrade.err"
+cmp -s "$up/etc/systemd/system/sqs-archive-poll.service" "$work/old.service" || fail "an upgrade did not refresh the unit it had installed"
+grep -q "edited by hand" "$up/etc/systemd/system/sqs-archive-poll.timer" || fail "an upgrade replaced a unit edited by hand"
+grep -q "left /etc/systemd/system/sqs-archive-poll.timer alone" "$work/upgrade.err" || fail "an upgrade did not name the unit it left alone"
+deploy/install.sh --destdir "$up" --prefix /opt/sqsa --sysconfdir /etc/sqsa --uninstall >/dev/null 2>&1
+[[ ! -e "$up/opt/sqsa/bin/poll_messages" && ! -e "$up/etc/systemd/system/sqs-archive-poll.service" ]] ||
+    fail "install.sh --uninstall left installed files"
+[[ -f "$up/etc/systemd/system/sqs-archive-poll.timer" ]] || fail "install.sh --uninstall removed a unit edited by hand"
+[[ -f "$up/etc/sqsa/aws.json" ]] || fail "install.sh --uninstall removed the configuration"
+
 # systemd-analyze verify on the installed units, pointed at the staged binaries.
 # Not optional: .ci/run installs systemd where it is missing.
 command -v systemd-analyze >/dev/null || fail "systemd-analyze not found: install the systemd package"
