@@ -18,6 +18,7 @@ use crate::exit::Exit;
 use crate::message::fit::{MAX_HANDLER_OUTPUT, without_file_entries};
 use crate::message::schema::MessageSchema;
 use crate::message::{ARCHIVE_ACTION, ArchiveRequest};
+use crate::subprocess::parent_death::{POLLER_PID_VAR, Parent, die_with_poller};
 
 const HELP: &str = "\
 process_message: archive the files one request names.
@@ -61,7 +62,23 @@ pub fn main() -> Exit {
             return Ok(Exit::Ok);
         }
         let aipid = aipid.ok_or_else(|| Error::Usage("--aipid ID is required".into()))?;
-        let settings = Settings::load(&common.source, Env::from_process())?;
+        let env = Env::from_process();
+        // First thing: never outlive the poller that started us.
+        match die_with_poller(env.get(POLLER_PID_VAR)) {
+            Ok(Parent::Gone) => {
+                return Err(Error::io(
+                    "start",
+                    "process_message",
+                    std::io::Error::new(
+                        std::io::ErrorKind::ResourceBusy,
+                        "the poller that started this handler is gone; nothing done",
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => log::debug!("cannot watch the poller: {e}"),
+        }
+        let settings = Settings::load(&common.source, env)?;
         crate::logging::init(
             common.log_level,
             &settings.env,
@@ -168,6 +185,9 @@ fn with_test_hooks(mut options: ArchiveOptions, env: &Env) -> Result<ArchiveOpti
             parse_test_hooks(text).map_err(|e| Error::config(TEST_HOOKS_VAR, e))?;
         options.resolution = resolution;
         options.hooks = hooks;
+        if let Some(wait) = hooks.lock_wait {
+            options.lock_wait = wait;
+        }
     }
     Ok(options)
 }
