@@ -15,7 +15,8 @@ use super::beneath::Resolution;
 /// the component walk used on kernels without openat2), `slow-copy=MS`
 /// (pause MS milliseconds after each 256 KiB copied), `corrupt-copy` (flip a
 /// byte of each copy between writing and verifying it), `lock-wait=MS` (wait
-/// MS milliseconds at most for another run's lock on the AIP).
+/// MS milliseconds at most for another run's lock on the AIP), `no-rehash`
+/// (no second hash of a source after its copy: to measure its cost).
 pub const TEST_HOOKS_VAR: &str = "SQS_ARCHIVE_TEST_HOOKS";
 
 /// Faults and delays for a job; all off by default.
@@ -30,6 +31,9 @@ pub struct TestHooks {
     /// Wait this long for another run's lock on the AIP, instead of
     /// [`super::private::LOCK_WAIT`].
     pub lock_wait: Option<Duration>,
+    /// Skip the second hash of the source after its copy, to measure what
+    /// it costs.
+    pub no_rehash: bool,
 }
 
 /// Reads the value of [`TEST_HOOKS_VAR`]: the resolution it asks for (the
@@ -41,6 +45,7 @@ pub fn parse_test_hooks(text: &str) -> Result<(Resolution, TestHooks), String> {
         match hook.split_once('=') {
             None if hook == "resolve-walk" => resolution = Resolution::Walk,
             None if hook == "corrupt-copy" => hooks.corrupt_copies = true,
+            None if hook == "no-rehash" => hooks.no_rehash = true,
             Some(("lock-wait", ms)) => {
                 let ms: u64 = ms
                     .parse()
@@ -55,7 +60,7 @@ pub fn parse_test_hooks(text: &str) -> Result<(Resolution, TestHooks), String> {
             }
             _ => {
                 return Err(format!(
-                    "unknown test hook {hook:?} (known: resolve-walk, slow-copy=MS, corrupt-copy, lock-wait=MS)"
+                    "unknown test hook {hook:?} (known: resolve-walk, slow-copy=MS, corrupt-copy, lock-wait=MS, no-rehash)"
                 ));
             }
         }
@@ -74,7 +79,9 @@ mod tests {
             (Resolution::Kernel, TestHooks::default())
         );
         let (resolution, hooks) =
-            parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy,lock-wait=7").unwrap();
+            parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy,lock-wait=7,no-rehash")
+                .unwrap();
+        assert!(hooks.no_rehash);
         assert_eq!(hooks.lock_wait, Some(Duration::from_millis(7)));
         assert_eq!(resolution, Resolution::Walk);
         assert_eq!(hooks.pause_per_chunk, Some(Duration::from_millis(5)));

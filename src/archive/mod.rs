@@ -164,6 +164,11 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
         pause_per_chunk: job.options.hooks.pause_per_chunk,
         rehash: job.options.verify,
     };
+    #[cfg(any(test, feature = "test-hooks"))]
+    let copy_options = CopyOptions {
+        rehash: copy_options.rehash && !job.options.hooks.no_rehash,
+        ..copy_options
+    };
     let mut files = Vec::with_capacity(names.len());
     for name in names {
         let source = root.open_file(&name, job.options.resolution)?;

@@ -128,6 +128,9 @@ impl SourceRoot {
     }
 }
 
+/// A directory's device and inode.
+type DirIdentity = (u64, u64);
+
 /// Every file name below `root` (a whole-directory job), sorted. Directories
 /// are entered through their handles without following symlinks; a symlink
 /// is resolved beneath `root` like any name: one to a directory is entered
@@ -157,7 +160,7 @@ pub fn whole_directory_names(root: &SourceRoot, how: Resolution) -> Result<Vec<S
     };
     // Each directory to read, with the identities of the directories it is
     // in (itself included), to refuse a symlink leading back up.
-    let mut pending: Vec<(OwnedFd, String, Vec<(u64, u64)>)> = {
+    let mut pending: Vec<(OwnedFd, String, Vec<DirIdentity>)> = {
         let id = identity(&first, "")?;
         vec![(first, String::new(), vec![id])]
     };

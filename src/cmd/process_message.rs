@@ -3,7 +3,9 @@
 //! Reads the message JSON on stdin, checks it against the schema and its
 //! `--aipid`, archives the files (see [`crate::archive`]) and prints one JSON
 //! result on stdout. Exit 0: done; 65: bad data, retrying will not help;
-//! 75: trouble worth a retry (disk full, permissions on the archive side).
+//! 75: trouble worth a retry (disk full, permissions on the archive side,
+//! the AIP busy with another run). First of all it arranges to die with the
+//! poller that started it ([`crate::subprocess::parent_death`]).
 
 use std::io::{Read, Write};
 
@@ -26,9 +28,12 @@ process_message: archive the files one request names.
 Usage: process_message --aipid ID [OPTIONS] < message.json
 
 Reads the request JSON on stdin; copies its files from source_dir to
-archive_dir/<aipid>/ and writes manifest-sha256.txt there; prints a JSON
-result. Exit 0 on success, 65 for bad data, 75 for a failure worth a retry.
-Run by poll_messages, which passes the configuration on in SQS_ARCHIVE_CONFIG.
+archive_dir/<aipid>/ (adding to or replacing files in that AIP, never
+removing any) and rewrites the AIP's manifest-sha256.txt to cover every
+file in it; prints a JSON result. One run per AIP at a time: another waits
+up to 60 s, then exits 75 (AIP busy). Exit 0 on success, 65 for bad data,
+75 for a failure worth a retry. Run by poll_messages, which passes the
+configuration on in SQS_ARCHIVE_CONFIG; it ends when that poller ends.
 
 Options:
   --aipid ID         the package id the message must name

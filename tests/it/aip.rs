@@ -242,7 +242,7 @@ fn a_killed_pollers_handler_is_gone_within_a_second() {
     client
         .send_message(
             "mock://requests",
-            &OutgoingMessage::new(&request("orphan", &names(&["big"]))),
+            &OutgoingMessage::new(request("orphan", &names(&["big"]))),
         )
         .unwrap();
     // The handler copies slowly: about 16 s.
