@@ -376,7 +376,7 @@ impl ArchiveTree {
                     "{} is a directory where an archived file must be",
                     staged.shown.display()
                 )),
-                errno if is_permanent_name_errno(errno) => {
+                errno if is_permanent_name_errno(errno) || errno == Errno::INVAL => {
                     Error::InvalidData(format!("{}: {errno}", staged.shown.display()))
                 }
                 other => Error::io("move into place", &staged.shown, other.into()),
@@ -476,7 +476,7 @@ fn ensure_dir(parent: &OwnedFd, name: &str, shown: &Path) -> Result<(OwnedFd, bo
         // Another delivery of the same request, maybe on another host, made
         // it; or something else is there, which the open tells.
         Err(Errno::EXIST) => false,
-        Err(errno) if is_permanent_name_errno(errno) => {
+        Err(errno) if is_permanent_name_errno(errno) || errno == Errno::INVAL => {
             return Err(Error::InvalidData(format!("{}: {errno}", shown.display())));
         }
         Err(errno) => return Err(Error::io("create directory", shown, errno.into())),
