@@ -1,24 +1,31 @@
-//! Copying the files of an archive request from the source tree into the
-//! archive tree, so that what is in `archive_dir/<aipid>/` is exactly the
-//! requested files from `source_dir`, and the manifest says so.
+//! Copying the files of an archive request from the source tree into an
+//! AIP of the archive tree. An AIP (`archive_dir/<aipid>/`) holds the files
+//! of every request for it: a request adds or replaces the files it names
+//! and removes none, and afterwards the AIP's one manifest lists every file
+//! in it (this request's digests from their copies, the others' from the
+//! previous manifest; a file in no manifest is hashed and logged).
 //!
 //! `process_message` calls [`archive`] for an `archive` request. The parts:
 //! - [`beneath`]: every source name is opened beneath the handle of
 //!   `source_dir` (or of `source_dir/<aipid>`), so no rename or symlink swap
 //!   can make it leave that directory;
 //! - [`copy`]: each file is copied from its opened descriptor and hashed, and
-//!   copied again when it changed meanwhile;
+//!   copied again when it changed meanwhile (or hashed differently when read
+//!   a second time); sparse sources stay sparse;
 //! - `source`: the source tree's handle, and the walk that lists a
 //!   whole `<aipid>` directory;
 //! - `target`: the archive side, reached through directory handles that
-//!   never follow a symlink; files are staged under temporary names, made
-//!   durable together, read back and compared, then renamed into place;
-//! - [`manifest`]: the manifest's name, text and digest;
+//!   never follow a symlink; files are staged, made durable together, read
+//!   back and compared, then renamed into place;
+//! - [`private`]: `archive_dir/.sqs-archive/`, which no request can name:
+//!   the AIP's lock (one writer per AIP) and the run's staging directory;
+//! - [`manifest`]: the manifest's name, text, digest and parser;
 //! - `hooks`: faults on demand, in test builds only.
 //!
 //! SQS delivers a message at least once, so the same request may run twice,
-//! even at the same time on two hosts that share the archive file system.
-//! Every step is therefore idempotent and every write atomic: a reader of the
+//! even at the same time on two hosts that share the archive file system:
+//! the AIP's lock makes the second wait, never interleave. Every step is
+//! idempotent and every write atomic: a reader of the
 //! archive sees the old file or the new one, never a part. The aipid and the
 //! file names are checked with [`crate::message::names`] (the one rule) and
 //! the manifest's reserved name. This module knows nothing of SQS, of the
@@ -132,15 +139,16 @@ pub struct ArchivedFile {
     pub verified: bool,
 }
 
-/// Copies the files of `job` into `archive_dir/<aipid>/` and writes the
-/// manifest there.
+/// Copies the files of `job` into `archive_dir/<aipid>/`, holding the
+/// AIP's lock, and rewrites the manifest of the whole AIP there.
 ///
 /// Bad requests (an unsafe aipid or name, a missing or non-regular source
 /// file, a name leading out of the source tree, a symlink or file where an
 /// archive directory must be) are refused with [`Error::InvalidData`];
 /// failures worth a retry (reading, writing, a source that keeps changing, a
-/// copy that does not read back as written) are [`Error::Io`]. Either way no
-/// temporary file is left behind and no file is half-written.
+/// copy that does not read back as written, the AIP busy past
+/// [`ArchiveOptions::lock_wait`]) are [`Error::Io`]. Either way no staged file
+/// is left behind and no file is half-written.
 pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
     validate_aipid(job.aipid)?;
     let named = unique_names(job.filenames)?;
