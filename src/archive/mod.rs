@@ -274,7 +274,18 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
         })
         .unwrap_or_default();
     let mut entries: Vec<(String, String)> = Vec::new();
-    for name in tree.list_files()? {
+    let present = tree.list_files()?;
+    for gone in known
+        .keys()
+        .filter(|name| present.binary_search(name).is_err())
+    {
+        log::warn!(
+            "{} is in the manifest of {} but no longer in the AIP (removed by hand?); its line is dropped",
+            crate::message::names::quoted(gone),
+            tree.aip_path().display()
+        );
+    }
+    for name in present {
         let sha256 = if let Some(sha256) = written.get(name.as_str()) {
             (*sha256).to_owned()
         } else if let Some(sha256) = known.get(&name) {
@@ -499,6 +510,12 @@ mod tests {
         assert!(text.contains(&format!("{HELLO_SHA256}  c.txt\n")), "{text}");
         assert_eq!(third.aip_file_count, 4);
         assert!(scratch.temp_files().is_empty());
+        // A file removed by hand drops out at the next request.
+        fs::remove_file(scratch.aip().join("by-hand.txt")).unwrap();
+        let fourth = scratch.run(&["c.txt"]).unwrap();
+        let text = fs::read_to_string(&fourth.manifest).unwrap();
+        assert!(!text.contains("by-hand.txt"), "{text}");
+        assert_eq!(fourth.aip_file_count, 3);
     }
 
     #[test]
