@@ -2,7 +2,12 @@
 # `make bench`, archive speed: process_message against `cp -r … && sync` and
 # `sha256sum` on the same disk, in one run. Two rows: 2,000 files of 4 KiB
 # (target: within 2x of cp+sync) and one 1 GiB file (target: within 1.3x of
-# the slower of cp+sync and sha256sum). Medians of REPS runs (default 3).
+# the slower of cp+sync and sha256sum), both with verify on (the default:
+# the AIP lock, private staging, the second hash of each source after its
+# copy and the read-back all included), and the big file with verify off
+# (neither second hash nor read-back). One more row: adding one file to the
+# 2,000-file AIP, which rebuilds its whole manifest from the directory and
+# the previous manifest (nothing re-hashed). Medians of REPS runs (default 3).
 # Then `sqs_archive audit` of both AIPs against `cat` of the same files and
 # `sha256sum -c` of the same manifest, the page cache dropped before each
 # (target: at most 1.25x cat, and below sha256sum -c).
@@ -44,10 +49,11 @@ archive() { # aipid filenames-json [verify]
 fresh() { rm -rf "$WORK/archive" "$WORK/cp"; mkdir -p "$WORK/archive" "$WORK/cp"; sync; }
 sync
 
-declare -a cp_small ours_small cp_big sum_big ours_big ours_big_noverify
+declare -a cp_small ours_small cp_big sum_big ours_big ours_big_noverify ours_add
 for _ in $(seq "$REPS"); do
   fresh; cp_small+=("$(timed sh -c "cp -r '$WORK/source/small' '$WORK/cp/' && sync")")
   fresh; ours_small+=("$(timed archive small '[]')")
+  ours_add+=("$(timed archive small '["small/f0001.bin"]')")
   fresh; cp_big+=("$(timed sh -c "cp '$WORK/source/big.bin' '$WORK/cp/' && sync")")
   fresh; sum_big+=("$(timed sha256sum "$WORK/source/big.bin")")
   fresh; ours_big+=("$(timed archive big '["big.bin"]')")
@@ -57,7 +63,7 @@ fresh
 
 cs=$(median "${cp_small[@]}"); os=$(median "${ours_small[@]}")
 cb=$(median "${cp_big[@]}"); sb=$(median "${sum_big[@]}"); ob=$(median "${ours_big[@]}")
-obn=$(median "${ours_big_noverify[@]}")
+obn=$(median "${ours_big_noverify[@]}"); oa=$(median "${ours_add[@]}")
 slower=$(awk -v a="$cb" -v b="$sb" 'BEGIN {print (a > b) ? a : b}')
 rs=$(ratio "$os" "$cs"); rb=$(ratio "$ob" "$slower"); rbn=$(ratio "$obn" "$slower")
 
@@ -67,6 +73,7 @@ printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' case "cp && sync s
 printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "2,000 files of 4 KiB" "$cs" "-" "$os" "$rs" "2x" "$(meets "$rs" 2)"
 printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "one $BIG_MIB MiB file" "$cb" "$sb" "$ob" "$rb" "1.3x" "$(meets "$rb" 1.3)"
 printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "one $BIG_MIB MiB file, verify off" "$cb" "$sb" "$obn" "$rbn" "1.3x" "$(meets "$rbn" 1.3)"
+printf '| %-24s | %-22s | %-14s | %-22s | %-6s | %-7s | %s\n' "1 file added to 2,000" "-" "-" "$oa" "-" "-" "-"
 
 # Fixity audit, cold cache: the AIPs as process_message left them.
 drop_cache() { # as root: the kernel's caches; otherwise each file's pages (GNU dd)

@@ -147,34 +147,7 @@ impl fmt::Display for Summary {
     }
 }
 
-/// Parses a manifest: `<64 lower-case hex>  <name>` lines, as `sha256sum`
-/// writes them. Pure.
-pub fn parse_manifest(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
-    let mut entries = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        let (digest, name) = line
-            .split_once("  ")
-            .ok_or_else(|| format!("line {n} is not \"<sha256>  <name>\""))?;
-        if digest.len() != 64
-            || !digest
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(format!("line {n} does not start with a SHA-256 in hex"));
-        }
-        if name.is_empty() {
-            return Err(format!("line {n} names no file"));
-        }
-        if entries
-            .insert(name.to_string(), digest.to_string())
-            .is_some()
-        {
-            return Err(format!("line {n} names a file a second time"));
-        }
-    }
-    Ok(entries)
-}
+pub use crate::archive::manifest::parse_manifest;
 
 /// A rate limit shared by the hashing threads.
 struct Throttle {

@@ -282,6 +282,18 @@ fn strip_root<'t>(target: &'t [u8], root_path: &Path) -> Option<&'t [u8]> {
     }
 }
 
+/// Errors about a name or a file's kind that no retry can mend: the name
+/// is too long, the file system cannot hold it (`EILSEQ`), or the source is
+/// a socket or a device without a driver (`ENXIO`, `ENODEV`). (`EINVAL` on
+/// creating a name, which some file systems answer for characters they
+/// cannot hold, is added by the archive side.)
+pub fn is_permanent_name_errno(errno: Errno) -> bool {
+    matches!(
+        errno,
+        Errno::NAMETOOLONG | Errno::ILSEQ | Errno::NXIO | Errno::NODEV
+    )
+}
+
 fn split_reversed(name: &[u8]) -> Vec<Vec<u8>> {
     name.split(|&b| b == b'/')
         .rev()

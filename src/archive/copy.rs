@@ -8,9 +8,21 @@
 //! of times. A file whose ctime is within a clock tick of now is given a
 //! moment first: a write in the same tick as the first `fstat` could leave
 //! the markers unchanged on file systems with coarse timestamps.
+//!
+//! A writer through `mmap` changes neither mtime nor ctime when it writes to
+//! a page already dirty, so the markers cannot see it. With
+//! [`CopyOptions::rehash`] (on with `verify`), the source is read and hashed
+//! a second time after the copy, through the same descriptor; a different
+//! digest counts as a change. That costs a second read of the source, mostly
+//! from the page cache.
+//!
+//! A sparse source (fewer blocks allocated than its size needs) is copied
+//! extent by extent (`SEEK_DATA`/`SEEK_HOLE`): holes are hashed as the zeros
+//! they read as but not written, so the copy is as sparse as the source and
+//! the digest the same as a plain read's.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,6 +109,9 @@ pub struct CopyOptions {
     /// Sleep this long after each chunk (a test hook).
     #[cfg(any(test, feature = "test-hooks"))]
     pub pause_per_chunk: Option<Duration>,
+    /// Read and hash the source again after copying it, to catch a writer
+    /// the timestamps do not show (`mmap`).
+    pub rehash: bool,
 }
 
 /// Copies `source` into `target` (truncated first on each attempt) and
@@ -117,19 +132,81 @@ pub fn copy_consistent(
         }
         let digest = copy_at(source, before.size, target.as_deref_mut(), options)?;
         let after = markers(source).map_err(CopyError::Read)?;
-        if before == after && digest.size == before.size {
+        if before != after || digest.size != before.size {
+            log::info!(
+                "source changed while being copied (attempt {attempt} of {COPY_ATTEMPTS}): {before:?} then {after:?}, {} bytes read",
+                digest.size
+            );
+            continue;
+        }
+        if !options.rehash || target.is_none() {
+            return Ok(digest);
+        }
+        let again = copy_at(source, before.size, None, options)?;
+        if again == digest && markers(source).map_err(CopyError::Read)? == before {
             return Ok(digest);
         }
         log::info!(
-            "source changed while being copied (attempt {attempt} of {COPY_ATTEMPTS}): {before:?} then {after:?}, {} bytes read",
+            "source changed while being copied (attempt {attempt} of {COPY_ATTEMPTS}): read again it has sha256 {} ({} bytes), copied {} ({} bytes)",
+            again.sha256,
+            again.size,
+            digest.sha256,
             digest.size
         );
     }
     Err(CopyError::StillChanging)
 }
 
+/// Where the data of a sparse source is: `SEEK_DATA`/`SEEK_HOLE` asked as
+/// the copy goes.
+struct Extents {
+    /// The source's size when the copy started; past it, plain reads.
+    size: u64,
+    /// The current or next data extent, `start..end`.
+    data: Option<(u64, u64)>,
+}
+
+impl Extents {
+    /// `Some` when `source` has fewer blocks than its size needs and the
+    /// file system answers `SEEK_DATA`.
+    fn of_sparse(source: &File, size: u64) -> Option<Extents> {
+        let stat = rustix::fs::fstat(source).ok()?;
+        let allocated = (stat.st_blocks as u64).saturating_mul(512);
+        (allocated < size).then_some(Extents { size, data: None })
+    }
+
+    /// How many of the next `want` bytes at `offset` are a hole (read as
+    /// zeros, not written); 0 when `offset` is in data. `None` when the file
+    /// system cannot tell: read it all.
+    fn hole_at(&mut self, source: &File, offset: u64, want: u64) -> Option<u64> {
+        use rustix::fs::{SeekFrom, seek};
+        if offset >= self.size {
+            return Some(0);
+        }
+        if self.data.is_none_or(|(_, end)| offset >= end) {
+            self.data = match seek(source, SeekFrom::Data(offset)) {
+                Ok(start) => {
+                    let end = seek(source, SeekFrom::Hole(start)).ok()?;
+                    Some((start, end.max(start)))
+                }
+                // No data after `offset`: a hole to the end.
+                Err(rustix::io::Errno::NXIO) => Some((self.size, u64::MAX)),
+                Err(_) => return None,
+            };
+        }
+        let (start, _) = self.data?;
+        Some(
+            start
+                .saturating_sub(offset)
+                .min(self.size - offset)
+                .min(want),
+        )
+    }
+}
+
 /// Reads `source` from offset 0 (whatever its file position), hashing and
-/// writing each chunk.
+/// writing each chunk at its offset; holes of a sparse source are hashed as
+/// zeros and skipped in `target`, whose length is set at the end.
 fn copy_at(
     source: &File,
     size_hint: u64,
@@ -138,9 +215,33 @@ fn copy_at(
     options: CopyOptions,
 ) -> Result<ContentDigest, CopyError> {
     let mut offset = 0u64;
-    digest_chunks(size_hint, |buffer| {
+    let mut extents = Extents::of_sparse(source, size_hint);
+    let digest = digest_chunks(size_hint, |whole: &mut [u8]| {
+        let mut buffer = whole;
+        if let Some(map) = extents.as_mut() {
+            match map.hole_at(source, offset, buffer.len() as u64) {
+                Some(0) => {
+                    // In data: read up to its end, so the hole after it
+                    // stays one.
+                    if let Some((_, end)) = map.data
+                        && offset < map.size
+                    {
+                        let room = usize::try_from(end - offset).unwrap_or(usize::MAX);
+                        let len = buffer.len().min(room.max(1));
+                        buffer = &mut buffer[..len];
+                    }
+                }
+                Some(hole) => {
+                    let hole = hole as usize;
+                    buffer[..hole].fill(0);
+                    offset += hole as u64;
+                    return Ok(hole);
+                }
+                None => extents = None,
+            }
+        }
         let count = loop {
-            match source.read_at(buffer, offset) {
+            match source.read_at(&mut *buffer, offset) {
                 Ok(count) => break count,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(CopyError::Read(e)),
@@ -148,7 +249,7 @@ fn copy_at(
         };
         if let Some(target) = target.as_deref_mut() {
             target
-                .write_all(&buffer[..count])
+                .write_all_at(&buffer[..count], offset)
                 .map_err(CopyError::Write)?;
         }
         offset += count as u64;
@@ -159,7 +260,12 @@ fn copy_at(
             std::thread::sleep(pause);
         }
         Ok(count)
-    })
+    })?;
+    if let Some(target) = target {
+        // A hole at the end was not written.
+        target.set_len(digest.size).map_err(CopyError::Write)?;
+    }
+    Ok(digest)
 }
 
 /// The digest of the chunks `fill` puts in a buffer (returning their
@@ -309,6 +415,7 @@ mod tests {
             });
             let options = CopyOptions {
                 pause_per_chunk: Some(Duration::from_millis(20)),
+                rehash: false,
             };
             let result = copy_consistent(&source, None, options);
             stop.store(true, std::sync::atomic::Ordering::Relaxed);

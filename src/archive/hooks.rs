@@ -14,7 +14,9 @@ use super::beneath::Resolution;
 /// Test hooks, comma-separated: `resolve-walk` (resolve source names with
 /// the component walk used on kernels without openat2), `slow-copy=MS`
 /// (pause MS milliseconds after each 256 KiB copied), `corrupt-copy` (flip a
-/// byte of each copy between writing and verifying it).
+/// byte of each copy between writing and verifying it), `lock-wait=MS` (wait
+/// MS milliseconds at most for another run's lock on the AIP), `no-rehash`
+/// (no second hash of a source after its copy: to measure its cost).
 pub const TEST_HOOKS_VAR: &str = "SQS_ARCHIVE_TEST_HOOKS";
 
 /// Faults and delays for a job; all off by default.
@@ -26,6 +28,12 @@ pub struct TestHooks {
     /// Flip a byte of each staged copy after it was written, as a failing
     /// disk might, so the read-back must catch it.
     pub corrupt_copies: bool,
+    /// Wait this long for another run's lock on the AIP, instead of
+    /// [`super::private::LOCK_WAIT`].
+    pub lock_wait: Option<Duration>,
+    /// Skip the second hash of the source after its copy, to measure what
+    /// it costs.
+    pub no_rehash: bool,
 }
 
 /// Reads the value of [`TEST_HOOKS_VAR`]: the resolution it asks for (the
@@ -37,6 +45,13 @@ pub fn parse_test_hooks(text: &str) -> Result<(Resolution, TestHooks), String> {
         match hook.split_once('=') {
             None if hook == "resolve-walk" => resolution = Resolution::Walk,
             None if hook == "corrupt-copy" => hooks.corrupt_copies = true,
+            None if hook == "no-rehash" => hooks.no_rehash = true,
+            Some(("lock-wait", ms)) => {
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("lock-wait={ms:?}: expected milliseconds"))?;
+                hooks.lock_wait = Some(Duration::from_millis(ms));
+            }
             Some(("slow-copy", ms)) => {
                 let ms: u64 = ms
                     .parse()
@@ -45,7 +60,7 @@ pub fn parse_test_hooks(text: &str) -> Result<(Resolution, TestHooks), String> {
             }
             _ => {
                 return Err(format!(
-                    "unknown test hook {hook:?} (known: resolve-walk, slow-copy=MS, corrupt-copy)"
+                    "unknown test hook {hook:?} (known: resolve-walk, slow-copy=MS, corrupt-copy, lock-wait=MS, no-rehash)"
                 ));
             }
         }
@@ -64,7 +79,10 @@ mod tests {
             (Resolution::Kernel, TestHooks::default())
         );
         let (resolution, hooks) =
-            parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy").unwrap();
+            parse_test_hooks("resolve-walk, slow-copy=5,corrupt-copy,lock-wait=7,no-rehash")
+                .unwrap();
+        assert!(hooks.no_rehash);
+        assert_eq!(hooks.lock_wait, Some(Duration::from_millis(7)));
         assert_eq!(resolution, Resolution::Walk);
         assert_eq!(hooks.pause_per_chunk, Some(Duration::from_millis(5)));
         assert!(hooks.corrupt_copies);

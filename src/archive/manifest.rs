@@ -1,7 +1,10 @@
 //! The manifest written into each archived AIP directory: its name (which
 //! no archived file may take), its text (`sha256sum` format) and its digest.
 //!
-//! Pure functions; writing it is `target`'s business.
+//! Pure functions (the one parser of the format: the audit reads manifests
+//! with it too); writing it is `target`'s business.
+
+use std::collections::BTreeMap;
 
 use super::copy::{ContentDigest, digest_of_bytes};
 use crate::error::Error;
@@ -35,6 +38,35 @@ pub fn manifest<'a>(
     let text = manifest_text(files);
     let digest = digest_of_bytes(text.as_bytes());
     (text, digest)
+}
+
+/// Parses a manifest: `<64 lower-case hex>  <name>` lines, as `sha256sum`
+/// writes them. Pure.
+pub fn parse_manifest(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut entries = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let (digest, name) = line
+            .split_once("  ")
+            .ok_or_else(|| format!("line {n} is not \"<sha256>  <name>\""))?;
+        if digest.len() != 64
+            || !digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(format!("line {n} does not start with a SHA-256 in hex"));
+        }
+        if name.is_empty() {
+            return Err(format!("line {n} names no file"));
+        }
+        if entries
+            .insert(name.to_string(), digest.to_string())
+            .is_some()
+        {
+            return Err(format!("line {n} names a file a second time"));
+        }
+    }
+    Ok(entries)
 }
 
 /// Checks a name a job would archive: the rule of

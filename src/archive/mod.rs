@@ -1,24 +1,31 @@
-//! Copying the files of an archive request from the source tree into the
-//! archive tree, so that what is in `archive_dir/<aipid>/` is exactly the
-//! requested files from `source_dir`, and the manifest says so.
+//! Copying the files of an archive request from the source tree into an
+//! AIP of the archive tree. An AIP (`archive_dir/<aipid>/`) holds the files
+//! of every request for it: a request adds or replaces the files it names
+//! and removes none, and afterwards the AIP's one manifest lists every file
+//! in it (this request's digests from their copies, the others' from the
+//! previous manifest; a file in no manifest is hashed and logged).
 //!
 //! `process_message` calls [`archive`] for an `archive` request. The parts:
 //! - [`beneath`]: every source name is opened beneath the handle of
 //!   `source_dir` (or of `source_dir/<aipid>`), so no rename or symlink swap
 //!   can make it leave that directory;
 //! - [`copy`]: each file is copied from its opened descriptor and hashed, and
-//!   copied again when it changed meanwhile;
+//!   copied again when it changed meanwhile (or hashed differently when read
+//!   a second time); sparse sources stay sparse;
 //! - `source`: the source tree's handle, and the walk that lists a
 //!   whole `<aipid>` directory;
 //! - `target`: the archive side, reached through directory handles that
-//!   never follow a symlink; files are staged under temporary names, made
-//!   durable together, read back and compared, then renamed into place;
-//! - [`manifest`]: the manifest's name, text and digest;
+//!   never follow a symlink; files are staged, made durable together, read
+//!   back and compared, then renamed into place;
+//! - [`private`]: `archive_dir/.sqs-archive/`, which no request can name:
+//!   the AIP's lock (one writer per AIP) and the run's staging directory;
+//! - [`manifest`]: the manifest's name, text, digest and parser;
 //! - `hooks`: faults on demand, in test builds only.
 //!
 //! SQS delivers a message at least once, so the same request may run twice,
-//! even at the same time on two hosts that share the archive file system.
-//! Every step is therefore idempotent and every write atomic: a reader of the
+//! even at the same time on two hosts that share the archive file system:
+//! the AIP's lock makes the second wait, never interleave. Every step is
+//! idempotent and every write atomic: a reader of the
 //! archive sees the old file or the new one, never a part. The aipid and the
 //! file names are checked with [`crate::message::names`] (the one rule) and
 //! the manifest's reserved name. This module knows nothing of SQS, of the
@@ -29,10 +36,11 @@ pub mod copy;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod hooks;
 pub mod manifest;
+pub mod private;
 mod source;
 mod target;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -73,6 +81,9 @@ pub struct ArchiveOptions {
     pub verify: bool,
     /// How source names are resolved.
     pub resolution: Resolution,
+    /// How long to wait for another run writing the same AIP
+    /// ([`private::LOCK_WAIT`] unless a test shortens it).
+    pub lock_wait: std::time::Duration,
     /// Faults and delays, in test builds only; all off by default.
     #[cfg(any(test, feature = "test-hooks"))]
     pub hooks: TestHooks,
@@ -83,6 +94,7 @@ impl Default for ArchiveOptions {
         ArchiveOptions {
             verify: true,
             resolution: Resolution::Kernel,
+            lock_wait: private::LOCK_WAIT,
             #[cfg(any(test, feature = "test-hooks"))]
             hooks: TestHooks::default(),
         }
@@ -95,11 +107,14 @@ pub struct ArchiveReport {
     pub aipid: String,
     /// `archive_dir/<aipid>`, built from `archive_dir` as given.
     pub archive_path: PathBuf,
-    /// How many files the job holds (the manifest has a line for each).
+    /// How many files this request named (or its directory held).
     pub file_count: usize,
     /// Their sizes added up.
     pub total_bytes: u64,
-    /// The manifest covering `files`.
+    /// How many files the AIP holds now, this request's and earlier ones'
+    /// (the manifest has a line for each).
+    pub aip_file_count: usize,
+    /// The manifest of the whole AIP.
     pub manifest: PathBuf,
     /// Lower-case hex SHA-256 of the manifest.
     pub manifest_sha256: String,
@@ -124,22 +139,23 @@ pub struct ArchivedFile {
     pub verified: bool,
 }
 
-/// Copies the files of `job` into `archive_dir/<aipid>/` and writes the
-/// manifest there.
+/// Copies the files of `job` into `archive_dir/<aipid>/`, holding the
+/// AIP's lock, and rewrites the manifest of the whole AIP there.
 ///
 /// Bad requests (an unsafe aipid or name, a missing or non-regular source
 /// file, a name leading out of the source tree, a symlink or file where an
 /// archive directory must be) are refused with [`Error::InvalidData`];
 /// failures worth a retry (reading, writing, a source that keeps changing, a
-/// copy that does not read back as written) are [`Error::Io`]. Either way no
-/// temporary file is left behind and no file is half-written.
+/// copy that does not read back as written, the AIP busy past
+/// [`ArchiveOptions::lock_wait`]) are [`Error::Io`]. Either way no staged file
+/// is left behind and no file is half-written.
 pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
     validate_aipid(job.aipid)?;
     let named = unique_names(job.filenames)?;
     let source_root = SourceRoot::open(job.source_dir)?;
     let (root, names) = if named.is_empty() {
         let aip_root = source_root.below(job.aipid, job.options.resolution)?;
-        let names = whole_directory_names(&aip_root)?;
+        let names = whole_directory_names(&aip_root, job.options.resolution)?;
         (aip_root, names)
     } else {
         let names = named.into_iter().map(str::to_owned).collect();
@@ -150,10 +166,16 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
         root.open_file(name, job.options.resolution)?;
     }
 
-    let mut tree = ArchiveTree::open(job.archive_dir, job.aipid)?;
+    let mut tree = ArchiveTree::open(job.archive_dir, job.aipid, job.options.lock_wait)?;
     let copy_options = CopyOptions {
         #[cfg(any(test, feature = "test-hooks"))]
         pause_per_chunk: job.options.hooks.pause_per_chunk,
+        rehash: job.options.verify,
+    };
+    #[cfg(any(test, feature = "test-hooks"))]
+    let copy_options = CopyOptions {
+        rehash: copy_options.rehash && !job.options.hooks.no_rehash,
+        ..copy_options
     };
     let mut files = Vec::with_capacity(names.len());
     for name in names {
@@ -230,23 +252,75 @@ pub fn archive(job: &ArchiveJob) -> Result<ArchiveReport, Error> {
         });
     }
 
+    // The previous manifest is read before anything of this run is in
+    // place; the lock keeps every other writer out until the end.
+    let previous = tree.read_manifest()?;
+    tree.commit(job.options.verify)?;
+
+    let written: HashMap<&str, &str> = files
+        .iter()
+        .map(|f| (f.name.as_str(), f.sha256.as_str()))
+        .collect();
+    let known = previous
+        .as_ref()
+        .map(|text| {
+            manifest::parse_manifest(text).unwrap_or_else(|why| {
+                log::warn!(
+                    "the manifest of {} cannot be read ({why}); every file not written now is hashed again",
+                    tree.aip_path().display()
+                );
+                Default::default()
+            })
+        })
+        .unwrap_or_default();
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let present = tree.list_files()?;
+    for gone in known
+        .keys()
+        .filter(|name| present.binary_search(name).is_err())
+    {
+        log::warn!(
+            "{} is in the manifest of {} but no longer in the AIP (removed by hand?); its line is dropped",
+            crate::message::names::quoted(gone),
+            tree.aip_path().display()
+        );
+    }
+    for name in present {
+        let sha256 = if let Some(sha256) = written.get(name.as_str()) {
+            (*sha256).to_owned()
+        } else if let Some(sha256) = known.get(&name) {
+            sha256.clone()
+        } else {
+            let Some(found) = tree.existing(&name)? else {
+                continue;
+            };
+            log::warn!(
+                "{} is in the AIP but not in its manifest; it is added with sha256 {}",
+                tree.aip_path().join(&name).display(),
+                found.sha256
+            );
+            found.sha256
+        };
+        entries.push((name, sha256));
+    }
     let (text, manifest_digest) =
-        manifest::manifest(files.iter().map(|f| (f.name.as_str(), f.sha256.as_str())));
+        manifest::manifest(entries.iter().map(|(n, d)| (n.as_str(), d.as_str())));
     // A redelivered request whose manifest already says the same writes nothing.
-    if tree.existing(MANIFEST_NAME)? != Some(manifest_digest.clone()) {
+    if previous.map(|p| copy::digest_of_bytes(p.as_bytes())) != Some(manifest_digest.clone()) {
         let manifest_path = tree.aip_path().join(MANIFEST_NAME);
         let (mut temp, pending) = tree.create_temp(MANIFEST_NAME)?;
         temp.write_all(text.as_bytes())
             .map_err(|e| Error::io("write", &manifest_path, e))?;
         tree.stage(pending, manifest_digest.clone(), temp);
+        tree.commit(job.options.verify)?;
     }
-    tree.commit(job.options.verify)?;
 
     Ok(ArchiveReport {
         aipid: job.aipid.to_owned(),
         archive_path: tree.aip_path().to_path_buf(),
         file_count: files.len(),
         total_bytes: files.iter().map(|f| f.size).sum(),
+        aip_file_count: entries.len(),
         manifest: tree.aip_path().join(MANIFEST_NAME),
         manifest_sha256: manifest_digest.sha256,
         files,
@@ -276,7 +350,6 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, SystemTime};
-    use target::temp_file_name;
 
     const HELLO_SHA256: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
     const WORLD_SHA256: &str = "e258d248fda94c63753607f7c4494ee0fcbe92f1a76bfdac795c9d84101eb317";
@@ -346,8 +419,8 @@ mod tests {
             })
         }
 
-        /// Every path below the archive directory whose name marks it as a
-        /// temporary file.
+        /// Whatever is left in the private staging directory, or below the
+        /// archive directory with a temporary file's name.
         fn temp_files(&self) -> Vec<PathBuf> {
             let mut found = Vec::new();
             let mut pending = vec![self.archive()];
@@ -360,6 +433,10 @@ mod tests {
                         found.push(entry.path());
                     }
                 }
+            }
+            let staging = self.archive().join(private::PRIVATE_DIR).join("staging");
+            if let Ok(entries) = fs::read_dir(staging) {
+                found.extend(entries.map(|e| e.unwrap().path()));
             }
             found
         }
@@ -394,12 +471,125 @@ mod tests {
     }
 
     #[test]
-    fn temp_names_are_hidden_and_short_enough() {
-        assert_eq!(temp_file_name("a.txt", 42, 7), ".a.txt.tmp.42.7");
-        let long = "é".repeat(127); // 254 bytes, a legal file name
-        let temp = temp_file_name(&long, u32::MAX, u64::MAX);
-        assert!(temp.len() <= 255, "{} bytes", temp.len());
-        assert!(temp.starts_with(".éé"));
+    fn a_request_adds_to_the_aip_and_the_manifest_covers_it_all() {
+        let scratch = Scratch::new("whole-aip");
+        scratch.put("a.txt", b"hello\n");
+        scratch.put("sub/b.txt", b"world\n");
+        let first = scratch.run(&["a.txt", "sub/b.txt"]).unwrap();
+        assert_eq!(first.aip_file_count, 2);
+        scratch.put("a.txt", b"world\n");
+        // A file someone put there by hand is hashed and taken in; a
+        // symlink is not part of the AIP.
+        fs::write(scratch.aip().join("by-hand.txt"), b"").unwrap();
+        std::os::unix::fs::symlink("a.txt", scratch.aip().join("link")).unwrap();
+        let second = scratch.run(&["a.txt"]).unwrap();
+        assert_eq!(second.file_count, 1);
+        assert_eq!(second.aip_file_count, 3);
+        let text = fs::read_to_string(&second.manifest).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{WORLD_SHA256}  a.txt\n{EMPTY_SHA256}  by-hand.txt\n{WORLD_SHA256}  sub/b.txt\n"
+            )
+        );
+        assert_eq!(
+            second.manifest_sha256,
+            crate::digest::sha256_hex(text.as_bytes())
+        );
+        // The lines of files not written now come from the manifest: a
+        // file changed behind our back keeps its recorded digest (for the
+        // audit to find).
+        fs::write(scratch.aip().join("sub/b.txt"), b"decayed").unwrap();
+        scratch.put("c.txt", b"hello\n");
+        let third = scratch.run(&["c.txt"]).unwrap();
+        let text = fs::read_to_string(&third.manifest).unwrap();
+        assert!(
+            text.contains(&format!("{WORLD_SHA256}  sub/b.txt\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{HELLO_SHA256}  c.txt\n")), "{text}");
+        assert_eq!(third.aip_file_count, 4);
+        assert!(scratch.temp_files().is_empty());
+        // A file removed by hand drops out at the next request.
+        fs::remove_file(scratch.aip().join("by-hand.txt")).unwrap();
+        let fourth = scratch.run(&["c.txt"]).unwrap();
+        let text = fs::read_to_string(&fourth.manifest).unwrap();
+        assert!(!text.contains("by-hand.txt"), "{text}");
+        assert_eq!(fourth.aip_file_count, 3);
+    }
+
+    #[test]
+    fn symlinked_subdirectories_are_entered_in_whole_directory_mode() {
+        for resolution in [Resolution::Kernel, Resolution::Walk] {
+            let mut scratch = Scratch::new("whole-symlinked");
+            scratch.resolution = resolution;
+            scratch.put(&format!("{AIPID}/real/a.txt"), b"hello\n");
+            std::os::unix::fs::symlink("real", scratch.source().join(AIPID).join("alias")).unwrap();
+            let report = scratch.run(&[]).unwrap();
+            let names: Vec<&str> = report.files.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, ["alias/a.txt", "real/a.txt"]);
+            // One leading back up would never end; one leading out is refused.
+            std::os::unix::fs::symlink("..", scratch.source().join(AIPID).join("real/up")).unwrap();
+            let message = invalid_data_message(scratch.run(&[]));
+            assert!(message.contains("symlink back"), "{message}");
+            fs::remove_file(scratch.source().join(AIPID).join("real/up")).unwrap();
+            fs::create_dir_all(scratch.root.join("outside")).unwrap();
+            std::os::unix::fs::symlink(
+                scratch.root.join("outside"),
+                scratch.source().join(AIPID).join("out"),
+            )
+            .unwrap();
+            let message = invalid_data_message(scratch.run(&[]));
+            assert!(message.contains("outside"), "{message}");
+        }
+    }
+
+    #[test]
+    fn sockets_and_overlong_names_are_permanent() {
+        let scratch = Scratch::new("socket");
+        let _listener =
+            std::os::unix::net::UnixListener::bind(scratch.source().join("sock")).unwrap();
+        let message = invalid_data_message(scratch.run(&["sock"]));
+        assert!(message.contains("socket"), "{message}");
+        let long = "x".repeat(256);
+        let error = scratch.run(&[long.as_str()]).unwrap_err();
+        assert_eq!(error.exit(), crate::exit::Exit::DataErr, "{error}");
+        assert!(error.to_string().contains("longer than 255"), "{error}");
+        assert!(is_permanent_name_errno_for_test());
+    }
+
+    /// The archive side maps what a file system with a shorter name limit
+    /// says to a permanent refusal too.
+    fn is_permanent_name_errno_for_test() -> bool {
+        use rustix::io::Errno;
+        [Errno::NAMETOOLONG, Errno::ILSEQ, Errno::NXIO]
+            .into_iter()
+            .all(beneath::is_permanent_name_errno)
+            && !beneath::is_permanent_name_errno(Errno::IO)
+            && !beneath::is_permanent_name_errno(Errno::NOSPC)
+    }
+
+    #[test]
+    fn sparse_sources_stay_sparse_with_the_same_digest() {
+        let scratch = Scratch::new("sparse");
+        let path = scratch.source().join("sparse");
+        let file = File::create(&path).unwrap();
+        file.set_len(64 << 20).unwrap();
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&[1u8; 1 << 20], 8 << 20).unwrap();
+        file.write_all_at(b"end", (64 << 20) - 3).unwrap();
+        drop(file);
+        let report = scratch.run(&["sparse"]).unwrap();
+        let expected = sha256_digest(File::open(&path).unwrap()).unwrap();
+        assert_eq!(report.files[0].sha256, expected.sha256);
+        let source_blocks = fs::metadata(&path).unwrap().blocks();
+        let archived = fs::metadata(scratch.aip().join("sparse")).unwrap();
+        assert_eq!(archived.len(), 64 << 20);
+        assert!(
+            archived.blocks() <= source_blocks + 64,
+            "{} blocks archived, {source_blocks} in the source",
+            archived.blocks()
+        );
     }
 
     #[test]

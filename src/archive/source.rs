@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, openat, statat};
 
-use super::beneath::{Refusal, Resolution, Want, file_kind_name, open_beneath};
+use super::beneath::{
+    Refusal, Resolution, Want, file_kind_name, is_permanent_name_errno, open_beneath,
+};
 use super::manifest::validate_archived_name;
 use crate::error::Error;
 use crate::message::names::quoted;
@@ -66,6 +68,9 @@ impl SourceRoot {
                 "source {} is not a directory",
                 shown.display()
             ))),
+            Err(Refusal::System(errno)) if is_permanent_name_errno(errno) => Err(
+                Error::InvalidData(format!("source directory {}: {errno}", shown.display())),
+            ),
             Err(Refusal::System(errno)) => {
                 Err(Error::io("open source directory", shown, errno.into()))
             }
@@ -92,6 +97,15 @@ impl SourceRoot {
             Err(Refusal::Outside(how)) => {
                 return refused(format!("leads outside {shown}: {how}"));
             }
+            Err(Refusal::System(errno)) if errno == rustix::io::Errno::NXIO => {
+                // What opening a Unix socket says.
+                return refused(format!(
+                    "under {shown} is a socket or a device without a driver; only regular files can be archived"
+                ));
+            }
+            Err(Refusal::System(errno)) if is_permanent_name_errno(errno) => {
+                return refused(format!("under {shown} cannot be opened: {errno}"));
+            }
             Err(Refusal::System(errno)) => {
                 return Err(Error::io(
                     "open source file",
@@ -114,13 +128,18 @@ impl SourceRoot {
     }
 }
 
+/// A directory's device and inode.
+type DirIdentity = (u64, u64);
+
 /// Every file name below `root` (a whole-directory job), sorted. Directories
 /// are entered through their handles without following symlinks; a symlink
-/// is listed, and resolved beneath `root` like any name when it is opened.
+/// is resolved beneath `root` like any name: one to a directory is entered
+/// (unless it leads back into a directory it is in), one to anything else
+/// is listed and opened as a file later; one leading outside is refused.
 /// Anything that is not a directory, a regular file or a symlink is refused
 /// rather than skipped, so a job never silently archives less than the
 /// directory holds.
-pub fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
+pub fn whole_directory_names(root: &SourceRoot, how: Resolution) -> Result<Vec<String>, Error> {
     let read_error = |dir: &str, e: rustix::io::Errno| {
         Error::io("read source directory", root.shown.join(dir), e.into())
     };
@@ -134,8 +153,18 @@ pub fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
         Mode::empty(),
     )
     .map_err(|e| read_error("", e))?;
-    let mut pending: Vec<(OwnedFd, String)> = vec![(first, String::new())];
-    while let Some((dir_fd, prefix)) = pending.pop() {
+    let identity = |fd: &OwnedFd, name: &str| {
+        rustix::fs::fstat(fd)
+            .map(|stat| (stat.st_dev, stat.st_ino))
+            .map_err(|e| read_error(name, e))
+    };
+    // Each directory to read, with the identities of the directories it is
+    // in (itself included), to refuse a symlink leading back up.
+    let mut pending: Vec<(OwnedFd, String, Vec<DirIdentity>)> = {
+        let id = identity(&first, "")?;
+        vec![(first, String::new(), vec![id])]
+    };
+    while let Some((dir_fd, prefix, ancestors)) = pending.pop() {
         let dir = Dir::read_from(&dir_fd).map_err(|e| read_error(&prefix, e))?;
         for entry in dir {
             let entry = entry.map_err(|e| read_error(&prefix, e))?;
@@ -168,9 +197,31 @@ pub fn whole_directory_names(root: &SourceRoot) -> Result<Vec<String>, Error> {
                         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
                     let sub = openat(&dir_fd, component, flags, Mode::empty())
                         .map_err(|e| read_error(&name, e))?;
-                    pending.push((sub, name));
+                    let mut chain = ancestors.clone();
+                    chain.push(identity(&sub, &name)?);
+                    pending.push((sub, name, chain));
                 }
-                FileType::RegularFile | FileType::Symlink => names.push(name),
+                FileType::Symlink => {
+                    match open_beneath(root.fd(), &root.found_at, &name, Want::Dir, how) {
+                        Ok(sub) => {
+                            let id = identity(&sub, &name)?;
+                            if ancestors.contains(&id) {
+                                return Err(Error::InvalidData(format!(
+                                    "source {} under {} is a symlink back to a directory it is in",
+                                    quoted(&name),
+                                    root.shown.display()
+                                )));
+                            }
+                            let mut chain = ancestors.clone();
+                            chain.push(id);
+                            pending.push((sub, name, chain));
+                        }
+                        // Not a directory (or gone, or outside): opened, and
+                        // refused if need be, as a file.
+                        Err(_) => names.push(name),
+                    }
+                }
+                FileType::RegularFile => names.push(name),
                 other => {
                     return Err(Error::InvalidData(format!(
                         "source file {} under {} is a {}; only regular files can be archived",

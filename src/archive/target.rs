@@ -5,11 +5,12 @@
 //! may itself be a symlink); `<aipid>` and each subdirectory are created
 //! with `mkdirat` and opened `O_NOFOLLOW | O_DIRECTORY` relative to their
 //! parent's handle. A symlink or a file where one of our directories must be
-//! is refused, naming it. Files are written under unique temporary names
-//! (`O_CREAT | O_EXCL`, so not through a planted link either), made durable
-//! together, read back, and only then renamed over their final names; the
-//! directories are synced last. Until the rename a reader sees the old file
-//! or nothing, and a failure removes every temporary file this job made.
+//! is refused, naming it. The AIP's lock ([`super::private`]) is held from
+//! the open to the drop. Files are written in the run's private staging
+//! directory (where no requested name reaches), made durable together, read
+//! back, and only then renamed over their final names; the directories are
+//! synced last. Until the rename a reader sees the old file or nothing, and
+//! a failure removes every staged file this job made.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,39 +18,33 @@ use std::io;
 use std::num::NonZeroU64;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, mkdirat, openat, renameat, statat, unlinkat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, mkdirat, openat, renameat, statat};
 use rustix::io::Errno;
 
-use super::beneath::file_kind_name;
+use super::beneath::{file_kind_name, is_permanent_name_errno};
 use super::copy::ContentDigest;
 use super::copy::sha256_digest_sized;
 use super::manifest::MANIFEST_NAME;
+use super::private::{AipLock, Staging, lock_aip};
 use crate::error::Error;
 use crate::message::names::quoted;
 
 const DIR_MODE: u32 = 0o750;
 const FILE_MODE: u32 = 0o640;
-/// The longest part of a target's name kept in its temporary name, so that
-/// `.{name}.tmp.{pid}.{counter}` stays within NAME_MAX (255 bytes).
-const TEMP_NAME_STEM_MAX: usize = 200;
-/// Temporary names are created with O_EXCL; a name is taken only when another
-/// host with the same pid, or a crashed run, left one behind.
-const TEMP_NAME_ATTEMPTS: u32 = 64;
-
 /// Up to this many staged files are synced one by one (their descriptors
 /// kept open); more are made durable with one `syncfs` of the archive file
 /// system, which is far cheaper than a sync per file but also writes out
 /// whatever else is pending on that file system.
 const SYNC_EACH_MAX: usize = 32;
-
-/// Makes temporary names unique among the threads of this process.
-static TEMP_NAME_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The largest manifest read (about 10 million files).
+const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 
 /// A file written under a temporary name, waiting to be moved into place.
 struct Staged {
     dir: usize,
+    /// Its name in the staging directory.
     temp_name: String,
     final_name: String,
     /// `aip/<name>`, for messages.
@@ -57,7 +52,6 @@ struct Staged {
     digest: ContentDigest,
     /// Kept open to be synced, while few files are staged.
     file: Option<File>,
-    renamed: bool,
 }
 
 /// The AIP directory of one job, its subdirectories, and the files staged in them.
@@ -77,11 +71,23 @@ pub struct ArchiveTree {
     /// but what this job put there.
     created: Vec<bool>,
     staged: Vec<Staged>,
+    /// How many of `staged` are in place.
+    committed: usize,
+    /// Dropped before the lock: nothing of this run is left once another
+    /// run may start.
+    staging: Staging,
+    _lock: AipLock,
 }
 
 impl ArchiveTree {
-    /// Opens `archive_dir` (which must exist) and creates or opens `<aipid>` in it.
-    pub fn open(archive_dir: &Path, aipid: &str) -> Result<ArchiveTree, Error> {
+    /// Opens `archive_dir` (which must exist), takes the AIP's lock (waiting
+    /// up to `lock_wait`), makes the run's staging directory, and creates or
+    /// opens `<aipid>`.
+    pub fn open(
+        archive_dir: &Path,
+        aipid: &str,
+        lock_wait: Duration,
+    ) -> Result<ArchiveTree, Error> {
         // O_DIRECTORY: a FIFO or device standing there is refused at once
         // instead of blocking the open.
         let archive_dir_fd = rustix::fs::open(
@@ -90,6 +96,8 @@ impl ArchiveTree {
             Mode::empty(),
         )
         .map_err(|e| Error::io("open archive directory", archive_dir, e.into()))?;
+        let lock = lock_aip(&archive_dir_fd, archive_dir, aipid, lock_wait)?;
+        let staging = Staging::create(&archive_dir_fd, archive_dir, aipid)?;
         let aip_path = archive_dir.join(aipid);
         let (aip, created) = ensure_dir(&archive_dir_fd, aipid, &aip_path)?;
         let mut tree = ArchiveTree {
@@ -100,6 +108,9 @@ impl ArchiveTree {
             dirty: Vec::new(),
             created: vec![created],
             staged: Vec::new(),
+            committed: 0,
+            staging,
+            _lock: lock,
         };
         if created {
             tree.dirty.push(None);
@@ -160,6 +171,9 @@ impl ArchiveTree {
         let fd = match openat(&self.dirs[dir], file_name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+            Err(errno) if is_permanent_name_errno(errno) => {
+                return Err(Error::InvalidData(format!("{}: {errno}", shown.display())));
+            }
             Err(errno) => return Err(Error::io("open", shown, errno.into())),
         };
         let file = File::from(fd);
@@ -180,59 +194,122 @@ impl ArchiveTree {
             .map_err(|e| Error::io("read", shown, e))
     }
 
-    /// Creates a temporary file for `name`; the caller writes it and hands
-    /// it back with [`ArchiveTree::stage`].
-    pub fn create_temp(&mut self, name: &str) -> Result<(File, PendingName), Error> {
-        let (dir, file_name) = self.parent_of(name)?;
-        let shown = self.aip_path.join(name);
-        for _ in 0..TEMP_NAME_ATTEMPTS {
-            let counter = TEMP_NAME_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp_name = temp_file_name(file_name, std::process::id(), counter);
-            let flags =
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            match openat(
-                &self.dirs[dir],
-                temp_name.as_str(),
-                flags,
-                Mode::from_raw_mode(FILE_MODE),
-            ) {
-                Ok(fd) => {
-                    // The umask may have narrowed the mode given at creation.
-                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))
-                        .map_err(|e| Error::io("set permissions on", &shown, e.into()))?;
-                    // Registered at once so that a failure removes it.
-                    self.staged.push(Staged {
-                        dir,
-                        temp_name,
-                        final_name: file_name.to_owned(),
-                        shown,
-                        digest: ContentDigest {
-                            size: 0,
-                            sha256: String::new(),
-                        },
-                        file: None,
-                        renamed: false,
-                    });
-                    return Ok((File::from(fd), PendingName(self.staged.len() - 1)));
+    /// The text of the AIP's manifest as it is now, `None` when there is
+    /// none (or something other than a regular file is in its place).
+    pub fn read_manifest(&mut self) -> Result<Option<String>, Error> {
+        let shown = self.aip_path.join(MANIFEST_NAME);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match openat(&self.dirs[0], MANIFEST_NAME, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+            Err(errno) => return Err(Error::io("open", shown, errno.into())),
+        };
+        let file = File::from(fd);
+        let stat = file
+            .metadata()
+            .map_err(|e| Error::io("inspect", &shown, e))?;
+        if !stat.is_file() {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(&file, MAX_MANIFEST_BYTES), &mut bytes)
+            .map_err(|e| Error::io("read", &shown, e))?;
+        // Not UTF-8: not ours; rebuilt from the files.
+        Ok(Some(String::from_utf8(bytes).unwrap_or_default()))
+    }
+
+    /// Every regular file in the AIP directory, by its name relative to it,
+    /// sorted; the manifest itself excepted. Walked through handles without
+    /// following symlinks. Anything else (a symlink, a FIFO, a name the name
+    /// rule refuses) is logged and left out: it is not part of the AIP.
+    pub fn list_files(&self) -> Result<Vec<String>, Error> {
+        let read_error =
+            |name: &str, e: Errno| Error::io("read directory", self.aip_path.join(name), e.into());
+        let first = openat(
+            &self.dirs[0],
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| read_error("", e))?;
+        let mut names = Vec::new();
+        let mut pending = vec![(first, String::new())];
+        while let Some((dir_fd, prefix)) = pending.pop() {
+            let dir = rustix::fs::Dir::read_from(&dir_fd).map_err(|e| read_error(&prefix, e))?;
+            for entry in dir {
+                let entry = entry.map_err(|e| read_error(&prefix, e))?;
+                let bytes = entry.file_name().to_bytes();
+                if bytes == b"." || bytes == b".." {
+                    continue;
                 }
-                Err(Errno::EXIST) => continue,
-                Err(errno) => {
-                    return Err(Error::io(
-                        "create a temporary file for",
-                        shown,
-                        errno.into(),
-                    ));
+                let component = String::from_utf8_lossy(bytes);
+                let name = if prefix.is_empty() {
+                    component.to_string()
+                } else {
+                    format!("{prefix}/{component}")
+                };
+                if name == MANIFEST_NAME {
+                    continue;
+                }
+                let mut kind = entry.file_type();
+                if kind == FileType::Unknown {
+                    let stat = statat(&dir_fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| read_error(&name, e))?;
+                    kind = FileType::from_raw_mode(stat.st_mode);
+                }
+                let usable = std::str::from_utf8(bytes).is_ok()
+                    && crate::message::names::validate_relative_name(&name).is_ok();
+                match kind {
+                    FileType::Directory if usable => {
+                        let flags =
+                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                        let sub = openat(&dir_fd, entry.file_name(), flags, Mode::empty())
+                            .map_err(|e| read_error(&name, e))?;
+                        pending.push((sub, name));
+                    }
+                    FileType::RegularFile if usable => names.push(name),
+                    other => log::warn!(
+                        "{} ({}) is left out of the manifest: not a regular file or directory with a usable name",
+                        quoted(&self.aip_path.join(&name).display().to_string()),
+                        file_kind_name(other)
+                    ),
                 }
             }
         }
-        Err(Error::io(
-            "create a temporary file for",
+        names.sort();
+        Ok(names)
+    }
+
+    /// Creates a staged file for `name`; the caller writes it and hands it
+    /// back with [`ArchiveTree::stage`].
+    pub fn create_temp(&mut self, name: &str) -> Result<(File, PendingName), Error> {
+        let (dir, file_name) = self.parent_of(name)?;
+        let shown = self.aip_path.join(name);
+        let temp_name = self.staging.next_name();
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = openat(
+            self.staging.fd(),
+            temp_name.as_str(),
+            flags,
+            Mode::from_raw_mode(FILE_MODE),
+        )
+        .map_err(|e| Error::io("create a staged file for", &shown, e.into()))?;
+        // The umask may have narrowed the mode given at creation.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))
+            .map_err(|e| Error::io("set permissions on", &shown, e.into()))?;
+        self.staged.push(Staged {
+            dir,
+            temp_name,
+            final_name: file_name.to_owned(),
             shown,
-            io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "every temporary name tried was taken",
-            ),
-        ))
+            digest: ContentDigest {
+                size: 0,
+                sha256: String::new(),
+            },
+            file: None,
+        });
+        Ok((File::from(fd), PendingName(self.staged.len() - 1)))
     }
 
     /// Records what was written to a temporary file, and keeps the file
@@ -240,10 +317,10 @@ impl ArchiveTree {
     pub fn stage(&mut self, pending: PendingName, digest: ContentDigest, file: File) {
         let staged = &mut self.staged[pending.0];
         staged.digest = digest;
-        if self.staged.len() <= SYNC_EACH_MAX {
+        if self.staged.len() - self.committed <= SYNC_EACH_MAX {
             self.staged[pending.0].file = Some(file);
         } else {
-            for staged in &mut self.staged {
+            for staged in &mut self.staged[self.committed..] {
                 staged.file = None;
             }
         }
@@ -254,7 +331,7 @@ impl ArchiveTree {
     pub fn corrupt(&self, pending: &PendingName) -> Result<(), Error> {
         let staged = &self.staged[pending.0];
         let fd = openat(
-            &self.dirs[staged.dir],
+            self.staging.fd(),
             staged.temp_name.as_str(),
             OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
@@ -272,12 +349,12 @@ impl ArchiveTree {
     /// SHA-256 with the one computed while copying (when `verify`), then
     /// moves them into place in order and syncs the directories.
     pub fn commit(&mut self, verify: bool) -> Result<(), Error> {
-        if self.staged.len() > SYNC_EACH_MAX {
+        if self.staged.len() - self.committed > SYNC_EACH_MAX {
             // One call makes all the data and the new entries durable.
             rustix::fs::syncfs(&self.dirs[0])
                 .map_err(|e| Error::io("sync the file system of", &self.aip_path, e.into()))?;
         } else {
-            for staged in &mut self.staged {
+            for staged in &mut self.staged[self.committed..] {
                 if let Some(file) = staged.file.take() {
                     file.sync_all()
                         .map_err(|e| Error::io("sync", &staged.shown, e))?;
@@ -285,14 +362,13 @@ impl ArchiveTree {
             }
         }
         if verify {
-            verify_all(&self.dirs, &self.staged)?;
+            verify_all(self.staging.fd(), &self.staged[self.committed..])?;
         }
-        for staged in &mut self.staged {
-            let dir = &self.dirs[staged.dir];
+        for staged in &mut self.staged[self.committed..] {
             renameat(
-                dir,
+                self.staging.fd(),
                 staged.temp_name.as_str(),
-                dir,
+                &self.dirs[staged.dir],
                 staged.final_name.as_str(),
             )
             .map_err(|errno| match errno {
@@ -300,9 +376,11 @@ impl ArchiveTree {
                     "{} is a directory where an archived file must be",
                     staged.shown.display()
                 )),
+                errno if is_permanent_name_errno(errno) || errno == Errno::INVAL => {
+                    Error::InvalidData(format!("{}: {errno}", staged.shown.display()))
+                }
                 other => Error::io("move into place", &staged.shown, other.into()),
             })?;
-            staged.renamed = true;
             if !self.dirty.contains(&Some(staged.dir)) {
                 self.dirty.push(Some(staged.dir));
             }
@@ -315,22 +393,8 @@ impl ArchiveTree {
             sync_dir(fd, &shown)?;
         }
         self.dirty.clear();
+        self.committed = self.staged.len();
         Ok(())
-    }
-}
-
-impl Drop for ArchiveTree {
-    fn drop(&mut self) {
-        for staged in &self.staged {
-            if !staged.renamed {
-                // Best effort: the error being returned matters more than this one.
-                let _ = unlinkat(
-                    &self.dirs[staged.dir],
-                    staged.temp_name.as_str(),
-                    AtFlags::empty(),
-                );
-            }
-        }
     }
 }
 
@@ -340,8 +404,8 @@ const VERIFY_THREADS: usize = 4;
 
 /// Reads every staged file back and compares it with what was written
 /// ([`read_back`]); many files are shared among a few threads.
-fn verify_all(dirs: &[OwnedFd], staged: &[Staged]) -> Result<(), Error> {
-    let check = |files: &[Staged]| files.iter().try_for_each(|file| verify_one(dirs, file));
+fn verify_all(staging: &OwnedFd, staged: &[Staged]) -> Result<(), Error> {
+    let check = |files: &[Staged]| files.iter().try_for_each(|file| verify_one(staging, file));
     if staged.len() <= SYNC_EACH_MAX {
         return check(staged);
     }
@@ -363,8 +427,8 @@ fn verify_all(dirs: &[OwnedFd], staged: &[Staged]) -> Result<(), Error> {
     })
 }
 
-fn verify_one(dirs: &[OwnedFd], staged: &Staged) -> Result<(), Error> {
-    let read_back = read_back(&dirs[staged.dir], staged)?;
+fn verify_one(staging: &OwnedFd, staged: &Staged) -> Result<(), Error> {
+    let read_back = read_back(staging, staged)?;
     if read_back == staged.digest {
         return Ok(());
     }
@@ -412,6 +476,9 @@ fn ensure_dir(parent: &OwnedFd, name: &str, shown: &Path) -> Result<(OwnedFd, bo
         // Another delivery of the same request, maybe on another host, made
         // it; or something else is there, which the open tells.
         Err(Errno::EXIST) => false,
+        Err(errno) if is_permanent_name_errno(errno) || errno == Errno::INVAL => {
+            return Err(Error::InvalidData(format!("{}: {errno}", shown.display())));
+        }
         Err(errno) => return Err(Error::io("create directory", shown, errno.into())),
     };
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -446,10 +513,4 @@ fn sync_dir(dir: impl AsFd, shown: &Path) -> Result<(), Error> {
         Err(Errno::INVAL) => Ok(()),
         Err(errno) => Err(Error::io("sync directory", shown, errno.into())),
     }
-}
-
-/// The hidden temporary name a target is written under before the rename.
-pub fn temp_file_name(target_name: &str, pid: u32, counter: u64) -> String {
-    let stem = &target_name[..crate::text::floor_char_boundary(target_name, TEMP_NAME_STEM_MAX)];
-    format!(".{stem}.tmp.{pid}.{counter}")
 }

@@ -416,7 +416,7 @@ pub const PROCESS_MESSAGE: Program = Program {
     name: "process_message",
     summary: "archive the files one request names",
     synopsis: "--aipid ID [OPTIONS] < message.json",
-    about: "Reads the request JSON on stdin; copies its files from source_dir to archive_dir/<aipid>/ and writes manifest-sha256.txt there; prints a JSON result. Exit 0 on success, 65 for bad data, 75 for a failure worth a retry. Run by poll_messages, which passes the configuration on in SQS_ARCHIVE_CONFIG.",
+    about: "Reads the request JSON on stdin; copies its files from source_dir to archive_dir/<aipid>/ (adding to or replacing files in that AIP, never removing any) and rewrites the AIP's manifest-sha256.txt to cover every file in it; prints a JSON result. One run per AIP at a time: another waits up to 60 s, then exits 75 (AIP busy). Exit 0 on success, 65 for bad data, 75 for a failure worth a retry. Run by poll_messages, which passes the configuration on in SQS_ARCHIVE_CONFIG; it ends when that poller ends.",
     options: &[opt(
         "--aipid",
         "ID",

@@ -3,7 +3,9 @@
 //! Reads the message JSON on stdin, checks it against the schema and its
 //! `--aipid`, archives the files (see [`crate::archive`]) and prints one JSON
 //! result on stdout. Exit 0: done; 65: bad data, retrying will not help;
-//! 75: trouble worth a retry (disk full, permissions on the archive side).
+//! 75: trouble worth a retry (disk full, permissions on the archive side,
+//! the AIP busy with another run). First of all it arranges to die with the
+//! poller that started it ([`crate::subprocess::parent_death`]).
 
 use std::io::{Read, Write};
 
@@ -18,6 +20,7 @@ use crate::exit::Exit;
 use crate::message::fit::{MAX_HANDLER_OUTPUT, without_file_entries};
 use crate::message::schema::MessageSchema;
 use crate::message::{ARCHIVE_ACTION, ArchiveRequest};
+use crate::subprocess::parent_death::{POLLER_PID_VAR, Parent, die_with_poller};
 
 /// Largest message read from stdin: SQS bodies are at most 1 MiB; leave room for emulators.
 const MAX_INPUT: u64 = 16 << 20;
@@ -42,7 +45,23 @@ pub fn main() -> Exit {
             return Ok(exit);
         }
         let aipid = aipid.ok_or_else(|| Error::Usage("--aipid ID is required".into()))?;
-        let settings = Settings::load(&common.source, Env::from_process())?;
+        let env = Env::from_process();
+        // First thing: never outlive the poller that started us.
+        match die_with_poller(env.get(POLLER_PID_VAR)) {
+            Ok(Parent::Gone) => {
+                return Err(Error::io(
+                    "start",
+                    "process_message",
+                    std::io::Error::new(
+                        std::io::ErrorKind::ResourceBusy,
+                        "the poller that started this handler is gone; nothing done",
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => log::debug!("cannot watch the poller: {e}"),
+        }
+        let settings = Settings::load(&common.source, env)?;
         crate::logging::init(
             common.log_level,
             &settings.env,
@@ -149,6 +168,9 @@ fn with_test_hooks(mut options: ArchiveOptions, env: &Env) -> Result<ArchiveOpti
             parse_test_hooks(text).map_err(|e| Error::config(TEST_HOOKS_VAR, e))?;
         options.resolution = resolution;
         options.hooks = hooks;
+        if let Some(wait) = hooks.lock_wait {
+            options.lock_wait = wait;
+        }
     }
     Ok(options)
 }

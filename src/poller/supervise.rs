@@ -63,6 +63,13 @@ pub fn run(spec: &Spec, hooks: &mut dyn Hooks) -> Finished {
 pub fn run_watching(spec: &Spec, hooks: &mut dyn Hooks, watch: ExitWatch) -> Finished {
     let mut argv = spec.argv.to_vec();
     argv.extend(["--aipid".to_string(), spec.aipid.to_string()]);
+    // A handler that watches for its poller's end (process_message does)
+    // knows which process that is.
+    let mut set_env = spec.set_env.clone();
+    set_env.push((
+        subprocess::parent_death::POLLER_PID_VAR.to_string(),
+        std::process::id().to_string(),
+    ));
     let mut handler = Handler {
         outer: hooks,
         spec,
@@ -72,7 +79,7 @@ pub fn run_watching(spec: &Spec, hooks: &mut dyn Hooks, watch: ExitWatch) -> Fin
         &subprocess::Spec {
             argv: &argv,
             input: spec.body.as_bytes(),
-            set_env: &spec.set_env,
+            set_env: &set_env,
             remove_env: spec.remove_env,
             timeout: spec.timeout,
             kill_grace: spec.kill_grace,

@@ -17,6 +17,7 @@
 //! nothing from this crate.
 
 mod exit_watch;
+pub mod parent_death;
 mod pipes;
 
 use std::os::fd::BorrowedFd;

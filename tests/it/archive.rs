@@ -115,11 +115,15 @@ fn listing(dir: &Path) -> Vec<(String, String)> {
     found
 }
 
+/// Staged files left below the archive directory `dir`: anything in its
+/// private staging directory, or a temporary name anywhere.
 fn temp_files(dir: &Path) -> Vec<String> {
     listing(dir)
         .into_iter()
+        .filter(|(name, kind)| {
+            name.contains(".tmp.") || (name.starts_with(".sqs-archive/staging/") && kind != "dir")
+        })
         .map(|(name, _)| name)
-        .filter(|name| name.contains(".tmp."))
         .collect()
 }
 
@@ -359,11 +363,20 @@ fn rewrite_during_copy<T: Send>(
     (done, [sha256_hex(&old), sha256_hex(&new)])
 }
 
+/// `Some` once a file of `aip` (`archive/<aipid>`) is staged: its run's
+/// staging directory holds a file.
 fn temp_files_present(aip: &Path) -> Option<()> {
-    std::fs::read_dir(aip)
+    let aipid = aip.file_name()?.to_str()?;
+    let staging = aip.parent()?.join(".sqs-archive/staging");
+    std::fs::read_dir(staging)
         .ok()?
         .flatten()
-        .any(|e| e.file_name().to_string_lossy().contains(".tmp."))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{aipid}."))
+        })
+        .any(|e| std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some()))
         .then_some(())
 }
 

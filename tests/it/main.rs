@@ -3,6 +3,7 @@
 //! come from `scripts/test-servers.sh` (`make test`); without them the
 //! server tests fail, they never skip.
 
+mod aip;
 mod archive;
 mod audit;
 mod cli;
