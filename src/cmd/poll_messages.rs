@@ -9,6 +9,7 @@ use crate::config::{QueueRole, Settings};
 use crate::environment::Env;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::poller::setup::RUN_HANDLER;
 use crate::poller::slots::{self, RunMode};
 use crate::poller::{PollOptions, Poller, Shutdown};
 
@@ -45,6 +46,9 @@ pub fn parse_args(
 
 /// Runs `poll_messages` with the process's arguments and environment.
 pub fn main() -> Exit {
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(RUN_HANDLER)) {
+        return run_handler(std::env::args_os().skip(2).collect());
+    }
     crate::cmd::run_main("poll_messages", || {
         let (common, options) = parse_args(std::env::args_os().skip(1))?;
         let help = || crate::cmd::help::program_help(&crate::cmd::commands::POLL_MESSAGES);
@@ -213,6 +217,40 @@ fn handler_env(settings: &Settings, common: &Common) -> Result<Vec<(String, Stri
         env.push(("SQS_ARCHIVE_LOG".to_string(), level.to_string()));
     }
     Ok(env)
+}
+
+/// `poll_messages --run-handler -- PROGRAM ARGS`: what the poller starts for
+/// a handler of the profile's. It arms the parent-death signal against the
+/// poller (`subprocess::parent_death`), then replaces itself with the
+/// handler, which keeps the signal: a killed poller takes it along.
+fn run_handler(args: Vec<std::ffi::OsString>) -> Exit {
+    use std::os::unix::process::CommandExt as _;
+    let argv = match args.split_first() {
+        Some((dashes, rest)) if dashes == "--" && !rest.is_empty() => rest,
+        _ => {
+            crate::stdio::stderr_line(format_args!(
+                "poll_messages: usage: poll_messages {RUN_HANDLER} -- PROGRAM [ARGS]"
+            ));
+            return Exit::Usage;
+        }
+    };
+    let poller = std::env::var(crate::subprocess::parent_death::POLLER_PID_VAR).ok();
+    match crate::subprocess::parent_death::die_with_poller(poller.as_deref()) {
+        Ok(crate::subprocess::parent_death::Parent::Gone) => {
+            crate::stdio::stderr_line(format_args!(
+                "poll_messages: the poller that started this handler is gone; not starting it"
+            ));
+            return Exit::TempFail;
+        }
+        Ok(_) => {}
+        Err(e) => log::debug!("cannot arm the parent-death signal: {e}"),
+    }
+    let e = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
+    crate::stdio::stderr_line(format_args!(
+        "poll_messages: handler {} cannot be started: {e}",
+        crate::text::quoted(&argv[0].to_string_lossy(), 200)
+    ));
+    Exit::Config
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub struct Poller {
     /// The request queue is FIFO: one request per message group at a time.
     pub fifo: bool,
     pub handler: Vec<String>,
+    /// Put before `handler` when it runs: empty for `process_message`, which
+    /// arms its own parent-death signal; `poll_messages --run-handler --`
+    /// for a handler of the profile's, which may not.
+    pub launcher: Vec<String>,
     pub handler_env: Vec<(String, String)>,
     pub remove_env: Vec<&'static str>,
     pub settings: Settings,
@@ -53,13 +57,24 @@ impl Poller {
     /// `handler_env` is what the handler needs to find the same configuration.
     pub fn new(settings: Settings, handler_env: Vec<(String, String)>) -> Result<Poller> {
         let client = crate::connect::connect(&settings)?;
-        let handler = match &settings.handler {
-            Some(argv) => argv.clone(),
-            None => vec![default_handler()?.display().to_string()],
+        let (handler, launcher) = match &settings.handler {
+            Some(argv) => {
+                check_startable(&argv[0], &settings.env)?;
+                let exe = std::env::current_exe()
+                    .map_err(|e| Error::io("find own executable", "poll_messages", e))?;
+                let launcher = vec![
+                    exe.display().to_string(),
+                    RUN_HANDLER.to_string(),
+                    "--".to_string(),
+                ];
+                (argv.clone(), launcher)
+            }
+            None => (vec![default_handler()?.display().to_string()], Vec::new()),
         };
         let mock = settings.backend == crate::config::Backend::Mock;
         let mut poller = Poller::with_client(settings, client, handler, handler_env)?;
         poller.read_attributes = !mock;
+        poller.launcher = launcher;
         Ok(poller)
     }
 
@@ -91,6 +106,7 @@ impl Poller {
             request_queue,
             completion_queue,
             handler,
+            launcher: Vec::new(),
             handler_env,
             remove_env,
             settings,
@@ -227,6 +243,37 @@ pub fn redrive_check(
 }
 
 /// `process_message` in the directory of the running executable.
+/// `poll_messages`'s own launcher mode: arm the parent-death signal, then
+/// become the handler (`poll_messages --run-handler -- PROGRAM ARGS`).
+pub const RUN_HANDLER: &str = "--run-handler";
+
+/// A handler that cannot be started stops the run before anything is
+/// received (78), rather than at the first request.
+fn check_startable(program: &str, env: &crate::environment::Env) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        executable(std::path::Path::new(program))
+    } else {
+        let path = env.get("PATH").unwrap_or("/usr/local/bin:/usr/bin:/bin");
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .any(|d| executable(&std::path::Path::new(d).join(program)))
+    };
+    if found {
+        return Ok(());
+    }
+    Err(Error::config(
+        "handler",
+        format!(
+            "handler {} cannot be started: no executable file there (or on PATH)",
+            crate::text::quoted(program, 200)
+        ),
+    ))
+}
+
 fn default_handler() -> Result<PathBuf> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("find own executable", "poll_messages", e))?;

@@ -29,6 +29,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// How to run a handler.
 #[derive(Clone, Debug)]
 pub struct Spec<'a> {
+    /// What runs the handler for us, before its argv: empty, or our own
+    /// `poll_messages --run-handler --`, which arms the parent-death signal
+    /// and then becomes the handler (for handlers that do not arm it).
+    pub launcher: &'a [String],
     /// Program and arguments; `--aipid <aipid>` is appended.
     pub argv: &'a [String],
     pub aipid: &'a str,
@@ -61,7 +65,8 @@ pub fn run(spec: &Spec, hooks: &mut dyn Hooks) -> Finished {
 
 /// [`run`], choosing how the exit is watched.
 pub fn run_watching(spec: &Spec, hooks: &mut dyn Hooks, watch: ExitWatch) -> Finished {
-    let mut argv = spec.argv.to_vec();
+    let mut argv = spec.launcher.to_vec();
+    argv.extend(spec.argv.iter().cloned());
     argv.extend(["--aipid".to_string(), spec.aipid.to_string()]);
     // A handler that watches for its poller's end (process_message does)
     // knows which process that is.
@@ -91,7 +96,7 @@ pub fn run_watching(spec: &Spec, hooks: &mut dyn Hooks, watch: ExitWatch) -> Fin
         &mut handler,
     );
     let ending = match finished.ending {
-        Ending::SpawnFailed(why) => Ending::SpawnFailed(format!("{}: {why}", argv[0])),
+        Ending::SpawnFailed(why) => Ending::SpawnFailed(format!("{}: {why}", spec.argv[0])),
         other => other,
     };
     Finished {
@@ -191,6 +196,7 @@ mod tests {
 
     fn spec<'a>(argv: &'a [String], body: &'a str, timeout: Duration) -> Spec<'a> {
         Spec {
+            launcher: &[],
             argv,
             aipid: "a1",
             body,

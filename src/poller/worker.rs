@@ -93,6 +93,7 @@ fn handle(poller: &Poller, job: &Job, shutdown: &Shutdown, alarm: Option<&Alarm>
     ));
     let settings = &poller.settings;
     let spec = Spec {
+        launcher: &poller.launcher,
         argv: &poller.handler,
         aipid,
         body: &message.body,

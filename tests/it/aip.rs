@@ -286,6 +286,64 @@ fn a_killed_pollers_handler_is_gone_within_a_second() {
     assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
 }
 
+/// A handler of the profile's own (here a shell that becomes `sleep`) does
+/// not arm a parent-death signal itself: `poll_messages --run-handler` does
+/// it for it, so it too is gone within a second of a `kill -9`.
+#[test]
+fn a_killed_pollers_own_handler_is_gone_within_a_second_too() {
+    let ws = Workspace::new("aip-orphan-own");
+    ws.mock_profile(
+        "t",
+        json!({"handler": ["/bin/sh", "-c", "exec sleep 60", "sh"]}),
+    );
+    let client = sqs_archive::queue::dir::DirArchiveClient::new(ws.dir.join("mock"), 1 << 20);
+    use sqs_archive::queue::{ArchiveClient, OutgoingMessage};
+    client
+        .send_message(
+            "mock://requests",
+            &OutgoingMessage::new(request("own", &names(&["x"]))),
+        )
+        .unwrap();
+    let mut poller = ws.poll(&["--profile", "t"]).spawn();
+    let started = Instant::now();
+    let handler = loop {
+        if let Some(&pid) = children_of(poller.id()).first() {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no handler started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Until it has become `sleep`, it is still our launcher.
+    let became = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{handler}/comm"))
+        .is_ok_and(|c| c.trim() != "sleep")
+    {
+        assert!(
+            became.elapsed() < Duration::from_secs(10),
+            "the handler never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    poller.kill().unwrap(); // SIGKILL
+    poller.wait().unwrap();
+    let killed = Instant::now();
+    while alive(handler) && killed.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !alive(handler),
+        "handler {handler} outlived its poller by 3 s"
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(1),
+        "handler lived {:?} after the poller",
+        killed.elapsed()
+    );
+}
+
 #[test]
 fn planted_staging_names_cannot_change_what_is_archived() {
     let ws = workspace("aip-planted");
