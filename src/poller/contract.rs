@@ -176,6 +176,27 @@ impl Drop for Bench {
     }
 }
 
+/// A message whose body did not match its MD5 is dropped by the client
+/// (never acted on, never deleted): the run says so with 76, not 0 with
+/// nothing received.
+#[test]
+fn a_damaged_message_makes_the_run_fail_and_is_never_deleted() {
+    let b = Bench::new("damaged");
+    b.push("a1");
+    b.client.faults(|f| f.damage_received = 1);
+    let (exit, poller) = b.run();
+    assert_eq!(exit, Exit::Protocol);
+    assert_eq!(poller.summary.counts().succeeded, 0);
+    assert!(b.completions().is_empty());
+    assert!(
+        !b.client
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::Delete { .. })),
+        "nothing deleted"
+    );
+}
+
 #[test]
 fn a_completed_request_is_deleted_after_its_completion() {
     let b = Bench::new("happy");

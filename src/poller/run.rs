@@ -108,6 +108,15 @@ impl Poller {
             // Trying again will not help: the completion queue needs a look.
             return Ok(Exit::DataErr);
         }
+        let damaged = self.client.damaged_received();
+        if damaged > 0 {
+            // Each was logged as an error and left on the queue; the run
+            // must not look like a success (nor like nothing came).
+            log::error!(
+                "{damaged} received message(s) did not match the MD5 the server sent with them; left on the queue"
+            );
+            return Ok(Exit::Protocol);
+        }
         Ok(Exit::Ok)
     }
 }

@@ -37,6 +37,9 @@ pub struct Faults {
     pub drop_answers: u32,
     /// The same, for sends only.
     pub drop_send_answers: u32,
+    /// Drop the next N received messages as a client does whose MD5 check
+    /// failed: not returned, counted in `damaged_received`.
+    pub damage_received: u32,
 }
 
 /// One call, as the client saw it.
@@ -74,6 +77,7 @@ struct State {
     faults: Faults,
     calls: Vec<Call>,
     next: u64,
+    damaged: u64,
 }
 
 impl State {
@@ -365,7 +369,20 @@ impl ArchiveClient for MemoryArchiveClient {
         if state.take_drop() {
             return Err(dropped("ReceiveMessage"));
         }
-        Ok(out)
+        let mut kept = Vec::with_capacity(out.len());
+        for message in out {
+            if state.faults.damage_received > 0 {
+                state.faults.damage_received -= 1;
+                state.damaged += 1;
+            } else {
+                kept.push(message);
+            }
+        }
+        Ok(kept)
+    }
+
+    fn damaged_received(&self) -> u64 {
+        self.state().damaged
     }
 
     fn delete_message(&self, queue: &str, receipt: &ReceiptHandle) -> Result<()> {

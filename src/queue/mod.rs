@@ -227,6 +227,13 @@ pub trait ArchiveClient: Send + Sync {
         Ok(self.queue_attributes(queue)?.stats)
     }
 
+    /// Messages received whose body did not match the checksum the server
+    /// sent with it, so far: dropped unacted (they return after their
+    /// visibility timeout), logged, and counted here so a run can say so.
+    fn damaged_received(&self) -> u64 {
+        0
+    }
+
     /// Counts plus the configuration the tools check (size limit, visibility,
     /// redrive policy), in one `GetQueueAttributes` call.
     fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes>;

@@ -67,6 +67,8 @@ pub struct SqsArchiveClient {
     receive_margin: Duration,
     /// `" through proxy URL"` (user info hidden) or empty: a transport error names the hop that failed.
     route: String,
+    /// Received messages dropped for a body that did not match its MD5.
+    damaged: std::sync::atomic::AtomicU64,
 }
 
 impl SqsArchiveClient {
@@ -76,6 +78,7 @@ impl SqsArchiveClient {
             url.push('/');
         }
         Ok(SqsArchiveClient {
+            damaged: std::sync::atomic::AtomicU64::new(0),
             http: Http::new(&options.http)?,
             url,
             region: options.region,
@@ -288,12 +291,18 @@ impl ArchiveClient for SqsArchiveClient {
                     Err(e) => {
                         // Never acted on and never deleted: it returns after its visibility timeout.
                         log::error!("{e}");
+                        self.damaged
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         None
                     }
                 })
                 .collect()),
             other => Err(unexpected("ReceiveMessage", &other)),
         }
+    }
+
+    fn damaged_received(&self) -> u64 {
+        self.damaged.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn delete_message(&self, queue: &str, receipt: &ReceiptHandle) -> Result<()> {
