@@ -29,7 +29,7 @@ pub mod copy;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod hooks;
 pub mod manifest;
-mod source;
+pub mod source;
 mod target;
 
 use std::collections::HashSet;

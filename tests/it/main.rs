@@ -23,5 +23,6 @@ mod poller;
 mod process;
 mod proxy;
 mod s3;
+mod s3_archive;
 mod security;
 mod support;
