@@ -38,9 +38,10 @@ Commands:
         Approximate visible, in-flight and delayed counts of both queues, as JSON.
   credentials
         Say which source supplies the AWS credentials (never prints a secret).
-  audit [--aipid ID] [--max-bytes-per-second N]
+  audit [--aipid ID] [--max-bytes-per-second N] [--download]
         Re-hash archived AIPs (one, or all in archive_dir) against their manifests; one
         line per missing, extra, changed or unreadable file; exits 0 when all match, 1 otherwise.
+        In S3, checks the SHA-256 S3 keeps per object; --download re-hashes the bytes.
   doctor [--json]
         Check that this host is ready: profile, credentials, queues and their attributes,
         directories, handler, who else could change the profile, .env and handler, the

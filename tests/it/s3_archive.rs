@@ -372,3 +372,57 @@ fn a_missing_bucket_exits_65_and_refused_credentials_77() {
     assert!(case.manifest("x").is_none());
     let _ = &case.server;
 }
+
+fn audit(case: &S3Case, args: &[&str]) -> Done {
+    let mut all = vec!["--profile", "t", "audit"];
+    all.extend(args);
+    case.ws.sqs_archive(&all).run()
+}
+
+#[test]
+fn audit_of_s3_aips_finds_a_deleted_an_extra_and_a_changed_object() {
+    let case = S3Case::new("s3-audit", moto(), json!({"s3_part_size": 5}));
+    for aipid in ["clean", "damaged"] {
+        case.put(&format!("{aipid}/a.txt"), b"alpha\n");
+        case.put(&format!("{aipid}/b.txt"), b"beta\n");
+        case.put(&format!("{aipid}/c.txt"), b"gamma\n");
+        case.put(&format!("{aipid}/big.bin"), &bytes(6 << 20, 9));
+        case.process(aipid, &[]).ok();
+    }
+    audit(&case, &[]).ok();
+    audit(&case, &["--download"]).ok();
+    let prefix = case.prefix("damaged");
+    case.s3
+        .delete_object(&case.bucket, &format!("{prefix}a.txt"))
+        .unwrap();
+    case.s3
+        .put_object(
+            &case.bucket,
+            &format!("{prefix}extra.txt"),
+            b"not in the manifest",
+            &Default::default(),
+        )
+        .unwrap();
+    case.s3
+        .put_object(
+            &case.bucket,
+            &format!("{prefix}b.txt"),
+            b"other bytes",
+            &Default::default(),
+        )
+        .unwrap();
+    for args in [&[][..], &["--download"][..]] {
+        let done = audit(&case, args);
+        done.exit(1)
+            .stdout_has("damaged: missing: a.txt")
+            .stdout_has("damaged: extra: extra.txt")
+            .stdout_has("damaged: changed: b.txt");
+        assert!(!done.stdout().contains("clean:"), "{}", done.stdout());
+        assert!(!done.stdout().contains("c.txt"), "{}", done.stdout());
+        assert!(!done.stdout().contains("big.bin"), "{}", done.stdout());
+    }
+    audit(&case, &["--aipid", "clean"]).ok();
+    audit(&case, &["--aipid", "nothing-here"])
+        .exit(1)
+        .stdout_has("nothing-here: manifest: no such AIP");
+}
