@@ -426,3 +426,50 @@ fn audit_of_s3_aips_finds_a_deleted_an_extra_and_a_changed_object() {
         .exit(1)
         .stdout_has("nothing-here: manifest: no such AIP");
 }
+
+/// doctor's checks of an s3:// archive_dir, by name, from `--json`.
+fn doctor_checks(case: &S3Case, archive_dir: Option<&str>) -> BTreeMap<String, (String, String)> {
+    let mut run = case.ws.sqs_archive(&["--profile", "t", "doctor", "--json"]);
+    if let Some(dir) = archive_dir {
+        run = run.env("SQS_ARCHIVE_ARCHIVE_DIR", dir);
+    }
+    let done = run.run();
+    let report: Value = serde_json::from_str(done.stdout().trim()).expect("doctor --json");
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_checks_the_bucket_writes_and_removes_a_probe_and_names_class_and_encryption() {
+    let case = S3Case::new(
+        "s3-doctor",
+        moto(),
+        json!({"s3_storage_class": "DEEP_ARCHIVE", "s3_sse": "AES256"}),
+    );
+    let checks = doctor_checks(&case, None);
+    assert_eq!(checks["s3 bucket"].0, "ok", "{checks:?}");
+    assert_eq!(checks["s3 write"].0, "ok", "{checks:?}");
+    assert!(checks["s3 write"].1.contains("AES256"), "{checks:?}");
+    assert!(
+        checks["s3 objects"].1.contains("DEEP_ARCHIVE"),
+        "{checks:?}"
+    );
+    assert!(!checks.contains_key("archive_dir"), "{checks:?}");
+    // The probe was removed.
+    assert!(case.s3.list_objects(&case.bucket, "").unwrap().is_empty());
+    let missing = doctor_checks(&case, Some("s3://no-such-bucket-sqs-archive-doctor/p"));
+    assert_eq!(missing["s3 bucket"].0, "fail", "{missing:?}");
+    assert!(missing["s3 bucket"].1.contains("set by"), "{missing:?}");
+}
