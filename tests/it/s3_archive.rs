@@ -473,3 +473,28 @@ fn doctor_checks_the_bucket_writes_and_removes_a_probe_and_names_class_and_encry
     assert_eq!(missing["s3 bucket"].0, "fail", "{missing:?}");
     assert!(missing["s3 bucket"].1.contains("set by"), "{missing:?}");
 }
+
+#[test]
+fn install_guide_has_the_s3_policy_and_the_lifecycle_rule() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/INSTALL.md")).unwrap();
+    let section = &text[text.find("### Archiving into S3").expect("an S3 section")..];
+    let policy = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json block");
+    let policy: Value = serde_json::from_str(policy).expect("the S3 policy parses");
+    let actions = policy.to_string();
+    for action in [
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:GetObjectAttributes",
+        "s3:ListBucket",
+        "s3:AbortMultipartUpload",
+        "kms:GenerateDataKey",
+    ] {
+        assert!(actions.contains(action), "the S3 policy lacks {action}");
+    }
+    assert!(section.contains("AbortIncompleteMultipartUpload"));
+}
