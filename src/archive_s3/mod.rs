@@ -218,7 +218,7 @@ impl Context<'_> {
         let sha256 = crate::digest::sha256_hex(&bytes);
         let key = format!("{}{name}", self.aip_prefix);
         let size = bytes.len() as u64;
-        if self.already_stored(&key, size, &sha256)? {
+        if self.already_stored(&key, size, &sha256, Some(&bytes))? {
             return Ok(archived(name, size, sha256, true));
         }
         let options = PutOptions {
@@ -248,7 +248,7 @@ impl Context<'_> {
             CopyError::StillChanging => read::error(read::still_changing(), &shown),
         })?;
         let key = format!("{}{name}", self.aip_prefix);
-        if self.already_stored(&key, digest.size, &digest.sha256)? {
+        if self.already_stored(&key, digest.size, &digest.sha256, None)? {
             return Ok(archived(name, digest.size, digest.sha256, true));
         }
         file.seek(SeekFrom::Start(0))
@@ -288,8 +288,17 @@ impl Context<'_> {
     }
 
     /// True when `key` already holds these bytes: same size in the listing,
-    /// and the SHA-256 in its metadata or its (single-part) checksum.
-    fn already_stored(&self, key: &str, size: u64, sha256: &str) -> Result<bool> {
+    /// the SHA-256 in its metadata or its (single-part) checksum, and, when
+    /// its ETag is an MD5, the MD5 of `bytes` (a server that does not check
+    /// checksums may have kept the bytes of a failed PUT under our
+    /// metadata; without `bytes` such an object is sent again).
+    fn already_stored(
+        &self,
+        key: &str,
+        size: u64,
+        sha256: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<bool> {
         if self.existing.get(key) != Some(&size) {
             return Ok(false);
         }
@@ -301,7 +310,13 @@ impl Context<'_> {
             return Ok(false);
         };
         let checksum = crate::s3::checksum::base64(&hex_bytes(sha256));
+        let md5_etag = head.etag.len() == 32
+            && head.etag.bytes().all(|b| b.is_ascii_hexdigit())
+            && head.encryption.as_deref() != Some("aws:kms");
+        let etag_agrees = !md5_etag
+            || bytes.is_some_and(|b| crate::digest::md5_hex(b).eq_ignore_ascii_case(&head.etag));
         let same = head.size == size
+            && etag_agrees
             && (head.metadata_sha256() == Some(sha256)
                 || head.checksum_sha256.as_deref() == Some(checksum.as_str()));
         if same {

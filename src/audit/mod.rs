@@ -31,8 +31,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use disk::audit;
-
 /// The largest manifest read (about 10 million files).
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 /// Threads hashing files at once.

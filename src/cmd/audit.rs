@@ -77,7 +77,7 @@ pub fn run(settings: &Settings, args: &AuditArgs, out: &mut impl Write) -> Resul
             "--download is for an s3:// archive_dir; a directory archive is always re-hashed"
                 .into(),
         )),
-        None => crate::audit::audit(&options, &mut report),
+        None => crate::audit::disk::audit(&options, &mut report),
     };
     let exit = match (&result, &write_error) {
         (_, Some(e)) => e.exit(),
