@@ -14,9 +14,10 @@
 //!
 //! A file whose object already holds the same SHA-256 (its metadata, or
 //! its checksum) is not sent again and is reported `skipped`. Small files
-//! go in parallel on `threads` threads, each holding one file; large ones
-//! go one at a time, their parts on the client's pool: at most
-//! `(threads + 1) × part_size` bytes of file data in memory.
+//! go in parallel, `4 × threads` at once, each held whole, within a budget
+//! of `threads × part_size` bytes; large ones go one at a time, their parts
+//! on the client's pool: at most `(threads + 1) × part_size` bytes of file
+//! data in memory.
 //!
 //! Knows nothing of queues or of the settings: the caller hands in an
 //! [`S3Client`] and an [`S3Job`].
@@ -27,8 +28,8 @@ mod read;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read as _, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::archive::ArchivedFile;
 use crate::archive::MANIFEST_NAME;
@@ -126,7 +127,7 @@ pub fn archive_to_s3(client: &S3Client, job: &S3Job) -> Result<S3Report> {
     let part = job.multipart.part_size as u64;
     let small: Vec<usize> = (0..names.len()).filter(|&i| sizes[i] < part).collect();
     let mut done: Vec<Option<ArchivedFile>> = vec![None; names.len()];
-    for (i, file) in ctx.small_files(&names, &small)? {
+    for (i, file) in ctx.small_files(&names, &sizes, &small)? {
         done[i] = Some(file);
     }
     for (i, name) in names.iter().enumerate() {
@@ -178,18 +179,28 @@ struct Context<'a> {
 impl Context<'_> {
     /// Files smaller than a part, `threads` at a time, each read whole into
     /// memory once. The first error stops the others from starting new files.
-    fn small_files(&self, names: &[String], which: &[usize]) -> Result<Vec<(usize, ArchivedFile)>> {
+    fn small_files(
+        &self,
+        names: &[String],
+        sizes: &[u64],
+        which: &[usize],
+    ) -> Result<Vec<(usize, ArchivedFile)>> {
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let results = Mutex::new(Vec::with_capacity(which.len()));
         let first_error: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-        let threads = self.job.multipart.threads.clamp(1, which.len().max(1));
+        // Small files are mostly waiting on the network: more of them in
+        // flight than parts, their bytes held within the same budget.
+        let config = &self.job.multipart;
+        let budget = Budget::new((config.threads.max(1) * config.part_size) as u64);
+        let threads = (config.threads * SMALL_FILES_PER_THREAD).clamp(1, which.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
                     while !stop.load(Ordering::Relaxed) {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = which.get(n) else { break };
+                        let _held = budget.take(sizes[i]);
                         match self.small_file(&names[i]) {
                             Ok(file) => lock(&results).push((i, file)),
                             Err(e) => {
@@ -335,6 +346,53 @@ impl Context<'_> {
     }
 }
 
+/// Small files in flight per `s3_threads`.
+const SMALL_FILES_PER_THREAD: usize = 4;
+
+/// Bytes of small files held at once, at most.
+struct Budget {
+    free: Mutex<u64>,
+    freed: Condvar,
+    total: u64,
+}
+
+impl Budget {
+    fn new(total: u64) -> Budget {
+        Budget {
+            free: Mutex::new(total),
+            freed: Condvar::new(),
+            total,
+        }
+    }
+
+    /// Waits until `bytes` (at most the whole budget) are free and takes them.
+    fn take(&self, bytes: u64) -> Held<'_> {
+        let bytes = bytes.min(self.total);
+        let mut free = lock(&self.free);
+        while *free < bytes {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= bytes;
+        Held {
+            budget: self,
+            bytes,
+        }
+    }
+}
+
+/// Bytes taken from a [`Budget`], given back when dropped.
+struct Held<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        *lock(&self.budget.free) += self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
 fn archived(name: &str, size: u64, sha256: String, skipped: bool) -> ArchivedFile {
     ArchivedFile {
         name: name.to_string(),
@@ -384,6 +442,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_holds_back_what_does_not_fit_until_it_is_given_back() {
+        let budget = Budget::new(10);
+        let a = budget.take(6);
+        let b = budget.take(4);
+        assert_eq!(*lock(&budget.free), 0);
+        let taken = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _c = budget.take(5);
+                taken.store(true, Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!taken.load(Ordering::SeqCst), "5 bytes do not fit yet");
+            drop(a);
+        });
+        assert!(taken.load(Ordering::SeqCst));
+        drop(b);
+        assert_eq!(*lock(&budget.free), 10);
+        // More than the whole budget takes the whole budget.
+        assert_eq!(budget.take(99).bytes, 10);
+    }
 
     #[test]
     fn aip_prefix_joins_prefix_and_aipid() {

@@ -183,7 +183,7 @@ keys! {
     s3_part_size ["SQS_ARCHIVE_S3_PART_SIZE"] int(5, 5120, 16)
         => "MiB per S3 part; larger files go in parts (memory: (s3_threads + 1) x part)";
     s3_threads ["SQS_ARCHIVE_S3_THREADS"] int(1, 64, 4)
-        => "S3 uploads in flight at once (files or parts)";
+        => "S3 parts in flight at once (small files: 4 per thread)";
     s3_addressing_style ["SQS_ARCHIVE_S3_ADDRESSING_STYLE"] Kind::Choice(&["auto", "path", "virtual"])
         => "S3 addressing; default: the profile's s3.addressing_style, else auto";
 }
