@@ -665,3 +665,34 @@ fn a_flipped_byte_is_caught_resent_and_never_ends_in_a_success_with_wrong_bytes(
     assert_eq!(result["skipped"], 0, "{result}");
     case.assert_consistent("flip");
 }
+
+#[test]
+fn throttling_that_outlasts_the_retries_exits_75_and_a_bad_s3_url_78() {
+    let server = moto();
+    let mut plan = Plan::none();
+    plan.status_503 = 50;
+    plan.throttle = 50;
+    let proxy = FaultProxy::start(&server.url, 7, plan);
+    let case = S3Case::through(
+        "s3-slowdown",
+        server,
+        &proxy.url,
+        json!({"max_attempts": 2}),
+    );
+    case.put("t/a.txt", b"a\n");
+    case.process("t", &[])
+        .exit(75)
+        .one_line_error()
+        .stderr_has("try again later");
+    assert!(proxy.faults() >= 2);
+    let bad = case
+        .ws
+        .cmd(PROCESS_MESSAGE)
+        .env("SQS_ARCHIVE_PROFILE", "t")
+        .env("SQS_ARCHIVE_ARCHIVE_DIR", "s3://Not_A_Bucket/x")
+        .arg("--aipid")
+        .arg("t")
+        .stdin("{}")
+        .run();
+    bad.exit(78).one_line_error().stderr_has("archive_dir");
+}
