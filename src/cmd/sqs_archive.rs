@@ -356,6 +356,13 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                     step.describe()
                 ),
             )?;
+            // The same credentials sign S3 calls for an s3:// archive_dir.
+            if settings.s3.location.is_some() {
+                let s3 = crate::connect::s3_client(&settings)
+                    .map(|c| crate::text::url(c.endpoint().base()))
+                    .unwrap_or_else(|e| format!("not resolved: {e}"));
+                write_out(&mut out, format_args!("s3 endpoint: {s3}\n"))?;
+            }
         }
         Action::Config(args) => {
             return crate::cmd::doctor::settings_view::run(&settings, &args, &mut out);

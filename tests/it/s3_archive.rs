@@ -696,3 +696,19 @@ fn throttling_that_outlasts_the_retries_exits_75_and_a_bad_s3_url_78() {
         .run();
     bad.exit(78).one_line_error().stderr_has("archive_dir");
 }
+
+#[test]
+fn credentials_names_the_s3_endpoint_of_an_s3_archive_dir() {
+    let case = S3Case::new("s3-credentials", moto(), json!({}));
+    let done = case
+        .ws
+        .sqs_archive(&["--profile", "t", "credentials"])
+        .run();
+    done.ok()
+        .stdout_has(&format!(
+            "s3 endpoint: {}",
+            case.server.url.trim_end_matches('/')
+        ))
+        .stdout_has("chain step");
+    assert!(!done.stdout().contains(&case.server.secret_access_key));
+}
