@@ -64,6 +64,9 @@ use_server() { # MOTO | FAUXQS
   export AWS_SECRET_ACCESS_KEY=$(eval echo "\$${v}_SECRET_ACCESS_KEY")
   export AWS_REGION=$(eval echo "\$${v}_REGION") AWS_DEFAULT_REGION=$(eval echo "\$${v}_REGION")
   export AWS_ENDPOINT_URL_S3=$URL AWS_EC2_METADATA_DISABLED=true
+  # No one's ~/.aws steers a contender.
+  export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
+  unset AWS_PROFILE AWS_ENDPOINT_URL
   BUCKET=bench-s3-$(echo "$1" | tr A-Z a-z)-$$
   "$AWS" --endpoint-url "$URL" s3 mb "s3://$BUCKET" >/dev/null
 }
