@@ -468,6 +468,7 @@ fn doctor_checks_the_bucket_writes_and_removes_a_probe_and_names_class_and_encry
     assert!(!checks.contains_key("archive_dir"), "{checks:?}");
     // The probe was removed.
     assert!(case.s3.list_objects(&case.bucket, "").unwrap().is_empty());
+    assert!(!checks.contains_key("s3 credentials"), "{checks:?}");
     let missing = doctor_checks(&case, Some("s3://no-such-bucket-sqs-archive-doctor/p"));
     assert_eq!(missing["s3 bucket"].0, "fail", "{missing:?}");
     assert!(missing["s3 bucket"].1.contains("set by"), "{missing:?}");
@@ -711,4 +712,21 @@ fn credentials_names_the_s3_endpoint_of_an_s3_archive_dir() {
         ))
         .stdout_has("chain step");
     assert!(!done.stdout().contains(&case.server.secret_access_key));
+}
+
+#[test]
+fn doctor_warns_when_process_message_would_not_see_the_environments_keys() {
+    let case = S3Case::new("s3-doctor-keys", moto(), json!({}));
+    let archive_dir = format!("s3://{}/p", case.bucket);
+    case.ws.mock_profile(
+        "t",
+        json!({"archive_dir": archive_dir, "pass_aws_credentials_to_handler": false}),
+    );
+    let checks = doctor_checks(&case, None);
+    assert_eq!(checks["s3 credentials"].0, "warn", "{checks:?}");
+    assert!(
+        checks["s3 credentials"]
+            .1
+            .contains("pass_aws_credentials_to_handler")
+    );
 }

@@ -8,6 +8,7 @@
 //! for 90 or 180 days) and removed at once.
 
 use super::report::Check;
+use crate::aws::credentials::{CredentialChain, Step};
 use crate::config::{S3Location, Settings};
 use crate::s3::request::{Encryption, PutOptions};
 
@@ -23,6 +24,7 @@ pub(super) fn checks(s: &Settings, location: &S3Location) -> Vec<Check> {
         }
     };
     let mut all = Vec::new();
+    all.extend(handler_credentials(s));
     match client.head_bucket(&location.bucket) {
         Ok(region) => all.push(Check::ok(
             "s3 bucket",
@@ -122,4 +124,23 @@ pub(super) fn checks(s: &Settings, location: &S3Location) -> Vec<Check> {
         Err(e) => all.push(Check::warn("s3 uploads", format!("s3 uploads: cannot list: {e}"))),
     }
     all
+}
+
+/// `process_message` writes to S3 with the credentials it finds; keys in
+/// the environment are taken from it unless `pass_aws_credentials_to_handler`.
+fn handler_credentials(s: &Settings) -> Option<Check> {
+    if s.pass_aws_credentials_to_handler {
+        return None;
+    }
+    let chain = CredentialChain::new(s.env.clone(), s.config_keys.clone())
+        .with_profile(s.aws_profile.clone(), s.aws_profile_by.clone());
+    match chain.report() {
+        Ok((Step::Environment, _)) => Some(Check::warn(
+            "s3 credentials",
+            "s3 credentials: the keys come from the environment, which poll_messages keeps from \
+             process_message; set pass_aws_credentials_to_handler = true, or use a shared-file \
+             profile or a role",
+        )),
+        _ => None,
+    }
 }
