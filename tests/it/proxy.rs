@@ -422,7 +422,7 @@ pub fn read_message(
     }
 }
 
-pub fn message(bytes: Vec<u8>, head_len: usize, closed: bool) -> Message {
+fn message(bytes: Vec<u8>, head_len: usize, closed: bool) -> Message {
     let head = bytes[..head_len].to_vec();
     let close = closed
         || String::from_utf8_lossy(&head)
