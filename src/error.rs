@@ -48,6 +48,13 @@ pub enum Error {
     },
     /// No usable credentials were found, or a credentials source failed.
     Credentials(String),
+    /// Another writer changed what we meant to change, each time we
+    /// tried (a conditional write lost its race): try again later (75).
+    Contended(String),
+    /// A failure that may pass by itself (a cut connection, bytes changed
+    /// in transit) that outlasted the retries: exit 75, so the request is
+    /// tried again later rather than given up.
+    Transient(Box<Error>),
     /// Standard output was closed by its reader (`| head`); not worth a message.
     BrokenPipe,
 }
@@ -194,6 +201,7 @@ impl Error {
             Error::Protocol { .. } => Exit::Protocol,
             Error::Checksum { .. } => Exit::Protocol,
             Error::Credentials(_) => Exit::NoPerm,
+            Error::Contended(_) | Error::Transient(_) => Exit::TempFail,
             Error::BrokenPipe => Exit::Ok,
         }
     }
@@ -288,6 +296,8 @@ impl fmt::Display for Unescaped<'_> {
                 crate::text::excerpt(expected, 64)
             ),
             Error::Credentials(m) => write!(f, "credentials: {m}"),
+            Error::Contended(m) => write!(f, "{m}; another writer won each time: try again later"),
+            Error::Transient(e) => write!(f, "{}", Unescaped(e)),
             Error::BrokenPipe => f.write_str("broken pipe"),
         }
     }
@@ -355,6 +365,22 @@ mod tests {
         assert!(service(503, "Whatever").is_retryable());
         assert!(!service(400, "InvalidParameterValue").is_retryable());
         assert_eq!(service(400, "InvalidParameterValue").exit(), Exit::DataErr);
+    }
+
+    #[test]
+    fn a_lost_race_and_a_lasting_transient_fault_exit_75() {
+        let race = Error::Contended("manifest s3://b/aip/manifest-sha256.txt".into());
+        assert_eq!(race.exit(), Exit::TempFail);
+        assert!(race.to_string().contains("try again later"), "{race}");
+        let cut = Error::Transport {
+            action: "UploadPart",
+            endpoint: "http://127.0.0.1:1".into(),
+            detail: "connection reset".into(),
+        };
+        assert_eq!(cut.exit(), Exit::Unavailable);
+        let later = Error::Transient(Box::new(cut));
+        assert_eq!(later.exit(), Exit::TempFail);
+        assert!(later.to_string().contains("connection reset"), "{later}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod cmd;
 
 // What the programs are made of.
 pub mod archive;
+pub mod archive_s3;
 pub mod audit;
 pub mod config;
 pub mod connect;

@@ -37,7 +37,7 @@ pub mod copy;
 pub mod hooks;
 pub mod manifest;
 pub mod private;
-mod source;
+pub mod source;
 mod target;
 
 use std::collections::{HashMap, HashSet};

@@ -1,9 +1,11 @@
 //! `sqs_archive audit`: re-hash archived AIPs against their manifests
-//! ([`crate::audit`]), print one line per problem, write the audit metrics.
+//! ([`crate::audit`]; in S3, [`crate::audit::s3`]), print one line per
+//! problem, write the audit metrics.
 
 use std::io::Write;
 use std::time::SystemTime;
 
+use crate::audit::s3::S3AuditOptions;
 use crate::audit::{AuditOptions, PROBLEM_KINDS};
 use crate::cmd::args::{Common, next, number, string};
 use crate::config::Settings;
@@ -15,6 +17,8 @@ use crate::exit::Exit;
 pub struct AuditArgs {
     pub aipid: Option<String>,
     pub max_bytes_per_second: Option<u64>,
+    /// S3 only: read and re-hash every object.
+    pub download: bool,
 }
 
 /// Parses what follows `audit` on the command line.
@@ -36,6 +40,7 @@ pub fn parse(parser: &mut lexopt::Parser, common: &mut Common) -> Result<AuditAr
                 args.max_bytes_per_second =
                     Some(number(parser, "--max-bytes-per-second", 1, u64::MAX)?);
             }
+            "--download" => args.download = true,
             _ => return Err(flag.unexpected()),
         }
     }
@@ -51,13 +56,29 @@ pub fn run(settings: &Settings, args: &AuditArgs, out: &mut impl Write) -> Resul
         max_bytes_per_second: args.max_bytes_per_second,
     };
     let mut write_error = None;
-    let result = crate::audit::audit(&options, &mut |finding| {
+    let mut report = |finding: &crate::audit::Finding| {
         if write_error.is_none()
             && let Err(e) = crate::stdio::write_line(out, format_args!("audit: {finding}\n"))
         {
             write_error = Some(e);
         }
-    });
+    };
+    let result = match &settings.s3.location {
+        Some(location) => crate::connect::s3_client(settings).and_then(|client| {
+            let options = S3AuditOptions {
+                bucket: location.bucket.clone(),
+                prefix: location.prefix.clone(),
+                aipid: args.aipid.clone(),
+                download: args.download,
+            };
+            crate::audit::s3::audit(&client, &options, &mut report)
+        }),
+        None if args.download => Err(Error::Usage(
+            "--download is for an s3:// archive_dir; a directory archive is always re-hashed"
+                .into(),
+        )),
+        None => crate::audit::disk::audit(&options, &mut report),
+    };
     let exit = match (&result, &write_error) {
         (_, Some(e)) => e.exit(),
         (Ok(summary), None) if summary.clean() => Exit::Ok,

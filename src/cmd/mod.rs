@@ -14,6 +14,7 @@ pub mod poll_messages;
 pub mod process_message;
 pub mod receive;
 pub mod sqs_archive;
+pub mod to_s3;
 
 use crate::cmd::args::Common;
 use crate::error::{Error, Result};

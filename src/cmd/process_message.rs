@@ -142,6 +142,9 @@ pub fn process(
             request.action
         )));
     }
+    if let Some(location) = &settings.s3.location {
+        return crate::cmd::to_s3::archive(aipid, &request.filenames, settings, location);
+    }
     let options = ArchiveOptions {
         verify: settings.verify,
         ..ArchiveOptions::default()

@@ -370,6 +370,13 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                 crate::cmd::credentials_view::CredentialsView::new(&credentials, step, &target);
             let text = if json { report.json() } else { report.text() };
             write_out(&mut out, format_args!("{text}\n"))?;
+            // The same credentials sign S3 calls for an s3:// archive_dir.
+            if settings.s3.location.is_some() {
+                let s3 = crate::connect::s3_client(&settings)
+                    .map(|c| crate::text::url(c.endpoint().base()))
+                    .unwrap_or_else(|e| format!("not resolved: {e}"));
+                write_out(&mut out, format_args!("s3 endpoint: {s3}\n"))?;
+            }
             // Shown above, yet no command can run without a region: 78.
             target?;
         }

@@ -169,9 +169,23 @@ keys! {
     source_dir ["SQS_ARCHIVE_SOURCE_DIR"] text(Some("examples/source"))
         => "where files to archive are read";
     archive_dir ["SQS_ARCHIVE_ARCHIVE_DIR"] text(Some("var/archive"))
-        => "where archives are written";
+        => "where archives are written: a directory, or s3://BUCKET/PREFIX";
     verify [] Kind::Bool { default: true }
         => "read each archived file back after it is durable and compare its SHA-256";
+    s3_endpoint_url ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] text(None)
+        => "S3 endpoint for an s3:// archive_dir; default: the profile's endpoint_url, else AWS's";
+    s3_storage_class ["SQS_ARCHIVE_S3_STORAGE_CLASS"] Kind::Choice(&["STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"])
+        => "storage class of archived S3 objects";
+    s3_sse ["SQS_ARCHIVE_S3_SSE"] Kind::Choice(&["none", "AES256", "aws:kms"])
+        => "server-side encryption of archived S3 objects";
+    s3_sse_kms_key_id ["SQS_ARCHIVE_S3_SSE_KMS_KEY_ID"] text(None)
+        => "KMS key id or ARN for s3_sse = aws:kms; default: the account's aws/s3 key";
+    s3_part_size ["SQS_ARCHIVE_S3_PART_SIZE"] int(5, 5120, 16)
+        => "MiB per S3 part; larger files go in parts (memory: (s3_threads + 1) x part)";
+    s3_threads ["SQS_ARCHIVE_S3_THREADS"] int(1, 64, 4)
+        => "S3 parts in flight at once (small files: 4 per thread)";
+    s3_addressing_style ["SQS_ARCHIVE_S3_ADDRESSING_STYLE"] Kind::Choice(&["auto", "path", "virtual"])
+        => "S3 addressing; default: the profile's s3.addressing_style, else auto";
 }
 
 /// Variables the toolkit once read, refused with the name that replaced

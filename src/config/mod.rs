@@ -28,7 +28,8 @@ pub use crate::sqs::Protocol;
 pub use keys::{K, KEYS, Key, Kind, RETIRED_VARIABLES, keys_help};
 pub use layers::{Given, Provenance};
 pub use settings::{
-    Backend, QueueRole, SYSTEM_CONFIG_DIR, Settings, missing, warn_if_secret_readable,
+    Backend, QueueRole, S3Location, S3Settings, SYSTEM_CONFIG_DIR, Settings, missing,
+    warn_if_secret_readable,
 };
 pub use sources::{Source, search_dirs};
 pub use target::Target;

@@ -15,6 +15,9 @@ use super::sources::*;
 use crate::aws::credentials::ConfigKeys;
 use crate::environment::Env;
 use crate::error::{Error, Result};
+use crate::s3::address::AddressingStyle;
+use crate::s3::multipart::MultipartConfig;
+use crate::s3::request::{Encryption, StorageClass};
 use crate::secret::Secret;
 use crate::sqs::Protocol;
 
@@ -72,6 +75,8 @@ pub struct Settings {
     pub archive_dir: PathBuf,
     /// Read archived files back after they are durable (process_message).
     pub verify: bool,
+    /// The S3 destination and how objects are written there.
+    pub s3: S3Settings,
     /// The environment the settings were read with (`.env` applied).
     pub env: Env,
     /// How the configuration was chosen, to pass on to `process_message`.
@@ -83,6 +88,126 @@ pub struct Settings {
     /// The value each key was given and by which layer; a key that is not
     /// here has its default (see [`Settings::origin`]).
     pub given: BTreeMap<K, Given>,
+}
+
+/// `archive_dir = s3://BUCKET/PREFIX`: where AIPs go in S3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// `s3://BUCKET/PREFIX` (`None` for anything else: a directory).
+    pub fn parse(value: &str) -> Option<std::result::Result<S3Location, String>> {
+        let rest = value.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/');
+        let checked = crate::s3::address::check_bucket_name(bucket).and_then(|()| {
+            if prefix
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+                && !prefix.is_empty()
+            {
+                Err(format!(
+                    "the prefix {} holds an empty, . or .. component",
+                    crate::text::quoted(prefix, 80)
+                ))
+            } else {
+                Ok(S3Location {
+                    bucket: bucket.to_string(),
+                    prefix: prefix.to_string(),
+                })
+            }
+        });
+        Some(checked)
+    }
+
+    /// The key prefix of one AIP: `PREFIX/<aipid>/`.
+    pub fn aip_prefix(&self, aipid: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("{aipid}/")
+        } else {
+            format!("{}/{aipid}/", self.prefix)
+        }
+    }
+
+    /// `s3://BUCKET/KEY`, for messages and reports.
+    pub fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+/// How objects are written to S3 (the `s3_*` keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Settings {
+    /// Set when `archive_dir` is `s3://BUCKET/PREFIX`.
+    pub location: Option<S3Location>,
+    /// `s3_endpoint_url` (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// `None` for STANDARD (no header sent).
+    pub storage_class: Option<StorageClass>,
+    pub encryption: Option<Encryption>,
+    pub multipart: MultipartConfig,
+    /// `None` when not set here: the shared config's `s3.addressing_style` then applies.
+    pub addressing: Option<AddressingStyle>,
+}
+
+fn s3_settings(layers: &Layers) -> Result<S3Settings> {
+    let archive_dir = layers.text(K::archive_dir)?.unwrap_or_default();
+    let location = match S3Location::parse(&archive_dir) {
+        None => None,
+        Some(Ok(location)) => Some(location),
+        Some(Err(message)) => {
+            return Err(Error::config(K::archive_dir.name(), message));
+        }
+    };
+    let endpoint_url = layers.text(K::s3_endpoint_url)?;
+    if let Some(url) = &endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(layers
+            .origin_of(K::s3_endpoint_url)
+            .invalid(K::s3_endpoint_url, &crate::text::url(url)));
+    }
+    let storage_class = match layers.choice(K::s3_storage_class)? {
+        "STANDARD" => None,
+        other => {
+            Some(StorageClass::parse(other).map_err(|m| Error::config("s3_storage_class", m))?)
+        }
+    };
+    let kms_key_id = layers.text(K::s3_sse_kms_key_id)?;
+    let encryption = match layers.choice(K::s3_sse)? {
+        "AES256" => Some(Encryption::Aes256),
+        "aws:kms" => Some(Encryption::Kms { key_id: kms_key_id }),
+        _ if kms_key_id.is_some() => {
+            return Err(Error::config(
+                K::s3_sse_kms_key_id.name(),
+                "s3_sse_kms_key_id is set but s3_sse is not aws:kms",
+            ));
+        }
+        _ => None,
+    };
+    let multipart = MultipartConfig {
+        part_size: (layers.int(K::s3_part_size)? as usize) << 20,
+        threads: layers.int(K::s3_threads)? as usize,
+    };
+    let style = layers.choice(K::s3_addressing_style)?;
+    let addressing = match layers.raw(K::s3_addressing_style) {
+        Some((serde_json::Value::String(s), _)) if !s.is_empty() => Some(
+            AddressingStyle::parse(style).map_err(|m| Error::config("s3_addressing_style", m))?,
+        ),
+        _ => None,
+    };
+    Ok(S3Settings {
+        location,
+        endpoint_url,
+        storage_class,
+        encryption,
+        multipart,
+        addressing,
+    })
 }
 
 /// Which queue a command addresses.
@@ -215,6 +340,7 @@ impl Settings {
             source_dir: path(K::source_dir)?,
             archive_dir: path(K::archive_dir)?,
             verify: layers.bool(K::verify)?,
+            s3: s3_settings(&layers)?,
             request_queue_url,
             completion_queue_url,
             file,

@@ -17,6 +17,8 @@ pub struct Target {
     pub endpoint: String,
     /// Why this endpoint, for `sqs_archive credentials`.
     pub endpoint_origin: String,
+    /// FIPS and dual-stack, for the other services' endpoints (S3).
+    pub variant: Variant,
 }
 
 impl Target {
@@ -86,6 +88,7 @@ impl Target {
             region: choice.region,
             endpoint,
             endpoint_origin,
+            variant,
         })
     }
 }

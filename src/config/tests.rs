@@ -363,3 +363,20 @@ fn retired_unprefixed_variables_are_refused_naming_their_new_name() {
     assert!(e.to_string().contains("SQS_ARCHIVE_ARCHIVE_DIR"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_s3_archive_dir_is_a_bucket_and_a_clean_prefix() {
+    use crate::config::S3Location;
+    let l = S3Location::parse("s3://my-bucket/a/b/").unwrap().unwrap();
+    assert_eq!((l.bucket.as_str(), l.prefix.as_str()), ("my-bucket", "a/b"));
+    assert_eq!(l.aip_prefix("aip-1"), "a/b/aip-1/");
+    let bare = S3Location::parse("s3://my-bucket").unwrap().unwrap();
+    assert_eq!(bare.prefix, "");
+    assert_eq!(bare.aip_prefix("aip-1"), "aip-1/");
+    assert!(S3Location::parse("/var/archive").is_none());
+    assert!(S3Location::parse("s3://Bad_Bucket/x").unwrap().is_err());
+    let e = S3Location::parse("s3://my-bucket/a/../b")
+        .unwrap()
+        .unwrap_err();
+    assert!(e.contains(".."), "{e}");
+}

@@ -78,13 +78,25 @@ pub fn verify_single(
 ) -> Result<Verified, String> {
     if let Some(returned) = checksum.map(str::trim).filter(|c| !c.is_empty()) {
         let ours = digests.sha256_base64();
-        return if returned == ours {
-            Ok(Verified::Checksum)
-        } else {
-            Err(format!(
+        if returned != ours {
+            return Err(format!(
                 "S3 stored sha256 {} but we sent {ours}",
                 crate::text::excerpt(returned, 64)
-            ))
+            ));
+        }
+        // A server may echo the checksum we sent without checking it (moto
+        // does): an MD5 ETag, when there is one, must agree as well.
+        return match etag.map(unquote) {
+            Some(etag)
+                if !kms && is_md5_hex(etag) && !etag.eq_ignore_ascii_case(&digests.md5_hex()) =>
+            {
+                Err(format!(
+                    "S3 echoed our sha256 but answered ETag {}, not the MD5 of what we sent {}",
+                    crate::text::excerpt(etag, 64),
+                    digests.md5_hex()
+                ))
+            }
+            _ => Ok(Verified::Checksum),
         };
     }
     match etag.map(unquote) {
@@ -246,6 +258,14 @@ mod tests {
         assert_eq!(
             verify_single(&d, Some("\"x-1\""), None, false),
             Ok(Verified::SignedPayloadOnly)
+        );
+        // An echoed checksum does not hide an MD5 ETag of other bytes
+        // (moto echoes what it was sent without checking it).
+        let e = verify_single(&d, Some(&wrong), Some(&ours), false).unwrap_err();
+        assert!(e.contains("echoed"), "{e}");
+        assert_eq!(
+            verify_single(&d, Some(&etag), Some(&ours), false),
+            Ok(Verified::Checksum)
         );
     }
 

@@ -26,6 +26,7 @@ mod poller;
 mod process;
 mod proxy;
 mod s3;
+mod s3_archive;
 mod security;
 mod slots;
 mod support;

@@ -7,7 +7,8 @@
 //! "detail"}], "ok"}`): the profile parses; credentials resolve (the source
 //! is named, never a secret); both queues answer `GetQueueAttributes`, with
 //! what their attributes mean for the poller ([`checks`]); `source_dir`,
-//! `archive_dir` and the handler; nobody but root and this user can change
+//! `archive_dir` (in S3: the bucket, a probe object written and removed,
+//! storage class and encryption, incomplete uploads: [`s3`]) and the handler; nobody but root and this user can change
 //! the profile, the `.env` file, the handler program or a script it is
 //! handed, nor a directory above them ([`trust`]); `lock_file`, `metrics_file`, `log_file` and
 //! `audit_metrics_file` are regular files or absent, in directories nobody
@@ -18,6 +19,7 @@
 
 mod checks;
 mod report;
+mod s3;
 pub mod settings_view;
 mod trust;
 
@@ -89,11 +91,18 @@ fn checks(s: &Settings) -> Vec<Check> {
         s,
         K::source_dir,
     ));
-    all.push(set_by(
-        checks::archive_dir(&s.archive_dir),
-        s,
-        K::archive_dir,
-    ));
+    match &s.s3.location {
+        Some(location) => all.extend(
+            s3::checks(s, location)
+                .into_iter()
+                .map(|c| set_by(c, s, K::archive_dir)),
+        ),
+        None => all.push(set_by(
+            checks::archive_dir(&s.archive_dir),
+            s,
+            K::archive_dir,
+        )),
+    }
     let handler = checks::handler_path(s);
     all.push(checks::handler(&handler));
     if let Some(file) = &s.file {
