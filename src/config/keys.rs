@@ -231,28 +231,43 @@ impl K {
     }
 }
 
-/// The keys as `--help` lists them: name, variables, default, help.
-pub fn keys_help() -> String {
+/// The configuration reference: one Markdown table row per key (name,
+/// variables, default, values, meaning), as `docs/configuration.md` holds it
+/// between its `keys:begin`/`keys:end` markers (checked by
+/// `tests/it/docs.rs`, so the document cannot drift from the table).
+pub fn reference_table() -> String {
     let mut out = String::from(
-        "Configuration keys (in the profile file; the variables named override it):\n",
+        "| key | variables | default | values | meaning |\n|---|---|---|---|---|\n",
     );
     for key in KEYS {
-        let _ = write!(out, "  {}", key.name);
-        if !key.env.is_empty() {
-            let _ = write!(out, " (${})", key.env.join(", $"));
-        }
-        let _ = write!(out, "\n      {}", key.help);
-        match key.kind {
-            Kind::Int { min, max, default } => {
-                let _ = write!(out, "; {min} to {max}, default {default}");
-            }
-            _ => {
-                if let Some(d) = key.kind.default_text() {
-                    let _ = write!(out, "; default {d}");
-                }
-            }
-        }
-        out.push('\n');
+        let vars: Vec<String> = key.env.iter().map(|v| format!("`{v}`")).collect();
+        let default = match key.kind {
+            Kind::Int { default, .. } => default.to_string(),
+            Kind::Bool { default } => default.to_string(),
+            _ => key
+                .kind
+                .default_text()
+                .map(|d| format!("`{d}`"))
+                .unwrap_or_default(),
+        };
+        let values = match key.kind {
+            Kind::Choice(words) => words
+                .iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Kind::Int { min, max, .. } => format!("{min}-{max}"),
+            Kind::Bool { .. } => "true, false".into(),
+            Kind::Argv => "list of strings".into(),
+            Kind::Text { .. } | Kind::FileText => "text".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {default} | {values} | {} |",
+            key.name,
+            vars.join(", "),
+            key.help.replace('|', "\\|")
+        );
     }
     out
 }

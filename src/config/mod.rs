@@ -14,7 +14,8 @@
 //! variables that override it, its type, range and default, and a line of
 //! help. That table drives parsing ([`Settings::resolve`] reads each key
 //! through its [`K`] identifier, so a misspelt key does not compile), the
-//! `--help` text ([`keys_help`]) and the README check (`tests/it/docs.rs`).
+//! the configuration reference ([`reference_table`], checked against
+//! `docs/configuration.md` by `tests/it/docs.rs`) and the man pages.
 //! Loading is a pure function of the file text, an [`Env`] and the flags;
 //! every configuration problem is an [`Error::Config`] (exit 78).
 
@@ -25,7 +26,7 @@ mod sources;
 mod target;
 
 pub use crate::sqs::Protocol;
-pub use keys::{K, KEYS, Key, Kind, RETIRED_VARIABLES, keys_help};
+pub use keys::{K, KEYS, Key, Kind, RETIRED_VARIABLES, reference_table};
 pub use layers::{Given, Provenance};
 pub use settings::{
     Backend, QueueRole, S3Location, S3Settings, SYSTEM_CONFIG_DIR, Settings, missing,

@@ -218,15 +218,18 @@ fn table_drives_defaults_and_help() {
     assert_eq!(s.metrics_file, None);
     assert_eq!(s.metrics_interval, Duration::from_secs(60));
     assert_eq!(s.lock_file, PathBuf::from("var/poll_messages.lock"));
-    let help = keys_help();
+    let help = reference_table();
     for key in KEYS {
-        assert!(help.contains(key.name), "{} not in --help", key.name);
+        assert!(help.contains(&format!("| `{}` |", key.name)), "{} not in the reference", key.name);
         assert_eq!(key.id.name(), key.name, "KEYS is in the order of K");
         if let Kind::Choice(words) = key.kind {
             assert!(!words.is_empty());
         }
     }
-    assert!(help.contains("0 to 20, default 20"), "{help}");
+    assert!(
+        help.contains("| `wait_time_seconds` | `SQS_ARCHIVE_WAIT_TIME_SECONDS` | 20 | 0-20 |"),
+        "{help}"
+    );
     let s = resolve(
         &[(K::metrics_interval, "5")],
         &[("SQS_ARCHIVE_METRICS_FILE", "m.prom")],
