@@ -35,6 +35,9 @@ pub fn sqs_client(settings: &Settings) -> Result<SqsArchiveClient> {
             .with_region(Some(target.region.name.clone())),
     );
     let endpoint = target.endpoint;
+    for used in &target.shared_settings_used {
+        log::debug!("AWS config file: {used}");
+    }
     log::debug!(
         "SQS endpoint {} ({}), signing region {}",
         crate::text::url(&endpoint),
@@ -48,13 +51,13 @@ pub fn sqs_client(settings: &Settings) -> Result<SqsArchiveClient> {
     let options = SqsOptions {
         http: HttpOptions {
             timeout: settings.http_timeout,
-            ca_bundle: settings.env.get("AWS_CA_BUNDLE").map(Into::into),
+            ca_bundle: target.ca_bundle,
             proxy: proxy_for(&endpoint, &settings.env),
         },
         endpoint,
         region: target.region.name,
         protocol: settings.protocol,
-        max_attempts: settings.max_attempts,
+        max_attempts: target.max_attempts,
         max_message_size: settings.max_message_size,
         receive_margin,
     };

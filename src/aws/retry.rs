@@ -10,6 +10,47 @@
 
 use std::time::Duration;
 
+/// `retry_mode` / `AWS_RETRY_MODE`, as the AWS SDKs and CLI read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryMode {
+    /// The older SDK behaviour: 5 tries by default.
+    Legacy,
+    /// 3 tries by default, exponential backoff with jitter.
+    Standard,
+    /// `standard` plus client-side rate limiting after throttling answers.
+    Adaptive,
+}
+
+impl RetryMode {
+    /// `legacy`, `standard` or `adaptive` (case-insensitive).
+    pub fn parse(text: &str) -> Result<RetryMode, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "legacy" => Ok(RetryMode::Legacy),
+            "standard" => Ok(RetryMode::Standard),
+            "adaptive" => Ok(RetryMode::Adaptive),
+            _ => Err(format!(
+                "retry_mode must be legacy, standard or adaptive, not {text:?}"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryMode::Legacy => "legacy",
+            RetryMode::Standard => "standard",
+            RetryMode::Adaptive => "adaptive",
+        }
+    }
+
+    /// Tries per call when `max_attempts` is set nowhere (the SDKs' defaults).
+    pub fn default_max_attempts(self) -> u32 {
+        match self {
+            RetryMode::Legacy => 5,
+            RetryMode::Standard | RetryMode::Adaptive => 3,
+        }
+    }
+}
+
 /// Retry settings of one client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -59,6 +100,14 @@ mod tests {
         assert_eq!(p.ceiling(5), Duration::from_millis(1600));
         assert_eq!(p.ceiling(20), Duration::from_secs(20));
         assert_eq!(p.ceiling(200), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn retry_modes_parse_with_their_default_tries() {
+        assert_eq!(RetryMode::parse(" Adaptive "), Ok(RetryMode::Adaptive));
+        assert_eq!(RetryMode::parse("legacy").unwrap().default_max_attempts(), 5);
+        assert_eq!(RetryMode::parse("standard").unwrap().default_max_attempts(), 3);
+        assert!(RetryMode::parse("fast").unwrap_err().contains("legacy, standard or adaptive"));
     }
 
     #[test]

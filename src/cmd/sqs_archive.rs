@@ -355,6 +355,9 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                     step.describe()
                 ),
             )?;
+            for used in target.iter().flat_map(|t| &t.shared_settings_used) {
+                write_out(&mut out, format_args!("aws config: {used}\n"))?;
+            }
         }
         Action::Config(args) => {
             return crate::cmd::doctor::settings_view::run(&settings, &args, &mut out);
