@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
 use crate::aws::credentials::ProvideCredentials;
 use crate::aws::http::{self, Http, HttpOptions};
+use crate::aws::redact::redact;
 use crate::aws::retry::RetryPolicy;
 use crate::error::{Error, Result};
 use crate::queue::{
@@ -152,16 +153,31 @@ impl SqsArchiveClient {
             }
             _ => None,
         };
+        let keys = credentials.signing_keys();
+        let secrets: Vec<&str> = [Some(keys.secret_access_key), keys.session_token]
+            .into_iter()
+            .flatten()
+            .collect();
         let response = self
             .http
             .post(&self.url, &headers, &encoded.body, timeout)
             .map_err(|detail| Error::Transport {
                 action,
                 endpoint: format!("{}{}", crate::text::url(&self.url), self.route),
-                detail: crate::text::excerpt(&without_secrets(&detail, &self.url), 300),
+                detail: crate::text::excerpt(
+                    &redact(&without_secrets(&detail, &self.url), &secrets),
+                    300,
+                ),
             })?;
+        // An error answer may quote the request's headers (a WAF, a debugging
+        // proxy): its text is masked before any message can carry it.
+        let body = if (200..300).contains(&response.status) {
+            response.body
+        } else {
+            redact(&String::from_utf8_lossy(&response.body), &secrets).into_bytes()
+        };
         self.codec
-            .decode(call, response.status, &response.headers, &response.body)
+            .decode(call, response.status, &response.headers, &body)
     }
 
     fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {

@@ -119,7 +119,12 @@ impl Sts {
         )?;
         headers.extend(signed);
         let what = format!("AssumeRole {} ({})", role.role_arn, role.origin);
-        let (status, answer) = self.post(&url, &headers, &body, &what)?;
+        let keys = source.signing_keys();
+        let secrets: Vec<&str> = [Some(keys.secret_access_key), keys.session_token]
+            .into_iter()
+            .flatten()
+            .collect();
+        let (status, answer) = self.post(&url, &headers, &body, &what, &secrets)?;
         parse_answer(status, &answer, "AssumeRole")
             .map(|c| c.into_credentials(format!("assumed role {} via {via}", role.role_arn)))
             .map_err(|why| Error::Credentials(format!("{what}: {why}")))
@@ -147,7 +152,7 @@ impl Sts {
             "application/x-www-form-urlencoded; charset=utf-8".to_string(),
         )];
         let url = format!("{}/", self.endpoint);
-        let (status, answer) = self.post(&url, &headers, &body, &what)?;
+        let (status, answer) = self.post(&url, &headers, &body, &what, &[token.expose()])?;
         parse_answer(status, &answer, "AssumeRoleWithWebIdentity")
             .map(|c| {
                 c.into_credentials(format!(
@@ -165,6 +170,7 @@ impl Sts {
         headers: &[(String, String)],
         body: &str,
         what: &str,
+        secrets: &[&str],
     ) -> Result<(u16, String)> {
         let http = Http::new(&HttpOptions {
             timeout: TIMEOUT,
@@ -175,12 +181,18 @@ impl Sts {
             .post(url, headers, body.as_bytes(), None)
             .map_err(|e| {
                 let url = crate::text::url(url);
+                let e = crate::aws::redact::redact(&e, secrets);
                 Error::Credentials(format!("{what}: calling {url} failed: {e}"))
             })?;
-        Ok((
-            response.status,
-            String::from_utf8_lossy(&response.body).into_owned(),
-        ))
+        let answer = String::from_utf8_lossy(&response.body).into_owned();
+        // An error answer may echo the request (a WAF, a proxy): no secret
+        // of it reaches a message.
+        let answer = if (200..300).contains(&response.status) {
+            answer
+        } else {
+            crate::aws::redact::redact(&answer, secrets)
+        };
+        Ok((response.status, answer))
     }
 }
 
