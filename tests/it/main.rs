@@ -25,3 +25,4 @@ mod proxy;
 mod s3;
 mod security;
 mod support;
+mod tls;
