@@ -34,7 +34,7 @@ pub fn sqs_client(settings: &Settings) -> Result<SqsArchiveClient> {
             )
             .with_region(Some(target.region.name.clone())),
     );
-    let endpoint = target.endpoint;
+    let endpoint = target.endpoint.clone();
     for used in &target.shared_settings_used {
         log::debug!("AWS config file: {used}");
     }
@@ -51,15 +51,15 @@ pub fn sqs_client(settings: &Settings) -> Result<SqsArchiveClient> {
     let options = SqsOptions {
         http: HttpOptions {
             timeout: settings.http_timeout,
-            ca_bundle: target.ca_bundle,
+            ca_bundle: target.ca_bundle.clone(),
             proxy: proxy_for(&endpoint, &settings.env),
         },
         endpoint,
-        region: target.region.name,
+        region: target.region.name.clone(),
         protocol: settings.protocol,
         max_attempts: target.max_attempts,
         max_message_size: settings.max_message_size,
         receive_margin,
     };
-    SqsArchiveClient::new(options, credentials)
+    Ok(SqsArchiveClient::new(options, credentials)?.with_retry_mode(target.retry_mode))
 }

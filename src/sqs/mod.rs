@@ -23,7 +23,7 @@ use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
 use crate::aws::credentials::ProvideCredentials;
 use crate::aws::http::{self, Http, HttpOptions};
 use crate::aws::redact::redact;
-use crate::aws::retry::RetryPolicy;
+use crate::aws::retry::{RateLimiter, RetryMode, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::queue::{
     ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, ReceiptHandle, ReceiveRequest,
@@ -68,6 +68,8 @@ pub struct SqsArchiveClient {
     receive_margin: Duration,
     /// `" through proxy URL"` (user info hidden) or empty: a transport error names the hop that failed.
     route: String,
+    /// The `adaptive` retry mode's client-side rate limiting, when chosen.
+    limiter: Option<RateLimiter>,
 }
 
 impl SqsArchiveClient {
@@ -91,7 +93,15 @@ impl SqsArchiveClient {
                 .as_deref()
                 .map(|proxy| format!(" through proxy {}", http::without_userinfo(proxy)))
                 .unwrap_or_default(),
+            limiter: None,
         })
+    }
+
+    /// Applies `retry_mode`: `adaptive` adds client-side rate limiting after
+    /// throttling answers; the number of tries is `max_attempts` either way.
+    pub fn with_retry_mode(mut self, mode: Option<RetryMode>) -> Self {
+        self.limiter = (mode == Some(RetryMode::Adaptive)).then(RateLimiter::default);
+        self
     }
 
     /// Creates a queue (or finds the existing one) and returns its URL. For set-up and tests.
@@ -107,7 +117,19 @@ impl SqsArchiveClient {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
+            if let Some(limiter) = &self.limiter {
+                std::thread::sleep(limiter.acquire(started));
+            }
             let outcome = self.call_once(call);
+            if let Some(limiter) = &self.limiter {
+                match &outcome {
+                    Err(Error::Service(e)) if e.status == 429 || e.short_code().contains("Throttl") => {
+                        limiter.throttled();
+                    }
+                    Ok(_) => limiter.succeeded(),
+                    Err(_) => {}
+                }
+            }
             match &outcome {
                 Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
                     let delay = self.retry.delay(attempt, crate::random::u64());

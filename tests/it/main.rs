@@ -5,6 +5,7 @@
 
 mod archive;
 mod audit;
+mod awsconfig;
 mod cli;
 mod corpus;
 mod crash;
