@@ -127,7 +127,9 @@ fn reason(error: &rustls::Error) -> String {
                 "the server's certificate is for another host name".into()
             }
             C::Revoked => "the server's certificate is revoked".into(),
-            C::BadSignature => "the server's certificate has a bad signature".into(),
+            C::BadSignature => "the server's certificate signature does not verify against the \
+                                trusted authority of its issuer's name (another CA with the same name?)"
+                .into(),
             C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
                 "the server presents a CA certificate as its own (a self-signed CA); \
                  trust a CA that signs a server certificate instead"
