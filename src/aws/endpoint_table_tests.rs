@@ -8,7 +8,12 @@ const V: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (tru
 
 /// (region, partition, [sqs plain, fips, dual, both], [s3 plain, fips, dual, both]);
 /// `None`: the partition refuses the variant.
-type Row = (&'static str, &'static str, [Option<&'static str>; 4], [Option<&'static str>; 4]);
+type Row = (
+    &'static str,
+    &'static str,
+    [Option<&'static str>; 4],
+    [Option<&'static str>; 4],
+);
 
 const TABLE: &[Row] = &[
     (
@@ -150,7 +155,11 @@ fn every_partition_resolves_sqs_and_s3_with_every_variant() {
             let variant = Variant { fips, dual_stack };
             match (sqs[i], s3[i]) {
                 (Some(sqs), Some(s3)) => {
-                    assert_eq!(check_variant(region, variant), Ok(()), "{region} {variant:?}");
+                    assert_eq!(
+                        check_variant(region, variant),
+                        Ok(()),
+                        "{region} {variant:?}"
+                    );
                     assert_eq!(service_endpoint("sqs", region, variant), sqs);
                     assert_eq!(s3_endpoint(region, variant), s3);
                 }

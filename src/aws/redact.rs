@@ -135,9 +135,13 @@ mod tests {
             redact(stderr, &[]),
             "config: aws_secret_access_key = *** and more"
         );
-        let json = r#"{"AccessKeyId": "AKIA1", "SecretAccessKey": "abc/def+", "SessionToken":"tok"}"#;
+        let json =
+            r#"{"AccessKeyId": "AKIA1", "SecretAccessKey": "abc/def+", "SessionToken":"tok"}"#;
         let shown = redact(json, &[]);
-        assert!(!shown.contains("abc/def+") && !shown.contains("tok\""), "{shown}");
+        assert!(
+            !shown.contains("abc/def+") && !shown.contains("tok\""),
+            "{shown}"
+        );
         assert!(shown.contains("AKIA1"), "{shown}");
         // A secret value anywhere, even without a name.
         assert_eq!(

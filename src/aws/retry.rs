@@ -197,7 +197,10 @@ mod tests {
         let t0 = Instant::now();
         // Not limiting: no wait, whatever the pace.
         for i in 0..10 {
-            assert_eq!(limiter.acquire(t0 + Duration::from_millis(i * 10)), Duration::ZERO);
+            assert_eq!(
+                limiter.acquire(t0 + Duration::from_millis(i * 10)),
+                Duration::ZERO
+            );
         }
         assert_eq!(limiter.rate(), None);
         limiter.throttled();
@@ -226,9 +229,19 @@ mod tests {
     #[test]
     fn retry_modes_parse_with_their_default_tries() {
         assert_eq!(RetryMode::parse(" Adaptive "), Ok(RetryMode::Adaptive));
-        assert_eq!(RetryMode::parse("legacy").unwrap().default_max_attempts(), 5);
-        assert_eq!(RetryMode::parse("standard").unwrap().default_max_attempts(), 3);
-        assert!(RetryMode::parse("fast").unwrap_err().contains("legacy, standard or adaptive"));
+        assert_eq!(
+            RetryMode::parse("legacy").unwrap().default_max_attempts(),
+            5
+        );
+        assert_eq!(
+            RetryMode::parse("standard").unwrap().default_max_attempts(),
+            3
+        );
+        assert!(
+            RetryMode::parse("fast")
+                .unwrap_err()
+                .contains("legacy, standard or adaptive")
+        );
     }
 
     #[test]

@@ -175,10 +175,9 @@ impl SharedFiles {
             .rev()
             .filter(|f| f.kind == FileKind::Config)
             .find_map(|file| {
-                let (_, keys) = file
-                    .ini
-                    .iter()
-                    .find(|(name, _)| name.split_whitespace().collect::<Vec<_>>().join(" ") == section)?;
+                let (_, keys) = file.ini.iter().find(|(name, _)| {
+                    name.split_whitespace().collect::<Vec<_>>().join(" ") == section
+                })?;
                 let value = nested(keys.get(service)?, key)?;
                 Some(Setting {
                     value,

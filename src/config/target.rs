@@ -143,7 +143,10 @@ impl Target {
                 )
             }
         };
-        let ca_bundle = match (settings.env.get("AWS_CA_BUNDLE"), shared_setting("ca_bundle")) {
+        let ca_bundle = match (
+            settings.env.get("AWS_CA_BUNDLE"),
+            shared_setting("ca_bundle"),
+        ) {
             (Some(path), _) => Some(PathBuf::from(path)),
             (None, Some((path, origin))) => {
                 used.push(format!("ca_bundle {path} ({origin})"));
@@ -151,7 +154,10 @@ impl Target {
             }
             (None, None) => None,
         };
-        let retry_mode = match (settings.env.get("AWS_RETRY_MODE"), shared_setting("retry_mode")) {
+        let retry_mode = match (
+            settings.env.get("AWS_RETRY_MODE"),
+            shared_setting("retry_mode"),
+        ) {
             (Some(mode), _) => {
                 Some(RetryMode::parse(mode).map_err(|e| Error::config("AWS_RETRY_MODE", e))?)
             }
@@ -162,7 +168,10 @@ impl Target {
             }
             (None, None) => None,
         };
-        let max_attempts = match (settings.origin(K::max_attempts), shared_setting("max_attempts")) {
+        let max_attempts = match (
+            settings.origin(K::max_attempts),
+            shared_setting("max_attempts"),
+        ) {
             (Provenance::Default, Some((text, origin))) => {
                 let n = text
                     .trim()
@@ -170,13 +179,17 @@ impl Target {
                     .ok()
                     .filter(|n| *n >= 1)
                     .ok_or_else(|| {
-                        Error::config(&origin, format!("expected a whole number of 1 or more, not {text:?}"))
+                        Error::config(
+                            &origin,
+                            format!("expected a whole number of 1 or more, not {text:?}"),
+                        )
                     })?;
                 used.push(format!("max_attempts {n} ({origin})"));
                 n
             }
-            (Provenance::Default, None) => retry_mode
-                .map_or(settings.max_attempts, RetryMode::default_max_attempts),
+            (Provenance::Default, None) => {
+                retry_mode.map_or(settings.max_attempts, RetryMode::default_max_attempts)
+            }
             _ => settings.max_attempts,
         };
         Ok(Target {

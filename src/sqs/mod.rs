@@ -123,7 +123,9 @@ impl SqsArchiveClient {
             let outcome = self.call_once(call);
             if let Some(limiter) = &self.limiter {
                 match &outcome {
-                    Err(Error::Service(e)) if e.status == 429 || e.short_code().contains("Throttl") => {
+                    Err(Error::Service(e))
+                        if e.status == 429 || e.short_code().contains("Throttl") =>
+                    {
                         limiter.throttled();
                     }
                     Ok(_) => limiter.succeeded(),

@@ -65,7 +65,11 @@ fn services_endpoint_url_and_max_attempts_25_from_the_config_file() {
         ),
     );
     run(&ws, &["--profile", "t", "stats"], &[]).exit(75);
-    assert_eq!(server.requests().len(), 25, "max_attempts = 25, at the services endpoint");
+    assert_eq!(
+        server.requests().len(),
+        25,
+        "max_attempts = 25, at the services endpoint"
+    );
     let out = run(&ws, &["--profile", "t", "credentials"], &[]);
     out.ok()
         .stdout_has(&format!("endpoint: {}", server.url))
@@ -78,15 +82,23 @@ fn services_endpoint_url_and_max_attempts_25_from_the_config_file() {
 fn aws_max_attempts_25_is_accepted() {
     let server = failing();
     let ws = workspace(&server.url, "");
-    run(&ws, &["--profile", "t", "stats"], &[
-        ("AWS_MAX_ATTEMPTS", "25"),
-        ("AWS_ENDPOINT_URL", &server.url),
-    ])
+    run(
+        &ws,
+        &["--profile", "t", "stats"],
+        &[
+            ("AWS_MAX_ATTEMPTS", "25"),
+            ("AWS_ENDPOINT_URL", &server.url),
+        ],
+    )
     .exit(75);
     assert_eq!(server.requests().len(), 25);
-    run(&ws, &["--profile", "t", "stats"], &[("AWS_MAX_ATTEMPTS", "0")])
-        .exit(78)
-        .one_line_error();
+    run(
+        &ws,
+        &["--profile", "t", "stats"],
+        &[("AWS_MAX_ATTEMPTS", "0")],
+    )
+    .exit(78)
+    .one_line_error();
 }
 
 #[test]
@@ -95,7 +107,10 @@ fn retry_mode_sets_the_default_tries() {
         let server = failing();
         let ws = workspace(
             &server.url,
-            &format!("[default]\nretry_mode = {mode}\nendpoint_url = {}\n", server.url),
+            &format!(
+                "[default]\nretry_mode = {mode}\nendpoint_url = {}\n",
+                server.url
+            ),
         );
         run(&ws, &["--profile", "t", "stats"], &[]).exit(75);
         assert_eq!(server.requests().len(), tries, "retry_mode = {mode}");
@@ -147,32 +162,65 @@ fn an_explicit_aws_profile_wins_over_environment_keys() {
         "home/.aws/credentials",
         "[prof1]\naws_access_key_id = AKIAPROFILEONE00001\naws_secret_access_key = p\n",
     );
-    run(&ws, &["--profile", "t", "--aws-profile", "prof1", "credentials"], &[])
-        .ok()
-        .stdout_has("access key AKIA…0001 from shared");
+    run(
+        &ws,
+        &["--profile", "t", "--aws-profile", "prof1", "credentials"],
+        &[],
+    )
+    .ok()
+    .stdout_has("access key AKIA…0001 from shared");
     // AWS_PROFILE does not: the environment's keys win, as in the AWS CLI.
-    run(&ws, &["--profile", "t", "credentials"], &[("AWS_PROFILE", "prof1")])
-        .ok()
-        .stdout_has("access key AKIA…MPLE from environment");
+    run(
+        &ws,
+        &["--profile", "t", "credentials"],
+        &[("AWS_PROFILE", "prof1")],
+    )
+    .ok()
+    .stdout_has("access key AKIA…MPLE from environment");
 }
 
 #[test]
 fn every_partition_has_its_domain() {
     let ws = workspace("https://example.invalid/1/q", "");
     for (region, expected) in [
-        ("eusc-de-east-1", "https://sqs.eusc-de-east-1.amazonaws.eu (partition aws-eusc)"),
-        ("us-iso-east-1", "https://sqs.us-iso-east-1.c2s.ic.gov (partition aws-iso)"),
-        ("us-isob-east-1", "https://sqs.us-isob-east-1.sc2s.sgov.gov (partition aws-iso-b)"),
-        ("eu-isoe-west-1", "https://sqs.eu-isoe-west-1.cloud.adc-e.uk (partition aws-iso-e)"),
-        ("us-isof-south-1", "https://sqs.us-isof-south-1.csp.hci.ic.gov (partition aws-iso-f)"),
+        (
+            "eusc-de-east-1",
+            "https://sqs.eusc-de-east-1.amazonaws.eu (partition aws-eusc)",
+        ),
+        (
+            "us-iso-east-1",
+            "https://sqs.us-iso-east-1.c2s.ic.gov (partition aws-iso)",
+        ),
+        (
+            "us-isob-east-1",
+            "https://sqs.us-isob-east-1.sc2s.sgov.gov (partition aws-iso-b)",
+        ),
+        (
+            "eu-isoe-west-1",
+            "https://sqs.eu-isoe-west-1.cloud.adc-e.uk (partition aws-iso-e)",
+        ),
+        (
+            "us-isof-south-1",
+            "https://sqs.us-isof-south-1.csp.hci.ic.gov (partition aws-iso-f)",
+        ),
     ] {
-        run(&ws, &["--profile", "t", "--region", region, "credentials"], &[])
-            .ok()
-            .stdout_has(&format!("endpoint: {expected}"));
+        run(
+            &ws,
+            &["--profile", "t", "--region", region, "credentials"],
+            &[],
+        )
+        .ok()
+        .stdout_has(&format!("endpoint: {expected}"));
     }
     run(
         &ws,
-        &["--profile", "t", "--region", "eusc-de-east-1", "credentials"],
+        &[
+            "--profile",
+            "t",
+            "--region",
+            "eusc-de-east-1",
+            "credentials",
+        ],
         &[("AWS_USE_DUALSTACK_ENDPOINT", "true")],
     )
     .ok()

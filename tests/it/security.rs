@@ -577,7 +577,10 @@ fn a_server_echoing_request_headers_never_shows_the_token_or_key() {
         };
         let mut seen = Vec::new();
         for (what, run) in [
-            ("stats", ws.sqs_archive(&["--profile", "t", "--log-level", "debug", "stats"])),
+            (
+                "stats",
+                ws.sqs_archive(&["--profile", "t", "--log-level", "debug", "stats"]),
+            ),
             ("poll", ws.poll(&["--profile", "t", "--log-level", "debug"])),
         ] {
             let s = run_to_files(with_keys(run), &outputs, what);
@@ -671,7 +674,9 @@ fn process_credentials_are_cached_until_shortly_before_they_expire() {
         &format!("[default]\ncredential_process = {script}\n"),
     );
     ws.poll(&["--profile", "t"]).run().ok();
-    let received = ws.sqs_archive(&["--profile", "t", "receive", "--delete"]).run();
+    let received = ws
+        .sqs_archive(&["--profile", "t", "receive", "--delete"])
+        .run();
     received.ok();
     assert_eq!(received.json_lines().len(), 5, "{}", received.stdout());
     let runs = std::fs::read_to_string(&counter).unwrap().lines().count();

@@ -35,17 +35,40 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
 /// (`server.pem`, `server.key`), in `dir`.
 fn make_ca(dir: &std::path::Path) {
     let subject = format!("/CN=sqs-archive test CA {}", unique("ca"));
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
     ca.extend([
-        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", &subject,
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        &subject,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
     ]);
     openssl(dir, &ca);
     let mut csr = vec!["req"];
     csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     openssl(dir, &csr);
     std::fs::write(
         dir.join("ext.cnf"),
@@ -55,8 +78,21 @@ fn make_ca(dir: &std::path::Path) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
         ],
     );
 }
@@ -73,9 +109,9 @@ fn tls_server(cert: &[u8], key: &[u8], connections: usize) -> (String, JoinHandl
         .collect();
     let key = ureq::tls::parse_pem(key)
         .find_map(|i| match i {
-            Ok(ureq::tls::PemItem::PrivateKey(k)) => Some(
-                rustls::pki_types::PrivateKeyDer::Pkcs8(k.der().to_vec().into()),
-            ),
+            Ok(ureq::tls::PemItem::PrivateKey(k)) => Some(rustls::pki_types::PrivateKeyDer::Pkcs8(
+                k.der().to_vec().into(),
+            )),
             _ => None,
         })
         .expect("a private key");
@@ -124,7 +160,10 @@ fn stats(ws: &Workspace, env: &[(&str, String)]) -> Done {
     let mut run = ws
         .sqs_archive(&["--profile", "t", "stats"])
         .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
         .env("AWS_CONFIG_FILE", &ws.path("home/aws-config"));
     for (k, v) in env {
         run = run.env(k, v);
@@ -150,7 +189,11 @@ fn a_test_ca_is_trusted_through_each_setting_and_refused_otherwise() {
         .one_line_error()
         .stderr_has(&format!("TLS with {host} failed"))
         .stderr_has("not signed by a trusted authority");
-    assert!(!refused.stderr().contains("UnknownIssuer"), "{}", refused.stderr());
+    assert!(
+        !refused.stderr().contains("UnknownIssuer"),
+        "{}",
+        refused.stderr()
+    );
 
     // SSL_CERT_FILE, as OpenSSL reads it.
     stats(&ws, &[("SSL_CERT_FILE", ca.clone())]).stderr_has("reached-over-tls");

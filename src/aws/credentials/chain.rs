@@ -210,7 +210,10 @@ impl CredentialChain {
                 return Ok((*step, cached.clone()));
             }
         }
-        match self.load_step().and_then(|fresh| refuse_expired(fresh, now)) {
+        match self
+            .load_step()
+            .and_then(|fresh| refuse_expired(fresh, now))
+        {
             Ok(fresh) => {
                 if fresh.1.expiry.is_some() {
                     log::info!("fetched AWS credentials: {}", fresh.1.describe());

@@ -143,7 +143,8 @@ fn expired_credentials_are_refused_naming_source_and_expiry() {
     ]);
     let message = credentials_error(chain.credentials_at(at("2026-11-28T12:00:00Z")));
     assert!(
-        message.contains("instance metadata") && message.contains("expired at 2020-01-01T00:00:00Z"),
+        message.contains("instance metadata")
+            && message.contains("expired at 2020-01-01T00:00:00Z"),
         "{message}"
     );
 }
