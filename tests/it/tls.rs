@@ -238,3 +238,32 @@ fn a_ca_certificate_served_as_the_server_certificate_is_named_as_such() {
     assert!(!out.stderr().contains("OtherError"), "{}", out.stderr());
     server.join().unwrap();
 }
+
+#[test]
+fn sts_trusts_the_config_files_ca_bundle_too() {
+    let probe = Workspace::new("tls-sts-ca");
+    make_ca(&probe.dir);
+    let read = |name: &str| std::fs::read(probe.dir.join(name)).unwrap();
+    let (url, server) = tls_server(&read("server.pem"), &read("server.key"), 2);
+    let ws = workspace("https://sqs.us-east-1.amazonaws.com");
+    ws.write("token", "a-web-identity-token-for-the-test");
+    let credentials = |config: &str| {
+        ws.write("home/aws-config", config);
+        ws.sqs_archive(&["--profile", "t", "credentials"])
+            .env("AWS_CONFIG_FILE", &ws.path("home/aws-config"))
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", &ws.path("token"))
+            .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/archiver")
+            .env("AWS_ENDPOINT_URL_STS", &url)
+            .run()
+    };
+    credentials("[default]\nregion = us-east-1\n")
+        .one_line_error()
+        .stderr_has("not signed by a trusted authority");
+    credentials(&format!(
+        "[default]\nregion = us-east-1\nca_bundle = {}\n",
+        probe.path("ca.pem")
+    ))
+    .one_line_error()
+    .stderr_has("reached-over-tls");
+    server.join().unwrap();
+}

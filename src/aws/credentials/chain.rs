@@ -378,7 +378,11 @@ impl CredentialChain {
     }
 
     fn sts(&self) -> Result<sts::Sts> {
-        sts::Sts::new(&self.env, self.region.as_deref())
+        let (profile, _) = self.profile_name();
+        let ca_bundle = SharedFiles::load(&self.env)?
+            .setting(&profile, "ca_bundle")
+            .map(|s| std::path::PathBuf::from(s.value));
+        Ok(sts::Sts::new(&self.env, self.region.as_deref())?.with_profile_ca_bundle(ca_bundle))
     }
 }
 

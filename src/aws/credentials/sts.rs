@@ -61,6 +61,8 @@ pub struct Sts {
     pub endpoint: String,
     pub region: String,
     env: Env,
+    /// `AWS_CA_BUNDLE`, else the shared config profile's `ca_bundle`.
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl Sts {
@@ -91,6 +93,7 @@ impl Sts {
             endpoint,
             region,
             env: env.clone(),
+            ca_bundle: env.get("AWS_CA_BUNDLE").map(Into::into),
         })
     }
 
@@ -128,6 +131,14 @@ impl Sts {
         parse_answer(status, &answer, "AssumeRole")
             .map(|c| c.into_credentials(format!("assumed role {} via {via}", role.role_arn)))
             .map_err(|why| Error::Credentials(format!("{what}: {why}")))
+    }
+
+    /// Trusts `ca_bundle` (the shared config profile's) when `AWS_CA_BUNDLE` is not set.
+    pub fn with_profile_ca_bundle(mut self, ca_bundle: Option<std::path::PathBuf>) -> Sts {
+        if self.ca_bundle.is_none() {
+            self.ca_bundle = ca_bundle;
+        }
+        self
     }
 
     /// `AssumeRoleWithWebIdentity` with the token file's current content; unsigned.
@@ -174,7 +185,7 @@ impl Sts {
     ) -> Result<(u16, String)> {
         let http = Http::new(&HttpOptions {
             timeout: TIMEOUT,
-            ca_bundle: self.env.get("AWS_CA_BUNDLE").map(Into::into),
+            ca_bundle: self.ca_bundle.clone(),
             proxy: crate::aws::http::proxy_for(url, &self.env),
         })?;
         let response = http
