@@ -114,7 +114,23 @@ impl Http {
     /// redirects, since one could carry the authorization header to another
     /// host; `connect` and `total` timeouts; answers up to 64 KiB.
     pub fn metadata(connect: Duration, total: Duration) -> Http {
+        // An https container endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`)
+        // is checked against the platform roots too; an unusable
+        // `SSL_CERT_FILE` leaves the built-in ones.
+        let (tls, trusted) = match crate::aws::trust::platform_roots() {
+            Ok(roots) if !roots.certs.is_empty() => (
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&roots.certs))
+                    .build(),
+                roots.origin,
+            ),
+            _ => (
+                ureq::tls::TlsConfig::default(),
+                "the built-in Mozilla roots".to_string(),
+            ),
+        };
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_connect(Some(connect))
             .timeout_global(Some(total))
             .http_status_as_error(false)
@@ -124,7 +140,7 @@ impl Http {
         Http {
             agent: config.into(),
             max_body: MAX_METADATA_BODY,
-            trusted: "the built-in Mozilla roots".into(),
+            trusted,
         }
     }
 
