@@ -144,3 +144,46 @@ fn reason(error: &rustls::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_failures_are_one_line_in_words_naming_the_host() {
+        let unknown = ureq::Error::Rustls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let line = describe(
+            &unknown,
+            "https://me:pw@sqs.eu-west-1.amazonaws.com/1/q",
+            "the platform trust store",
+        );
+        assert_eq!(
+            line,
+            "TLS with sqs.eu-west-1.amazonaws.com failed: the server's certificate is not \
+             signed by a trusted authority (set AWS_CA_BUNDLE, ca_bundle or SSL_CERT_FILE to \
+             its CA) (trusted: the platform trust store)"
+        );
+        // Wrapped in an I/O error, as a handshake failure during a write is.
+        let wrapped = ureq::Error::Io(std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        )));
+        let line = describe(&wrapped, "https://127.0.0.1:4566/", "CA bundle /x.pem");
+        assert!(
+            line.starts_with(
+                "TLS with 127.0.0.1:4566 failed: the server's certificate has expired"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        // Other failures keep ureq's words.
+        let other = ureq::Error::ConnectionFailed;
+        assert!(!describe(&other, "https://h/", "x").starts_with("TLS"));
+    }
+
+    #[test]
+    fn a_bundle_keeps_only_certificates() {
+        assert!(bundle(b"not a certificate\n").is_empty());
+    }
+}
