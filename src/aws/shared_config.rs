@@ -266,4 +266,33 @@ mod tests {
             "no shared files (HOME not set)"
         );
     }
+
+    #[test]
+    fn services_sections_hold_per_service_settings() {
+        let mut f = SharedFiles::default();
+        f.add(
+            FileKind::Config,
+            PathBuf::from("/h/.aws/config"),
+            "[profile p]\nservices = mine\n[services mine]\nsqs =\n  endpoint_url = http://q:1\n\
+             s3 =\n  endpoint_url = http://s:2\n  addressing_style = path\n",
+        )
+        .unwrap();
+        let services = f.setting("p", "services").unwrap().value;
+        assert_eq!(
+            f.service_setting(services, "sqs", "endpoint_url")
+                .unwrap()
+                .value,
+            "http://q:1"
+        );
+        assert_eq!(
+            f.service_setting(services, "s3", "addressing_style")
+                .unwrap()
+                .value,
+            "path"
+        );
+        assert!(f.service_setting(services, "sts", "endpoint_url").is_none());
+        assert!(f.service_setting("other", "sqs", "endpoint_url").is_none());
+        assert_eq!(nested("\nendpoint_url = x\n", "ENDPOINT_URL"), Some("x"));
+        assert_eq!(nested("\nendpoint_url =\n", "endpoint_url"), None);
+    }
 }
