@@ -40,7 +40,8 @@ impl Partition {
 }
 
 /// Refuses the variants a region's partition does not offer, with the SDKs'
-/// words: dual-stack in the ISO and EU sovereign partitions.
+/// words (every partition of today's table offers both; the check stays for
+/// a partition added without them).
 pub fn check_variant(region: &str, variant: Variant) -> Result<(), String> {
     let p = partition_of(region);
     if variant.dual_stack && !p.supports_dual_stack {

@@ -7,7 +7,8 @@ use super::*;
 const V: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
 
 /// (region, partition, [sqs plain, fips, dual, both], [s3 plain, fips, dual, both]);
-/// `None`: the partition refuses the variant.
+/// `None`: the partition refuses the variant (none does today; the SDK's
+/// table gave the ISO and EU sovereign partitions dual-stack suffixes).
 type Row = (
     &'static str,
     &'static str,
@@ -70,14 +71,14 @@ const TABLE: &[Row] = &[
         [
             Some("https://sqs.us-iso-east-1.c2s.ic.gov"),
             Some("https://sqs-fips.us-iso-east-1.c2s.ic.gov"),
-            None,
-            None,
+            Some("https://sqs.us-iso-east-1.api.aws.ic.gov"),
+            Some("https://sqs-fips.us-iso-east-1.api.aws.ic.gov"),
         ],
         [
             Some("https://s3.us-iso-east-1.c2s.ic.gov"),
             Some("https://s3-fips.us-iso-east-1.c2s.ic.gov"),
-            None,
-            None,
+            Some("https://s3.dualstack.us-iso-east-1.c2s.ic.gov"),
+            Some("https://s3-fips.dualstack.us-iso-east-1.c2s.ic.gov"),
         ],
     ),
     (
@@ -86,14 +87,14 @@ const TABLE: &[Row] = &[
         [
             Some("https://sqs.us-isob-east-1.sc2s.sgov.gov"),
             Some("https://sqs-fips.us-isob-east-1.sc2s.sgov.gov"),
-            None,
-            None,
+            Some("https://sqs.us-isob-east-1.api.aws.scloud"),
+            Some("https://sqs-fips.us-isob-east-1.api.aws.scloud"),
         ],
         [
             Some("https://s3.us-isob-east-1.sc2s.sgov.gov"),
             Some("https://s3-fips.us-isob-east-1.sc2s.sgov.gov"),
-            None,
-            None,
+            Some("https://s3.dualstack.us-isob-east-1.sc2s.sgov.gov"),
+            Some("https://s3-fips.dualstack.us-isob-east-1.sc2s.sgov.gov"),
         ],
     ),
     (
@@ -102,14 +103,14 @@ const TABLE: &[Row] = &[
         [
             Some("https://sqs.eu-isoe-west-1.cloud.adc-e.uk"),
             Some("https://sqs-fips.eu-isoe-west-1.cloud.adc-e.uk"),
-            None,
-            None,
+            Some("https://sqs.eu-isoe-west-1.api.cloud-aws.adc-e.uk"),
+            Some("https://sqs-fips.eu-isoe-west-1.api.cloud-aws.adc-e.uk"),
         ],
         [
             Some("https://s3.eu-isoe-west-1.cloud.adc-e.uk"),
             Some("https://s3-fips.eu-isoe-west-1.cloud.adc-e.uk"),
-            None,
-            None,
+            Some("https://s3.dualstack.eu-isoe-west-1.cloud.adc-e.uk"),
+            Some("https://s3-fips.dualstack.eu-isoe-west-1.cloud.adc-e.uk"),
         ],
     ),
     (
@@ -118,14 +119,14 @@ const TABLE: &[Row] = &[
         [
             Some("https://sqs.us-isof-south-1.csp.hci.ic.gov"),
             Some("https://sqs-fips.us-isof-south-1.csp.hci.ic.gov"),
-            None,
-            None,
+            Some("https://sqs.us-isof-south-1.api.aws.hci.ic.gov"),
+            Some("https://sqs-fips.us-isof-south-1.api.aws.hci.ic.gov"),
         ],
         [
             Some("https://s3.us-isof-south-1.csp.hci.ic.gov"),
             Some("https://s3-fips.us-isof-south-1.csp.hci.ic.gov"),
-            None,
-            None,
+            Some("https://s3.dualstack.us-isof-south-1.csp.hci.ic.gov"),
+            Some("https://s3-fips.dualstack.us-isof-south-1.csp.hci.ic.gov"),
         ],
     ),
     (
@@ -134,14 +135,14 @@ const TABLE: &[Row] = &[
         [
             Some("https://sqs.eusc-de-east-1.amazonaws.eu"),
             Some("https://sqs-fips.eusc-de-east-1.amazonaws.eu"),
-            None,
-            None,
+            Some("https://sqs.eusc-de-east-1.api.amazonwebservices.eu"),
+            Some("https://sqs-fips.eusc-de-east-1.api.amazonwebservices.eu"),
         ],
         [
             Some("https://s3.eusc-de-east-1.amazonaws.eu"),
             Some("https://s3-fips.eusc-de-east-1.amazonaws.eu"),
-            None,
-            None,
+            Some("https://s3.dualstack.eusc-de-east-1.amazonaws.eu"),
+            Some("https://s3-fips.dualstack.eusc-de-east-1.amazonaws.eu"),
         ],
     ),
 ];

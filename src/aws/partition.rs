@@ -22,7 +22,8 @@ pub struct PartitionData {
     pub supports_dual_stack: bool,
 }
 
-/// Every current partition, from the SDKs' `partitions.json` (version 1.1).
+/// Every current partition, from the SDKs' `partitions.json` (version 1.1,
+/// as `aws-sdk-sqs` 1.119 embeds it; `bench/check-partitions.sh` compares).
 pub const PARTITIONS: &[PartitionData] = &[
     PartitionData {
         id: "aws",
@@ -52,41 +53,41 @@ pub const PARTITIONS: &[PartitionData] = &[
         id: "aws-iso",
         region_prefixes: &["us-iso"],
         dns_suffix: "c2s.ic.gov",
-        dual_stack_dns_suffix: "c2s.ic.gov",
+        dual_stack_dns_suffix: "api.aws.ic.gov",
         supports_fips: true,
-        supports_dual_stack: false,
+        supports_dual_stack: true,
     },
     PartitionData {
         id: "aws-iso-b",
         region_prefixes: &["us-isob"],
         dns_suffix: "sc2s.sgov.gov",
-        dual_stack_dns_suffix: "sc2s.sgov.gov",
+        dual_stack_dns_suffix: "api.aws.scloud",
         supports_fips: true,
-        supports_dual_stack: false,
+        supports_dual_stack: true,
     },
     PartitionData {
         id: "aws-iso-e",
         region_prefixes: &["eu-isoe"],
         dns_suffix: "cloud.adc-e.uk",
-        dual_stack_dns_suffix: "cloud.adc-e.uk",
+        dual_stack_dns_suffix: "api.cloud-aws.adc-e.uk",
         supports_fips: true,
-        supports_dual_stack: false,
+        supports_dual_stack: true,
     },
     PartitionData {
         id: "aws-iso-f",
         region_prefixes: &["us-isof"],
         dns_suffix: "csp.hci.ic.gov",
-        dual_stack_dns_suffix: "csp.hci.ic.gov",
+        dual_stack_dns_suffix: "api.aws.hci.ic.gov",
         supports_fips: true,
-        supports_dual_stack: false,
+        supports_dual_stack: true,
     },
     PartitionData {
         id: "aws-eusc",
         region_prefixes: &["eusc-de"],
         dns_suffix: "amazonaws.eu",
-        dual_stack_dns_suffix: "amazonaws.eu",
+        dual_stack_dns_suffix: "api.amazonwebservices.eu",
         supports_fips: true,
-        supports_dual_stack: false,
+        supports_dual_stack: true,
     },
 ];
 

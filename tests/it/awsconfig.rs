@@ -224,5 +224,5 @@ fn every_partition_has_its_domain() {
         &[("AWS_USE_DUALSTACK_ENDPOINT", "true")],
     )
     .ok()
-    .stdout_has("does not support dual-stack");
+    .stdout_has("endpoint: https://sqs.eusc-de-east-1.api.amazonwebservices.eu (partition aws-eusc, dual-stack)");
 }
