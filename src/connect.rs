@@ -69,14 +69,14 @@ pub fn s3_client(settings: &Settings) -> Result<S3Client> {
         .clone()
         .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", target.region.name));
     let options = S3Options {
-        region: target.region.name,
+        region: target.region.name.clone(),
         endpoint,
         variant: target.variant,
         addressing,
-        max_attempts: settings.max_attempts,
+        max_attempts: target.max_attempts,
         http: HttpOptions {
             timeout: settings.http_timeout.max(S3_MIN_TIMEOUT),
-            ca_bundle: settings.env.get("AWS_CA_BUNDLE").map(Into::into),
+            ca_bundle: target.ca_bundle.clone(),
             proxy: proxy_for(&proxy_target, &settings.env),
         },
     };
@@ -89,7 +89,10 @@ pub fn s3_client(settings: &Settings) -> Result<S3Client> {
 pub fn sqs_client(settings: &Settings) -> Result<SqsArchiveClient> {
     let target = Target::resolve(settings)?;
     let credentials = Arc::new(credential_chain(settings, &target.region.name));
-    let endpoint = target.endpoint;
+    let endpoint = target.endpoint.clone();
+    for used in &target.shared_settings_used {
+        log::debug!("AWS config file: {used}");
+    }
     log::debug!(
         "SQS endpoint {} ({}), signing region {}",
         crate::text::url(&endpoint),
@@ -103,15 +106,15 @@ pub fn sqs_client(settings: &Settings) -> Result<SqsArchiveClient> {
     let options = SqsOptions {
         http: HttpOptions {
             timeout: settings.http_timeout,
-            ca_bundle: settings.env.get("AWS_CA_BUNDLE").map(Into::into),
+            ca_bundle: target.ca_bundle.clone(),
             proxy: proxy_for(&endpoint, &settings.env),
         },
         endpoint,
-        region: target.region.name,
+        region: target.region.name.clone(),
         protocol: settings.protocol,
-        max_attempts: settings.max_attempts,
+        max_attempts: target.max_attempts,
         max_message_size: settings.max_message_size,
         receive_margin,
     };
-    SqsArchiveClient::new(options, credentials)
+    Ok(SqsArchiveClient::new(options, credentials)?.with_retry_mode(target.retry_mode))
 }

@@ -3,7 +3,7 @@
 //! Pure functions: the region from the configured value, the shared config
 //! profile or a queue URL (both the modern `sqs.REGION.amazonaws.com` form
 //! and the legacy `REGION.queue.amazonaws.com` one); the partition a region
-//! belongs to (`aws`, `aws-cn` with `.amazonaws.com.cn`, `aws-us-gov`); and
+//! belongs to (the table in [`crate::aws::partition`]); and
 //! the regional endpoint of a service with the FIPS and dual-stack variants
 //! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). It reads
 //! nothing: callers hand in plain values (the settings layer's
@@ -12,52 +12,52 @@
 
 use std::fmt;
 
+use crate::aws::partition::{PartitionData, partition_of};
 use crate::error::Result;
 
-/// An AWS partition: a group of regions with its own DNS suffixes.
+/// An AWS partition: a row of [`crate::aws::partition::PARTITIONS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Partition {
-    /// The standard regions.
-    Aws,
-    /// China (`cn-north-1`, `cn-northwest-1`): `amazonaws.com.cn`.
-    AwsCn,
-    /// AWS GovCloud (US) (`us-gov-west-1`, `us-gov-east-1`).
-    AwsUsGov,
-}
+pub struct Partition(&'static PartitionData);
 
 impl Partition {
-    /// The partition a region belongs to.
+    /// The partition a region belongs to (`aws` when no pattern matches).
     pub fn of(region: &str) -> Partition {
-        if region.starts_with("cn-") {
-            Partition::AwsCn
-        } else if region.starts_with("us-gov-") {
-            Partition::AwsUsGov
-        } else {
-            Partition::Aws
-        }
+        Partition(partition_of(region))
     }
 
+    /// `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-iso-e`, `aws-iso-f`, `aws-eusc`.
     pub fn name(self) -> &'static str {
-        match self {
-            Partition::Aws => "aws",
-            Partition::AwsCn => "aws-cn",
-            Partition::AwsUsGov => "aws-us-gov",
-        }
+        self.0.id
     }
 
     fn dns_suffix(self) -> &'static str {
-        match self {
-            Partition::AwsCn => "amazonaws.com.cn",
-            Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
-        }
+        self.0.dns_suffix
     }
 
     fn dual_stack_dns_suffix(self) -> &'static str {
-        match self {
-            Partition::AwsCn => "api.amazonwebservices.com.cn",
-            Partition::Aws | Partition::AwsUsGov => "api.aws",
-        }
+        self.0.dual_stack_dns_suffix
     }
+}
+
+/// Refuses the variants a region's partition does not offer, with the SDKs'
+/// words (every partition of today's table offers both; the check stays for
+/// a partition added without them).
+pub fn check_variant(region: &str, variant: Variant) -> Result<(), String> {
+    let p = partition_of(region);
+    if variant.dual_stack && !p.supports_dual_stack {
+        return Err(format!(
+            "dual-stack is enabled (AWS_USE_DUALSTACK_ENDPOINT / use_dualstack_endpoint) but \
+             partition {} of region {region} does not support dual-stack",
+            p.id
+        ));
+    }
+    if variant.fips && !p.supports_fips {
+        return Err(format!(
+            "FIPS is enabled but partition {} of region {region} does not support FIPS",
+            p.id
+        ));
+    }
+    Ok(())
 }
 
 /// The endpoint variants chosen by `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`.
@@ -79,7 +79,7 @@ pub fn service_endpoint(service: &str, region: &str, variant: Variant) -> String
     } else {
         partition.dns_suffix()
     };
-    let fips_host = variant.fips && (partition != Partition::AwsUsGov || variant.dual_stack);
+    let fips_host = variant.fips && (partition.name() != "aws-us-gov" || variant.dual_stack);
     let name = if fips_host {
         format!("{service}-fips")
     } else {
@@ -103,13 +103,10 @@ pub fn region_from_url(url: &str) -> Option<String> {
         .to_ascii_lowercase();
     let labels: Vec<&str> = host.split('.').collect();
     let domain_ok = |rest: &[&str]| {
-        matches!(
-            rest,
-            ["amazonaws", "com"]
-                | ["amazonaws", "com", "cn"]
-                | ["api", "aws"]
-                | ["api", "amazonwebservices", "com", "cn"]
-        )
+        let domain = rest.join(".");
+        crate::aws::partition::PARTITIONS
+            .iter()
+            .any(|p| p.dns_suffix == domain || p.dual_stack_dns_suffix == domain)
     };
     let region = match labels.as_slice() {
         ["queue", "amazonaws", "com"] => "us-east-1",
@@ -367,6 +364,14 @@ mod tests {
             ),
             ("https://sqs.eu-west-1.amazonaws.com.evil.example/1/q", None),
             ("https://sqs.x.amazonaws.com/1/q", None),
+            (
+                "https://sqs.eusc-de-east-1.amazonaws.eu/1/q",
+                Some("eusc-de-east-1"),
+            ),
+            (
+                "https://sqs.us-isob-east-1.sc2s.sgov.gov/1/q",
+                Some("us-isob-east-1"),
+            ),
             ("mock://requests", None),
             ("not a url", None),
         ] {
@@ -510,3 +515,7 @@ mod s3_tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "endpoint_table_tests.rs"]
+mod table_tests;

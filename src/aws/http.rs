@@ -1,5 +1,5 @@
 //! The one place that does HTTP and builds ureq agents: the service agent
-//! (keep-alive, proxies, CA bundle, timeouts) that SQS, STS and S3 calls use
+//! (keep-alive, proxies, trusted roots from [`crate::aws::trust`], timeouts) that SQS, STS and S3 calls use
 //! (S3: any method, and downloads streamed into a sink), and
 //! the metadata agent (no proxy, no redirects, short timeouts, small answers)
 //! for the container and instance metadata endpoints.
@@ -31,7 +31,9 @@ pub struct HttpResponse {
 pub struct HttpOptions {
     /// The whole call, connection to last byte; longer than any long poll.
     pub timeout: Duration,
-    /// PEM file of trusted roots (`AWS_CA_BUNDLE`); they replace the built-in Mozilla roots, as in the AWS CLI.
+    /// PEM file of trusted roots (`AWS_CA_BUNDLE`, else the config file's
+    /// `ca_bundle`); they replace the platform trust store, as in the AWS
+    /// CLI. Without it: [`crate::aws::trust::platform_roots`].
     pub ca_bundle: Option<std::path::PathBuf>,
     /// Proxy URL for this endpoint, already checked against `NO_PROXY`.
     pub proxy: Option<String>,
@@ -43,6 +45,8 @@ pub struct Http {
     agent: ureq::Agent,
     /// Longer answers are an error, not read to their end.
     max_body: u64,
+    /// Which roots TLS trusts, for a failure's message ([`crate::aws::trust`]).
+    trusted: String,
 }
 
 /// The methods metadata endpoints are asked with.
@@ -70,24 +74,25 @@ impl Http {
             None => None,
         };
         let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(path) = &options.ca_bundle {
+        let trusted = if let Some(path) = &options.ca_bundle {
             let pem = crate::files::read_config_file(path, crate::files::ConfigFile::CaBundle)
                 .map_err(|e| e.into_error("read CA bundle", path))?;
-            let pem = pem.as_bytes();
-            let certs: Vec<_> = ureq::tls::parse_pem(pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let certs = crate::aws::trust::bundle(pem.as_bytes());
             if certs.is_empty() {
                 return Err(Error::config(
                     path.display().to_string(),
-                    "AWS_CA_BUNDLE holds no PEM certificate",
+                    "the CA bundle (AWS_CA_BUNDLE or ca_bundle) holds no PEM certificate",
                 ));
             }
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
+            format!("CA bundle {}", path.display())
+        } else {
+            let roots = crate::aws::trust::platform_roots()?;
+            if !roots.certs.is_empty() {
+                tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots.certs));
+            }
+            roots.origin
+        };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(options.timeout))
@@ -100,6 +105,7 @@ impl Http {
         Ok(Http {
             agent: config.into(),
             max_body: MAX_BODY,
+            trusted,
         })
     }
 
@@ -108,7 +114,23 @@ impl Http {
     /// redirects, since one could carry the authorization header to another
     /// host; `connect` and `total` timeouts; answers up to 64 KiB.
     pub fn metadata(connect: Duration, total: Duration) -> Http {
+        // An https container endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`)
+        // is checked against the platform roots too; an unusable
+        // `SSL_CERT_FILE` leaves the built-in ones.
+        let (tls, trusted) = match crate::aws::trust::platform_roots() {
+            Ok(roots) if !roots.certs.is_empty() => (
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&roots.certs))
+                    .build(),
+                roots.origin,
+            ),
+            _ => (
+                ureq::tls::TlsConfig::default(),
+                "the built-in Mozilla roots".to_string(),
+            ),
+        };
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_connect(Some(connect))
             .timeout_global(Some(total))
             .http_status_as_error(false)
@@ -118,6 +140,7 @@ impl Http {
         Http {
             agent: config.into(),
             max_body: MAX_METADATA_BODY,
+            trusted,
         }
     }
 
@@ -157,7 +180,7 @@ impl Http {
                 })
                 .send_empty(),
         };
-        let mut response = response.map_err(|e| e.to_string())?;
+        let mut response = response.map_err(|e| self.describe(&e, url))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -189,7 +212,7 @@ impl Http {
         for (k, v) in headers {
             request = request.header(k, v);
         }
-        let mut response = request.send(body).map_err(|e| e.to_string())?;
+        let mut response = request.send(body).map_err(|e| self.describe(&e, url))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -216,6 +239,11 @@ impl Http {
 }
 
 impl Http {
+    /// One line for a failed call ([`crate::aws::trust::describe`]).
+    fn describe(&self, error: &ureq::Error, url: &str) -> String {
+        crate::aws::trust::describe(error, url, &self.trusted)
+    }
+
     /// Sends a request with any method (`PUT`, `GET`, `HEAD`, `DELETE`,
     /// `POST`) and an optional body; any status is an answer, only failing
     /// to get one is an error. The answer is read whole (up to the agent's
@@ -299,11 +327,11 @@ impl Http {
             Some(body) => request
                 .body(body)
                 .map_err(|e| e.to_string())
-                .and_then(|r| self.agent.run(r).map_err(|e| e.to_string())),
+                .and_then(|r| self.agent.run(r).map_err(|e| self.describe(&e, url))),
             None => request
                 .body(())
                 .map_err(|e| e.to_string())
-                .and_then(|r| self.agent.run(r).map_err(|e| e.to_string())),
+                .and_then(|r| self.agent.run(r).map_err(|e| self.describe(&e, url))),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What every AWS service call needs, and nothing of any one service:
 //! signing ([`sign`]), the HTTP agents ([`http`]), query-protocol form and
-//! XML helpers ([`form`], [`xml`]), endpoints and partitions ([`endpoint`]),
-//! retries ([`retry`]), the `~/.aws` files ([`shared_config`]) and the
+//! XML helpers ([`form`], [`xml`]), endpoints ([`endpoint`]) and the partition table ([`partition`]),
+//! retries ([`retry`]), trusted roots and TLS failures ([`trust`]), secrets masked in foreign text ([`redact`]), the `~/.aws` files ([`shared_config`]) and the
 //! credential chain ([`credentials`]).
 //!
 //! Nothing here imports `config`, `sqs`, `queue` or anything above them;
@@ -11,7 +11,10 @@ pub mod credentials;
 pub mod endpoint;
 pub mod form;
 pub mod http;
+pub mod partition;
+pub mod redact;
 pub mod retry;
 pub mod shared_config;
 pub mod sign;
+pub mod trust;
 pub mod xml;

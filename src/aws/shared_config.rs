@@ -164,6 +164,39 @@ impl SharedFiles {
 }
 
 /// `~/.aws/NAME`, or the file named by `var` (a leading `~` is the home directory).
+impl SharedFiles {
+    /// `KEY` nested under `service` in the config file's `[services NAME]`
+    /// section (`sqs =` then an indented `endpoint_url = …`), as the SDKs
+    /// read a profile's `services = NAME`.
+    pub fn service_setting(&self, services: &str, service: &str, key: &str) -> Option<Setting<'_>> {
+        let section = format!("services {services}");
+        self.files
+            .iter()
+            .rev()
+            .filter(|f| f.kind == FileKind::Config)
+            .find_map(|file| {
+                let (_, keys) = file.ini.iter().find(|(name, _)| {
+                    name.split_whitespace().collect::<Vec<_>>().join(" ") == section
+                })?;
+                let value = nested(keys.get(service)?, key)?;
+                Some(Setting {
+                    value,
+                    file: &file.path,
+                    kind: file.kind,
+                })
+            })
+    }
+}
+
+/// The value of `key` among the nested `name = value` lines of a setting
+/// (`s3 =` / `sqs =` with indented lines under it).
+pub fn nested<'a>(value: &'a str, key: &str) -> Option<&'a str> {
+    value.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim().eq_ignore_ascii_case(key) && !value.trim().is_empty()).then(|| value.trim())
+    })
+}
+
 fn shared_file_path(env: &Env, var: &str, name: &str) -> Option<PathBuf> {
     let home = env.get("HOME");
     match env.get(var) {
@@ -232,5 +265,34 @@ mod tests {
             SharedFiles::default().searched(),
             "no shared files (HOME not set)"
         );
+    }
+
+    #[test]
+    fn services_sections_hold_per_service_settings() {
+        let mut f = SharedFiles::default();
+        f.add(
+            FileKind::Config,
+            PathBuf::from("/h/.aws/config"),
+            "[profile p]\nservices = mine\n[services mine]\nsqs =\n  endpoint_url = http://q:1\n\
+             s3 =\n  endpoint_url = http://s:2\n  addressing_style = path\n",
+        )
+        .unwrap();
+        let services = f.setting("p", "services").unwrap().value;
+        assert_eq!(
+            f.service_setting(services, "sqs", "endpoint_url")
+                .unwrap()
+                .value,
+            "http://q:1"
+        );
+        assert_eq!(
+            f.service_setting(services, "s3", "addressing_style")
+                .unwrap()
+                .value,
+            "path"
+        );
+        assert!(f.service_setting(services, "sts", "endpoint_url").is_none());
+        assert!(f.service_setting("other", "sqs", "endpoint_url").is_none());
+        assert_eq!(nested("\nendpoint_url = x\n", "ENDPOINT_URL"), Some("x"));
+        assert_eq!(nested("\nendpoint_url =\n", "endpoint_url"), None);
     }
 }

@@ -377,6 +377,9 @@ pub fn run(command: Command, env: Env) -> Result<Exit> {
                     .unwrap_or_else(|e| format!("not resolved: {e}"));
                 write_out(&mut out, format_args!("s3 endpoint: {s3}\n"))?;
             }
+            for used in target.iter().flat_map(|t| &t.shared_settings_used) {
+                write_out(&mut out, format_args!("aws config: {used}\n"))?;
+            }
             // Shown above, yet no command can run without a region: 78.
             target?;
         }

@@ -128,7 +128,7 @@ keys! {
         => "long-poll wait in seconds";
     visibility_timeout ["SQS_ARCHIVE_VISIBILITY_TIMEOUT"] int(0, 43_200, 60)
         => "seconds a received message stays hidden";
-    max_attempts ["AWS_MAX_ATTEMPTS"] int(1, 20, 5)
+    max_attempts ["AWS_MAX_ATTEMPTS"] int(1, u32::MAX as u64, 5)
         => "tries per SQS call";
     http_timeout_seconds ["SQS_ARCHIVE_HTTP_TIMEOUT"] int(1, 3600, 10)
         => "HTTP timeout in seconds beyond the long-poll wait";
@@ -236,9 +236,8 @@ impl K {
 /// between its `keys:begin`/`keys:end` markers (checked by
 /// `tests/it/docs.rs`, so the document cannot drift from the table).
 pub fn reference_table() -> String {
-    let mut out = String::from(
-        "| key | variables | default | values | meaning |\n|---|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| key | variables | default | values | meaning |\n|---|---|---|---|---|\n");
     for key in KEYS {
         let vars: Vec<String> = key.env.iter().map(|v| format!("`{v}`")).collect();
         let default = match key.kind {

@@ -220,7 +220,11 @@ fn table_drives_defaults_and_help() {
     assert_eq!(s.lock_file, PathBuf::from("var/poll_messages.lock"));
     let help = reference_table();
     for key in KEYS {
-        assert!(help.contains(&format!("| `{}` |", key.name)), "{} not in the reference", key.name);
+        assert!(
+            help.contains(&format!("| `{}` |", key.name)),
+            "{} not in the reference",
+            key.name
+        );
         assert_eq!(key.id.name(), key.name, "KEYS is in the order of K");
         if let Kind::Choice(words) = key.kind {
             assert!(!words.is_empty());

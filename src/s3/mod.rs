@@ -415,11 +415,14 @@ impl S3Client {
     }
 
     fn error(&self, action: &'static str, bucket: &str, answer: &HttpResponse) -> Error {
+        // An error answer may quote the request's headers (a WAF, a debugging
+        // proxy): its text is masked before any message can carry it.
+        let body = self.masked(&String::from_utf8_lossy(&answer.body));
         response::error(
             action,
             answer.status,
             &answer.headers,
-            &answer.body,
+            body.as_bytes(),
             bucket,
             &self.region,
         )
@@ -429,7 +432,22 @@ impl S3Client {
         Error::Transport {
             action,
             endpoint: crate::text::url(self.endpoint.base()),
-            detail: crate::text::excerpt(&detail, 300),
+            detail: crate::text::excerpt(&self.masked(&detail), 300),
+        }
+    }
+
+    /// `text` with the secret key and session token in use replaced.
+    fn masked(&self, text: &str) -> String {
+        match self.credentials.credentials() {
+            Ok(credentials) => {
+                let keys = credentials.signing_keys();
+                let secrets: Vec<&str> = [Some(keys.secret_access_key), keys.session_token]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                crate::aws::redact::redact(text, &secrets)
+            }
+            Err(_) => crate::aws::redact::redact(text, &[]),
         }
     }
 }

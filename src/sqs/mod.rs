@@ -22,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use self::api::{Call, Codec, Reply, SendEntry, WireMessage, WireSent};
 use crate::aws::credentials::ProvideCredentials;
 use crate::aws::http::{self, Http, HttpOptions};
-use crate::aws::retry::RetryPolicy;
+use crate::aws::redact::redact;
+use crate::aws::retry::{RateLimiter, RetryMode, RetryPolicy};
 use crate::error::{Error, Result};
 use crate::queue::{
     ArchiveClient, BatchOutcome, OutgoingMessage, QueueAttributes, ReceiptHandle, ReceiveRequest,
@@ -69,6 +70,8 @@ pub struct SqsArchiveClient {
     route: String,
     /// Received messages dropped for a body that did not match its MD5.
     damaged: std::sync::atomic::AtomicU64,
+    /// The `adaptive` retry mode's client-side rate limiting, when chosen.
+    limiter: Option<RateLimiter>,
 }
 
 impl SqsArchiveClient {
@@ -93,7 +96,15 @@ impl SqsArchiveClient {
                 .as_deref()
                 .map(|proxy| format!(" through proxy {}", http::without_userinfo(proxy)))
                 .unwrap_or_default(),
+            limiter: None,
         })
+    }
+
+    /// Applies `retry_mode`: `adaptive` adds client-side rate limiting after
+    /// throttling answers; the number of tries is `max_attempts` either way.
+    pub fn with_retry_mode(mut self, mode: Option<RetryMode>) -> Self {
+        self.limiter = (mode == Some(RetryMode::Adaptive)).then(RateLimiter::default);
+        self
     }
 
     /// Creates a queue (or finds the existing one) and returns its URL. For set-up and tests.
@@ -109,7 +120,21 @@ impl SqsArchiveClient {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
+            if let Some(limiter) = &self.limiter {
+                std::thread::sleep(limiter.acquire(started));
+            }
             let outcome = self.call_once(call);
+            if let Some(limiter) = &self.limiter {
+                match &outcome {
+                    Err(Error::Service(e))
+                        if e.status == 429 || e.short_code().contains("Throttl") =>
+                    {
+                        limiter.throttled();
+                    }
+                    Ok(_) => limiter.succeeded(),
+                    Err(_) => {}
+                }
+            }
             match &outcome {
                 Err(e) if e.is_retryable() && attempt < self.retry.max_attempts => {
                     let delay = self.retry.delay(attempt, crate::random::u64());
@@ -155,16 +180,31 @@ impl SqsArchiveClient {
             }
             _ => None,
         };
+        let keys = credentials.signing_keys();
+        let secrets: Vec<&str> = [Some(keys.secret_access_key), keys.session_token]
+            .into_iter()
+            .flatten()
+            .collect();
         let response = self
             .http
             .post(&self.url, &headers, &encoded.body, timeout)
             .map_err(|detail| Error::Transport {
                 action,
                 endpoint: format!("{}{}", crate::text::url(&self.url), self.route),
-                detail: crate::text::excerpt(&without_secrets(&detail, &self.url), 300),
+                detail: crate::text::excerpt(
+                    &redact(&without_secrets(&detail, &self.url), &secrets),
+                    300,
+                ),
             })?;
+        // An error answer may quote the request's headers (a WAF, a debugging
+        // proxy): its text is masked before any message can carry it.
+        let body = if (200..300).contains(&response.status) {
+            response.body
+        } else {
+            redact(&String::from_utf8_lossy(&response.body), &secrets).into_bytes()
+        };
         self.codec
-            .decode(call, response.status, &response.headers, &response.body)
+            .decode(call, response.status, &response.headers, &body)
     }
 
     fn entry<'a>(&self, queue: &str, message: &'a OutgoingMessage) -> Result<SendEntry<'a>> {

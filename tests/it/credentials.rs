@@ -311,9 +311,9 @@ fn moto_with_imds(
 /// `poll_messages --loop` runs, and the chain fetches new ones before they
 /// do, with every request still handled.
 ///
-/// The fake IMDS hands out moto's real key pair with an `Expiration` 5 min 2 s
-/// ahead, so the chain (which refreshes 5 minutes before expiry) considers
-/// each answer fresh for about 2 s. No `Token`: moto refuses a session token
+/// The fake IMDS hands out moto's real key pair with an `Expiration` 3 s
+/// ahead, so the chain (which refreshes a quarter of a short lifetime before
+/// expiry) considers each answer fresh for about 2 s. No `Token`: moto refuses a session token
 /// on an IAM user's key (see the next test), so the refresh is shown with
 /// expiring key-pair credentials.
 #[test]
@@ -324,9 +324,7 @@ fn temporary_credentials_are_refreshed_in_a_long_run() {
         moto_server.secret_access_key.clone(),
     );
     let imds = fake_imds(move || {
-        let expires = SystemTime::now()
-            + sqs_archive::aws::credentials::REFRESH_BEFORE_EXPIRY
-            + Duration::from_secs(2);
+        let expires = SystemTime::now() + Duration::from_secs(3);
         credentials_json(&key, &secret, None, expires)
     });
     let (ws, server, request, completion) =
@@ -904,11 +902,11 @@ fn loop_run_with_expiring_credentials(
 #[test]
 fn short_lived_process_credentials_are_refreshed_in_a_loop_run() {
     let (ws, server, completion) = loop_workspace("creds-proc-loop");
-    // Valid 5 min 2 s: the chain, refreshing 5 minutes ahead, runs it again every 2 s or so.
+    // Valid 3 s: the chain, refreshing a quarter of that ahead, runs it again every 2 s or so.
     ws.write(
         "helper.sh",
         &format!(
-            "#!/bin/sh\necho run >> {}\nexp=$(date -u -d @$(( $(date +%s) + 302 )) +%Y-%m-%dT%H:%M:%SZ)\n\
+            "#!/bin/sh\necho run >> {}\nexp=$(date -u -d @$(( $(date +%s) + 3 )) +%Y-%m-%dT%H:%M:%SZ)\n\
              printf '{{\"Version\":1,\"AccessKeyId\":\"{}\",\"SecretAccessKey\":\"{}\",\"Expiration\":\"%s\"}}' \"$exp\"\n",
             ws.path("runs"),
             server.access_key_id,
@@ -940,11 +938,11 @@ fn short_lived_process_credentials_are_refreshed_in_a_loop_run() {
 fn short_lived_assumed_role_credentials_are_refreshed_in_a_loop_run() {
     let (ws, server, completion) = loop_workspace("creds-role-loop");
     let (id, secret) = assumer();
-    // moto honours any duration: 302 s is fresh for about 2 s before the refresh window.
+    // moto honours any duration: 3 s is fresh for about 2 s before the refresh window.
     ws.write(
         "home/.aws/config",
         &format!(
-            "[default]\nrole_arn = {}\nsource_profile = base\nduration_seconds = 302\n",
+            "[default]\nrole_arn = {}\nsource_profile = base\nduration_seconds = 3\n",
             role_arn()
         ),
     );

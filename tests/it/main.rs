@@ -6,6 +6,7 @@
 mod aip;
 mod archive;
 mod audit;
+mod awsconfig;
 mod cli;
 mod corpus;
 mod crash;
@@ -30,3 +31,4 @@ mod s3_archive;
 mod security;
 mod slots;
 mod support;
+mod tls;

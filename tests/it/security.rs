@@ -530,3 +530,156 @@ fn the_lock_file_is_never_a_fifo_or_a_symlink_followed() {
         "a file was created through the planted symlink"
     );
 }
+
+/// An answer quoting every request header back, as a WAF or a debugging
+/// proxy's error page does; it also quotes the secret key, as a proxy that
+/// learnt it might.
+fn echo_headers(r: &crate::fakes::SeenRequest, secret: &str, xml: bool) -> (u16, String) {
+    let headers: String = r
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect();
+    let text = format!("request blocked; you sent:\n{headers}key {secret}\n");
+    if xml {
+        let text = text.replace('&', "&amp;").replace('<', "&lt;");
+        (
+            400,
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code>\
+                 <Message>{text}</Message></Error></ErrorResponse>"
+            ),
+        )
+    } else {
+        (403, format!("<html><body><pre>{text}</pre></body></html>"))
+    }
+}
+
+#[test]
+fn a_server_echoing_request_headers_never_shows_the_token_or_key() {
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    for xml in [true, false] {
+        let server = crate::fakes::FakeHttp::start(move |r| echo_headers(r, SECRET, xml));
+        let ws = fake_server_workspace("sec-echo", &server.url, "query");
+        let mut keys = json!({"backend": "sqs", "protocol": "query", "endpoint_url": server.url,
+            "region": "us-east-1", "max_attempts": 2,
+            "request_queue_url": format!("{}/1/q", server.url),
+            "completion_queue_url": format!("{}/1/q", server.url),
+            "log_file": ws.path("logs/poll.log"), "metrics_file": ws.path("metrics/poll.prom")});
+        keys["handler"] = json!([PROCESS_MESSAGE]);
+        ws.profile("t", keys);
+        let outputs = ws.dir.join("outputs");
+        std::fs::create_dir_all(&outputs).unwrap();
+        let with_keys = |run: Run| {
+            run.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+                .env("AWS_SECRET_ACCESS_KEY", SECRET)
+                .env("AWS_SESSION_TOKEN", TOKEN)
+        };
+        let mut seen = Vec::new();
+        for (what, run) in [
+            (
+                "stats",
+                ws.sqs_archive(&["--profile", "t", "--log-level", "debug", "stats"]),
+            ),
+            ("poll", ws.poll(&["--profile", "t", "--log-level", "debug"])),
+        ] {
+            let s = run_to_files(with_keys(run), &outputs, what);
+            assert_ne!(s.code, 0, "{what}: the server refuses every call");
+            seen.push(s);
+        }
+        assert!(!server.requests().is_empty());
+        // The echoed text did reach the error line (an SQS error's message
+        // is shown; an HTML page is not), masked.
+        let stats = &seen[0];
+        assert!(
+            !xml || stats.stderr.contains("x-amz-security-token: ***"),
+            "{}",
+            stats.stderr
+        );
+        let mut logs = vec![std::fs::read_to_string(ws.dir.join("logs/poll.log")).unwrap()];
+        if let Ok(metrics) = std::fs::read_to_string(ws.dir.join("metrics/poll.prom")) {
+            logs.push(metrics);
+        }
+        assert_hidden(&seen, &logs, &[TOKEN, SECRET]);
+    }
+}
+
+#[test]
+fn a_failing_credential_process_has_its_stderr_secrets_masked() {
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let ws = Workspace::new("sec-process");
+    ws.profile(
+        "t",
+        json!({"backend": "sqs", "region": "us-east-1", "endpoint_url": "http://127.0.0.1:9",
+               "request_queue_url": "http://127.0.0.1:9/1/q", "completion_queue_url": "http://127.0.0.1:9/1/q"}),
+    );
+    let script = ws.path("helper.sh");
+    ws.write(
+        "helper.sh",
+        &format!(
+            "#!/bin/sh\necho 'debug: aws_secret_access_key = {SECRET}' >&2\n\
+             echo 'aws_session_token={TOKEN}' >&2\nexit 3\n"
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ws.write(
+        "home/.aws/config",
+        &format!("[default]\ncredential_process = {script}\n"),
+    );
+    let out = ws.sqs_archive(&["--profile", "t", "credentials"]).run();
+    assert_ne!(out.code(), 0);
+    out.one_line_error()
+        .stderr_has("exited with exit status: 3")
+        .stderr_has("aws_secret_access_key = ***");
+    assert!(
+        !out.stderr().contains(SECRET) && !out.stderr().contains(TOKEN),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn process_credentials_are_cached_until_shortly_before_they_expire() {
+    let server = fauxqs();
+    let request = server.queue("sec-cache-req", false);
+    let completion = server.queue("sec-cache-done", false);
+    let ws = Workspace::new("sec-cache");
+    ws.profile("t", server.profile(&request, &completion));
+    ws.write("source/s.txt", "x\n");
+    for i in 0..5 {
+        let mut run = ws.send("t", &format!("cache-{i}"), &["s.txt"]);
+        for (k, v) in server.key_env() {
+            run = run.env(&k, &v);
+        }
+        run.run().ok();
+    }
+    // Keys that expire in four minutes: inside the five-minute refresh
+    // window from the start, so a cache keyed on that window alone runs the
+    // process for every call.
+    let expires = rfc3339(std::time::SystemTime::now() + Duration::from_secs(240));
+    let counter = ws.path("runs");
+    let script = ws.path("helper.sh");
+    ws.write(
+        "helper.sh",
+        &format!(
+            "#!/bin/sh\necho run >> {counter}\nprintf '{{\"Version\": 1, \"AccessKeyId\": \"%s\", \
+             \"SecretAccessKey\": \"%s\", \"SessionToken\": \"%s\", \"Expiration\": \"%s\"}}' \
+             '{}' '{}' '{TOKEN}' '{expires}'\n",
+            server.access_key_id, server.secret_access_key
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ws.write(
+        "home/.aws/config",
+        &format!("[default]\ncredential_process = {script}\n"),
+    );
+    ws.poll(&["--profile", "t"]).run().ok();
+    let received = ws
+        .sqs_archive(&["--profile", "t", "receive", "--delete"])
+        .run();
+    received.ok();
+    assert_eq!(received.json_lines().len(), 5, "{}", received.stdout());
+    let runs = std::fs::read_to_string(&counter).unwrap().lines().count();
+    // One run for the poll (it made a dozen calls), one for receive.
+    assert_eq!(runs, 2, "credential_process ran {runs} times");
+}

@@ -3,6 +3,11 @@
 //! `WORKERS` (`tokio::process`, the body on stdin), send a completion, delete
 //! the request; exit when a receive returns nothing and no handler runs.
 //!
+//! `sdk-worker --check-partitions REGION...` instead prints, for each region,
+//! the SQS endpoint the SDK's own resolver gives, plain, FIPS, dual-stack
+//! and both (`REGION VARIANT URL`, or `REGION VARIANT error`), for
+//! `bench/check-partitions.sh` to compare with `sqs_archive credentials`.
+//!
 //! Environment: `REQUEST_QUEUE_URL`, `COMPLETION_QUEUE_URL`, `WORKERS` (4),
 //! `WAIT_TIME_SECONDS` (0: the long poll of each receive),
 //! `AWS_ENDPOINT_URL`, the usual AWS credentials and region; the handler's
@@ -20,8 +25,39 @@ use tokio::task::JoinSet;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The variants in the order `bench/check-partitions.sh` asks for them.
+const VARIANTS: [(&str, bool, bool); 4] = [
+    ("plain", false, false),
+    ("fips", true, false),
+    ("dualstack", false, true),
+    ("fips+dualstack", true, true),
+];
+
+async fn check_partitions(regions: &[String]) -> Result<(), Failure> {
+    use aws_sdk_sqs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let resolver = DefaultResolver::new();
+    for region in regions {
+        for (name, fips, dual_stack) in VARIANTS {
+            let params = Params::builder()
+                .region(region.clone())
+                .use_fips(fips)
+                .use_dual_stack(dual_stack)
+                .build()?;
+            match resolver.resolve_endpoint(&params).await {
+                Ok(endpoint) => println!("{region} {name} {}", endpoint.url()),
+                Err(_) => println!("{region} {name} error"),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--check-partitions") {
+        return check_partitions(&args[1..]).await;
+    }
     let request_queue = std::env::var("REQUEST_QUEUE_URL")?;
     let completion_queue = std::env::var("COMPLETION_QUEUE_URL")?;
     let workers: usize = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(4);

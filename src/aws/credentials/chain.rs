@@ -112,11 +112,37 @@ pub struct CredentialChain {
     cache: Mutex<Cache>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Cache {
     credentials: Option<(Step, Credentials)>,
     /// When a refresh last failed while older keys were still in use.
     last_failure: Option<SystemTime>,
+    /// When the cached credentials were fetched.
+    fetched_at: SystemTime,
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            credentials: None,
+            last_failure: None,
+            fetched_at: SystemTime::UNIX_EPOCH,
+        }
+    }
+}
+
+/// Whether cached credentials can be handed out without asking their
+/// source again: until [`super::keys::REFRESH_BEFORE_EXPIRY`] before they
+/// expire, or a quarter of their lifetime before when they were issued for
+/// less than four times that (a `credential_process` handing out
+/// 10-minute keys is run again after 7.5 minutes, not on every call).
+fn fresh_enough(cached: &Credentials, fetched_at: SystemTime, now: SystemTime) -> bool {
+    let Some(expiry) = cached.expiry else {
+        return true;
+    };
+    let lifetime = expiry.duration_since(fetched_at).unwrap_or_default();
+    let margin = super::keys::REFRESH_BEFORE_EXPIRY.min(lifetime / 4);
+    expiry.duration_since(now).is_ok_and(|left| left > margin)
 }
 
 impl CredentialChain {
@@ -178,16 +204,22 @@ impl CredentialChain {
                 now.duration_since(failed)
                     .is_ok_and(|since| since < RETRY_REFRESH_AFTER)
             });
-            if cached.is_fresh(now) || (recently_failed && !cached.is_expired(now)) {
+            if fresh_enough(cached, cache.fetched_at, now)
+                || (recently_failed && !cached.is_expired(now))
+            {
                 return Ok((*step, cached.clone()));
             }
         }
-        match self.load_step() {
+        match self
+            .load_step()
+            .and_then(|fresh| refuse_expired(fresh, now))
+        {
             Ok(fresh) => {
                 if fresh.1.expiry.is_some() {
                     log::info!("fetched AWS credentials: {}", fresh.1.describe());
                 }
                 cache.credentials = Some(fresh.clone());
+                cache.fetched_at = now;
                 cache.last_failure = None;
                 Ok(fresh)
             }
@@ -243,6 +275,13 @@ impl CredentialChain {
 
     fn lookup(&self, step: Step) -> Result<Lookup> {
         match step {
+            Step::Environment if self.profile_named_by.as_deref() == Some("--aws-profile") => {
+                Ok(Lookup::NotFound(
+                    "environment keys (skipped: --aws-profile names a profile, which wins over \
+                     them as in the AWS CLI)"
+                        .into(),
+                ))
+            }
             Step::Environment => variables::from_environment(&self.env),
             Step::ProfileConfig => from_config_keys(&self.config),
             Step::SharedProfile => self.shared_profile(),
@@ -339,7 +378,24 @@ impl CredentialChain {
     }
 
     fn sts(&self) -> Result<sts::Sts> {
-        sts::Sts::new(&self.env, self.region.as_deref())
+        let (profile, _) = self.profile_name();
+        let ca_bundle = SharedFiles::load(&self.env)?
+            .setting(&profile, "ca_bundle")
+            .map(|s| std::path::PathBuf::from(s.value));
+        Ok(sts::Sts::new(&self.env, self.region.as_deref())?.with_profile_ca_bundle(ca_bundle))
+    }
+}
+
+/// Credentials whose `Expiration` has passed are an error naming their
+/// source and the expiry, never used.
+fn refuse_expired(found: (Step, Credentials), now: SystemTime) -> Result<(Step, Credentials)> {
+    match found.1.expiry {
+        Some(expiry) if found.1.is_expired(now) => Err(Error::Credentials(format!(
+            "the credentials from {} expired at {}; refusing them (renew them at their source)",
+            found.1.source,
+            crate::time::format_rfc3339(expiry)
+        ))),
+        _ => Ok(found),
     }
 }
 

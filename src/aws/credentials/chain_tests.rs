@@ -34,7 +34,15 @@ fn credentials_close_to_expiry_are_fetched_again() {
         chain.credentials_at(now).unwrap().access_key_id,
         "AKIAFIRSTKEY00001"
     );
-    // Two minutes left is inside the five-minute window: fetch again.
+    // Issued for two minutes: cached for the first three quarters of them
+    // (a five-minute window would fetch them on every call) ...
+    assert_eq!(
+        chain.credentials_at(now).unwrap().access_key_id,
+        "AKIAFIRSTKEY00001"
+    );
+    assert_eq!(server.requests().len(), 3);
+    // ... then fetched again.
+    let now = at("2026-11-28T12:01:31Z");
     assert_eq!(
         chain.credentials_at(now).unwrap().access_key_id,
         "AKIASECONDKEY0001"
@@ -109,16 +117,65 @@ fn failed_refresh_keeps_credentials_until_they_expire() {
     );
     assert_eq!(server.requests().len(), 3);
 
-    // The refresh fails, but the keys work for two more minutes.
-    let kept = chain.credentials_at(now).unwrap();
+    // The refresh (in the last quarter of their lifetime) fails, but the
+    // keys work for 29 more seconds.
+    let kept = chain.credentials_at(at("2026-11-28T12:01:31Z")).unwrap();
     assert_eq!(kept.access_key_id, "AKIAFIRSTKEY00001");
     assert!(chain.cache.lock().unwrap().last_failure.is_some());
     // Within the back-off nothing is fetched, so nothing can fail.
-    assert!(chain.credentials_at(at("2026-11-28T12:00:10Z")).is_ok());
+    assert!(chain.credentials_at(at("2026-11-28T12:01:40Z")).is_ok());
 
     // Once they have expired, the failure is the caller's.
     let message = credentials_error(chain.credentials_at(at("2026-11-28T12:02:00Z")));
     assert!(message.contains("instance metadata"), "{message}");
+}
+
+#[test]
+fn expired_credentials_are_refused_naming_source_and_expiry() {
+    let server = FakeHttp::canned(imds_answers(
+        "t1",
+        "my-role",
+        credentials_json("AKIAFIRSTKEY00001", "2020-01-01T00:00:00Z"),
+    ));
+    let chain = chain(&[
+        ("AWS_EC2_METADATA_DISABLED", "false"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &server.url),
+    ]);
+    let message = credentials_error(chain.credentials_at(at("2026-11-28T12:00:00Z")));
+    assert!(
+        message.contains("instance metadata")
+            && message.contains("expired at 2020-01-01T00:00:00Z"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_explicit_aws_profile_wins_over_environment_keys() {
+    let dir = std::env::temp_dir().join(format!("chain-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("credentials");
+    std::fs::write(
+        &file,
+        "[prof1]\naws_access_key_id = AKIAPROFILEKEY0001\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let pairs = [
+        ("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT001"),
+        ("AWS_SECRET_ACCESS_KEY", "e"),
+        ("AWS_SHARED_CREDENTIALS_FILE", file.as_str()),
+        ("AWS_CONFIG_FILE", "/nonexistent/config"),
+    ];
+    let by_flag = chain(&pairs).with_profile(Some("prof1".into()), Some("--aws-profile".into()));
+    assert_eq!(by_flag.load().unwrap().access_key_id, "AKIAPROFILEKEY0001");
+    // AWS_PROFILE does not: environment keys win, as in the AWS CLI.
+    let mut with_variable = pairs.to_vec();
+    with_variable.push(("AWS_PROFILE", "prof1"));
+    assert_eq!(
+        chain(&with_variable).load().unwrap().access_key_id,
+        "AKIAENVIRONMENT001"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -8,8 +8,9 @@
 //! group, with a timeout. Its stdout must be
 //! `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
 //! "Expiration"?}`. A failure reports the program's exit status and the tail
-//! of its stderr, escaped, with any long word of stdout masked; stdout is
-//! never quoted, since it holds the keys.
+//! of its stderr, escaped, with any long word of stdout and any value named
+//! as a secret (`aws_secret_access_key = …`) masked; stdout is never
+//! quoted, since it holds the keys.
 
 use std::time::Duration;
 
@@ -113,7 +114,10 @@ fn run_bounded(argv: &[String], timeout: Duration) -> std::result::Result<String
         &mut NoHooks,
     );
     let out = finished.stdout;
-    let err = redact_words_of(&String::from_utf8_lossy(&finished.stderr_tail), &out);
+    let err = crate::aws::redact::redact(
+        &redact_words_of(&String::from_utf8_lossy(&finished.stderr_tail), &out),
+        &[],
+    );
     let tail = tail(&err, STDERR_TAIL_CHARS);
     let said = if tail.is_empty() {
         String::new()

@@ -61,6 +61,8 @@ pub struct Sts {
     pub endpoint: String,
     pub region: String,
     env: Env,
+    /// `AWS_CA_BUNDLE`, else the shared config profile's `ca_bundle`.
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl Sts {
@@ -91,6 +93,7 @@ impl Sts {
             endpoint,
             region,
             env: env.clone(),
+            ca_bundle: env.get("AWS_CA_BUNDLE").map(Into::into),
         })
     }
 
@@ -119,10 +122,23 @@ impl Sts {
         )?;
         headers.extend(signed);
         let what = format!("AssumeRole {} ({})", role.role_arn, role.origin);
-        let (status, answer) = self.post(&url, &headers, &body, &what)?;
+        let keys = source.signing_keys();
+        let secrets: Vec<&str> = [Some(keys.secret_access_key), keys.session_token]
+            .into_iter()
+            .flatten()
+            .collect();
+        let (status, answer) = self.post(&url, &headers, &body, &what, &secrets)?;
         parse_answer(status, &answer, "AssumeRole")
             .map(|c| c.into_credentials(format!("assumed role {} via {via}", role.role_arn)))
             .map_err(|why| Error::Credentials(format!("{what}: {why}")))
+    }
+
+    /// Trusts `ca_bundle` (the shared config profile's) when `AWS_CA_BUNDLE` is not set.
+    pub fn with_profile_ca_bundle(mut self, ca_bundle: Option<std::path::PathBuf>) -> Sts {
+        if self.ca_bundle.is_none() {
+            self.ca_bundle = ca_bundle;
+        }
+        self
     }
 
     /// `AssumeRoleWithWebIdentity` with the token file's current content; unsigned.
@@ -147,7 +163,7 @@ impl Sts {
             "application/x-www-form-urlencoded; charset=utf-8".to_string(),
         )];
         let url = format!("{}/", self.endpoint);
-        let (status, answer) = self.post(&url, &headers, &body, &what)?;
+        let (status, answer) = self.post(&url, &headers, &body, &what, &[token.expose()])?;
         parse_answer(status, &answer, "AssumeRoleWithWebIdentity")
             .map(|c| {
                 c.into_credentials(format!(
@@ -165,22 +181,29 @@ impl Sts {
         headers: &[(String, String)],
         body: &str,
         what: &str,
+        secrets: &[&str],
     ) -> Result<(u16, String)> {
         let http = Http::new(&HttpOptions {
             timeout: TIMEOUT,
-            ca_bundle: self.env.get("AWS_CA_BUNDLE").map(Into::into),
+            ca_bundle: self.ca_bundle.clone(),
             proxy: crate::aws::http::proxy_for(url, &self.env),
         })?;
         let response = http
             .post(url, headers, body.as_bytes(), None)
             .map_err(|e| {
                 let url = crate::text::url(url);
+                let e = crate::aws::redact::redact(&e, secrets);
                 Error::Credentials(format!("{what}: calling {url} failed: {e}"))
             })?;
-        Ok((
-            response.status,
-            String::from_utf8_lossy(&response.body).into_owned(),
-        ))
+        let answer = String::from_utf8_lossy(&response.body).into_owned();
+        // An error answer may echo the request (a WAF, a proxy): no secret
+        // of it reaches a message.
+        let answer = if (200..300).contains(&response.status) {
+            answer
+        } else {
+            crate::aws::redact::redact(&answer, secrets)
+        };
+        Ok((response.status, answer))
     }
 }
 
