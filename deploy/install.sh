@@ -14,7 +14,7 @@
 #                                   systemd units and the logrotate file, with
 #                                   their paths rewritten for this prefix and
 #                                   sysconfdir, ready to copy into place
-#   $PREFIX/share/doc/sqs-archive/  README.md, ARCHITECTURE.md, INSTALL.md
+#   $PREFIX/share/doc/sqs-archive/  README.md, ARCHITECTURE.md, INSTALL.md, docs/*.md
 #   $PREFIX/share/man/man1/         the three programs' man pages
 #   $PREFIX/share/bash-completion/completions/, $PREFIX/share/zsh/site-functions/,
 #   $PREFIX/share/fish/vendor_completions.d/   shell completions
@@ -91,7 +91,7 @@ install -d -m 755 "$bin" "$share/schemas" "$share/deploy" "$share/deploy/prometh
 install -d -m 750 "$etc"
 install -m 755 bin/sqs_archive bin/poll_messages bin/process_message "$bin/"
 install -m 644 schemas/*.json "$share/schemas/"
-for f in README.md ARCHITECTURE.md deploy/INSTALL.md; do
+for f in README.md ARCHITECTURE.md deploy/INSTALL.md docs/*.md; do
     if [ -f "$f" ]; then install -m 644 "$f" "$doc/"; fi
 done
 # Man pages and completions, where man, bash-completion, zsh and fish look.

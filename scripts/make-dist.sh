@@ -13,7 +13,7 @@
 #   completions/ bash/<program>, zsh/_<program>, fish/<program>.fish for the
 #               three programs (`sqs_archive generate completions`)
 #   man/man1/   <program>.1 for the three programs (`sqs_archive generate man`)
-#   README.md, ARCHITECTURE.md, LICENSE (those present)
+#   README.md, ARCHITECTURE.md, docs/, LICENSE (those present)
 #   SHA256SUMS  of the binaries (sha256sum -c SHA256SUMS)
 #   BUILD       version, target, commit, toolchain
 # The archive is reproducible for a given commit: sorted, fixed owner and
@@ -71,6 +71,8 @@ chmod 755 "$root/deploy/install.sh"
 for doc in README.md ARCHITECTURE.md LICENSE LICENSE.md; do
     if [[ -f "$doc" ]]; then install -m 644 "$doc" "$root/"; fi
 done
+install -d -m 755 "$root/docs"
+install -m 644 docs/*.md "$root/docs/"
 # Completions and man pages come from the command table in the binary just packed.
 gen="target/static/sqs_archive"
 for b in "${bins[@]}"; do

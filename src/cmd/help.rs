@@ -36,7 +36,7 @@ pub fn program_help(p: &Program) -> String {
     let _ = write!(
         out,
         "\nConfiguration: `sqs_archive config` prints every setting and where it came from;\n\
-         the keys are listed in `man {}` and in README.md (Configuration).\n",
+         the keys are listed in `man {}` and in docs/configuration.md.\n",
         p.name
     );
     out

@@ -8,7 +8,7 @@ use crate::cmd::commands::{COMMON, Opt, Program, visible};
 use crate::cmd::help::option_label;
 use crate::config::{KEYS, Kind};
 
-/// The exit statuses, as README's table gives them.
+/// The exit statuses, as docs/operations.md's table gives them.
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "done"),
     (
@@ -153,7 +153,7 @@ pub fn page(p: &Program) -> String {
         .collect();
     let _ = write!(
         out,
-        ".SH SEE ALSO\n{}\n.PP\nREADME.md and deploy/INSTALL.md in the distribution.\n",
+        ".SH SEE ALSO\n{}\n.PP\nREADME.md, docs/ and deploy/INSTALL.md in the distribution.\n",
         others.join(",\n")
     );
     out

@@ -1,17 +1,30 @@
-//! The README documents what the code does: every configuration key (with
-//! its variables and default, from the one key table in `config.rs`), every
-//! exit code, and every metric with its type and HELP line.
+//! The documentation (README.md and docs/) says what the code does: every
+//! configuration key (the reference in docs/configuration.md is generated
+//! from the one key table), every exit code, and every metric with its type
+//! and HELP line.
 
 use sqs_archive::config::{KEYS, Kind};
 use sqs_archive::exit::Exit;
 
+/// The documentation: README.md and every file of docs/, as one text.
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut text = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut docs: Vec<_> = std::fs::read_dir(format!("{root}/docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    docs.sort();
+    for doc in docs {
+        text.push('\n');
+        text.push_str(&std::fs::read_to_string(doc).unwrap());
+    }
+    text
 }
 
 /// The row of the README's configuration table that documents `name`.
 fn key_row<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let table = &text[text.find("| key | variable | default | meaning |")?..];
+    let table = &text[text.find("| key | variables | default | values | meaning |")?..];
     table.lines().take_while(|l| l.starts_with('|')).find(|l| {
         l.split('|')
             .nth(1)
@@ -19,33 +32,54 @@ fn key_row<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// `docs/configuration.md`'s key table is exactly what the key table
+/// renders (`config::reference_table`): the reference cannot drift from the
+/// code. `UPDATE_DOCS=1` rewrites it.
 #[test]
-fn readme_lists_every_configuration_key_variable_and_default() {
-    let text = readme();
+fn the_configuration_reference_is_generated_from_the_key_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let begin = text.find("<!-- keys:begin").expect("a keys:begin marker");
+    let body_start = begin + text[begin..].find("-->\n").expect("marker end") + 4;
+    let end = text.find("<!-- keys:end -->").expect("a keys:end marker");
+    let generated = sqs_archive::config::reference_table();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let updated = format!("{}{generated}{}", &text[..body_start], &text[end..]);
+        std::fs::write(path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &text[body_start..end],
+        generated,
+        "docs/configuration.md's key table is stale: run UPDATE_DOCS=1 cargo test --test it -- docs::"
+    );
     for key in KEYS {
         let row = key_row(&text, key.name)
-            .unwrap_or_else(|| panic!("README.md has no table row for key {}", key.name));
+            .unwrap_or_else(|| panic!("no table row for key {}", key.name));
         for var in key.env {
-            assert!(
-                row.contains(var),
-                "README.md's row for {} lacks variable {var}: {row}",
-                key.name
-            );
+            assert!(row.contains(var), "the row for {} lacks {var}: {row}", key.name);
         }
         if let Some(default) = key.kind.default_text() {
-            assert!(
-                row.contains(&default),
-                "README.md's row for {} lacks its default {default}: {row}",
-                key.name
-            );
+            assert!(row.contains(&default), "the row for {} lacks {default}: {row}", key.name);
         }
         if let Kind::Int { min, max, .. } = key.kind {
-            assert!(
-                row.contains(&format!("{min}-{max}")),
-                "README.md's row for {} lacks its range {min}-{max}: {row}",
-                key.name
-            );
+            assert!(row.contains(&format!("{min}-{max}")), "{row}");
         }
+    }
+}
+
+/// The README stays a front page: what it is, a quick start, the programs,
+/// the first deployment and where to read on; the rest is in `docs/`.
+#[test]
+fn the_readme_stays_short_and_points_at_every_document() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(text.len() <= 13 * 1024, "README.md is {} bytes", text.len());
+    for doc in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap() {
+        let name = doc.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            text.contains(&format!("docs/{name}")),
+            "README.md does not point at docs/{name}"
+        );
     }
 }
 
