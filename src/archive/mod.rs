@@ -1019,13 +1019,7 @@ mod tests {
     fn fifos_and_devices_are_refused_without_blocking() {
         let scratch = Scratch::new("fifo");
         let fifo = scratch.source().join("pipe");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::files::make_fifo(&fifo);
         std::os::unix::fs::symlink("/dev/null", scratch.source().join("null")).unwrap();
         let message = invalid_data_message(scratch.run(&["pipe"]));
         assert!(message.contains("is a FIFO"), "{message}");

@@ -213,17 +213,7 @@ impl Http {
             request = request.header(k, v);
         }
         let mut response = request.send(body).map_err(|e| self.describe(&e, url))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let (status, headers) = status_and_headers(&response);
         let body = response
             .body_mut()
             .with_config()

@@ -190,25 +190,40 @@ fn print_each(
             }
         }
     }
-    let mut failed = 0;
-    if delete && !written.is_empty() {
-        let receipts: Vec<ReceiptHandle> =
-            written.iter().map(|m| m.receipt_handle.clone()).collect();
-        for (m, outcome) in written
-            .iter()
-            .zip(client.delete_message_batch(queue, &receipts)?)
-        {
-            if let Err(e) = outcome {
-                failed += 1;
-                crate::stdio::stderr_line(format_args!(
-                    "sqs_archive: warning: message {} printed but not deleted: {e}",
-                    crate::text::escape(&m.message_id)
-                ));
-            }
-        }
-    }
+    let exit = if delete {
+        delete_printed(client, queue, &written)?
+    } else {
+        Exit::Ok
+    };
     if let Some(e) = write_error {
         return Err(e);
+    }
+    Ok(exit)
+}
+
+/// Deletes the completions that were printed; one warning per one the
+/// queue kept, and 75 when there was any.
+fn delete_printed(
+    client: &dyn ArchiveClient,
+    queue: &str,
+    printed: &[&ReceivedMessage],
+) -> Result<Exit> {
+    if printed.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    let receipts: Vec<ReceiptHandle> = printed.iter().map(|m| m.receipt_handle.clone()).collect();
+    let mut failed = 0;
+    for (m, outcome) in printed
+        .iter()
+        .zip(client.delete_message_batch(queue, &receipts)?)
+    {
+        if let Err(e) = outcome {
+            failed += 1;
+            crate::stdio::stderr_line(format_args!(
+                "sqs_archive: warning: message {} printed but not deleted: {e}",
+                crate::text::escape(&m.message_id)
+            ));
+        }
     }
     Ok(if failed > 0 { Exit::TempFail } else { Exit::Ok })
 }
@@ -223,24 +238,10 @@ fn print_all(
     out: &mut impl Write,
 ) -> Result<Exit> {
     write_line(out, format_args!("{}\n", aws_output(messages)))?;
-    if !delete || messages.is_empty() {
+    if !delete {
         return Ok(Exit::Ok);
     }
-    let receipts: Vec<ReceiptHandle> = messages.iter().map(|m| m.receipt_handle.clone()).collect();
-    let mut failed = 0;
-    for (m, outcome) in messages
-        .iter()
-        .zip(client.delete_message_batch(queue, &receipts)?)
-    {
-        if let Err(e) = outcome {
-            failed += 1;
-            crate::stdio::stderr_line(format_args!(
-                "sqs_archive: warning: message {} printed but not deleted: {e}",
-                crate::text::escape(&m.message_id)
-            ));
-        }
-    }
-    Ok(if failed > 0 { Exit::TempFail } else { Exit::Ok })
+    delete_printed(client, queue, &messages.iter().collect::<Vec<_>>())
 }
 
 /// Runs the consumer once per completion; deletes each it took (exit 0).

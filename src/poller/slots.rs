@@ -191,13 +191,7 @@ mod tests {
     fn a_slot_path_that_is_a_fifo_is_refused_not_waited_on() {
         let lock = scratch("fifo");
         let fifo = slot_path(&lock, 0);
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::files::make_fifo(&fifo);
         let e = take_free(&lock, 2).unwrap_err();
         assert_eq!(e.exit(), crate::exit::Exit::Config, "{e}");
         let _ = std::fs::remove_dir_all(lock.parent().unwrap());

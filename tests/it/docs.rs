@@ -54,13 +54,21 @@ fn the_configuration_reference_is_generated_from_the_key_table() {
         "docs/configuration.md's key table is stale: run UPDATE_DOCS=1 cargo test --test it -- docs::"
     );
     for key in KEYS {
-        let row = key_row(&text, key.name)
-            .unwrap_or_else(|| panic!("no table row for key {}", key.name));
+        let row =
+            key_row(&text, key.name).unwrap_or_else(|| panic!("no table row for key {}", key.name));
         for var in key.env {
-            assert!(row.contains(var), "the row for {} lacks {var}: {row}", key.name);
+            assert!(
+                row.contains(var),
+                "the row for {} lacks {var}: {row}",
+                key.name
+            );
         }
         if let Some(default) = key.kind.default_text() {
-            assert!(row.contains(&default), "the row for {} lacks {default}: {row}", key.name);
+            assert!(
+                row.contains(&default),
+                "the row for {} lacks {default}: {row}",
+                key.name
+            );
         }
         if let Kind::Int { min, max, .. } = key.kind {
             assert!(row.contains(&format!("{min}-{max}")), "{row}");

@@ -296,9 +296,11 @@ fn audit_metrics_file_is_never_written_through_a_symlink() {
 #[test]
 fn readme_documents_each_kind_and_its_cap() {
     use sqs_archive::files::{ConfigFile, read::size};
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
     for kind in ConfigFile::ALL {
         let row = readme
             .lines()
