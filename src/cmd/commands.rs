@@ -288,9 +288,9 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "audit",
-        synopsis: "[--aipid ID] [--max-bytes-per-second N]",
+        synopsis: "[--aipid ID] [--max-bytes-per-second N] [--download]",
         summary: "re-hash archived AIPs against their manifests; exits 1 on any mismatch",
-        about: "Re-hashes archived AIPs (one with --aipid, or all in archive_dir) against their manifests; prints one line per missing, extra, changed or unreadable file; exits 0 when all match, 1 otherwise.",
+        about: "Re-hashes archived AIPs (one with --aipid, or all in archive_dir) against their manifests; prints one line per missing, extra, changed or unreadable file; exits 0 when all match, 1 otherwise. In S3 it compares the SHA-256 S3 keeps per object; --download re-hashes the bytes.",
         options: &[
             opt("--aipid", "ID", Value::Text, "audit this package only"),
             opt(
@@ -298,6 +298,10 @@ pub const COMMANDS: &[Command] = &[
                 "N",
                 Value::Text,
                 "read at most N bytes a second",
+            ),
+            flag(
+                "--download",
+                "S3: download and re-hash every object instead of comparing the stored SHA-256",
             ),
         ],
         examples: &[(
