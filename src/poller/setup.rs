@@ -44,10 +44,6 @@ pub struct Poller {
     pub(super) completion_limit: OnceLock<usize>,
     /// `max_receive_count` after the redrive check.
     pub(super) max_receive_count: OnceLock<u32>,
-    /// Read the queues' attributes at start. Off for the directory mock,
-    /// which has neither a size attribute nor a redrive policy and would
-    /// read every message file to count them.
-    pub(super) read_attributes: bool,
     /// The metrics file (`metrics_file`); disabled unless `main` sets one.
     pub metrics: crate::metrics::Recorder,
 }
@@ -71,9 +67,7 @@ impl Poller {
             }
             None => (vec![default_handler()?.display().to_string()], Vec::new()),
         };
-        let mock = settings.backend == crate::config::Backend::Mock;
         let mut poller = Poller::with_client(settings, client, handler, handler_env)?;
-        poller.read_attributes = !mock;
         poller.launcher = launcher;
         Ok(poller)
     }
@@ -113,7 +107,6 @@ impl Poller {
             summary: Summary::default(),
             completion_limit: OnceLock::new(),
             max_receive_count: OnceLock::new(),
-            read_attributes: true,
             metrics: crate::metrics::Recorder::disabled(),
         })
     }
@@ -140,10 +133,9 @@ impl Poller {
     /// Reads the queues' attributes once: the completion size limit, and the
     /// request queue's redrive policy against `max_receive_count`.
     pub(super) fn check_queues(&self) {
+        // Both backends answer: SQS, and the directory queue from its
+        // attributes.json (MaximumMessageSize, RedrivePolicy) as SQS would.
         self.completion_limit();
-        if !self.read_attributes {
-            return;
-        }
         let configured = self.settings.max_receive_count;
         let count = match self.client.queue_attributes(&self.request_queue) {
             Ok(attributes) => redrive_check(
@@ -166,9 +158,6 @@ impl Poller {
     pub fn completion_limit(&self) -> usize {
         *self.completion_limit.get_or_init(|| {
             let configured = self.settings.max_message_size;
-            if !self.read_attributes {
-                return configured;
-            }
             match self.client.queue_attributes(&self.completion_queue) {
                 Ok(a) => match a.maximum_message_size {
                     Some(n) if (n as usize) < configured => {

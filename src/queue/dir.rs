@@ -185,11 +185,14 @@ impl DirArchiveClient {
 /// (empty when there is none).
 fn attributes(queue: &Queue) -> Result<BTreeMap<String, String>> {
     let path = queue.path.join(ATTRIBUTES_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(Error::io("read mock queue attributes", &path, e)),
-    };
+    // Non-blocking, regular files only, at most 64 KiB (a FIFO or a huge
+    // file planted there is refused, not read).
+    let text =
+        match crate::files::read_config_file(&path, crate::files::ConfigFile::QueueAttributes) {
+            Ok(text) => text,
+            Err(crate::files::ReadProblem::NotFound(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e.into_error("read directory queue attributes", &path)),
+        };
     let origin = || path.display().to_string();
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::config(origin(), format!("not valid JSON: {e}")))?;

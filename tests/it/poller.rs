@@ -793,7 +793,15 @@ fn completions_fit(queues: Queues) {
         s.reprofile(json!({"completion_queue_url": small}));
         s.completion = small;
     } else {
-        s.reprofile(json!({"max_message_size": 1024}));
+        // The directory queue's own attribute, read and honoured as SQS's
+        // is (max_message_size stays at its 1 MiB default).
+        let dir = s.ws.dir.join("mock/completions");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("attributes.json"),
+            r#"{"MaximumMessageSize": "1024"}"#,
+        )
+        .unwrap();
     }
     let handler = s.handler("noting.sh", NOTING_HANDLER);
     s.reprofile(json!({"handler": handler}));
