@@ -111,9 +111,40 @@ pub fn line(m: &ReceivedMessage) -> String {
         "receipt_handle": m.receipt_handle.as_str(),
         "md5_of_body": crate::digest::md5_hex(&m.body),
         "attributes": m.attributes,
+        "message_attributes": message_attributes(m, false),
         "body": m.body,
         "body_json": body_json,
     }))
+}
+
+/// The message attributes as an object, by name: `{data_type,
+/// string_value, binary_value}` with `null` for an absent value (lines), or
+/// as the AWS CLI prints them (`DataType` and the one value present).
+fn message_attributes(m: &ReceivedMessage, aws: bool) -> Value {
+    let map = m
+        .message_attributes
+        .iter()
+        .map(|(name, a)| {
+            let value = if aws {
+                let mut v = json!({"DataType": a.data_type});
+                if let Some(s) = &a.string_value {
+                    v["StringValue"] = json!(s);
+                }
+                if let Some(b) = &a.binary_value {
+                    v["BinaryValue"] = json!(b);
+                }
+                v
+            } else {
+                json!({
+                    "data_type": a.data_type,
+                    "string_value": a.string_value,
+                    "binary_value": a.binary_value,
+                })
+            };
+            (name.clone(), value)
+        })
+        .collect::<serde_json::Map<String, Value>>();
+    Value::Object(map)
 }
 
 /// What `aws sqs receive-message --attribute-names All` prints for these
@@ -126,13 +157,18 @@ pub fn aws_output(messages: &[ReceivedMessage]) -> String {
     let messages: Vec<Value> = messages
         .iter()
         .map(|m| {
-            json!({
+            let mut v = json!({
                 "MessageId": m.message_id,
                 "ReceiptHandle": m.receipt_handle.as_str(),
                 "MD5OfBody": crate::digest::md5_hex(&m.body),
                 "Body": m.body,
                 "Attributes": m.attributes,
-            })
+            });
+            // The CLI prints MessageAttributes only when there are some.
+            if !m.message_attributes.is_empty() {
+                v["MessageAttributes"] = message_attributes(m, true);
+            }
+            v
         })
         .collect();
     crate::text::json_line(&json!({ "Messages": messages }))
@@ -337,6 +373,7 @@ mod tests {
             body: body.into(),
             receive_count: 2,
             attributes: [("SentTimestamp".to_string(), "1".to_string())].into(),
+            message_attributes: Default::default(),
         }
     }
 

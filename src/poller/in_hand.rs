@@ -220,6 +220,7 @@ mod tests {
                 body: "{}".into(),
                 receive_count: 1,
                 attributes: BTreeMap::new(),
+                message_attributes: BTreeMap::new(),
             },
             request: json!({}),
             context: format!("msg {id}"),

@@ -92,6 +92,19 @@ pub struct ReceivedMessage {
     pub receive_count: u32,
     /// All system attributes the server returned (`SentTimestamp`, `MessageGroupId`, ...).
     pub attributes: BTreeMap<String, String>,
+    /// The message attributes a producer set (`aws sqs send-message
+    /// --message-attributes`), by name; empty when there are none.
+    pub message_attributes: BTreeMap<String, MessageAttribute>,
+}
+
+/// One message attribute as SQS returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageAttribute {
+    /// `String`, `Number`, `Binary`, or one of those with a `.label`.
+    pub data_type: String,
+    pub string_value: Option<String>,
+    /// Base64, as the wire carries it.
+    pub binary_value: Option<String>,
 }
 
 /// Approximate message counts of a queue.

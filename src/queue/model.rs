@@ -513,6 +513,8 @@ fn received(m: &Message, nonce: &str) -> ReceivedMessage {
         body: m.body.clone(),
         receive_count: m.receive_count,
         attributes,
+        // The directory queue and the memory fake take none on send.
+        message_attributes: BTreeMap::new(),
     }
 }
 

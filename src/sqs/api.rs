@@ -86,6 +86,7 @@ pub struct WireMessage {
     pub md5_of_body: String,
     pub body: String,
     pub attributes: BTreeMap<String, String>,
+    pub message_attributes: BTreeMap<String, crate::queue::MessageAttribute>,
 }
 
 /// A sent message as the server acknowledged it.

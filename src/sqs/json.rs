@@ -134,6 +134,7 @@ pub fn request_body(call: &Call) -> Value {
                 "WaitTimeSeconds": wait_seconds,
                 // Both spellings: `AttributeNames` is deprecated, but older emulators know only it.
                 "AttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
                 "MessageSystemAttributeNames": ["All"],
             });
             if let Some(v) = visibility_timeout {
@@ -382,7 +383,32 @@ fn message(object: &Map<String, Value>, action: &'static str) -> Result<WireMess
         // As in the query codec: a missing body is "" and the MD5 check decides.
         body: string(object, "Body").unwrap_or_default(),
         attributes: string_map(object, "Attributes", action)?,
+        message_attributes: message_attributes(object),
     })
+}
+
+/// `MessageAttributes`: `{name: {DataType, StringValue?, BinaryValue?}}`;
+/// an entry of another shape is left out.
+fn message_attributes(
+    object: &Map<String, Value>,
+) -> BTreeMap<String, crate::queue::MessageAttribute> {
+    let Some(Value::Object(map)) = object.get("MessageAttributes") else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(name, v)| {
+            let v = v.as_object()?;
+            let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            Some((
+                name.clone(),
+                crate::queue::MessageAttribute {
+                    data_type: text("DataType").unwrap_or_default(),
+                    string_value: text("StringValue"),
+                    binary_value: text("BinaryValue"),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The `Failed` entries of a batch answer, by id.
@@ -532,6 +558,7 @@ mod tests {
                 "WaitTimeSeconds": 20,
                 "VisibilityTimeout": 30,
                 "AttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
                 "MessageSystemAttributeNames": ["All"],
             })
         );
@@ -542,6 +569,7 @@ mod tests {
                 "MaxNumberOfMessages": 1,
                 "WaitTimeSeconds": 0,
                 "AttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
                 "MessageSystemAttributeNames": ["All"],
             })
         );

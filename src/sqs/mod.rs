@@ -273,6 +273,7 @@ pub fn check_received(m: WireMessage) -> Result<ReceivedMessage> {
         body: m.body,
         receive_count,
         attributes: m.attributes,
+        message_attributes: m.message_attributes,
     })
 }
 
@@ -423,6 +424,7 @@ mod tests {
             md5_of_body: "fafb00f5732ab283681e124bf8747ed1".into(),
             body: "This is a test message!".into(),
             attributes: [("ApproximateReceiveCount".to_string(), "3".to_string())].into(),
+            message_attributes: Default::default(),
         };
         let e = check_received(m.clone()).unwrap_err();
         assert!(matches!(e, Error::Checksum { .. }), "{e}");

@@ -53,6 +53,7 @@ impl Codec for QueryCodec {
                     p.add("ReceiveRequestAttemptId", id);
                 }
                 p.add("AttributeName.1", "All");
+                p.add("MessageAttributeName.1", "All");
                 p.add("MessageSystemAttributeName.1", "All");
             }
             Call::DeleteMessage { queue, receipt } => {
@@ -278,12 +279,27 @@ fn message(node: Node, action: &'static str) -> Result<WireMessage> {
             attributes.insert(n, v);
         }
     }
+    let mut message_attributes = BTreeMap::new();
+    for a in elements(node, "MessageAttribute") {
+        let (Some(name), Some(value)) = (text_of(a, "Name"), child(a, "Value")) else {
+            continue;
+        };
+        message_attributes.insert(
+            name,
+            crate::queue::MessageAttribute {
+                data_type: text_of(value, "DataType").unwrap_or_default(),
+                string_value: text_of(value, "StringValue"),
+                binary_value: text_of(value, "BinaryValue"),
+            },
+        );
+    }
     Ok(WireMessage {
         message_id: required(node, "MessageId", action)?,
         receipt_handle: required(node, "ReceiptHandle", action)?,
         md5_of_body: required(node, "MD5OfBody", action)?,
         body: text_of(node, "Body").unwrap_or_default(),
         attributes,
+        message_attributes,
     })
 }
 

@@ -524,6 +524,74 @@ fn receive_exec_deletes_only_what_the_consumer_took_on_the_mock() {
     receive_exec_deletes_only_what_the_consumer_took(&ws);
 }
 
+/// Message attributes a producer set (here boto3, as `aws sqs send-message
+/// --message-attributes` would) come back in `receive`'s lines and in its
+/// `--output aws`, with one type per field.
+#[test]
+fn receive_keeps_the_message_attributes_a_producer_set() {
+    let server = sqs();
+    let mut ws = Workspace::new("msgattrs");
+    let queue = loopback_profile(&mut ws, &server, false);
+    let script = r#"
+import boto3, os, sys
+sqs = boto3.client("sqs", endpoint_url=os.environ["URL"], region_name=os.environ["REGION"],
+                   aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"])
+for _ in range(2):
+    sqs.send_message(QueueUrl=sys.argv[1], MessageBody="plain text",
+                     MessageAttributes={"origin": {"DataType": "String", "StringValue": "scanner-7"},
+                                        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}})
+"#;
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &queue])
+        .env("URL", &server.url)
+        .env("REGION", &server.region)
+        .env("KEY", &server.access_key_id)
+        .env("SECRET", &server.secret_access_key)
+        .output()
+        .expect("run the venv's python (installed by scripts/test-servers.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = ws
+        .sqs_archive(&["--profile", "t", "receive", "--max", "1", "--wait", "1"])
+        .run();
+    got.ok();
+    let lines = got.json_lines();
+    assert_eq!(lines.len(), 1, "{}", got.stdout());
+    let attrs = &lines[0]["message_attributes"];
+    assert_eq!(
+        attrs["origin"],
+        json!({"data_type": "String", "string_value": "scanner-7", "binary_value": null}),
+        "{}",
+        got.stdout()
+    );
+    assert_eq!(attrs["blob"]["data_type"], "Binary", "{}", got.stdout());
+    assert_eq!(attrs["blob"]["binary_value"], "AAE=", "{}", got.stdout());
+    let aws = ws
+        .sqs_archive(&[
+            "--profile",
+            "t",
+            "receive",
+            "--max",
+            "1",
+            "--wait",
+            "1",
+            "--output",
+            "aws",
+        ])
+        .run();
+    aws.ok();
+    let v: Value = serde_json::from_str(aws.stdout().trim()).unwrap();
+    assert_eq!(
+        v["Messages"][0]["MessageAttributes"]["origin"],
+        json!({"DataType": "String", "StringValue": "scanner-7"}),
+        "{v}"
+    );
+}
+
 /// `send >/dev/full`: the request is on the queue, so the exit is 0 with a
 /// warning (75 would invite a second send), and there is exactly one.
 fn send_to_a_full_stdout_is_sent_once(ws: &Workspace) {
