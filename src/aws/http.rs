@@ -214,12 +214,7 @@ impl Http {
         }
         let mut response = request.send(body).map_err(|e| self.describe(&e, url))?;
         let (status, headers) = status_and_headers(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(self.max_body)
-            .read_to_vec()
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        let body = self.read_body(&mut response)?;
         Ok(HttpResponse {
             status,
             headers,
@@ -229,6 +224,19 @@ impl Http {
 }
 
 impl Http {
+    /// An answer's body, read whole up to the agent's limit.
+    fn read_body(
+        &self,
+        response: &mut ureq::http::Response<ureq::Body>,
+    ) -> std::result::Result<Vec<u8>, String> {
+        response
+            .body_mut()
+            .with_config()
+            .limit(self.max_body)
+            .read_to_vec()
+            .map_err(|e| format!("reading the answer failed: {e}"))
+    }
+
     /// One line for a failed call ([`crate::aws::trust::describe`]).
     fn describe(&self, error: &ureq::Error, url: &str) -> String {
         crate::aws::trust::describe(error, url, &self.trusted)
@@ -247,12 +255,7 @@ impl Http {
     ) -> std::result::Result<HttpResponse, String> {
         let mut response = self.run(method, url, headers, body)?;
         let (status, headers) = status_and_headers(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(self.max_body)
-            .read_to_vec()
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        let body = self.read_body(&mut response)?;
         Ok(HttpResponse {
             status,
             headers,

@@ -55,14 +55,7 @@ pub fn sign_service_request(
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>> {
-    let identity: Identity = aws_credential_types::Credentials::new(
-        keys.access_key_id,
-        keys.secret_access_key,
-        keys.session_token.map(str::to_string),
-        None,
-        "sqs-archive",
-    )
-    .into();
+    let identity = identity(keys);
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
@@ -120,14 +113,7 @@ pub fn sign_s3_request(
     use aws_sigv4::http_request::{
         PayloadChecksumKind, PercentEncodingMode, UriPathNormalizationMode,
     };
-    let identity: Identity = aws_credential_types::Credentials::new(
-        keys.access_key_id,
-        keys.secret_access_key,
-        keys.session_token.map(str::to_string),
-        None,
-        "sqs-archive",
-    )
-    .into();
+    let identity = identity(keys);
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -164,6 +150,18 @@ pub fn sign_s3_request(
         .headers()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect())
+}
+
+/// The keys as the SigV4 crate's identity.
+fn identity(keys: &SigningKeys<'_>) -> Identity {
+    aws_credential_types::Credentials::new(
+        keys.access_key_id,
+        keys.secret_access_key,
+        keys.session_token.map(str::to_string),
+        None,
+        "sqs-archive",
+    )
+    .into()
 }
 
 #[cfg(test)]
