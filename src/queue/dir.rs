@@ -691,19 +691,27 @@ mod tests {
         let mut lines =
             std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
         let (mut sent, mut deleted) = (BTreeSet::new(), BTreeSet::new());
+        // Received and being deleted when the kill came: the delete may
+        // have gone through without the child living to say so.
+        let mut deleting = BTreeSet::new();
         while sent.len() < 200 {
             let line = lines.next().expect("the child sends").unwrap();
             match line.split_once(' ') {
                 Some(("sent", id)) => sent.insert(id.to_string()),
+                Some(("deleting", id)) => deleting.insert(id.to_string()),
                 Some(("deleted", id)) => deleted.insert(id.to_string()),
                 _ => false,
             };
         }
         child.kill().unwrap(); // SIGKILL, between or in the middle of calls
         child.wait().unwrap();
+        // What the child had received but not deleted is hidden for its
+        // 1 s visibility timeout, not lost: let it come back.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
         for line in lines.map_while(std::result::Result::ok) {
             match line.split_once(' ') {
                 Some(("sent", id)) => sent.insert(id.to_string()),
+                Some(("deleting", id)) => deleting.insert(id.to_string()),
                 Some(("deleted", id)) => deleted.insert(id.to_string()),
                 _ => false,
             };
@@ -718,9 +726,11 @@ mod tests {
             left.extend(got.into_iter().map(|m| m.message_id));
         }
         assert!(deleted.is_disjoint(&left), "a deleted message came back");
+        let in_flight: BTreeSet<_> = deleting.difference(&deleted).collect();
+        assert!(in_flight.len() <= 2, "one delete batch at most: {in_flight:?}");
         let lost: Vec<_> = sent
             .difference(&deleted)
-            .filter(|id| !left.contains(*id))
+            .filter(|id| !left.contains(*id) && !in_flight.contains(id))
             .collect();
         assert!(lost.is_empty(), "acknowledged sends lost: {lost:?}");
         let _ = fs::remove_dir_all(&root);
@@ -744,9 +754,12 @@ mod tests {
             for sent in c.send_message_batch(q, &batch).unwrap() {
                 println!("sent {}", sent.unwrap().message_id);
             }
-            let got = recv(&c, q, 2, 60);
+            let got = recv(&c, q, 2, 1);
             let receipts: Vec<_> = got.iter().map(|m| m.receipt_handle.clone()).collect();
             if !receipts.is_empty() {
+                for m in &got {
+                    println!("deleting {}", m.message_id);
+                }
                 c.delete_message_batch(q, &receipts).unwrap();
                 for m in &got {
                     println!("deleted {}", m.message_id);
