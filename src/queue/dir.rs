@@ -727,7 +727,10 @@ mod tests {
         }
         assert!(deleted.is_disjoint(&left), "a deleted message came back");
         let in_flight: BTreeSet<_> = deleting.difference(&deleted).collect();
-        assert!(in_flight.len() <= 2, "one delete batch at most: {in_flight:?}");
+        assert!(
+            in_flight.len() <= 2,
+            "one delete batch at most: {in_flight:?}"
+        );
         let lost: Vec<_> = sent
             .difference(&deleted)
             .filter(|id| !left.contains(*id) && !in_flight.contains(id))
