@@ -55,26 +55,67 @@ pub fn sign_service_request(
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>> {
+    let body = SignableBody::Bytes(body);
+    let request = Unsigned {
+        method: "POST",
+        url,
+        headers,
+        body,
+    };
+    signed_headers(
+        request,
+        keys,
+        region,
+        service,
+        SigningSettings::default(),
+        time,
+    )
+}
+
+/// A request as the signer sees it.
+struct Unsigned<'a> {
+    method: &'a str,
+    url: &'a str,
+    headers: &'a [(String, String)],
+    body: SignableBody<'a>,
+}
+
+/// The headers SigV4 adds to `request` (`authorization`, `x-amz-date`, ...).
+/// A URL that cannot be signed is named with its user info masked.
+fn signed_headers(
+    request: Unsigned<'_>,
+    keys: &SigningKeys<'_>,
+    region: &str,
+    service: &str,
+    settings: SigningSettings,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>> {
     let identity = identity(keys);
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
         .name(service)
         .time(time)
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .map_err(|e| Error::Credentials(format!("cannot sign request: {e}")))?
         .into();
     let signable = SignableRequest::new(
-        "POST",
-        url,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
+        request.method,
+        request.url,
+        request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        request.body,
     )
     .map_err(|e| {
         Error::config(
             "endpoint_url",
-            format!("cannot sign a request to {url}: {e}"),
+            format!(
+                "cannot sign a request to {}: {e}",
+                crate::text::url(request.url)
+            ),
         )
     })?;
     let (instructions, _signature) = sign(signable, &params)
@@ -113,43 +154,21 @@ pub fn sign_s3_request(
     use aws_sigv4::http_request::{
         PayloadChecksumKind, PercentEncodingMode, UriPathNormalizationMode,
     };
-    let identity = identity(keys);
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| Error::Credentials(format!("cannot sign request: {e}")))?
-        .into();
     let body = match payload {
         PayloadHash::Sha256Hex(hex) => SignableBody::Precomputed(hex.to_string()),
         PayloadHash::Unsigned => SignableBody::UnsignedPayload,
     };
-    let signable = SignableRequest::new(
+    let request = Unsigned {
         method,
         url,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        headers,
         body,
-    )
-    .map_err(|e| {
-        Error::config(
-            "endpoint_url",
-            format!("cannot sign a request to {}: {e}", crate::text::url(url)),
-        )
-    })?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| Error::Credentials(format!("cannot sign request: {e}")))?
-        .into_parts();
-    Ok(instructions
-        .headers()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+    };
+    signed_headers(request, keys, region, "s3", settings, time)
 }
 
 /// The keys as the SigV4 crate's identity.

@@ -20,6 +20,12 @@ use sqs_archive::s3::{S3Client, S3Options, is_precondition_failed};
 use crate::support::{Server, fauxqs, moto, unique};
 
 fn client_with(server: &Server, secret: &str) -> S3Client {
+    client_for(server, &server.url, secret)
+}
+
+/// An S3 client of the test server's user, sent to `url` (the server, or a
+/// proxy in front of it), signing with `secret`.
+pub fn client_for(server: &Server, url: &str, secret: &str) -> S3Client {
     let credentials = Credentials {
         access_key_id: server.access_key_id.clone(),
         secret_access_key: sqs_archive::secret::Secret::new(secret),
@@ -30,7 +36,7 @@ fn client_with(server: &Server, secret: &str) -> S3Client {
     S3Client::new(
         S3Options {
             region: server.region.clone(),
-            endpoint: Some(server.url.clone()),
+            endpoint: Some(url.to_string()),
             variant: Variant::default(),
             addressing: AddressingStyle::Auto,
             max_attempts: 3,

@@ -9,12 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqs_archive::aws::credentials::Credentials;
-use sqs_archive::aws::endpoint::Variant;
-use sqs_archive::aws::http::HttpOptions;
 use sqs_archive::queue::dir::DirArchiveClient;
-use sqs_archive::s3::address::AddressingStyle;
-use sqs_archive::s3::{S3Client, S3Options};
+use sqs_archive::s3::S3Client;
 
 use crate::proxy::{FaultProxy, Plan};
 use crate::support::*;
@@ -22,28 +18,7 @@ use crate::support::*;
 pub const MANIFEST: &str = "manifest-sha256.txt";
 
 pub fn client_at(server: &Server, url: &str) -> S3Client {
-    let credentials = Credentials {
-        access_key_id: server.access_key_id.clone(),
-        secret_access_key: sqs_archive::secret::Secret::new(&server.secret_access_key),
-        session_token: None,
-        expiry: None,
-        source: "test".into(),
-    };
-    S3Client::new(
-        S3Options {
-            region: server.region.clone(),
-            endpoint: Some(url.to_string()),
-            variant: Variant::default(),
-            addressing: AddressingStyle::Auto,
-            max_attempts: 3,
-            http: HttpOptions {
-                timeout: Duration::from_secs(60),
-                ..HttpOptions::default()
-            },
-        },
-        Arc::new(credentials),
-    )
-    .expect("client")
+    crate::s3::client_for(server, url, &server.secret_access_key)
 }
 
 /// A workspace whose profile `t` archives into a new bucket of `server`
